@@ -1,0 +1,205 @@
+#include "args.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+const char cdht_usage[] =
+  "usage: cdht [OPTIONS] ID S1 S2\n"
+  "\n"
+  "Start peer ID of a circular DHT with first successor S1 and second successor S2 (each an\n"
+  "integer 0..255).  Peer i listens on 127.0.0.1, UDP and TCP port 50000+i.  S2 may equal ID\n"
+  "(a two-peer ring); S1 = S2 = ID is a ring of one.\n"
+  "\n"
+  "Console commands: request NNNN, quit, status, pings off, pings on, help.\n"
+  "\n"
+  "Options:\n"
+  "  --ping-interval SECONDS    time between two pings to a successor (default 1; decimals allowed)\n"
+  "  --ping-timeout SECONDS     a ping unanswered this long counts as lost (default 0.5)\n"
+  "  --misses N                 a successor is dead at the Nth consecutive lost ping (default 4)\n"
+  "  --request-timeout SECONDS  give up on an unanswered request after this long (default 10)\n"
+  "  --leave-timeout SECONDS    quit: longest wait for the predecessors to confirm (default 3)\n"
+  "  --version                  print the version and exit\n"
+  "  --help                     print this help and exit\n"
+  "\n"
+  "Exit status: 0 after quit or SIGTERM, 1 on a runtime error, 2 on a usage error.\n";
+
+int cdht_args_seconds(const char *s, uint32_t max_s, uint32_t *ms) {
+  uint64_t whole = 0, frac = 0;
+  size_t i = 0, fdigits = 0;
+  if (!s[0]) return -1;
+  for (; s[i] >= '0' && s[i] <= '9'; i++) {
+    whole = whole * 10 + (uint64_t)(s[i] - '0');
+    if (whole > max_s) return -1;
+  }
+  if (s[i] == '.') {
+    for (i++; s[i] >= '0' && s[i] <= '9'; i++, fdigits++)
+      if (fdigits < 3) frac = frac * 10 + (uint64_t)(s[i] - '0');
+      else if (s[i] != '0') return -1; /* finer than a millisecond */
+    if (fdigits == 0) return -1;
+  } else if (i == 0) {
+    return -1;
+  }
+  if (s[i] != '\0') return -1;
+  for (; fdigits < 3; fdigits++) frac *= 10;
+  uint64_t v = whole * 1000 + frac;
+  if (v == 0 || v > (uint64_t)max_s * 1000) return -1;
+  *ms = (uint32_t)v;
+  return 0;
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *out) {
+  uint64_t v = 0;
+  if (!s[0]) return -1;
+  for (size_t i = 0; s[i]; i++) {
+    if (s[i] < '0' || s[i] > '9' || i >= 20) return -1;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+    if (v > max) return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Prints |s| into a message safely: control bytes shown as '?', long values cut. */
+static const char *shown(const char *s, char *buf, size_t cap) {
+  size_t i = 0;
+  for (; s[i] && i + 1 < cap && i < 40; i++) buf[i] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
+  buf[i] = '\0';
+  return buf;
+}
+
+enum opt { OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT,
+           OPT_VERSION, OPT_HELP };
+static const struct { const char *name; enum opt opt; bool takes_value; } options[] = {
+  { "ping-interval", OPT_INTERVAL, true },
+  { "ping-timeout", OPT_TIMEOUT, true },
+  { "misses", OPT_MISSES, true },
+  { "request-timeout", OPT_REQUEST_TIMEOUT, true },
+  { "leave-timeout", OPT_LEAVE_TIMEOUT, true },
+  { "version", OPT_VERSION, false },
+  { "help", OPT_HELP, false },
+};
+
+int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t errlen) {
+  char sbuf[48];
+  const char *pos[8];
+  int npos = 0;
+  bool only_positional = false;
+  memset(a, 0, sizeof *a);
+  a->action = CDHT_RUN;
+  cdht_config_default(&a->cfg);
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (only_positional || arg[0] != '-' || arg[1] == '\0' || (arg[1] >= '0' && arg[1] <= '9')) {
+      if (npos == (int)(sizeof pos / sizeof pos[0])) {
+        snprintf(err, errlen, "too many arguments");
+        return -1;
+      }
+      pos[npos++] = arg;
+      continue;
+    }
+    if (strcmp(arg, "--") == 0) { only_positional = true; continue; }
+    if (arg[1] != '-') {
+      if (strcmp(arg, "-h") == 0) { a->action = CDHT_HELP; return 0; }
+      snprintf(err, errlen, "unknown option '%s'", shown(arg, sbuf, sizeof sbuf));
+      return -1;
+    }
+    const char *name = arg + 2, *value = NULL;
+    const char *eq = strchr(name, '=');
+    size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+    size_t k = 0, nopts = sizeof options / sizeof options[0];
+    while (k < nopts && !(strlen(options[k].name) == name_len && strncmp(options[k].name, name, name_len) == 0)) k++;
+    if (k == nopts) {
+      snprintf(err, errlen, "unknown option '%s'", shown(arg, sbuf, sizeof sbuf));
+      return -1;
+    }
+    if (options[k].takes_value) {
+      if (eq) value = eq + 1;
+      else if (i + 1 < argc) value = argv[++i];
+      else {
+        snprintf(err, errlen, "option --%s needs a value", options[k].name);
+        return -1;
+      }
+    } else if (eq) {
+      snprintf(err, errlen, "option --%s takes no value", options[k].name);
+      return -1;
+    }
+    uint64_t n;
+    cdht_config *c = &a->cfg;
+    switch (options[k].opt) {
+    case OPT_HELP: a->action = CDHT_HELP; return 0;
+    case OPT_VERSION: a->action = CDHT_VERSION; return 0;
+    case OPT_INTERVAL:
+      if (cdht_args_seconds(value, 3600, &c->ping_interval_ms) < 0) goto bad_seconds;
+      break;
+    case OPT_TIMEOUT:
+      if (cdht_args_seconds(value, 3600, &c->ping_timeout_ms) < 0) goto bad_seconds;
+      break;
+    case OPT_REQUEST_TIMEOUT:
+      if (cdht_args_seconds(value, 86400, &c->request_timeout_ms) < 0) goto bad_seconds;
+      break;
+    case OPT_LEAVE_TIMEOUT:
+      if (cdht_args_seconds(value, 3600, &c->leave_timeout_ms) < 0) goto bad_seconds;
+      break;
+    case OPT_MISSES:
+      if (parse_uint(value, 100, &n) < 0 || n == 0) {
+        snprintf(err, errlen, "--misses: expected an integer 1..100, got '%s'", shown(value, sbuf, sizeof sbuf));
+        return -1;
+      }
+      c->misses = (uint32_t)n;
+      break;
+    }
+    continue;
+  bad_seconds:
+    snprintf(err, errlen, "--%s: expected seconds between 0.001 and %s (e.g. 0.5), got '%s'",
+             options[k].name, options[k].opt == OPT_REQUEST_TIMEOUT ? "86400" : "3600",
+             shown(value, sbuf, sizeof sbuf));
+    return -1;
+  }
+  if (npos == 5) {
+    snprintf(err, errlen, "the five-argument form 'cdht ID S1 S2 MSS DROP' (file transfer with a "
+                          "drop probability) is not supported yet");
+    return -1;
+  }
+  if (npos != 3) {
+    snprintf(err, errlen, "expected 3 arguments ID S1 S2, got %d", npos);
+    return -1;
+  }
+  static const char *const what[3] = { "peer id", "first successor", "second successor" };
+  cdht_id ids[3];
+  for (int i = 0; i < 3; i++) {
+    uint64_t v;
+    if (parse_uint(pos[i], a->cfg.ring_size - 1, &v) < 0) {
+      snprintf(err, errlen, "%s '%s' is not an integer 0..%llu", what[i], shown(pos[i], sbuf, sizeof sbuf),
+               (unsigned long long)(a->cfg.ring_size - 1));
+      return -1;
+    }
+    ids[i] = v;
+  }
+  a->cfg.self = ids[0];
+  a->cfg.succ[0] = ids[1];
+  a->cfg.succ[1] = ids[2];
+  if (ids[1] == ids[2] && ids[1] != ids[0]) {
+    snprintf(err, errlen, "first and second successor are both %llu: they must differ unless both "
+                          "equal ID (a ring of one)", (unsigned long long)ids[1]);
+    return -1;
+  }
+  if (ids[1] == ids[0] && ids[2] != ids[0]) {
+    snprintf(err, errlen, "the first successor may be the peer itself only in a ring of one (ID S1 S2 all equal)");
+    return -1;
+  }
+  cdht_config *c = &a->cfg;
+  if (c->ping_timeout_ms > c->ping_interval_ms * 15ull) {
+    snprintf(err, errlen, "--ping-timeout may be at most 15 ping intervals");
+    return -1;
+  }
+  /* Kill repair asks again this often while the answer still names the dead peer. */
+  c->requery_ms = c->ping_interval_ms / 4;
+  if (c->requery_ms < 10) c->requery_ms = 10;
+  if (c->requery_ms > 250) c->requery_ms = 250;
+  if (cdht_config_check(c) < 0) {
+    snprintf(err, errlen, "invalid configuration");
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,27 @@
+/* Command-line arguments: `cdht [OPTIONS] ID S1 S2` (and `--help`, `--version`). */
+#ifndef CDHT_ARGS_H
+#define CDHT_ARGS_H
+
+#include <stddef.h>
+
+#include "core/node.h"
+
+typedef enum cdht_action { CDHT_RUN, CDHT_HELP, CDHT_VERSION } cdht_action;
+
+typedef struct cdht_args {
+  cdht_action action;
+  cdht_config cfg; /* ready for cdht_node_new when action is CDHT_RUN */
+} cdht_args;
+
+/* Parses |argc| strings of |argv| (borrowed; argv[0] is the program name).  Returns 0, or -1
+ * with a one-line message (no trailing newline) in |err|: a usage error. */
+int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t errlen);
+
+/* Parses a duration in seconds with up to three decimals ("0.25", "2") into milliseconds.
+ * Returns 0, or -1 unless 0.001 <= value <= |max_s|. */
+int cdht_args_seconds(const char *s, uint32_t max_s, uint32_t *ms);
+
+/* The usage text, for --help and after a usage error. */
+extern const char cdht_usage[];
+
+#endif

@@ -1,0 +1,16 @@
+/* Every sentence the peer prints about the ring, in one place.  The stdout sentences are the
+ * classic program's public contract and must stay byte for byte. */
+#ifndef CDHT_LINES_H
+#define CDHT_LINES_H
+
+#include <stddef.h>
+
+#include "core/node.h"
+
+typedef enum cdht_stream { CDHT_SILENT = 0, CDHT_STDOUT = 1, CDHT_STDERR = 2 } cdht_stream;
+
+/* Writes the line(s) for |ev| into |buf| (each ending in '\n'; NUL-terminated) and returns the
+ * stream they belong on, or CDHT_SILENT (buf empty) for an event nobody prints. */
+cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev);
+
+#endif

@@ -1,0 +1,163 @@
+/* The `cdht` program: arguments, console, printed lines and exit status around one node. */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cdht/err.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/lines.h"
+#include "io/console.h"
+#include "io/net.h"
+
+#ifndef CDHT_VERSION_STRING
+#define CDHT_VERSION_STRING "0.0.0"
+#endif
+
+typedef struct app {
+  uv_loop_t *loop;
+  cdht_node *node;
+  cdht_net *net;
+  cdht_console *console;
+  uv_signal_t sigterm;
+  bool show_pings;          /* `pings off` hides the ping lines */
+  bool unconfirmed;         /* quit went ahead without a predecessor's confirmation */
+  bool done;
+} app;
+
+static void shutdown_app(app *a) {
+  if (a->done) return;
+  a->done = true;
+  cdht_console_close(a->console);
+  a->console = NULL;
+  cdht_net_close(a->net);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+}
+
+static void on_event(void *ctx, const cdht_event *ev) {
+  app *a = ctx;
+  char buf[512];
+  if (ev->kind == CDHT_EV_LEFT) { shutdown_app(a); return; }
+  if (ev->kind == CDHT_EV_LEAVE_UNCONFIRMED) a->unconfirmed = true;
+  if (!a->show_pings && (ev->kind == CDHT_EV_PING_REQUEST || ev->kind == CDHT_EV_PING_RESPONSE)) return;
+  cdht_stream s = cdht_lines_format(buf, sizeof buf, ev);
+  if (s == CDHT_STDOUT) fputs(buf, stdout);
+  else if (s == CDHT_STDERR) fputs(buf, stderr);
+}
+
+static void print_id(FILE *f, cdht_id id) {
+  if (id == CDHT_ID_NONE) fputs("?", f);
+  else fprintf(f, "%llu", (unsigned long long)id);
+}
+
+static void print_status(app *a) {
+  const cdht_config *c = cdht_node_config(a->node);
+  const cdht_stats *st = cdht_node_stats(a->node);
+  const cdht_net_stats *ns = cdht_net_get_stats(a->net);
+  fprintf(stderr, "peer %llu: predecessors ", (unsigned long long)c->self);
+  print_id(stderr, cdht_node_predecessor(a->node, 0));
+  fputc(' ', stderr);
+  print_id(stderr, cdht_node_predecessor(a->node, 1));
+  fputs(", successors ", stderr);
+  print_id(stderr, cdht_node_successor(a->node, 0));
+  fputc(' ', stderr);
+  print_id(stderr, cdht_node_successor(a->node, 1));
+  fprintf(stderr, "\npings: %llu sent, %llu answered, %llu received; requests handled: %llu; ping lines %s\n",
+          (unsigned long long)st->pings_sent, (unsigned long long)st->pongs_received,
+          (unsigned long long)st->pings_received, (unsigned long long)st->requests_handled,
+          a->show_pings ? "on" : "off");
+  fputs("dropped:", stderr);
+  for (int d = 0; d < CDHT_DROP_COUNT; d++)
+    fprintf(stderr, " %s %llu%s", cdht_drop_name((cdht_drop)d), (unsigned long long)st->dropped[d],
+            d + 1 < CDHT_DROP_COUNT ? "," : "");
+  fprintf(stderr, "\nnetwork: %llu sends failed, %llu truncated datagrams, %llu connections refused, "
+                  "%llu bad streams, %llu idle closed\n",
+          (unsigned long long)ns->send_failed, (unsigned long long)ns->udp_partial,
+          (unsigned long long)ns->tcp_refused, (unsigned long long)ns->tcp_bad_stream,
+          (unsigned long long)ns->tcp_idle);
+}
+
+static void run_command(app *a, const cdht_command *cmd, const char *what) {
+  int rc = cdht_net_command(a->net, cmd);
+  if (rc < 0) fprintf(stderr, "%s: %s\n", what, cdht_strerror(rc));
+}
+
+static void on_line(void *ctx, const char *text, size_t len, bool too_long) {
+  app *a = ctx;
+  if (a->done) return;
+  if (too_long) {
+    fprintf(stderr, "error: line longer than %d characters ignored\n", CDHT_LINE_MAX);
+    return;
+  }
+  cdht_line line;
+  cdht_line_parse(&line, text, len);
+  switch (line.kind) {
+  case CDHT_LINE_EMPTY: break;
+  case CDHT_LINE_ERROR: fprintf(stderr, "error: %s\n", line.error); break;
+  case CDHT_LINE_HELP: fputs("commands:\n", stderr); cdht_commands_help(stderr); break;
+  case CDHT_LINE_STATUS: print_status(a); break;
+  case CDHT_LINE_PINGS_ON: a->show_pings = true; break;
+  case CDHT_LINE_PINGS_OFF: a->show_pings = false; break;
+  case CDHT_LINE_REQUEST: {
+    cdht_command cmd = { .kind = CDHT_CMD_REQUEST, .file = line.file };
+    run_command(a, &cmd, "request");
+    break;
+  }
+  case CDHT_LINE_QUIT: {
+    cdht_command cmd = { .kind = CDHT_CMD_QUIT };
+    run_command(a, &cmd, "quit");
+    break;
+  }
+  }
+}
+
+static void on_sigterm(uv_signal_t *s, int signum) {
+  (void)signum;
+  app *a = s->data;
+  cdht_command cmd = { .kind = CDHT_CMD_QUIT };
+  if (!a->done) cdht_net_command(a->net, &cmd); /* a second SIGTERM while leaving changes nothing */
+}
+
+int main(int argc, char **argv) {
+  char err[256];
+  cdht_args args;
+  if (cdht_args_parse(&args, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "cdht: %s\n\n%s", err, cdht_usage);
+    return 2;
+  }
+  if (args.action == CDHT_HELP) { fputs(cdht_usage, stdout); return 0; }
+  if (args.action == CDHT_VERSION) { puts("cdht " CDHT_VERSION_STRING); return 0; }
+
+  setvbuf(stdout, NULL, _IOLBF, 0); /* each canonical line reaches a pipe as soon as it is made */
+  signal(SIGPIPE, SIG_IGN);         /* a peer that vanished mid-write is an error code, not a death */
+
+  app a = { .loop = uv_default_loop(), .show_pings = true };
+  int rc = cdht_node_new(&a.node, &args.cfg, NULL, uv_now(a.loop));
+  if (rc < 0) {
+    fprintf(stderr, "cdht: %s\n", cdht_strerror(rc));
+    return 1;
+  }
+  rc = cdht_net_open(&a.net, a.loop, a.node, on_event, &a, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "cdht: %s\n", err);
+    uv_run(a.loop, UV_RUN_DEFAULT); /* let the closed handles finish */
+    cdht_node_del(a.node);
+    uv_loop_close(a.loop);
+    return 1;
+  }
+  uv_signal_init(a.loop, &a.sigterm);
+  a.sigterm.data = &a;
+  uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
+  /* SIGINT keeps its default action: Ctrl-C kills the peer abruptly, the classic way. */
+  if (cdht_console_open(&a.console, a.loop, 0, on_line, &a) < 0)
+    fprintf(stderr, "cdht: no console on standard input; running without one\n");
+
+  uv_run(a.loop, UV_RUN_DEFAULT);
+  if (a.unconfirmed) fprintf(stderr, "cdht: left the ring without every predecessor's confirmation\n");
+  cdht_node_del(a.node);
+  uv_loop_close(a.loop);
+  return 0;
+}

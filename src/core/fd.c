@@ -1,0 +1,45 @@
+#include "fd.h"
+
+#include <string.h>
+
+#include "cdht/err.h"
+
+void cdht_fd_reset(cdht_fd *fd) { memset(fd, 0, sizeof *fd); }
+
+/* Pops the oldest deadline and counts it as a miss unless that ping, or a later one, was
+ * answered: a late response still proves the peer alive. */
+static void judge_oldest(cdht_fd *fd) {
+  uint32_t seq = fd->out[fd->head].seq;
+  fd->head = (fd->head + 1) % CDHT_FD_WINDOW;
+  fd->count--;
+  if (fd->any_acked && (int32_t)(fd->acked - seq) >= 0) return;
+  fd->misses++;
+}
+
+uint32_t cdht_fd_on_send(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms) {
+  if (fd->count == CDHT_FD_WINDOW) judge_oldest(fd);
+  uint32_t seq = fd->next_seq++;
+  uint32_t slot = (fd->head + fd->count) % CDHT_FD_WINDOW;
+  fd->out[slot].seq = seq;
+  fd->out[slot].deadline_ms = now_ms + timeout_ms;
+  fd->count++;
+  return seq;
+}
+
+int cdht_fd_on_ack(cdht_fd *fd, uint32_t seq) {
+  /* Only numbers already sent count; serial-number arithmetic survives wrap-around. */
+  if ((int32_t)(fd->next_seq - seq) <= 0) return CDHT_ERR_STALE;
+  if (!fd->any_acked || (int32_t)(seq - fd->acked) > 0) fd->acked = seq;
+  fd->any_acked = true;
+  fd->misses = 0;
+  return 0;
+}
+
+uint32_t cdht_fd_on_timer(cdht_fd *fd, uint64_t now_ms) {
+  while (fd->count > 0 && fd->out[fd->head].deadline_ms <= now_ms) judge_oldest(fd);
+  return fd->misses;
+}
+
+uint64_t cdht_fd_next_deadline(const cdht_fd *fd) {
+  return fd->count ? fd->out[fd->head].deadline_ms : UINT64_MAX;
+}

@@ -1,0 +1,67 @@
+/* Wire codec: one binary, versioned, length-checked format for UDP datagrams and TCP frames
+ * (docs/protocol.md §2).  Every message is a 4-byte header — version, type, body length (u16,
+ * big-endian) — and a body whose length is fixed by the type.  A TCP stream is a sequence of
+ * such messages; the header's length field is the frame's length prefix. */
+#ifndef CDHT_MSG_H
+#define CDHT_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ring.h"
+
+#define CDHT_WIRE_V1 1
+#define CDHT_HDR_LEN 4
+#define CDHT_MSG_MAX 64         /* bytes: the largest encoded message, header included */
+#define CDHT_FRAME_MAX 1024     /* bytes: a TCP frame claiming more is refused before buffering */
+#define CDHT_FILE_MAX 9999      /* file names are four decimal digits */
+
+typedef ssize_t cdht_ssize;
+
+typedef enum cdht_msg_type {
+  CDHT_MSG_PING = 1,   /* UDP: ping request to a successor */
+  CDHT_MSG_PONG,       /* UDP: ping response, echoes seq */
+  CDHT_MSG_FILE_REQ,   /* TCP: file request, passed successor to successor */
+  CDHT_MSG_FILE_RESP,  /* TCP: the responsible peer's answer, sent straight to the requester */
+  CDHT_MSG_DEPART,     /* TCP: a leaving peer tells a predecessor its new successors */
+  CDHT_MSG_DEPART_ACK, /* TCP: the predecessor confirms */
+  CDHT_MSG_SUCC_QUERY, /* TCP: "who is your first successor?" (kill repair) */
+  CDHT_MSG_SUCC_REPLY, /* TCP: the answer, with both successors */
+  CDHT_MSG_COUNT
+} cdht_msg_type;
+
+#define CDHT_ROLE_FIRST 1  /* ping role: the receiver is the sender's first successor */
+#define CDHT_ROLE_SECOND 2 /* ping role: the receiver is the sender's second successor */
+#define CDHT_REQ_FINAL 0x01 /* file request flag: the receiver is the responsible peer */
+
+/* One decoded message.  Fields a type does not carry are zero. */
+typedef struct cdht_msg {
+  uint8_t type;      /* cdht_msg_type */
+  cdht_id from;      /* the peer that sent this message (this hop) */
+  uint32_t seq;      /* ping sequence number, request id or query id */
+  uint8_t role;      /* PING: CDHT_ROLE_FIRST or CDHT_ROLE_SECOND */
+  uint16_t file;     /* FILE_REQ, FILE_RESP: file number 0..9999 */
+  cdht_id origin;    /* FILE_REQ: the requester, who gets the answer */
+  uint16_t hops;     /* FILE_REQ: peers passed so far (loop guard) */
+  uint8_t flags;     /* FILE_REQ: CDHT_REQ_FINAL */
+  cdht_id succ[2];   /* DEPART: the receiver's new successors; SUCC_REPLY: the sender's */
+} cdht_msg;
+
+/* Encodes |m| into |dst| (capacity |cap| bytes, borrowed).  Returns the length written, or
+ * CDHT_ERR_NOBUF if it does not fit, or CDHT_ERR_TYPE for an unknown type. */
+cdht_ssize cdht_msg_encode(uint8_t *dst, size_t cap, const cdht_msg *m);
+
+/* Decodes one message from the start of |buf| (|len| bytes, borrowed; |m| gets copies only).
+ * Returns the bytes consumed, or CDHT_ERR_MALFORMED (short, wrong body length, bad field
+ * value), CDHT_ERR_VERSION or CDHT_ERR_TYPE.  Trailing bytes after the message are left to the
+ * caller: a datagram must be consumed exactly. */
+cdht_ssize cdht_msg_decode(cdht_msg *m, const uint8_t *buf, size_t len);
+
+/* Returns the body length that |type| always has, or -1 for an unknown type. */
+int cdht_msg_body_len(uint8_t type);
+
+/* Returns a short lower-case name of |type| for diagnostics ("ping", ...), "?" if unknown. */
+const char *cdht_msg_name(uint8_t type);
+
+#endif

@@ -1,0 +1,588 @@
+/* The peer's state machine.  Rules cite docs/protocol.md. */
+#include "node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdht/err.h"
+#include "fd.h"
+
+enum node_state { RUNNING, LEAVING, LEFT };
+
+typedef struct pending_req {
+  bool used;
+  uint16_t file;          /* 0..9999 */
+  uint32_t id;            /* request id, echoed by the answer */
+  uint64_t retry_ms;      /* absolute: resend if still unanswered */
+  uint64_t deadline_ms;   /* absolute: give up and say so */
+} pending_req;
+
+struct cdht_node {
+  cdht_config cfg;
+  cdht_mem mem;
+  enum node_state state;
+  cdht_id succ[2];             /* CDHT_ID_NONE: second successor pending a repair */
+  cdht_fd fd[2];               /* failure detector of each successor slot */
+  cdht_id pred[2];             /* learned from pings; CDHT_ID_NONE until one arrives */
+  uint64_t pred_heard_ms[2];   /* when that predecessor last pinged us */
+  uint64_t next_ping_ms;       /* absolute */
+
+  struct {                     /* kill repair (§5): asking succ[0] for its first successor */
+    bool active;
+    cdht_id avoid[2];          /* dead peers that must never be adopted */
+    uint32_t first_qid;        /* replies to older queries are stale */
+    uint64_t next_ms;          /* absolute: ask again if no acceptable answer by then */
+  } repair;
+  uint32_t next_qid;
+
+  pending_req reqs[CDHT_MAX_PENDING];
+  uint32_t next_req_id;
+
+  struct { cdht_id peer; bool waiting; } leave[2]; /* quit (§6): who must confirm */
+  uint64_t leave_deadline_ms;
+  cdht_id departed;            /* last successor whose departure we applied */
+
+  cdht_stats stats;
+  cdht_output outq[CDHT_OUTQ_CAP];
+  size_t out_head, out_count;
+  cdht_event evq[CDHT_EVQ_CAP];
+  size_t ev_head, ev_count;
+};
+
+/* ---- configuration ---- */
+
+void cdht_config_default(cdht_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->ring_size = 256;
+  cfg->host = 0x7f000001u;
+  cfg->base_port = 50000;
+  /* Detection takes at most misses * interval + timeout = 4 * 1000 + 500 = 4.5 s after the
+   * last answered ping, so a kill is detected and repaired within 5 s. */
+  cfg->ping_interval_ms = 1000;
+  cfg->ping_timeout_ms = 500;
+  cfg->misses = 4;
+  cfg->requery_ms = 250;
+  cfg->request_timeout_ms = 10000;
+  cfg->leave_timeout_ms = 3000;
+}
+
+int cdht_config_check(const cdht_config *c) {
+  if (c->ring_size == 0 || c->ring_size > (uint64_t)1 << 62) return CDHT_ERR_INVAL;
+  if (c->self >= c->ring_size || c->succ[0] >= c->ring_size || c->succ[1] >= c->ring_size)
+    return CDHT_ERR_INVAL;
+  if (c->succ[0] == c->succ[1] && c->succ[0] != c->self) return CDHT_ERR_INVAL; /* S1 = S2 != ID */
+  if (c->succ[0] == c->self && c->succ[1] != c->self) return CDHT_ERR_INVAL;   /* S1 = ID only alone */
+  if ((uint64_t)c->base_port + c->ring_size - 1 > 65535) return CDHT_ERR_INVAL;
+  if (c->ping_interval_ms == 0 || c->ping_timeout_ms == 0 || c->misses == 0) return CDHT_ERR_INVAL;
+  if (c->ping_timeout_ms > (uint64_t)c->ping_interval_ms * (CDHT_FD_WINDOW - 1)) return CDHT_ERR_INVAL;
+  if (c->requery_ms == 0 || c->request_timeout_ms == 0 || c->leave_timeout_ms == 0)
+    return CDHT_ERR_INVAL;
+  return 0;
+}
+
+cdht_addr cdht_config_addr(const cdht_config *cfg, cdht_id id) {
+  cdht_addr a = { cfg->host, (uint16_t)(cfg->base_port + id) };
+  return a;
+}
+
+/* ---- queues ---- */
+
+static void drop(cdht_node *n, cdht_drop why) { n->stats.dropped[why]++; }
+
+static void emit(cdht_node *n, cdht_event ev) {
+  if (n->ev_count == CDHT_EVQ_CAP) { drop(n, CDHT_DROP_QUEUE); return; }
+  n->evq[(n->ev_head + n->ev_count++) % CDHT_EVQ_CAP] = ev;
+}
+
+static void emit_peer(cdht_node *n, cdht_event_kind kind, cdht_id peer, uint16_t file) {
+  cdht_event ev = { .kind = kind, .peer = peer, .file = file };
+  emit(n, ev);
+}
+
+static void send_msg(cdht_node *n, cdht_transport t, cdht_id to, cdht_msg *m) {
+  if (n->out_count == CDHT_OUTQ_CAP) { drop(n, CDHT_DROP_QUEUE); return; }
+  cdht_output *o = &n->outq[(n->out_head + n->out_count) % CDHT_OUTQ_CAP];
+  m->from = n->cfg.self;
+  cdht_ssize len = cdht_msg_encode(o->buf, sizeof o->buf, m);
+  if (len < 0) return; /* cannot happen: every type fits CDHT_MSG_MAX (tested) */
+  o->transport = t;
+  o->to = to;
+  o->addr = cdht_config_addr(&n->cfg, to);
+  o->len = (size_t)len;
+  n->out_count++;
+}
+
+/* ---- helpers ---- */
+
+static bool valid_id(const cdht_node *n, cdht_id id) { return id < n->cfg.ring_size; }
+
+static uint64_t detect_ms(const cdht_node *n) {
+  return (uint64_t)n->cfg.misses * n->cfg.ping_interval_ms + n->cfg.ping_timeout_ms;
+}
+
+/* A predecessor is trusted for routing only while it keeps pinging us. */
+static bool pred_fresh(const cdht_node *n, int i, uint64_t now) {
+  return n->pred[i] != CDHT_ID_NONE && now - n->pred_heard_ms[i] <= detect_ms(n);
+}
+
+static void emit_successors(cdht_node *n) {
+  cdht_event ev = { .kind = CDHT_EV_SUCCESSORS, .succ = { n->succ[0], n->succ[1] } };
+  emit(n, ev);
+}
+
+static void send_request(cdht_node *n, pending_req *r) {
+  cdht_id key = cdht_ring_key(r->file, n->cfg.ring_size);
+  cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = n->cfg.self, .seq = r->id, .file = r->file };
+  if (cdht_ring_between(n->cfg.self, key, n->succ[0], n->cfg.ring_size)) m.flags = CDHT_REQ_FINAL;
+  send_msg(n, CDHT_TCP, n->succ[0], &m);
+}
+
+/* Installs new successors, keeping each surviving peer's failure-detector history, and resends
+ * pending requests when the first successor changed (they may have gone to a dead peer). */
+static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
+  cdht_id old[2] = { n->succ[0], n->succ[1] };
+  cdht_fd oldfd[2] = { n->fd[0], n->fd[1] };
+  cdht_id now_succ[2] = { a, b };
+  for (int i = 0; i < 2; i++) {
+    cdht_fd_reset(&n->fd[i]);
+    for (int j = 0; j < 2; j++)
+      if (now_succ[i] != CDHT_ID_NONE && now_succ[i] == old[j]) n->fd[i] = oldfd[j];
+  }
+  n->succ[0] = a;
+  n->succ[1] = b;
+  if (a != old[0] && a != n->cfg.self) {
+    for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+      pending_req *r = &n->reqs[i];
+      if (!r->used) continue;
+      send_request(n, r);
+      r->retry_ms = now + n->cfg.request_timeout_ms / 2;
+      emit_peer(n, CDHT_EV_REQUEST_RETRIED, a, r->file);
+    }
+  }
+}
+
+/* ---- kill repair (§5) ---- */
+
+static void send_query(cdht_node *n, uint64_t now) {
+  cdht_msg m = { .type = CDHT_MSG_SUCC_QUERY, .seq = ++n->next_qid };
+  send_msg(n, CDHT_TCP, n->succ[0], &m);
+  n->repair.next_ms = now + n->cfg.requery_ms;
+}
+
+static void start_repair(cdht_node *n, uint64_t now, cdht_id dead) {
+  if (!n->repair.active) {
+    n->repair.active = true;
+    n->repair.avoid[0] = n->repair.avoid[1] = CDHT_ID_NONE;
+    n->repair.first_qid = n->next_qid + 1;
+  }
+  n->repair.avoid[n->repair.avoid[0] == CDHT_ID_NONE ? 0 : 1] = dead;
+  send_query(n, now);
+}
+
+static void successor_dead(cdht_node *n, uint64_t now, int slot) {
+  cdht_id dead = n->succ[slot];
+  emit_peer(n, CDHT_EV_PEER_DEAD, dead, 0);
+  if (slot == 0) {
+    if (n->succ[1] == CDHT_ID_NONE) {
+      /* Both successors lost before the repair finished: with two successors the ring
+       * cannot be mended from here (§5).  Say so and carry on as a ring of one. */
+      n->repair.active = false;
+      emit_peer(n, CDHT_EV_RING_BROKEN, dead, 0);
+      set_successors(n, now, n->cfg.self, n->cfg.self);
+      emit_successors(n);
+      return;
+    }
+    if (n->succ[1] == n->cfg.self) { /* a two-peer ring loses its other peer */
+      n->repair.active = false;
+      set_successors(n, now, n->cfg.self, n->cfg.self);
+      emit_successors(n);
+      return;
+    }
+    set_successors(n, now, n->succ[1], CDHT_ID_NONE); /* move the second successor up */
+  } else {
+    set_successors(n, now, n->succ[0], CDHT_ID_NONE);
+  }
+  start_repair(n, now, dead);
+}
+
+static int on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  if (!n->repair.active || m->from != n->succ[0] || (int32_t)(m->seq - n->repair.first_qid) < 0) {
+    drop(n, CDHT_DROP_STALE);
+    return CDHT_ERR_STALE;
+  }
+  cdht_id a = m->succ[0];
+  if (!valid_id(n, a)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  /* Never adopt a dead peer: a first successor that has not repaired yet names it, and its
+   * own name as its successor means it has not caught up either; ask again later. */
+  if (a == n->repair.avoid[0] || a == n->repair.avoid[1] || a == n->succ[0]) return 0;
+  n->repair.active = false;
+  set_successors(n, now, n->succ[0], a);
+  emit_successors(n);
+  return 0;
+}
+
+/* ---- quit (§6) ---- */
+
+static void finish_leave(cdht_node *n) {
+  n->state = LEFT;
+  emit_peer(n, CDHT_EV_LEFT, CDHT_ID_NONE, 0);
+}
+
+static void check_leave_done(cdht_node *n) {
+  if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting) finish_leave(n);
+}
+
+static void start_leave(cdht_node *n, uint64_t now) {
+  cdht_id self = n->cfg.self;
+  cdht_id s1 = n->succ[0], s2 = n->succ[1];
+  if (s2 == CDHT_ID_NONE || s2 == self) s2 = s1;       /* a repair in flight, or a two-peer ring */
+  cdht_id p1 = n->pred[0], p2 = n->pred[1];
+  n->state = LEAVING;
+  n->leave[0].waiting = n->leave[1].waiting = false;
+  if (p1 != CDHT_ID_NONE && p1 != self) {
+    /* The first predecessor takes our successors.  If it is our own first successor, the
+     * ring is just the two of us and it stays alone. */
+    cdht_msg m = { .type = CDHT_MSG_DEPART, .succ = { s1, s2 } };
+    if (s1 == p1) m.succ[1] = p1;
+    send_msg(n, CDHT_TCP, p1, &m);
+    n->leave[0].peer = p1;
+    n->leave[0].waiting = true;
+  }
+  if (p2 != CDHT_ID_NONE && p2 != self && p2 != p1) {
+    if (p1 != CDHT_ID_NONE && p1 != self) {
+      /* The second predecessor keeps its first successor (our first predecessor). */
+      cdht_msg m = { .type = CDHT_MSG_DEPART, .succ = { p1, s1 } };
+      send_msg(n, CDHT_TCP, p2, &m);
+      n->leave[1].peer = p2;
+      n->leave[1].waiting = true;
+    } else {
+      emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, p2, 0);
+    }
+  }
+  n->leave_deadline_ms = now + n->cfg.leave_timeout_ms;
+  check_leave_done(n);
+}
+
+static void leave_target_gone(cdht_node *n, cdht_id peer) {
+  for (int i = 0; i < 2; i++) {
+    if (n->leave[i].waiting && n->leave[i].peer == peer) {
+      n->leave[i].waiting = false;
+      emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, peer, 0);
+    }
+  }
+  check_leave_done(n);
+}
+
+static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  cdht_msg ack = { .type = CDHT_MSG_DEPART_ACK };
+  if (m->from == n->departed) { /* a repeat: confirm again, change nothing */
+    send_msg(n, CDHT_TCP, m->from, &ack);
+    return 0;
+  }
+  if (m->from != n->succ[0] && m->from != n->succ[1]) { drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
+  cdht_id a = m->succ[0], b = m->succ[1];
+  if (!valid_id(n, a) || !valid_id(n, b) || a == m->from || b == m->from) {
+    drop(n, CDHT_DROP_BADID);
+    return CDHT_ERR_BADID;
+  }
+  if (a == n->cfg.self) b = n->cfg.self; /* alone now */
+  emit_peer(n, CDHT_EV_DEPARTING, m->from, 0);
+  n->departed = m->from;
+  n->repair.active = false;
+  for (int i = 0; i < 2; i++)
+    if (n->pred[i] == m->from) n->pred[i] = CDHT_ID_NONE;
+  set_successors(n, now, a, b);
+  emit_successors(n);
+  send_msg(n, CDHT_TCP, m->from, &ack);
+  return 0;
+}
+
+/* ---- file requests (§3) ---- */
+
+static pending_req *find_request(cdht_node *n, uint32_t id) {
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+    if (n->reqs[i].used && n->reqs[i].id == id) return &n->reqs[i];
+  return NULL;
+}
+
+static int start_request(cdht_node *n, uint64_t now, uint16_t file) {
+  if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
+  cdht_id self = n->cfg.self, key = cdht_ring_key(file, n->cfg.ring_size);
+  if (n->succ[0] == self || (pred_fresh(n, 0, now) && cdht_ring_between(n->pred[0], key, self, n->cfg.ring_size))) {
+    emit_peer(n, CDHT_EV_FILE_HERE, self, file); /* ours: answered locally, nothing sent */
+    return 0;
+  }
+  pending_req *r = NULL;
+  for (size_t i = 0; i < CDHT_MAX_PENDING && !r; i++)
+    if (!n->reqs[i].used) r = &n->reqs[i];
+  if (!r) return CDHT_ERR_BUSY;
+  r->used = true;
+  r->file = file;
+  r->id = ++n->next_req_id;
+  r->retry_ms = now + n->cfg.request_timeout_ms / 2;
+  r->deadline_ms = now + n->cfg.request_timeout_ms;
+  send_request(n, r);
+  emit_peer(n, CDHT_EV_REQUEST_SENT, n->succ[0], file);
+  return 0;
+}
+
+static int on_file_request(cdht_node *n, const cdht_msg *m) {
+  cdht_id self = n->cfg.self;
+  if (!valid_id(n, m->origin)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  n->stats.requests_handled++;
+  if ((m->flags & CDHT_REQ_FINAL) || n->succ[0] == self) {
+    if (m->origin == self) { /* our own request came round to us: we hold the file */
+      pending_req *r = find_request(n, m->seq);
+      if (!r) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+      r->used = false;
+      emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
+      return 0;
+    }
+    emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
+    cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = m->seq, .file = m->file };
+    send_msg(n, CDHT_TCP, m->origin, &resp);
+    emit_peer(n, CDHT_EV_RESPONSE_SENT, m->origin, m->file);
+    return 0;
+  }
+  /* A request that is back at its origin without having found its peer, or that has passed
+   * more peers than the ring holds, is circling an inconsistent ring: stop it. */
+  if (m->origin == self || m->hops >= n->cfg.ring_size || m->hops == UINT16_MAX) {
+    drop(n, CDHT_DROP_LOOP);
+    return CDHT_ERR_LOOP;
+  }
+  cdht_msg fwd = *m;
+  fwd.hops++;
+  fwd.flags = cdht_ring_between(self, cdht_ring_key(m->file, n->cfg.ring_size), n->succ[0],
+                                n->cfg.ring_size) ? CDHT_REQ_FINAL : 0;
+  send_msg(n, CDHT_TCP, n->succ[0], &fwd);
+  emit_peer(n, CDHT_EV_REQUEST_FORWARDED, n->succ[0], m->file);
+  return 0;
+}
+
+static int on_file_response(cdht_node *n, const cdht_msg *m) {
+  pending_req *r = find_request(n, m->seq);
+  if (!r || r->file != m->file) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+  r->used = false;
+  emit_peer(n, CDHT_EV_RESPONSE_RECEIVED, m->from, m->file);
+  return 0;
+}
+
+/* ---- pings (§4) ---- */
+
+static int on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  int i = m->role == CDHT_ROLE_FIRST ? 0 : 1;
+  if (n->pred[i] != m->from && n->pred[1 - i] == m->from) n->pred[1 - i] = CDHT_ID_NONE;
+  n->pred[i] = m->from;
+  n->pred_heard_ms[i] = now;
+  n->stats.pings_received++;
+  emit_peer(n, CDHT_EV_PING_REQUEST, m->from, 0);
+  cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = m->seq };
+  send_msg(n, CDHT_UDP, m->from, &pong);
+  return 0;
+}
+
+static int on_pong(cdht_node *n, const cdht_msg *m) {
+  for (int i = 0; i < 2; i++) {
+    if (n->succ[i] != m->from) continue;
+    if (cdht_fd_on_ack(&n->fd[i], m->seq) < 0) break;
+    n->stats.pongs_received++;
+    emit_peer(n, CDHT_EV_PING_RESPONSE, m->from, 0);
+    return 0;
+  }
+  drop(n, CDHT_DROP_STALE); /* from a former successor, or a number we never sent */
+  return CDHT_ERR_STALE;
+}
+
+static void send_pings(cdht_node *n, uint64_t now) {
+  for (int i = 0; i < 2; i++) {
+    cdht_id s = n->succ[i];
+    if (s == CDHT_ID_NONE || s == n->cfg.self || (i == 1 && s == n->succ[0])) continue;
+    cdht_msg m = { .type = CDHT_MSG_PING, .role = (uint8_t)(i + 1) };
+    m.seq = cdht_fd_on_send(&n->fd[i], now, n->cfg.ping_timeout_ms);
+    send_msg(n, CDHT_UDP, s, &m);
+    n->stats.pings_sent++;
+  }
+}
+
+/* ---- entry points ---- */
+
+static int count_decode_error(cdht_node *n, cdht_ssize rc) {
+  drop(n, rc == CDHT_ERR_VERSION ? CDHT_DROP_VERSION
+          : rc == CDHT_ERR_TYPE  ? CDHT_DROP_TYPE
+                                 : CDHT_DROP_MALFORMED);
+  return (int)rc;
+}
+
+static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_addr *from,
+                    const uint8_t *buf, size_t len) {
+  if (n->state == LEFT) return CDHT_ERR_LEAVING;
+  cdht_msg m;
+  cdht_ssize rc = cdht_msg_decode(&m, buf, len);
+  if (rc < 0) return count_decode_error(n, rc);
+  if ((size_t)rc != len) return count_decode_error(n, CDHT_ERR_MALFORMED); /* trailing bytes */
+  bool udp_type = m.type == CDHT_MSG_PING || m.type == CDHT_MSG_PONG;
+  if (udp_type != (t == CDHT_UDP)) { drop(n, CDHT_DROP_TRANSPORT); return CDHT_ERR_UNEXPECTED; }
+  if (!valid_id(n, m.from) || m.from == n->cfg.self) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  if (t == CDHT_UDP) {
+    /* A datagram comes from the sender's own bound socket, so its source must be the address
+     * of the id it claims (§4).  TCP sources are ephemeral ports and are judged by role. */
+    cdht_addr want = cdht_config_addr(&n->cfg, m.from);
+    if (from->ip != want.ip || from->port != want.port) { drop(n, CDHT_DROP_SPOOFED); return CDHT_ERR_SPOOFED; }
+  }
+  switch (m.type) {
+  case CDHT_MSG_PING: return on_ping(n, now, &m);
+  case CDHT_MSG_PONG: return on_pong(n, &m);
+  case CDHT_MSG_FILE_REQ: return on_file_request(n, &m);
+  case CDHT_MSG_FILE_RESP: return on_file_response(n, &m);
+  case CDHT_MSG_DEPART: return on_depart(n, now, &m);
+  case CDHT_MSG_DEPART_ACK:
+    if (n->state != LEAVING || !((n->leave[0].waiting && n->leave[0].peer == m.from) ||
+                                 (n->leave[1].waiting && n->leave[1].peer == m.from))) {
+      drop(n, CDHT_DROP_STALE);
+      return CDHT_ERR_STALE;
+    }
+    for (int i = 0; i < 2; i++)
+      if (n->leave[i].peer == m.from) n->leave[i].waiting = false;
+    check_leave_done(n);
+    return 0;
+  case CDHT_MSG_SUCC_QUERY: {
+    cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = m.seq, .succ = { n->succ[0], n->succ[1] } };
+    send_msg(n, CDHT_TCP, m.from, &reply);
+    return 0;
+  }
+  case CDHT_MSG_SUCC_REPLY: return on_succ_reply(n, now, &m);
+  default: return count_decode_error(n, CDHT_ERR_TYPE); /* unreachable: decode checked */
+  }
+}
+
+int cdht_node_on_datagram(cdht_node *n, uint64_t now, const cdht_addr *from, const uint8_t *buf, size_t len) {
+  return dispatch(n, now, CDHT_UDP, from, buf, len);
+}
+
+int cdht_node_on_frame(cdht_node *n, uint64_t now, const cdht_addr *from, const uint8_t *buf, size_t len) {
+  return dispatch(n, now, CDHT_TCP, from, buf, len);
+}
+
+int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
+  (void)now;
+  if (n->state == LEAVING) leave_target_gone(n, peer);
+  return 0; /* requests and repairs have their own retry timers */
+}
+
+int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
+  if (n->state != RUNNING) return CDHT_ERR_LEAVING;
+  switch (cmd->kind) {
+  case CDHT_CMD_REQUEST: return start_request(n, now, cmd->file);
+  case CDHT_CMD_QUIT: start_leave(n, now); return 0;
+  }
+  return CDHT_ERR_INVAL;
+}
+
+int cdht_node_on_timer(cdht_node *n, uint64_t now) {
+  if (n->state == LEFT) return 0;
+  if (n->state == LEAVING) {
+    if (now >= n->leave_deadline_ms) {
+      for (int i = 0; i < 2; i++)
+        if (n->leave[i].waiting) leave_target_gone(n, n->leave[i].peer);
+      if (n->state == LEAVING) finish_leave(n);
+    }
+    return 0;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (n->succ[i] == CDHT_ID_NONE || n->succ[i] == n->cfg.self) continue;
+    if (cdht_fd_on_timer(&n->fd[i], now) >= n->cfg.misses) {
+      successor_dead(n, now, i);
+      i = -1; /* the slots moved: judge both again (a second death is judged by its own fd) */
+    }
+  }
+  if (n->repair.active && now >= n->repair.next_ms) send_query(n, now);
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+    pending_req *r = &n->reqs[i];
+    if (!r->used) continue;
+    if (now >= r->deadline_ms) {
+      r->used = false;
+      cdht_event ev = { .kind = CDHT_EV_REQUEST_FAILED, .file = r->file, .ms = n->cfg.request_timeout_ms };
+      emit(n, ev);
+    } else if (now >= r->retry_ms) {
+      r->retry_ms = r->deadline_ms;
+      send_request(n, r);
+      emit_peer(n, CDHT_EV_REQUEST_RETRIED, n->succ[0], r->file);
+    }
+  }
+  if (now >= n->next_ping_ms) {
+    send_pings(n, now);
+    n->next_ping_ms += n->cfg.ping_interval_ms;
+    if (n->next_ping_ms <= now) n->next_ping_ms = now + n->cfg.ping_interval_ms; /* we slept */
+  }
+  return 0;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+uint64_t cdht_node_next_deadline(const cdht_node *n) {
+  if (n->state == LEFT) return CDHT_NEVER;
+  if (n->state == LEAVING) return n->leave_deadline_ms;
+  uint64_t t = n->next_ping_ms;
+  for (int i = 0; i < 2; i++) t = min_u64(t, cdht_fd_next_deadline(&n->fd[i]));
+  if (n->repair.active) t = min_u64(t, n->repair.next_ms);
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+    if (n->reqs[i].used) t = min_u64(t, min_u64(n->reqs[i].retry_ms, n->reqs[i].deadline_ms));
+  return t;
+}
+
+int cdht_node_next_output(cdht_node *n, cdht_output *out) {
+  if (n->out_count == 0) return 0;
+  *out = n->outq[n->out_head];
+  n->out_head = (n->out_head + 1) % CDHT_OUTQ_CAP;
+  n->out_count--;
+  return 1;
+}
+
+int cdht_node_next_event(cdht_node *n, cdht_event *ev) {
+  if (n->ev_count == 0) return 0;
+  *ev = n->evq[n->ev_head];
+  n->ev_head = (n->ev_head + 1) % CDHT_EVQ_CAP;
+  n->ev_count--;
+  return 1;
+}
+
+static void *libc_alloc(void *ctx, size_t size) { (void)ctx; return calloc(1, size); }
+static void libc_free(void *ctx, void *p) { (void)ctx; free(p); }
+
+int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, uint64_t now) {
+  *out = NULL;
+  if (cdht_config_check(cfg) < 0) return CDHT_ERR_INVAL;
+  cdht_mem m = mem ? *mem : (cdht_mem){ libc_alloc, libc_free, NULL };
+  cdht_node *n = m.alloc(m.ctx, sizeof *n);
+  if (!n) return CDHT_ERR_NOMEM;
+  memset(n, 0, sizeof *n);
+  n->cfg = *cfg;
+  n->mem = m;
+  n->state = RUNNING;
+  n->succ[0] = cfg->succ[0];
+  n->succ[1] = cfg->succ[1];
+  n->pred[0] = n->pred[1] = CDHT_ID_NONE;
+  n->departed = CDHT_ID_NONE;
+  n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
+  *out = n;
+  return 0;
+}
+
+void cdht_node_del(cdht_node *n) {
+  if (n) n->mem.free(n->mem.ctx, n);
+}
+
+const cdht_config *cdht_node_config(const cdht_node *n) { return &n->cfg; }
+cdht_id cdht_node_successor(const cdht_node *n, int i) { return n->succ[i & 1]; }
+cdht_id cdht_node_predecessor(const cdht_node *n, int i) { return n->pred[i & 1]; }
+const cdht_stats *cdht_node_stats(const cdht_node *n) { return &n->stats; }
+bool cdht_node_has_left(const cdht_node *n) { return n->state == LEFT; }
+
+const char *cdht_drop_name(cdht_drop d) {
+  static const char *names[] = {
+#define CDHT_DROP_NAME(name, text) text,
+    CDHT_DROPS(CDHT_DROP_NAME)
+#undef CDHT_DROP_NAME
+  };
+  return d < CDHT_DROP_COUNT ? names[d] : "?";
+}

@@ -1,0 +1,181 @@
+/* The cdht peer as a sans-I/O state machine (docs/protocol.md §3–§6).
+ *
+ * A node is fed inputs — a datagram, a TCP frame, a console command, "the time is now T" —
+ * each with the current time in milliseconds from a monotonic clock.  Everything it wants
+ * done comes back as queued outputs (bytes to send to a peer over UDP or TCP) and typed
+ * events (ping received, successor changed, ...), and it says when it next wants to be
+ * woken.  It never reads a clock, sleeps, prints or touches a socket, so the same code runs
+ * in the `cdht` program and in the simulator.  None of these functions may be called from
+ * inside another of them (there are no callbacks). */
+#ifndef CDHT_NODE_H
+#define CDHT_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+#include "ring.h"
+
+#define CDHT_NEVER UINT64_MAX /* "no deadline" */
+#define CDHT_MAX_PENDING 32   /* file requests a node may have in flight at once */
+#define CDHT_OUTQ_CAP 64      /* queued outputs; one input never causes more than a few */
+#define CDHT_EVQ_CAP 64       /* queued events */
+
+/* An IPv4 address and port, both in host byte order. */
+typedef struct cdht_addr {
+  uint32_t ip;   /* e.g. 0x7f000001 for 127.0.0.1 */
+  uint16_t port; /* UDP and TCP share the number */
+} cdht_addr;
+
+typedef struct cdht_config {
+  cdht_id self;                 /* this peer's id, < ring_size */
+  cdht_id succ[2];              /* first and second successor at start */
+  uint64_t ring_size;           /* ids are 0 .. ring_size-1 (default 256) */
+  uint32_t host;                /* every peer's IPv4 address, host order (default 127.0.0.1) */
+  uint16_t base_port;           /* peer i listens on base_port + i, UDP and TCP (default 50000) */
+  uint32_t ping_interval_ms;    /* time between two pings to a successor (default 1000) */
+  uint32_t ping_timeout_ms;     /* a ping unanswered this long is a miss (default 500) */
+  uint32_t misses;              /* dead at this many consecutive misses (default 4) */
+  uint32_t requery_ms;          /* kill repair: wait before asking again (default 250) */
+  uint32_t request_timeout_ms;  /* a file request with no answer fails after this (default 10000) */
+  uint32_t leave_timeout_ms;    /* quit: longest wait for the predecessors' confirmations (3000) */
+} cdht_config;
+
+/* Fills |cfg| with the defaults above; self and successors are left 0. */
+void cdht_config_default(cdht_config *cfg);
+
+/* Returns 0 if |cfg| is usable, or CDHT_ERR_INVAL (ids outside the ring, S1 = S2 != self, S1 =
+ * self != S2, a zero interval or miss count, ports past 65535). */
+int cdht_config_check(const cdht_config *cfg);
+
+/* Returns the address of peer |id| under |cfg|. */
+cdht_addr cdht_config_addr(const cdht_config *cfg, cdht_id id);
+
+/* Optional allocator; NULL means libc.  Tests use it to fail an allocation. */
+typedef struct cdht_mem {
+  void *(*alloc)(void *ctx, size_t size);
+  void (*free)(void *ctx, void *p);
+  void *ctx;
+} cdht_mem;
+
+typedef enum cdht_transport { CDHT_UDP, CDHT_TCP } cdht_transport;
+
+/* Bytes to send.  The caller copies out what it needs before the next node call. */
+typedef struct cdht_output {
+  cdht_transport transport;
+  cdht_id to;                 /* the destination peer */
+  cdht_addr addr;             /* its address */
+  size_t len;                 /* bytes in buf */
+  uint8_t buf[CDHT_MSG_MAX];  /* one encoded message (a TCP frame or a datagram) */
+} cdht_output;
+
+typedef enum cdht_event_kind {
+  CDHT_EV_PING_REQUEST,    /* peer: a ping request arrived from it */
+  CDHT_EV_PING_RESPONSE,   /* peer: a ping response arrived from it */
+  CDHT_EV_REQUEST_SENT,    /* file: our request went to our first successor */
+  CDHT_EV_REQUEST_FORWARDED, /* file: not ours, passed to our first successor */
+  CDHT_EV_FILE_HERE,       /* file: we are responsible for it */
+  CDHT_EV_RESPONSE_SENT,   /* file, peer: we answered requester |peer| */
+  CDHT_EV_RESPONSE_RECEIVED, /* file, peer: |peer| answered our request */
+  CDHT_EV_REQUEST_RETRIED, /* file, peer: resent to our (new) first successor |peer| */
+  CDHT_EV_REQUEST_FAILED,  /* file, ms: no answer within ms */
+  CDHT_EV_DEPARTING,       /* peer: our successor |peer| is leaving the ring */
+  CDHT_EV_SUCCESSORS,      /* succ[0], succ[1]: our successors are now these */
+  CDHT_EV_PEER_DEAD,       /* peer: our successor |peer| missed too many pings */
+  CDHT_EV_RING_BROKEN,     /* both successors died before a repair finished */
+  CDHT_EV_LEAVE_UNCONFIRMED, /* peer: quit went ahead without |peer|'s confirmation */
+  CDHT_EV_LEFT,            /* quit is complete: the caller may exit */
+  CDHT_EV_COUNT
+} cdht_event_kind;
+
+typedef struct cdht_event {
+  cdht_event_kind kind;
+  cdht_id peer;       /* see the kind */
+  uint16_t file;      /* 0..9999 */
+  cdht_id succ[2];    /* CDHT_EV_SUCCESSORS */
+  uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
+} cdht_event;
+
+typedef enum cdht_command_kind { CDHT_CMD_REQUEST, CDHT_CMD_QUIT } cdht_command_kind;
+
+typedef struct cdht_command {
+  cdht_command_kind kind;
+  uint16_t file; /* CDHT_CMD_REQUEST: 0..9999 */
+} cdht_command;
+
+/* Why inputs were dropped, counted per reason: every refusal is visible in `status`. */
+#define CDHT_DROPS(X)                                                                    \
+  X(MALFORMED, "malformed")                                                              \
+  X(VERSION, "bad version")                                                              \
+  X(TYPE, "bad type")                                                                    \
+  X(TRANSPORT, "wrong transport")                                                        \
+  X(SPOOFED, "spoofed sender")                                                           \
+  X(BADID, "id outside ring")                                                            \
+  X(STALE, "stale")                                                                      \
+  X(ROLE, "wrong role")                                                                  \
+  X(LOOP, "hop limit")                                                                   \
+  X(QUEUE, "queue full")
+
+typedef enum cdht_drop {
+#define CDHT_DROP_ENUM(name, text) CDHT_DROP_##name,
+  CDHT_DROPS(CDHT_DROP_ENUM)
+#undef CDHT_DROP_ENUM
+  CDHT_DROP_COUNT
+} cdht_drop;
+
+typedef struct cdht_stats {
+  uint64_t pings_sent;        /* ping requests sent */
+  uint64_t pongs_received;    /* ping responses received */
+  uint64_t pings_received;    /* ping requests received (and answered) */
+  uint64_t requests_handled;  /* file requests received */
+  uint64_t dropped[CDHT_DROP_COUNT]; /* inputs dropped, by reason */
+} cdht_stats;
+
+typedef struct cdht_node cdht_node;
+
+/* Allocates a node for |cfg| (copied) at time |now_ms|, using |mem| (copied; NULL for libc).
+ * Returns 0 and sets *out, CDHT_ERR_INVAL for a bad config, or CDHT_ERR_NOMEM. */
+int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, uint64_t now_ms);
+void cdht_node_del(cdht_node *node);
+
+/* Feeds one UDP datagram from |from| (copied); |buf| is borrowed for the call.  Returns 0, or
+ * a negative CDHT_ERR_* if it was dropped (the reason is counted in the stats). */
+int cdht_node_on_datagram(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
+                          const uint8_t *buf, size_t len);
+
+/* Feeds one complete TCP frame (see frame.h); same contract as _on_datagram. */
+int cdht_node_on_frame(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
+                       const uint8_t *buf, size_t len);
+
+/* Tells the node that a TCP message to |peer| could not be delivered (connection refused or
+ * reset).  Returns 0. */
+int cdht_node_on_unreachable(cdht_node *node, uint64_t now_ms, cdht_id peer);
+
+/* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
+ * CDHT_ERR_LEAVING after quit, or CDHT_ERR_INVAL for a file number past 9999. */
+int cdht_node_on_command(cdht_node *node, uint64_t now_ms, const cdht_command *cmd);
+
+/* Does whatever is due by |now_ms|: pings, miss accounting, retries, timeouts.  Returns 0. */
+int cdht_node_on_timer(cdht_node *node, uint64_t now_ms);
+
+/* Returns when the node next wants _on_timer, in absolute ms, or CDHT_NEVER. */
+uint64_t cdht_node_next_deadline(const cdht_node *node);
+
+/* Pops the oldest queued output into |out|.  Returns 1 if it got one, 0 if the queue is empty. */
+int cdht_node_next_output(cdht_node *node, cdht_output *out);
+
+/* Pops the oldest queued event into |ev|.  Returns 1 if it got one, 0 if none. */
+int cdht_node_next_event(cdht_node *node, cdht_event *ev);
+
+/* Read-only views for `status` and tests. */
+const cdht_config *cdht_node_config(const cdht_node *node);
+cdht_id cdht_node_successor(const cdht_node *node, int i);    /* i = 0, 1; CDHT_ID_NONE if pending */
+cdht_id cdht_node_predecessor(const cdht_node *node, int i);  /* i = 0, 1; CDHT_ID_NONE if unknown */
+const cdht_stats *cdht_node_stats(const cdht_node *node);
+bool cdht_node_has_left(const cdht_node *node);
+
+/* Returns the short text of drop reason |d| ("malformed", ...). */
+const char *cdht_drop_name(cdht_drop d);
+
+#endif

@@ -1,0 +1,377 @@
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/frame.h"
+
+struct cdht_net {
+  uv_loop_t *loop;
+  cdht_node *node;            /* borrowed */
+  cdht_net_event_fn fn;
+  void *ctx;
+  uv_udp_t udp;
+  uv_tcp_t listener;
+  uv_timer_t timer;           /* re-armed to the node's next deadline */
+  int open_handles;           /* handles of this struct still open: free at zero */
+  bool closing;
+  unsigned inbound;           /* open inbound connections */
+  struct conn_link *conns;    /* every open connection, in or out, to close with the net */
+  cdht_net_stats stats;
+  char udp_buf[65536];        /* one datagram at a time; larger than any valid message */
+};
+
+/* Connections of either direction sit on one list so that closing the net closes them. */
+typedef struct conn_link {
+  struct conn_link *prev, *next;
+  void (*close)(struct conn_link *);
+} conn_link;
+
+static void link_add(cdht_net *net, conn_link *l) {
+  l->prev = NULL;
+  l->next = net->conns;
+  if (net->conns) net->conns->prev = l;
+  net->conns = l;
+}
+
+/* The net is freed when its own handles and every connection are closed, in whatever order
+ * libuv runs the close callbacks. */
+static void maybe_free(cdht_net *net) {
+  if (net->closing && net->open_handles == 0 && !net->conns) free(net);
+}
+
+static void link_remove(cdht_net *net, conn_link *l) {
+  if (l->prev) l->prev->next = l->next;
+  else net->conns = l->next;
+  if (l->next) l->next->prev = l->prev;
+  maybe_free(net);
+}
+
+typedef struct in_conn {      /* an accepted connection: frames in, nothing out */
+  conn_link link;             /* first member: a conn_link * is an in_conn * */
+  uv_tcp_t tcp;
+  uv_timer_t idle;
+  cdht_net *net;
+  cdht_addr from;
+  int open_handles;
+  bool closing;
+  cdht_framer framer;
+  char buf[4096];
+} in_conn;
+
+typedef struct out_conn {     /* one message to one peer, then close */
+  conn_link link;             /* first member */
+  bool closing;
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_write_t write;
+  cdht_net *net;
+  cdht_id to;
+  size_t len;
+  uint8_t buf[CDHT_MSG_MAX];
+} out_conn;
+
+static void format_ipv4(uint32_t ip, char *dst, size_t cap) {
+  snprintf(dst, cap, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+}
+
+static void to_sockaddr(const cdht_addr *a, struct sockaddr_in *sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons(a->port);
+  sa->sin_addr.s_addr = htonl(a->ip);
+}
+
+static bool from_sockaddr(const struct sockaddr *sa, cdht_addr *a) {
+  if (!sa || sa->sa_family != AF_INET) return false;
+  const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+  a->ip = ntohl(in->sin_addr.s_addr);
+  a->port = ntohs(in->sin_port);
+  return true;
+}
+
+/* ---- draining the node ---- */
+
+static void send_tcp(cdht_net *net, const cdht_output *o);
+static void on_timer(uv_timer_t *t);
+
+static void drain(cdht_net *net) {
+  cdht_output o;
+  cdht_event ev;
+  for (;;) {
+    bool any = false;
+    while (cdht_node_next_output(net->node, &o)) {
+      any = true;
+      if (net->closing) continue;
+      if (o.transport == CDHT_UDP) {
+        struct sockaddr_in sa;
+        to_sockaddr(&o.addr, &sa);
+        uv_buf_t b = uv_buf_init((char *)o.buf, (unsigned)o.len);
+        /* Loss is the failure detector's business: a datagram the kernel refuses is lost. */
+        if (uv_udp_try_send(&net->udp, &b, 1, (const struct sockaddr *)&sa) < 0) net->stats.send_failed++;
+      } else {
+        send_tcp(net, &o);
+      }
+    }
+    while (cdht_node_next_event(net->node, &ev)) {
+      any = true;
+      net->fn(net->ctx, &ev); /* may queue more through cdht_net_command */
+    }
+    if (!any) break;
+  }
+  if (net->closing) return;
+  uint64_t deadline = cdht_node_next_deadline(net->node);
+  if (deadline == CDHT_NEVER) {
+    uv_timer_stop(&net->timer);
+  } else {
+    uint64_t now = uv_now(net->loop);
+    uv_timer_start(&net->timer, on_timer, deadline > now ? deadline - now : 0, 0);
+  }
+}
+
+static void on_timer(uv_timer_t *t) {
+  cdht_net *net = t->data;
+  cdht_node_on_timer(net->node, uv_now(net->loop));
+  drain(net);
+}
+
+
+/* ---- outgoing TCP ---- */
+
+static void out_closed(uv_handle_t *h) {
+  out_conn *c = h->data;
+  link_remove(c->net, &c->link); /* may free the net, never c */
+  free(c);
+}
+
+static void out_close(out_conn *c) {
+  if (c->closing) return;
+  c->closing = true;
+  uv_close((uv_handle_t *)&c->tcp, out_closed);
+}
+
+static void out_close_link(conn_link *l) { out_close((out_conn *)l); }
+
+static void out_written(uv_write_t *w, int status) {
+  out_conn *c = w->data;
+  if (status < 0 && !c->net->closing) {
+    c->net->stats.send_failed++;
+    cdht_node_on_unreachable(c->net->node, uv_now(c->net->loop), c->to);
+    drain(c->net);
+  }
+  out_close(c);
+}
+
+static void out_connected(uv_connect_t *req, int status) {
+  out_conn *c = req->data;
+  if (status < 0) {
+    if (!c->net->closing) {
+      c->net->stats.send_failed++;
+      cdht_node_on_unreachable(c->net->node, uv_now(c->net->loop), c->to);
+      drain(c->net);
+    }
+    out_close(c);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)c->buf, (unsigned)c->len);
+  c->write.data = c;
+  if (c->closing || uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, out_written) < 0) out_close(c);
+}
+
+static void send_tcp(cdht_net *net, const cdht_output *o) {
+  out_conn *c = calloc(1, sizeof *c);
+  if (!c) { net->stats.send_failed++; return; }
+  c->net = net;
+  c->to = o->to;
+  c->len = o->len;
+  memcpy(c->buf, o->buf, o->len);
+  c->link.close = out_close_link;
+  link_add(net, &c->link);
+  uv_tcp_init(net->loop, &c->tcp);
+  c->tcp.data = c;
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->connect.data = c;
+  struct sockaddr_in sa;
+  to_sockaddr(&o->addr, &sa);
+  if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, out_connected) < 0) {
+    net->stats.send_failed++;
+    out_close(c);
+  }
+}
+
+/* ---- incoming TCP ---- */
+
+static void in_handle_closed(uv_handle_t *h) {
+  in_conn *c = h->data;
+  if (--c->open_handles == 0) {
+    c->net->inbound--;
+    link_remove(c->net, &c->link);
+    free(c);
+  }
+}
+
+static void in_close(in_conn *c) {
+  if (c->closing) return;
+  c->closing = true;
+  uv_close((uv_handle_t *)&c->tcp, in_handle_closed);
+  uv_close((uv_handle_t *)&c->idle, in_handle_closed);
+}
+
+static void in_close_link(conn_link *l) { in_close((in_conn *)l); }
+
+static void in_idle(uv_timer_t *t) {
+  in_conn *c = t->data;
+  c->net->stats.tcp_idle++;
+  in_close(c);
+}
+
+static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  in_conn *c = h->data;
+  *buf = uv_buf_init(c->buf, sizeof c->buf);
+}
+
+static int in_frame(void *ctx, const uint8_t *frame, size_t len) {
+  in_conn *c = ctx;
+  cdht_node_on_frame(c->net->node, uv_now(c->net->loop), &c->from, frame, len);
+  return 0; /* a refused message is counted by the node; the stream stays usable */
+}
+
+static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  in_conn *c = s->data;
+  if (nread < 0) { in_close(c); return; }
+  if (nread == 0) return;
+  if (c->net->closing) return;
+  uv_timer_again(&c->idle);
+  int rc = cdht_framer_feed(&c->framer, (const uint8_t *)buf->base, (size_t)nread, in_frame, c);
+  drain(c->net);
+  if (rc < 0) { c->net->stats.tcp_bad_stream++; in_close(c); }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  cdht_net *net = server->data;
+  if (status < 0 || net->closing) return;
+  in_conn *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->net = net;
+  c->link.close = in_close_link;
+  link_add(net, &c->link);
+  cdht_framer_init(&c->framer);
+  uv_tcp_init(net->loop, &c->tcp);
+  uv_timer_init(net->loop, &c->idle);
+  c->tcp.data = c->idle.data = c;
+  c->open_handles = 2;
+  net->inbound++;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) { in_close(c); return; }
+  if (net->inbound > CDHT_NET_MAX_INBOUND) { net->stats.tcp_refused++; in_close(c); return; }
+  struct sockaddr_storage ss;
+  int sslen = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) < 0 ||
+      !from_sockaddr((struct sockaddr *)&ss, &c->from)) {
+    in_close(c);
+    return;
+  }
+  uv_timer_start(&c->idle, in_idle, CDHT_NET_IDLE_MS, CDHT_NET_IDLE_MS);
+  uv_read_start((uv_stream_t *)&c->tcp, in_alloc, in_read);
+}
+
+/* ---- UDP ---- */
+
+static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  cdht_net *net = h->data;
+  *buf = uv_buf_init(net->udp_buf, sizeof net->udp_buf);
+}
+
+static void udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                     unsigned flags) {
+  cdht_net *net = u->data;
+  if (nread < 0 || (nread == 0 && !addr) || net->closing) return;
+  if (flags & UV_UDP_PARTIAL) { net->stats.udp_partial++; return; }
+  cdht_addr from;
+  if (!from_sockaddr(addr, &from)) { net->stats.udp_foreign++; return; }
+  cdht_node_on_datagram(net->node, uv_now(net->loop), &from, (const uint8_t *)buf->base, (size_t)nread);
+  drain(net);
+}
+
+/* ---- life cycle ---- */
+
+static void net_handle_closed(uv_handle_t *h) {
+  cdht_net *net = h->data;
+  net->open_handles--;
+  maybe_free(net);
+}
+
+static int fail(cdht_net *net, int rc, const char *op, const cdht_addr *a, char *err, size_t errlen) {
+  char ip[16];
+  format_ipv4(a->ip, ip, sizeof ip);
+  const char *why = rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc);
+  cdht_id self = cdht_node_config(net->node)->self;
+  if (rc == UV_EADDRINUSE)
+    snprintf(err, errlen, "%s %s:%u: %s (is peer %llu already running?)", op, ip, a->port, why,
+             (unsigned long long)self);
+  else
+    snprintf(err, errlen, "%s %s:%u: %s", op, ip, a->port, why);
+  cdht_net_close(net);
+  return rc;
+}
+
+int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, cdht_net_event_fn fn, void *ctx,
+                  char *err, size_t errlen) {
+  *out = NULL;
+  cdht_net *net = calloc(1, sizeof *net);
+  if (!net) { snprintf(err, errlen, "out of memory"); return UV_ENOMEM; }
+  net->loop = loop;
+  net->node = node;
+  net->fn = fn;
+  net->ctx = ctx;
+  uv_udp_init(loop, &net->udp);
+  uv_tcp_init(loop, &net->listener);
+  uv_timer_init(loop, &net->timer);
+  net->udp.data = net->listener.data = net->timer.data = net;
+  net->open_handles = 3;
+
+  const cdht_config *cfg = cdht_node_config(node);
+  cdht_addr self = cdht_config_addr(cfg, cfg->self);
+  struct sockaddr_in sa;
+  to_sockaddr(&self, &sa);
+  int rc = uv_udp_bind(&net->udp, (const struct sockaddr *)&sa, 0);
+  if (rc < 0) return fail(net, rc, "bind", &self, err, errlen);
+  /* libuv sets SO_REUSEADDR on TCP binds, so a restarted peer is not held off by TIME_WAIT. */
+  rc = uv_tcp_bind(&net->listener, (const struct sockaddr *)&sa, 0);
+  if (rc < 0) return fail(net, rc, "bind", &self, err, errlen);
+  /* A deep backlog: a full accept queue makes a connecting peer wait a whole second for the
+   * SYN retry. */
+  rc = uv_listen((uv_stream_t *)&net->listener, 1024, on_connection);
+  if (rc < 0) return fail(net, rc, "listen", &self, err, errlen);
+  rc = uv_udp_recv_start(&net->udp, udp_alloc, udp_recv);
+  if (rc < 0) return fail(net, rc, "recv", &self, err, errlen);
+  *out = net;
+  cdht_node_on_timer(node, uv_now(loop));
+  drain(net);
+  return 0;
+}
+
+int cdht_net_command(cdht_net *net, const cdht_command *cmd) {
+  uv_update_time(net->loop); /* a console line may arrive long after the loop last woke */
+  int rc = cdht_node_on_command(net->node, uv_now(net->loop), cmd);
+  drain(net);
+  return rc;
+}
+
+const cdht_net_stats *cdht_net_get_stats(const cdht_net *net) { return &net->stats; }
+
+void cdht_net_close(cdht_net *net) {
+  if (!net || net->closing) return;
+  net->closing = true;
+  for (conn_link *l = net->conns, *next; l; l = next) {
+    next = l->next;
+    l->close(l);
+  }
+  uv_close((uv_handle_t *)&net->udp, net_handle_closed);
+  uv_close((uv_handle_t *)&net->listener, net_handle_closed);
+  uv_close((uv_handle_t *)&net->timer, net_handle_closed);
+}

@@ -1,0 +1,45 @@
+/* The libuv glue between one cdht_node and the network: a UDP socket and a TCP listener on
+ * the peer's port, one outgoing connection per TCP message, and the node's timer.  It holds
+ * no protocol logic: bytes and time go into the node, queued outputs come out. */
+#ifndef CDHT_NET_H
+#define CDHT_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/node.h"
+
+#define CDHT_NET_MAX_INBOUND 128   /* simultaneous inbound TCP connections; more are refused */
+#define CDHT_NET_IDLE_MS 10000     /* an inbound connection silent this long is closed */
+
+typedef struct cdht_net_stats {
+  uint64_t udp_partial;        /* datagrams truncated by the receive buffer, dropped */
+  uint64_t udp_foreign;        /* datagrams from a non-IPv4 source, dropped */
+  uint64_t tcp_refused;        /* inbound connections refused at the limit */
+  uint64_t tcp_bad_stream;     /* inbound connections closed for an unusable frame header */
+  uint64_t tcp_idle;           /* inbound connections closed for idleness */
+  uint64_t send_failed;        /* outgoing messages that could not be delivered */
+} cdht_net_stats;
+
+/* Called for each event the node queues (|ev| borrowed for the call).  It may feed the node
+ * again (e.g. a console command) only through cdht_net_command(). */
+typedef void (*cdht_net_event_fn)(void *ctx, const cdht_event *ev);
+
+typedef struct cdht_net cdht_net;
+
+/* Binds UDP and TCP on the node's own address and starts pinging.  |node| is borrowed and
+ * must outlive the net.  On failure returns a negative libuv error and writes a message that
+ * names the operation ("bind 127.0.0.1:50003: address already in use") into |err|. */
+int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, cdht_net_event_fn fn,
+                  void *ctx, char *err, size_t errlen);
+
+/* Runs a console command on the node and sends what it causes.  Returns the node's result. */
+int cdht_net_command(cdht_net *net, const cdht_command *cmd);
+
+const cdht_net_stats *cdht_net_get_stats(const cdht_net *net);
+
+/* Closes every handle; the loop ends once they are closed.  Frees |net| then. */
+void cdht_net_close(cdht_net *net);
+
+#endif
