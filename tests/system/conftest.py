@@ -1,0 +1,37 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cdht_harness as h  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    if not os.access(h.CDHT, os.X_OK):
+        raise pytest.UsageError(f"no cdht binary at {h.CDHT}: build first (scripts/setup.sh)")
+
+
+@pytest.fixture
+def peers():
+    """Every Peer a test starts through peers.start(...) is killed at the end."""
+    started = []
+
+    class Factory:
+        def start(self, pid, s1, s2, options=h.FAST, **kw):
+            p = h.Peer(pid, s1, s2, options, **kw)
+            started.append(p)
+            return p
+
+        def ring(self, ids, options=h.FAST):
+            ring = {p: self.start(p, s1, s2, options) for p, (s1, s2) in h.successors(ids).items()}
+            return ring
+
+        def run(self, args, **kw):
+            p = h.Peer(None, None, None, (), args=args, **kw)
+            started.append(p)
+            return p
+
+    yield Factory()
+    for p in started:
+        p.stop()
