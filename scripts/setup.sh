@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages cdht needs (only those missing) and builds it into build/.
+# Installs the Debian packages cdht needs (only those missing) and builds the peer into build-demo/.
 # Usage: scripts/setup.sh [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" != "--no-build" ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
-  cmake --build build -j"$(nproc)" >/dev/null
-  echo "setup: built build/cdht" >&2
+  cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
+  cmake --build build-demo -j"$(nproc)" >/dev/null
+  echo "setup: built build-demo/cdht" >&2
 fi

@@ -35,3 +35,7 @@ def peers():
     yield Factory()
     for p in started:
         p.stop()
+    # A sanitizer report in any peer fails the test, even if every line was right.
+    reports = [l for p in started for l in p.err.since()
+               if "Sanitizer" in l or "runtime error:" in l]
+    assert not reports, "\n".join(reports)
