@@ -190,7 +190,8 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
   }
   cdht_config *c = &a->cfg;
   if (c->ping_timeout_ms > c->ping_interval_ms * 15ull) {
-    snprintf(err, errlen, "--ping-timeout may be at most 15 ping intervals");
+    snprintf(err, errlen, "--ping-timeout (%u ms) may be at most 15 ping intervals (15 x %u ms); "
+             "give a shorter --ping-timeout", c->ping_timeout_ms, c->ping_interval_ms);
     return -1;
   }
   /* Kill repair asks again this often while the answer still names the dead peer. */

@@ -19,6 +19,7 @@ static void judge_oldest(cdht_fd *fd) {
 uint32_t cdht_fd_on_send(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms) {
   if (fd->count == CDHT_FD_WINDOW) judge_oldest(fd);
   uint32_t seq = fd->next_seq++;
+  if (fd->sent < UINT32_MAX) fd->sent++;
   uint32_t slot = (fd->head + fd->count) % CDHT_FD_WINDOW;
   fd->out[slot].seq = seq;
   fd->out[slot].deadline_ms = now_ms + timeout_ms;
@@ -27,8 +28,10 @@ uint32_t cdht_fd_on_send(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms) {
 }
 
 int cdht_fd_on_ack(cdht_fd *fd, uint32_t seq) {
-  /* Only numbers already sent count; serial-number arithmetic survives wrap-around. */
-  if ((int32_t)(fd->next_seq - seq) <= 0) return CDHT_ERR_STALE;
+  /* Only numbers already sent count: one of the last |sent| before next_seq.  Serial-number
+   * arithmetic survives wrap-around; the |sent| bound refuses the half of the number space
+   * "behind" next_seq that was never used (e.g. any number at all right after a reset). */
+  if ((int32_t)(fd->next_seq - seq) <= 0 || fd->next_seq - seq > fd->sent) return CDHT_ERR_STALE;
   if (!fd->any_acked || (int32_t)(seq - fd->acked) > 0) fd->acked = seq;
   fd->any_acked = true;
   fd->misses = 0;

@@ -12,6 +12,7 @@
 
 typedef struct cdht_fd {
   uint32_t next_seq;                /* sequence number of the next ping */
+  uint32_t sent;                    /* pings sent since the last reset (saturates at UINT32_MAX) */
   uint32_t acked;                   /* highest sequence number answered, valid if any_acked */
   bool any_acked;                   /* a response has arrived since the last reset */
   uint32_t misses;                  /* consecutive pings that went unanswered */

@@ -1,0 +1,397 @@
+/* Unit tests for src/cli/args.h: `cdht [OPTIONS] ID S1 S2`. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/args.h"
+
+#define ERR_CAP 256
+
+/* Parses a NULL-terminated argv (the parser only reads it); err is cleared first. */
+static int parse_argv(cdht_args *a, char *err, const char **argv) {
+  int argc = 0;
+  while (argv[argc]) argc++;
+  memset(err, 0, ERR_CAP);
+  return cdht_args_parse(a, argc, (char *const *)argv, err, ERR_CAP);
+}
+#define PARSE(a, err, ...) parse_argv((a), (err), (const char *[]){ "cdht", __VA_ARGS__, NULL })
+
+/* A usage error: -1, a non-empty one-line message of printable ASCII (no raw control bytes). */
+static void assert_usage_error(int rc, const char *err) {
+  assert_int_equal(rc, -1);
+  assert_true(strlen(err) > 0);
+  for (const char *p = err; *p; p++)
+    if (!(*p >= 32 && *p < 127)) fail_msg("byte 0x%02x in error message '%s'", (unsigned char)*p, err);
+}
+
+#define ASSERT_REFUSED(contains, ...)                                 \
+  do {                                                                \
+    cdht_args a_;                                                     \
+    char e_[ERR_CAP];                                                 \
+    int rc_ = PARSE(&a_, e_, __VA_ARGS__);                            \
+    assert_usage_error(rc_, e_);                                      \
+    if (!strstr(e_, (contains)))                                      \
+      fail_msg("error '%s' should mention '%s'", e_, (contains));     \
+  } while (0)
+
+/* ---- the normal form ---- */
+
+static void test_args_defaults(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "1", "3", "4"), 0);
+  assert_int_equal(a.action, CDHT_RUN);
+  assert_int_equal(a.cfg.self, 1);
+  assert_int_equal(a.cfg.succ[0], 3);
+  assert_int_equal(a.cfg.succ[1], 4);
+  assert_int_equal(a.cfg.ping_interval_ms, 1000);
+  assert_int_equal(a.cfg.ping_timeout_ms, 500);
+  assert_int_equal(a.cfg.misses, 4);
+  assert_int_equal(a.cfg.ring_size, 256);
+  assert_int_equal(a.cfg.base_port, 50000);
+  assert_int_equal(a.cfg.host, 0x7f000001u);
+  assert_int_equal(a.cfg.request_timeout_ms, 10000);
+  assert_int_equal(a.cfg.leave_timeout_ms, 3000);
+  assert_int_equal(a.cfg.requery_ms, 250);
+  assert_int_equal(cdht_config_check(&a.cfg), 0);
+}
+
+static void test_args_id_range_edges(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "0", "255", "254"), 0);
+  assert_int_equal(a.cfg.self, 0);
+  assert_int_equal(a.cfg.succ[0], 255);
+  assert_int_equal(a.cfg.succ[1], 254);
+  assert_int_equal(PARSE(&a, err, "255", "0", "1"), 0);
+  assert_int_equal(a.cfg.self, 255);
+}
+
+static void test_args_options_with_space(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--ping-interval", "2", "--ping-timeout", "0.25", "--misses", "7",
+                         "--request-timeout", "30", "--leave-timeout", "1.5", "1", "3", "4"),
+                   0);
+  assert_int_equal(a.action, CDHT_RUN);
+  assert_int_equal(a.cfg.ping_interval_ms, 2000);
+  assert_int_equal(a.cfg.ping_timeout_ms, 250);
+  assert_int_equal(a.cfg.misses, 7);
+  assert_int_equal(a.cfg.request_timeout_ms, 30000);
+  assert_int_equal(a.cfg.leave_timeout_ms, 1500);
+  assert_int_equal(a.cfg.self, 1);
+  assert_int_equal(a.cfg.succ[0], 3);
+  assert_int_equal(a.cfg.succ[1], 4);
+}
+
+static void test_args_options_with_equals(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--ping-interval=2", "--ping-timeout=0.25", "--misses=7",
+                         "--request-timeout=30", "--leave-timeout=1.5", "1", "3", "4"),
+                   0);
+  assert_int_equal(a.cfg.ping_interval_ms, 2000);
+  assert_int_equal(a.cfg.ping_timeout_ms, 250);
+  assert_int_equal(a.cfg.misses, 7);
+  assert_int_equal(a.cfg.request_timeout_ms, 30000);
+  assert_int_equal(a.cfg.leave_timeout_ms, 1500);
+}
+
+static void test_args_options_anywhere_last_wins(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "1", "--misses", "3", "3", "--misses=5", "4", "--ping-timeout", "0.2"), 0);
+  assert_int_equal(a.cfg.self, 1);
+  assert_int_equal(a.cfg.succ[0], 3);
+  assert_int_equal(a.cfg.succ[1], 4);
+  assert_int_equal(a.cfg.misses, 5);
+  assert_int_equal(a.cfg.ping_timeout_ms, 200);
+}
+
+static void test_args_double_dash_ends_options(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.self, 1);
+  /* After "--" an option-looking word is an argument, and so not an id. */
+  ASSERT_REFUSED("second successor", "1", "3", "--", "--misses");
+}
+
+static void test_args_ping_interval_tenth_of_a_second(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--ping-interval", "0.1", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.ping_interval_ms, 100);
+  assert_int_equal(a.cfg.requery_ms, 25); /* a quarter interval */
+}
+
+static void test_args_requery_is_clamped(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--ping-interval", "0.02", "--ping-timeout", "0.1", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.requery_ms, 10);
+  assert_int_equal(PARSE(&a, err, "--ping-interval", "10", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.requery_ms, 250);
+}
+
+static void test_args_seconds_accepts_decimals(void **state) {
+  (void)state;
+  const struct { const char *s; uint32_t ms; } ok[] = {
+    { "1", 1000 },      { "2", 2000 },     { "0.5", 500 },     { "0.25", 250 },
+    { "0.125", 125 },   { "1.5", 1500 },   { "1.05", 1050 },   { "0.001", 1 },
+    { "1.0000", 1000 }, { "0.0010", 1 },   { "007", 7000 },    { ".5", 500 },
+    { "3600", 3600000 }, { "3599.999", 3599999 }, { "3600.000", 3600000 },
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    uint32_t ms = 0;
+    if (cdht_args_seconds(ok[i].s, 3600, &ms) != 0) fail_msg("'%s' refused", ok[i].s);
+    if (ms != ok[i].ms) fail_msg("'%s' gave %u ms, want %u", ok[i].s, ms, ok[i].ms);
+  }
+}
+
+static void test_args_seconds_refuses_bad_values(void **state) {
+  (void)state;
+  const char *bad[] = { "",     "abc",  "-1",   "0",     "0.0",   "0.000", "1.",    ".",
+                        "0.0001", "1.0005", "1e3", " 1",  "1 ",    "+1",    "1,5",   "0x10",
+                        "3600.001", "3601", "99999999999999999999999999", "1..5", "1.5.", "\x01" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint32_t ms = 12345;
+    if (cdht_args_seconds(bad[i], 3600, &ms) != -1) fail_msg("'%s' accepted", bad[i]);
+    assert_int_equal(ms, 12345); /* untouched */
+  }
+  uint32_t ms;
+  assert_int_equal(cdht_args_seconds("86400", 86400, &ms), 0);
+  assert_int_equal(ms, 86400000);
+  assert_int_equal(cdht_args_seconds("86401", 86400, &ms), -1);
+}
+
+static void test_args_bad_seconds_refused(void **state) {
+  (void)state;
+  const char *bad[] = { "", "abc", "-1", "0", "1.", "0.0001", "3601" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ASSERT_REFUSED("--ping-interval", "--ping-interval", bad[i], "1", "3", "4");
+    ASSERT_REFUSED("--ping-timeout", "--ping-timeout", bad[i], "1", "3", "4");
+    ASSERT_REFUSED("--leave-timeout", "--leave-timeout", bad[i], "1", "3", "4");
+  }
+  ASSERT_REFUSED("--request-timeout", "--request-timeout", "86401", "1", "3", "4");
+  ASSERT_REFUSED("--request-timeout", "--request-timeout=0", "1", "3", "4");
+  ASSERT_REFUSED("--ping-interval", "--ping-interval=", "1", "3", "4");
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--request-timeout", "86400", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.request_timeout_ms, 86400000u);
+  assert_int_equal(PARSE(&a, err, "--ping-interval", ".5", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.ping_interval_ms, 500);
+}
+
+static void test_args_ping_timeout_at_most_15_intervals(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--ping-interval", "0.1", "--ping-timeout", "1.5", "1", "3", "4"), 0);
+  ASSERT_REFUSED("15", "--ping-interval", "0.1", "--ping-timeout", "1.501", "1", "3", "4");
+  /* The default timeout (0.5 s) is too long for an interval under 1/30 s. */
+  ASSERT_REFUSED("--ping-timeout", "--ping-interval", "0.02", "1", "3", "4");
+}
+
+static void test_args_misses_range(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--misses", "1", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.misses, 1);
+  assert_int_equal(PARSE(&a, err, "--misses", "100", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.misses, 100);
+  ASSERT_REFUSED("--misses", "--misses", "0", "1", "3", "4");
+  ASSERT_REFUSED("--misses", "--misses", "101", "1", "3", "4");
+  ASSERT_REFUSED("--misses", "--misses", "-1", "1", "3", "4");
+  ASSERT_REFUSED("--misses", "--misses", "abc", "1", "3", "4");
+  ASSERT_REFUSED("--misses", "--misses", "2.5", "1", "3", "4");
+  ASSERT_REFUSED("--misses", "--misses=", "1", "3", "4");
+  ASSERT_REFUSED("--misses", "--misses", "99999999999999999999999", "1", "3", "4");
+}
+
+/* ---- actions ---- */
+
+static void test_args_help_and_version_actions(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--help"), 0);
+  assert_int_equal(a.action, CDHT_HELP);
+  assert_int_equal(PARSE(&a, err, "-h"), 0);
+  assert_int_equal(a.action, CDHT_HELP);
+  assert_int_equal(PARSE(&a, err, "--version"), 0);
+  assert_int_equal(a.action, CDHT_VERSION);
+  /* They win over arguments that would not parse. */
+  assert_int_equal(PARSE(&a, err, "999", "--help"), 0);
+  assert_int_equal(a.action, CDHT_HELP);
+  assert_int_equal(PARSE(&a, err, "1", "3", "4", "--version"), 0);
+  assert_int_equal(a.action, CDHT_VERSION);
+  ASSERT_REFUSED("takes no value", "--help=yes");
+  ASSERT_REFUSED("takes no value", "--version=1");
+  assert_non_null(strstr(cdht_usage, "usage: cdht"));
+}
+
+static void test_args_unknown_option(void **state) {
+  (void)state;
+  ASSERT_REFUSED("unknown option '--bogus'", "--bogus", "1", "3", "4");
+  ASSERT_REFUSED("unknown option '-x'", "-x", "1", "3", "4");
+  ASSERT_REFUSED("unknown option", "--ping", "1", "1", "3", "4");          /* no prefixes */
+  ASSERT_REFUSED("unknown option", "--ping-intervals=1", "1", "3", "4");
+  ASSERT_REFUSED("unknown option", "--PING-INTERVAL", "1", "1", "3", "4"); /* case matters */
+  ASSERT_REFUSED("unknown option", "---", "1", "3", "4");
+  ASSERT_REFUSED("unknown option", "--=1", "1", "3", "4");
+}
+
+static void test_args_missing_option_value(void **state) {
+  (void)state;
+  ASSERT_REFUSED("--misses needs a value", "1", "3", "4", "--misses");
+  ASSERT_REFUSED("--ping-interval needs a value", "1", "3", "4", "--ping-interval");
+  ASSERT_REFUSED("--leave-timeout needs a value", "1", "3", "4", "--leave-timeout");
+}
+
+/* ---- ids and their number ---- */
+
+static void test_args_bad_ids(void **state) {
+  (void)state;
+  const char *bad[] = { "256", "-1", "a", "", "1a", " 1", "1.0", "+1", "0x1", "99999999999999999999999" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ASSERT_REFUSED("peer id", bad[i], "3", "4");
+    ASSERT_REFUSED("first successor", "1", bad[i], "4");
+    ASSERT_REFUSED("second successor", "1", "3", bad[i]);
+  }
+  ASSERT_REFUSED("0..255", "256", "3", "4");
+}
+
+static void test_args_wrong_argument_count(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_usage_error(parse_argv(&a, err, (const char *[]){ "cdht", NULL }), err);
+  assert_non_null(strstr(err, "got 0"));
+  ASSERT_REFUSED("got 1", "1");
+  ASSERT_REFUSED("got 2", "1", "3");
+  ASSERT_REFUSED("got 4", "1", "3", "4", "5");
+  ASSERT_REFUSED("got 6", "1", "3", "4", "5", "6", "7");
+  ASSERT_REFUSED("too many arguments", "1", "2", "3", "4", "5", "6", "7", "8", "9");
+}
+
+static void test_args_five_arguments_not_supported_yet(void **state) {
+  (void)state;
+  ASSERT_REFUSED("not supported yet", "1", "3", "4", "400", "0.1");
+  ASSERT_REFUSED("not supported yet", "--misses", "3", "1", "3", "4", "400", "0.1");
+}
+
+static void test_args_successor_rules(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  /* S1 = S2 != ID */
+  ASSERT_REFUSED("must differ", "1", "3", "3");
+  /* S1 = ID != S2 */
+  ASSERT_REFUSED("ring of one", "1", "1", "3");
+  /* S1 = ID = S2: a ring of one. */
+  assert_int_equal(PARSE(&a, err, "1", "1", "1"), 0);
+  assert_int_equal(a.cfg.self, 1);
+  assert_int_equal(a.cfg.succ[0], 1);
+  assert_int_equal(a.cfg.succ[1], 1);
+  /* S2 = ID != S1: a two-peer ring. */
+  assert_int_equal(PARSE(&a, err, "1", "2", "1"), 0);
+  assert_int_equal(a.cfg.succ[0], 2);
+  assert_int_equal(a.cfg.succ[1], 1);
+  /* Successors need not be larger than ID (wrap-around). */
+  assert_int_equal(PARSE(&a, err, "15", "1", "3"), 0);
+}
+
+/* ---- error messages ---- */
+
+static void test_args_error_messages_have_no_control_bytes(void **state) {
+  (void)state;
+  const char *nasty[] = { "\x1b[31mred", "a\nb", "a\rb", "\t", "\x7f", "\xff\xfe", "\x01", "caf\xc3\xa9" };
+  for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++) {
+    char opt[64];
+    snprintf(opt, sizeof opt, "--%s", nasty[i]);
+    ASSERT_REFUSED("unknown option", opt, "1", "3", "4");
+    ASSERT_REFUSED("peer id", nasty[i], "3", "4");
+    ASSERT_REFUSED("--misses", "--misses", nasty[i], "1", "3", "4");
+    ASSERT_REFUSED("--ping-interval", "--ping-interval", nasty[i], "1", "3", "4");
+    snprintf(opt, sizeof opt, "--ping-timeout=%s", nasty[i]);
+    ASSERT_REFUSED("--ping-timeout", opt, "1", "3", "4");
+  }
+}
+
+static void test_args_error_message_long_value_is_cut(void **state) {
+  (void)state;
+  char *big = malloc(5001);
+  assert_non_null(big);
+  memset(big, '7', 5000);
+  big[5000] = '\0';
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_usage_error(PARSE(&a, err, big, "3", "4"), err);
+  assert_true(strlen(err) < 150);
+  big[0] = '-';
+  big[1] = '-';
+  assert_usage_error(PARSE(&a, err, big, "1", "3", "4"), err);
+  assert_true(strlen(err) < 150);
+  free(big);
+}
+
+/* A short error buffer gets a cut, NUL-terminated message and nothing past its end. */
+static void test_args_small_error_buffer(void **state) {
+  (void)state;
+  char *argv[] = { "cdht", "--bogus-option-with-a-long-name", "1", "3", "4", NULL };
+  for (size_t cap = 1; cap < 24; cap++) {
+    char *err = malloc(cap);
+    assert_non_null(err);
+    cdht_args a;
+    assert_int_equal(cdht_args_parse(&a, 5, argv, err, cap), -1);
+    assert_true(strlen(err) == cap - 1);
+    free(err);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_args_defaults),
+    cmocka_unit_test(test_args_id_range_edges),
+    cmocka_unit_test(test_args_options_with_space),
+    cmocka_unit_test(test_args_options_with_equals),
+    cmocka_unit_test(test_args_options_anywhere_last_wins),
+    cmocka_unit_test(test_args_double_dash_ends_options),
+    cmocka_unit_test(test_args_ping_interval_tenth_of_a_second),
+    cmocka_unit_test(test_args_requery_is_clamped),
+    cmocka_unit_test(test_args_seconds_accepts_decimals),
+    cmocka_unit_test(test_args_seconds_refuses_bad_values),
+    cmocka_unit_test(test_args_bad_seconds_refused),
+    cmocka_unit_test(test_args_ping_timeout_at_most_15_intervals),
+    cmocka_unit_test(test_args_misses_range),
+    cmocka_unit_test(test_args_help_and_version_actions),
+    cmocka_unit_test(test_args_unknown_option),
+    cmocka_unit_test(test_args_missing_option_value),
+    cmocka_unit_test(test_args_bad_ids),
+    cmocka_unit_test(test_args_wrong_argument_count),
+    cmocka_unit_test(test_args_five_arguments_not_supported_yet),
+    cmocka_unit_test(test_args_successor_rules),
+    cmocka_unit_test(test_args_error_messages_have_no_control_bytes),
+    cmocka_unit_test(test_args_error_message_long_value_is_cut),
+    cmocka_unit_test(test_args_small_error_buffer),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,264 @@
+/* Unit tests for src/cli/lines.h: the printed sentences.  The stdout lines are the classic
+ * program's public contract, so they are compared byte for byte. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/lines.h"
+
+#define BUF_CAP 512
+
+static cdht_event ev_peer(cdht_event_kind kind, cdht_id peer, uint16_t file) {
+  cdht_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = kind;
+  ev.peer = peer;
+  ev.file = file;
+  return ev;
+}
+
+/* Formats |ev| into a buffer pre-filled with junk and checks the stream and the exact text. */
+static void assert_line(const cdht_event *ev, cdht_stream want_stream, const char *want) {
+  char buf[BUF_CAP];
+  memset(buf, '#', sizeof buf);
+  cdht_stream s = cdht_lines_format(buf, sizeof buf, ev);
+  assert_int_equal(s, want_stream);
+  assert_string_equal(buf, want);
+}
+
+/* ---- stdout: the classic lines ---- */
+
+static void test_lines_ping_request(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_PING_REQUEST, 5, 0);
+  assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 5.\n");
+  ev.peer = 255;
+  assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 255.\n");
+  ev.peer = 0;
+  assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 0.\n");
+}
+
+static void test_lines_ping_response(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_PING_RESPONSE, 8, 0);
+  assert_line(&ev, CDHT_STDOUT, "A ping response message was received from Peer 8.\n");
+}
+
+static void test_lines_request_sent(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_REQUEST_SENT, 0, 2012);
+  assert_line(&ev, CDHT_STDOUT, "File request message for 2012 has been sent to my successor.\n");
+}
+
+static void test_lines_request_forwarded_is_two_lines(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_REQUEST_FORWARDED, 0, 2012);
+  assert_line(&ev, CDHT_STDOUT,
+              "File 2012 is not stored here.\nFile request message has been forwarded to my successor.\n");
+}
+
+static void test_lines_file_here(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_FILE_HERE, 1, 2012);
+  assert_line(&ev, CDHT_STDOUT, "File 2012 is here.\n");
+}
+
+static void test_lines_response_sent(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_RESPONSE_SENT, 4, 2012);
+  assert_line(&ev, CDHT_STDOUT, "A response message, destined for peer 4, has been sent.\n");
+}
+
+static void test_lines_response_received(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_RESPONSE_RECEIVED, 1, 2012);
+  assert_line(&ev, CDHT_STDOUT, "Received a response message from peer 1, which has the file 2012.\n");
+}
+
+static void test_lines_departing(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_DEPARTING, 10, 0);
+  assert_line(&ev, CDHT_STDOUT, "Peer 10 will depart from the network.\n");
+}
+
+static void test_lines_successors_is_two_lines(void **state) {
+  (void)state;
+  cdht_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = CDHT_EV_SUCCESSORS;
+  ev.succ[0] = 12;
+  ev.succ[1] = 15;
+  assert_line(&ev, CDHT_STDOUT, "My first successor is now peer 12.\nMy second successor is now peer 15.\n");
+  ev.succ[0] = 1;
+  ev.succ[1] = 1;
+  assert_line(&ev, CDHT_STDOUT, "My first successor is now peer 1.\nMy second successor is now peer 1.\n");
+}
+
+static void test_lines_peer_dead(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_PEER_DEAD, 5, 0);
+  assert_line(&ev, CDHT_STDOUT, "Peer 5 is no longer alive.\n");
+}
+
+/* File names are always four digits, leading zeros kept. */
+static void test_lines_files_keep_four_digits(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_FILE_HERE, 0, 10);
+  assert_line(&ev, CDHT_STDOUT, "File 0010 is here.\n");
+  ev.file = 0;
+  assert_line(&ev, CDHT_STDOUT, "File 0000 is here.\n");
+  ev.file = 9999;
+  assert_line(&ev, CDHT_STDOUT, "File 9999 is here.\n");
+  ev = ev_peer(CDHT_EV_REQUEST_SENT, 0, 7);
+  assert_line(&ev, CDHT_STDOUT, "File request message for 0007 has been sent to my successor.\n");
+  ev = ev_peer(CDHT_EV_REQUEST_FORWARDED, 0, 210);
+  assert_line(&ev, CDHT_STDOUT,
+              "File 0210 is not stored here.\nFile request message has been forwarded to my successor.\n");
+  ev = ev_peer(CDHT_EV_RESPONSE_RECEIVED, 8, 10);
+  assert_line(&ev, CDHT_STDOUT, "Received a response message from peer 8, which has the file 0010.\n");
+}
+
+/* Every stdout event: one or two complete lines, and nothing else. */
+static void test_lines_every_stdout_kind_ends_in_newline(void **state) {
+  (void)state;
+  const cdht_event_kind out[] = { CDHT_EV_PING_REQUEST, CDHT_EV_PING_RESPONSE, CDHT_EV_REQUEST_SENT,
+                                  CDHT_EV_REQUEST_FORWARDED, CDHT_EV_FILE_HERE, CDHT_EV_RESPONSE_SENT,
+                                  CDHT_EV_RESPONSE_RECEIVED, CDHT_EV_DEPARTING, CDHT_EV_SUCCESSORS,
+                                  CDHT_EV_PEER_DEAD };
+  for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) {
+    cdht_event ev = ev_peer(out[i], 3, 2012);
+    char buf[BUF_CAP];
+    assert_int_equal(cdht_lines_format(buf, sizeof buf, &ev), CDHT_STDOUT);
+    size_t n = strlen(buf);
+    assert_true(n > 1);
+    assert_int_equal(buf[n - 1], '\n');
+    assert_true(buf[n - 2] == '.'); /* every classic sentence ends with a full stop */
+  }
+}
+
+/* ---- stderr: diagnostics ---- */
+
+static void test_lines_diagnostics_go_to_stderr(void **state) {
+  (void)state;
+  const cdht_event_kind diag[] = { CDHT_EV_REQUEST_RETRIED, CDHT_EV_REQUEST_FAILED, CDHT_EV_RING_BROKEN,
+                                   CDHT_EV_LEAVE_UNCONFIRMED };
+  for (size_t i = 0; i < sizeof diag / sizeof diag[0]; i++) {
+    cdht_event ev = ev_peer(diag[i], 3, 10);
+    ev.ms = 10000;
+    char buf[BUF_CAP];
+    assert_int_equal(cdht_lines_format(buf, sizeof buf, &ev), CDHT_STDERR);
+    size_t n = strlen(buf);
+    assert_true(n > 0);
+    assert_int_equal(buf[n - 1], '\n');
+    assert_null(memchr(buf, '\n', n - 1)); /* one line */
+  }
+}
+
+static void test_lines_request_retried(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_REQUEST_RETRIED, 8, 10);
+  assert_line(&ev, CDHT_STDERR, "request 0010: no answer yet, sent again to peer 8\n");
+}
+
+static void test_lines_request_failed_seconds(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_REQUEST_FAILED, 0, 2012);
+  ev.ms = 10000;
+  assert_line(&ev, CDHT_STDERR, "request 2012 failed: no answer from the ring within 10 s\n");
+  ev.ms = 2500;
+  assert_line(&ev, CDHT_STDERR, "request 2012 failed: no answer from the ring within 2.5 s\n");
+  ev.file = 10;
+  ev.ms = 125;
+  assert_line(&ev, CDHT_STDERR, "request 0010 failed: no answer from the ring within 0.125 s\n");
+  ev.ms = 1;
+  assert_line(&ev, CDHT_STDERR, "request 0010 failed: no answer from the ring within 0.001 s\n");
+  ev.ms = 1050;
+  assert_line(&ev, CDHT_STDERR, "request 0010 failed: no answer from the ring within 1.05 s\n");
+  ev.ms = 86400000;
+  assert_line(&ev, CDHT_STDERR, "request 0010 failed: no answer from the ring within 86400 s\n");
+  ev.ms = UINT32_MAX;
+  assert_line(&ev, CDHT_STDERR, "request 0010 failed: no answer from the ring within 4294967.295 s\n");
+}
+
+static void test_lines_ring_broken_and_leave_unconfirmed(void **state) {
+  (void)state;
+  char buf[BUF_CAP];
+  cdht_event ev = ev_peer(CDHT_EV_RING_BROKEN, 5, 0);
+  assert_int_equal(cdht_lines_format(buf, sizeof buf, &ev), CDHT_STDERR);
+  assert_non_null(strstr(buf, "peer 5"));
+  ev = ev_peer(CDHT_EV_LEAVE_UNCONFIRMED, 4, 0);
+  assert_line(&ev, CDHT_STDERR, "warning: peer 4 did not confirm the departure; leaving without it\n");
+}
+
+/* ---- silent ---- */
+
+static void test_lines_left_is_silent(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_LEFT, 1, 0);
+  assert_line(&ev, CDHT_SILENT, "");
+  ev.kind = CDHT_EV_COUNT;
+  assert_line(&ev, CDHT_SILENT, "");
+}
+
+/* ---- buffer limits ---- */
+
+/* A short buffer gets a cut, NUL-terminated text and nothing past its end. */
+static void test_lines_short_buffer_is_cut_safely(void **state) {
+  (void)state;
+  cdht_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = CDHT_EV_SUCCESSORS;
+  ev.succ[0] = 3;
+  ev.succ[1] = 4;
+  for (size_t cap = 1; cap < 40; cap++) {
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    assert_int_equal(cdht_lines_format(buf, cap, &ev), CDHT_STDOUT);
+    assert_int_equal(strlen(buf), cap - 1);
+    assert_memory_equal(buf, "My first successor is now peer 3.\nMy second successor is now peer 4.\n", cap - 1);
+    free(buf);
+  }
+}
+
+/* The longest text (two lines with the largest ids) fits a 256-byte buffer. */
+static void test_lines_longest_fits(void **state) {
+  (void)state;
+  for (int k = 0; k < CDHT_EV_COUNT; k++) {
+    cdht_event ev = ev_peer((cdht_event_kind)k, UINT64_MAX - 1, 9999);
+    ev.succ[0] = ev.succ[1] = UINT64_MAX - 1;
+    ev.ms = UINT32_MAX;
+    char buf[BUF_CAP];
+    cdht_lines_format(buf, sizeof buf, &ev);
+    assert_true(strlen(buf) < 256);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_lines_ping_request),
+    cmocka_unit_test(test_lines_ping_response),
+    cmocka_unit_test(test_lines_request_sent),
+    cmocka_unit_test(test_lines_request_forwarded_is_two_lines),
+    cmocka_unit_test(test_lines_file_here),
+    cmocka_unit_test(test_lines_response_sent),
+    cmocka_unit_test(test_lines_response_received),
+    cmocka_unit_test(test_lines_departing),
+    cmocka_unit_test(test_lines_successors_is_two_lines),
+    cmocka_unit_test(test_lines_peer_dead),
+    cmocka_unit_test(test_lines_files_keep_four_digits),
+    cmocka_unit_test(test_lines_every_stdout_kind_ends_in_newline),
+    cmocka_unit_test(test_lines_diagnostics_go_to_stderr),
+    cmocka_unit_test(test_lines_request_retried),
+    cmocka_unit_test(test_lines_request_failed_seconds),
+    cmocka_unit_test(test_lines_ring_broken_and_leave_unconfirmed),
+    cmocka_unit_test(test_lines_left_is_silent),
+    cmocka_unit_test(test_lines_short_buffer_is_cut_safely),
+    cmocka_unit_test(test_lines_longest_fits),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
