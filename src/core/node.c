@@ -138,7 +138,8 @@ static void send_request(cdht_node *n, pending_req *r) {
 }
 
 /* Installs new successors, keeping each surviving peer's failure-detector history, and resends
- * pending requests when the first successor changed (they may have gone to a dead peer). */
+ * pending requests when the first successor changed (they may have gone to a dead peer).  A
+ * peer left alone holds every key (§1), so it answers them itself instead. */
 static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
   cdht_id old[2] = { n->succ[0], n->succ[1] };
   cdht_fd oldfd[2] = { n->fd[0], n->fd[1] };
@@ -150,10 +151,17 @@ static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
   }
   n->succ[0] = a;
   n->succ[1] = b;
-  if (a != old[0] && a != n->cfg.self) {
+  if (a != old[0]) {
     for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
       pending_req *r = &n->reqs[i];
       if (!r->used) continue;
+      if (a == n->cfg.self) {
+        /* Not resent: that would address ourselves, the message would be dropped as from
+         * ourselves, and the request would end in a failure for a key we hold. */
+        r->used = false;
+        emit_peer(n, CDHT_EV_FILE_HERE, a, r->file);
+        continue;
+      }
       send_request(n, r);
       r->retry_ms = now + n->cfg.request_timeout_ms / 2;
       emit_peer(n, CDHT_EV_REQUEST_RETRIED, a, r->file);
@@ -291,8 +299,15 @@ static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   n->repair.active = false;
   for (int i = 0; i < 2; i++)
     if (n->pred[i] == m->from) n->pred[i] = CDHT_ID_NONE;
-  set_successors(n, now, a, b);
-  emit_successors(n);
+  if (b == a && a != n->cfg.self) {
+    /* The leaver was itself repairing and did not know its second successor: learn ours the
+     * way a kill repair does (§5), and print both lines once it is known. */
+    set_successors(n, now, a, CDHT_ID_NONE);
+    start_repair(n, now, m->from);
+  } else {
+    set_successors(n, now, a, b);
+    emit_successors(n);
+  }
   send_msg(n, CDHT_TCP, m->from, &ack);
   return 0;
 }
