@@ -60,6 +60,8 @@ def test_port_in_use_is_a_runtime_error(peers):
 
 def test_second_copy_of_a_peer_is_refused(peers):
     first = peers.start(3, 4, 5)
+    first.type("status")  # answered only once its sockets are bound
+    first.wait_err("peer 3: predecessors")
     code, out, err = run(peers, ["3", "4", "5"])
     assert code == 1
     assert "address already in use (is peer 3 already running?)" in err
