@@ -96,6 +96,7 @@ def test_help_status_and_pings_off_go_to_stderr(peers):
     a = peers.start(1, 2, 1)
     b = peers.start(2, 1, 2)
     a.wait_line("A ping response message was received from Peer 2.")
+    a.wait_line("A ping request message was received from Peer 2.")
     m = a.err.mark()
     a.type("help")
     a.wait_err("request NNNN", start=m)
