@@ -103,6 +103,12 @@ static void drain(cdht_net *net) {
   cdht_event ev;
   for (;;) {
     bool any = false;
+    /* Events first: a line the user sees ("File 2012 is here.") is printed before the message
+     * it announces leaves, so lines across peers appear in causal order. */
+    while (cdht_node_next_event(net->node, &ev)) {
+      any = true;
+      net->fn(net->ctx, &ev); /* may queue more through cdht_net_command */
+    }
     while (cdht_node_next_output(net->node, &o)) {
       any = true;
       if (net->closing) continue;
@@ -115,10 +121,6 @@ static void drain(cdht_net *net) {
       } else {
         send_tcp(net, &o);
       }
-    }
-    while (cdht_node_next_event(net->node, &ev)) {
-      any = true;
-      net->fn(net->ctx, &ev); /* may queue more through cdht_net_command */
     }
     if (!any) break;
   }

@@ -110,6 +110,12 @@ class Peer:
             with self.out.cond:
                 self.out.cond.wait(min(left, 0.2))
 
+    def expect_events(self, expected, timeout=10, start=0):
+        """Waits for exactly |expected| as the non-ping lines since |start| (lines arrive
+        through a pipe, so even a line printed before a message was sent may be read later)."""
+        got = self.wait_events(expected, timeout, start)
+        assert got == expected, f"peer {self.id}: expected {expected}, got {got}"
+
     def wait_exit(self, timeout=10):
         """Waits for the process to end and for its output to be read to the end."""
         try:

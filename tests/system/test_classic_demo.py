@@ -21,10 +21,10 @@ def test_classic_demo(peers):
                          "Received a response message from peer 1, which has the file 2012."],
                         start=marks[8])
     for p in (10, 12, 15):
-        assert ring[p].events(marks[p]) == ["File 2012 is not stored here.",
-                                            "File request message has been forwarded to my successor."]
-    assert ring[1].events(marks[1]) == ["File 2012 is here.",
-                                        "A response message, destined for peer 8, has been sent."]
+        ring[p].expect_events(["File 2012 is not stored here.",
+                                            "File request message has been forwarded to my successor."], start=marks[p])
+    ring[1].expect_events(["File 2012 is here.",
+                                        "A response message, destined for peer 8, has been sent."], start=marks[1])
     for p in (3, 4, 5):  # the request never passed them, and no one else sees the answer
         assert ring[p].events(marks[p]) == []
 
@@ -51,10 +51,10 @@ def test_classic_demo(peers):
                          "Received a response message from peer 12, which has the file 0010."],
                         start=marks[4])
     for p in (5, 8):
-        assert ring[p].events(marks[p]) == ["File 0010 is not stored here.",
-                                            "File request message has been forwarded to my successor."]
-    assert ring[12].events(marks[12]) == ["File 0010 is here.",
-                                          "A response message, destined for peer 4, has been sent."]
+        ring[p].expect_events(["File 0010 is not stored here.",
+                                            "File request message has been forwarded to my successor."], start=marks[p])
+    ring[12].expect_events(["File 0010 is here.",
+                                          "A response message, destined for peer 4, has been sent."], start=marks[12])
     for p in (1, 3, 15):
         assert ring[p].events(marks[p]) == []
 
