@@ -24,18 +24,18 @@ const char cdht_usage[] =
   "\n"
   "Exit status: 0 after quit or SIGTERM, 1 on a runtime error, 2 on a usage error.\n";
 
-int cdht_args_seconds(const char *s, uint32_t max_s, uint32_t *ms) {
+int cdht_args_decimal(const char *s, uint64_t max_whole, uint64_t *thousandths) {
   uint64_t whole = 0, frac = 0;
   size_t i = 0, fdigits = 0;
   if (!s[0]) return -1;
   for (; s[i] >= '0' && s[i] <= '9'; i++) {
     whole = whole * 10 + (uint64_t)(s[i] - '0');
-    if (whole > max_s) return -1;
+    if (whole > max_whole) return -1;
   }
   if (s[i] == '.') {
     for (i++; s[i] >= '0' && s[i] <= '9'; i++, fdigits++)
       if (fdigits < 3) frac = frac * 10 + (uint64_t)(s[i] - '0');
-      else if (s[i] != '0') return -1; /* finer than a millisecond */
+      else if (s[i] != '0') return -1; /* finer than a thousandth */
     if (fdigits == 0) return -1;
   } else if (i == 0) {
     return -1;
@@ -43,7 +43,14 @@ int cdht_args_seconds(const char *s, uint32_t max_s, uint32_t *ms) {
   if (s[i] != '\0') return -1;
   for (; fdigits < 3; fdigits++) frac *= 10;
   uint64_t v = whole * 1000 + frac;
-  if (v == 0 || v > (uint64_t)max_s * 1000) return -1;
+  if (v > max_whole * 1000) return -1;
+  *thousandths = v;
+  return 0;
+}
+
+int cdht_args_seconds(const char *s, uint32_t max_s, uint32_t *ms) {
+  uint64_t v;
+  if (cdht_args_decimal(s, max_s, &v) < 0 || v == 0) return -1;
   *ms = (uint32_t)v;
   return 0;
 }

@@ -3,6 +3,7 @@
 #define CDHT_ARGS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/node.h"
 
@@ -20,6 +21,10 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
 /* Parses a duration in seconds with up to three decimals ("0.25", "2") into milliseconds.
  * Returns 0, or -1 unless 0.001 <= value <= |max_s|. */
 int cdht_args_seconds(const char *s, uint32_t max_s, uint32_t *ms);
+
+/* Parses a non-negative decimal with up to three decimals ("0.25", "5") into thousandths of
+ * its unit (seconds -> ms, ms -> us).  Returns 0, or -1 unless value <= |max_whole|. */
+int cdht_args_decimal(const char *s, uint64_t max_whole, uint64_t *thousandths);
 
 /* The usage text, for --help and after a usage error. */
 extern const char cdht_usage[];

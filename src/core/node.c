@@ -31,6 +31,7 @@ struct cdht_node {
     bool active;
     cdht_id avoid[2];          /* dead peers that must never be adopted */
     uint32_t first_qid;        /* replies to older queries are stale */
+    uint64_t started_ms;       /* when the repair began */
     uint64_t next_ms;          /* absolute: ask again if no acceptable answer by then */
   } repair;
   uint32_t next_qid;
@@ -182,6 +183,7 @@ static void start_repair(cdht_node *n, uint64_t now, cdht_id dead) {
     n->repair.active = true;
     n->repair.avoid[0] = n->repair.avoid[1] = CDHT_ID_NONE;
     n->repair.first_qid = n->next_qid + 1;
+    n->repair.started_ms = now;
   }
   n->repair.avoid[n->repair.avoid[0] == CDHT_ID_NONE ? 0 : 1] = dead;
   send_query(n, now);
@@ -221,8 +223,11 @@ static int on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_id a = m->succ[0];
   if (!valid_id(n, a)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
   /* Never adopt a dead peer: a first successor that has not repaired yet names it, and its
-   * own name as its successor means it has not caught up either; ask again later. */
-  if (a == n->repair.avoid[0] || a == n->repair.avoid[1] || a == n->succ[0]) return 0;
+   * own name as its successor means it has not caught up either; ask again later.  But a
+   * successor that still names the peer a whole detection period later has kept hearing from
+   * it: the peer is alive and our verdict was a false one (lost pings), so take it back. */
+  bool vouched = now - n->repair.started_ms > detect_ms(n) + n->cfg.ping_interval_ms;
+  if (a == n->succ[0] || ((a == n->repair.avoid[0] || a == n->repair.avoid[1]) && !vouched)) return 0;
   n->repair.active = false;
   set_successors(n, now, n->succ[0], a);
   emit_successors(n);
@@ -592,6 +597,7 @@ cdht_id cdht_node_successor(const cdht_node *n, int i) { return n->succ[i & 1]; 
 cdht_id cdht_node_predecessor(const cdht_node *n, int i) { return n->pred[i & 1]; }
 const cdht_stats *cdht_node_stats(const cdht_node *n) { return &n->stats; }
 bool cdht_node_has_left(const cdht_node *n) { return n->state == LEFT; }
+size_t cdht_node_size(void) { return sizeof(cdht_node); }
 
 const char *cdht_drop_name(cdht_drop d) {
   static const char *names[] = {

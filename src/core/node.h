@@ -174,6 +174,7 @@ cdht_id cdht_node_successor(const cdht_node *node, int i);    /* i = 0, 1; CDHT_
 cdht_id cdht_node_predecessor(const cdht_node *node, int i);  /* i = 0, 1; CDHT_ID_NONE if unknown */
 const cdht_stats *cdht_node_stats(const cdht_node *node);
 bool cdht_node_has_left(const cdht_node *node);
+size_t cdht_node_size(void); /* bytes one node occupies (the simulator reports memory per peer) */
 
 /* Returns the short text of drop reason |d| ("malformed", ...). */
 const char *cdht_drop_name(cdht_drop d);

@@ -19,6 +19,32 @@ PING_PREFIXES = ("A ping request message", "A ping response message")
 
 CLASSIC_RING = [1, 3, 4, 5, 8, 10, 12, 15]
 
+_NOT_HERE = ["File {f} is not stored here.", "File request message has been forwarded to my successor."]
+
+
+def _fwd(f):
+    return [l.format(f=f) for l in _NOT_HERE]
+
+
+# Every peer's non-ping lines over the whole canonical demo: request 2012 at 8, quit at 10,
+# request 0010 at 4, kill 5.  The real processes and the simulator must both print these.
+CLASSIC_EXPECTED = {
+    1: ["File 2012 is here.", "A response message, destined for peer 8, has been sent."],
+    3: ["Peer 5 is no longer alive.", "My first successor is now peer 4.", "My second successor is now peer 8."],
+    4: ["File request message for 0010 has been sent to my successor.",
+        "Received a response message from peer 12, which has the file 0010.",
+        "Peer 5 is no longer alive.", "My first successor is now peer 8.", "My second successor is now peer 12."],
+    5: ["Peer 10 will depart from the network.", "My first successor is now peer 8.",
+        "My second successor is now peer 12."] + _fwd("0010"),
+    8: ["File request message for 2012 has been sent to my successor.",
+        "Received a response message from peer 1, which has the file 2012.",
+        "Peer 10 will depart from the network.", "My first successor is now peer 12.",
+        "My second successor is now peer 15."] + _fwd("0010"),
+    10: _fwd("2012"),
+    12: _fwd("2012") + ["File 0010 is here.", "A response message, destined for peer 4, has been sent."],
+    15: _fwd("2012"),
+}
+
 
 def deadline(seconds):
     return time.monotonic() + seconds * SLOW

@@ -42,7 +42,7 @@ def test_classic_demo(peers):
     ring[12].wait_line("A ping request message was received from Peer 5.", start=marks[12])
     ring[12].wait_line("A ping request message was received from Peer 8.", start=marks[12])
     ring[5].wait_line("A ping response message was received from Peer 12.", start=marks[5])
-    del ring[10]
+    departed = ring.pop(10)
 
     # Step 4: request 0010 at peer 4: peer 10 is gone, so peer 12 holds it (via 5 and 8).
     marks = {p: peer.out.mark() for p, peer in ring.items()}
@@ -75,3 +75,7 @@ def test_classic_demo(peers):
     for p, peer in ring.items():
         if p != 5:
             assert peer.alive(), f"peer {p} died"
+    # The whole demo, per peer, is exactly what the simulator replays (test_sim.py).
+    ring[10] = departed
+    for p, peer in ring.items():
+        assert peer.events() == h.CLASSIC_EXPECTED[p], f"peer {p}"

@@ -1,0 +1,284 @@
+/* cdht-sim: runs many cdht cores over a simulated network (see sim.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "sim/sim.h"
+
+static const char usage[] =
+  "usage: cdht-sim [OPTIONS]\n"
+  "\n"
+  "Runs the cdht protocol core of N peers over a simulated network with a virtual clock and one\n"
+  "seeded random generator: the same options and seed give the same run, byte for byte.  The\n"
+  "last two lines are `digest <16 hex digits>` (a hash of the event trace) and `violations N`.\n"
+  "\n"
+  "Ring and run:\n"
+  "  --peers N | A..B        peers (default 32); a range draws the count from the seed\n"
+  "  --ring-size N           ids 0..N-1 (default 256, at most 65536)\n"
+  "  --ids I,J,K...          explicit sorted ids instead of random ones\n"
+  "  --seed S                random seed (default 1)\n"
+  "  --seeds A..B            sweep: run every seed, report the first failing one\n"
+  "  --duration SECONDS      simulated time (default 600)\n"
+  "  --scenario classic      the classic demo on ring 1 3 4 5 8 10 12 15, printing each peer's lines\n"
+  "Network faults:\n"
+  "  --loss P                datagram loss probability (default 0.01)\n"
+  "  --dup P                 datagram duplication probability (default 0)\n"
+  "  --reorder P             probability a datagram is held back up to 10 x the maximum delay (default 0)\n"
+  "  --delay MIN..MAX        one-way delay in ms, uniform (default 0.1..5)\n"
+  "  --partition AT+LEN      the two halves of the ring cannot talk from AT for LEN seconds\n"
+  "Churn:\n"
+  "  --churn SECONDS         a random kill or quit this often (default 30; 0 = none)\n"
+  "  --min-live N            random churn stops at N live peers (default 3)\n"
+  "  --kill ID@T, --quit ID@T        kill or quit peer ID (or `random`) at T seconds\n"
+  "  --kill-adjacent ID@T            kill ID and its successor at once (breaks the ring: expected to fail)\n"
+  "  --request ID:NNNN@T             peer ID requests file NNNN at T seconds\n"
+  "Peers:\n"
+  "  --ping-interval SECONDS, --ping-timeout SECONDS, --misses N   as for cdht\n"
+  "  --lookups N             lookups per settled check (default: one from every peer, at most 256)\n"
+  "Output:\n"
+  "  --trace                 print every event (replay of one seed)\n"
+  "  --lines                 print each peer's canonical lines (no pings), as the real peers would\n"
+  "  --help\n";
+
+static int bad(const char *what, const char *value) {
+  fprintf(stderr, "cdht-sim: %s: invalid value '%s'\n\n%s", what, value ? value : "", usage);
+  return 2;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  char *end;
+  if (!s || !*s || *s == '-') return -1;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (*end || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_range(const char *s, uint64_t max, uint64_t *a, uint64_t *b) {
+  const char *dots = strstr(s, "..");
+  if (!dots) {
+    if (parse_u64(s, max, a) < 0) return -1;
+    *b = *a;
+    return 0;
+  }
+  char left[32];
+  size_t n = (size_t)(dots - s);
+  if (n == 0 || n >= sizeof left) return -1;
+  memcpy(left, s, n);
+  left[n] = '\0';
+  if (parse_u64(left, max, a) < 0 || parse_u64(dots + 2, max, b) < 0 || *b < *a) return -1;
+  return 0;
+}
+
+static int parse_prob(const char *s, double *p) {
+  char *end;
+  if (!s || !*s) return -1;
+  double v = strtod(s, &end);
+  if (*end || !(v >= 0 && v <= 1)) return -1;
+  *p = v;
+  return 0;
+}
+
+static int parse_seconds_us(const char *s, uint64_t *us) {
+  uint64_t ms;
+  if (!s || cdht_args_decimal(s, 10000000, &ms) < 0) return -1;
+  *us = ms * 1000;
+  return 0;
+}
+
+/* ID@T, ID:NNNN@T; ID may be `random`. */
+static int parse_action(const char *s, sim_action_kind kind, sim_action *a) {
+  char buf[64];
+  if (!s || strlen(s) >= sizeof buf) return -1;
+  strcpy(buf, s);
+  char *at = strchr(buf, '@');
+  if (!at) return -1;
+  *at = '\0';
+  if (parse_seconds_us(at + 1, &a->t_us) < 0) return -1;
+  a->kind = kind;
+  if (kind == SIM_REQUEST) {
+    char *colon = strchr(buf, ':');
+    uint64_t f;
+    if (!colon || strlen(colon + 1) != 4 || parse_u64(colon + 1, 9999, &f) < 0) return -1;
+    a->file = (uint16_t)f;
+    *colon = '\0';
+  }
+  uint64_t id;
+  if (strcmp(buf, "random") == 0 && kind != SIM_REQUEST) a->id = CDHT_ID_NONE;
+  else if (parse_u64(buf, 65535, &id) == 0) a->id = id;
+  else return -1;
+  return 0;
+}
+
+static void classic_scenario(sim_opts *o) {
+  static const cdht_id ring[] = { 1, 3, 4, 5, 8, 10, 12, 15 };
+  o->nids = sizeof ring / sizeof ring[0];
+  memcpy(o->ids, ring, sizeof ring);
+  o->loss = 0;
+  o->churn_us = 0;
+  o->no_lookups = true; /* only the demo's own requests, as in the real demo */
+  o->duration_us = 30ull * 1000000;
+  sim_action steps[] = {
+    { 5000000, SIM_REQUEST, 8, 2012 },
+    { 8000000, SIM_QUIT, 10, 0 },
+    { 15000000, SIM_REQUEST, 4, 10 },
+    { 18000000, SIM_KILL, 5, 0 },
+  };
+  memcpy(o->actions, steps, sizeof steps);
+  o->nactions = sizeof steps / sizeof steps[0];
+  o->lines = stdout;
+}
+
+static void print_summary(FILE *f, const sim_opts *o, const sim_result *r) {
+  double sim_s = (double)o->duration_us / 1e6;
+  fprintf(f, "seed %llu: peers %u, simulated %.0f s in %.2f s wall (%.0fx), events %llu (%.0f/s), "
+             "lookups %llu ok / %llu failed, kills %llu, quits %llu, repairs %llu, "
+             "detection p50 %.2f s p99 %.2f s, repair p50 %.2f s p99 %.2f s, false detections %llu, "
+             "memory %zu B/peer, violations %llu\n",
+          (unsigned long long)o->seed, r->peers, sim_s, r->wall_s, r->wall_s > 0 ? sim_s / r->wall_s : 0,
+          (unsigned long long)r->events, r->wall_s > 0 ? (double)r->events / r->wall_s : 0,
+          (unsigned long long)r->lookups_ok, (unsigned long long)r->lookups_failed, (unsigned long long)r->kills,
+          (unsigned long long)r->quits, (unsigned long long)r->repairs, r->detect_p50_s, r->detect_p99_s,
+          r->repair_p50_s, r->repair_p99_s, (unsigned long long)r->false_deaths, r->bytes_per_peer,
+          (unsigned long long)r->violations);
+}
+
+int main(int argc, char **argv) {
+  sim_opts o;
+  sim_opts_default(&o);
+  uint64_t seed_a = 1, seed_b = 1;
+  int sweep = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    uint64_t x, y;
+    uint32_t ms;
+#define TAKE() (i++, v)
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(usage, stdout); return 0; }
+    else if (strcmp(a, "--peers") == 0) {
+      if (parse_range(TAKE(), 65536, &x, &y) < 0 || x == 0) return bad(a, v);
+      o.peers_min = (uint32_t)x;
+      o.peers_max = (uint32_t)y;
+    } else if (strcmp(a, "--ring-size") == 0) {
+      if (parse_u64(TAKE(), 65536, &x) < 0 || x < 1) return bad(a, v);
+      o.ring_size = x;
+    } else if (strcmp(a, "--ids") == 0) {
+      const char *s = TAKE();
+      if (!s) return bad(a, s);
+      char buf[2048];
+      if (strlen(s) >= sizeof buf) return bad(a, s);
+      strcpy(buf, s);
+      o.nids = 0;
+      for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (o.nids == 256 || parse_u64(tok, 65535, &x) < 0) return bad(a, s);
+        o.ids[o.nids++] = x;
+      }
+      if (o.nids == 0) return bad(a, s);
+    } else if (strcmp(a, "--seed") == 0) {
+      if (parse_u64(TAKE(), UINT64_MAX, &x) < 0) return bad(a, v);
+      seed_a = seed_b = x;
+    } else if (strcmp(a, "--seeds") == 0) {
+      if (parse_range(TAKE(), UINT64_MAX - 1, &seed_a, &seed_b) < 0) return bad(a, v);
+      sweep = 1;
+    } else if (strcmp(a, "--duration") == 0) {
+      if (parse_seconds_us(TAKE(), &o.duration_us) < 0 || o.duration_us == 0) return bad(a, v);
+    } else if (strcmp(a, "--scenario") == 0) {
+      if (!TAKE() || strcmp(v, "classic") != 0) return bad(a, v);
+      classic_scenario(&o);
+    } else if (strcmp(a, "--loss") == 0) {
+      if (parse_prob(TAKE(), &o.loss) < 0) return bad(a, v);
+    } else if (strcmp(a, "--dup") == 0) {
+      if (parse_prob(TAKE(), &o.dup) < 0) return bad(a, v);
+    } else if (strcmp(a, "--reorder") == 0) {
+      if (parse_prob(TAKE(), &o.reorder) < 0) return bad(a, v);
+    } else if (strcmp(a, "--delay") == 0) {
+      const char *s = TAKE();
+      const char *dots = s ? strstr(s, "..") : NULL;
+      char left[32];
+      if (!dots || (size_t)(dots - s) >= sizeof left) return bad(a, s);
+      memcpy(left, s, (size_t)(dots - s));
+      left[dots - s] = '\0';
+      if (cdht_args_decimal(left, 10000, &x) < 0 || cdht_args_decimal(dots + 2, 10000, &y) < 0 || y < x)
+        return bad(a, s);
+      o.delay_min_us = (uint32_t)x;
+      o.delay_max_us = (uint32_t)y;
+    } else if (strcmp(a, "--partition") == 0) {
+      const char *s = TAKE();
+      const char *plus = s ? strchr(s, '+') : NULL;
+      char left[32];
+      if (!plus || (size_t)(plus - s) >= sizeof left) return bad(a, s);
+      memcpy(left, s, (size_t)(plus - s));
+      left[plus - s] = '\0';
+      if (parse_seconds_us(left, &o.partition_at_us) < 0 || parse_seconds_us(plus + 1, &o.partition_len_us) < 0 ||
+          o.partition_len_us == 0)
+        return bad(a, s);
+    } else if (strcmp(a, "--churn") == 0) {
+      if (parse_seconds_us(TAKE(), &o.churn_us) < 0) return bad(a, v);
+    } else if (strcmp(a, "--min-live") == 0) {
+      if (parse_u64(TAKE(), 65536, &x) < 0) return bad(a, v);
+      o.min_live = (uint32_t)x;
+    } else if (strcmp(a, "--kill") == 0 || strcmp(a, "--quit") == 0 || strcmp(a, "--request") == 0 ||
+               strcmp(a, "--kill-adjacent") == 0) {
+      sim_action_kind k = a[2] == 'q' ? SIM_QUIT : a[2] == 'r' ? SIM_REQUEST : a[6] == '-' ? SIM_KILL_ADJACENT : SIM_KILL;
+      if (o.nactions == SIM_MAX_ACTIONS || parse_action(TAKE(), k, &o.actions[o.nactions]) < 0) return bad(a, v);
+      if (k == SIM_KILL_ADJACENT) o.expect_break = true;
+      o.nactions++;
+    } else if (strcmp(a, "--ping-interval") == 0) {
+      if (!TAKE() || cdht_args_seconds(v, 3600, &ms) < 0) return bad(a, v);
+      o.node.ping_interval_ms = ms;
+    } else if (strcmp(a, "--ping-timeout") == 0) {
+      if (!TAKE() || cdht_args_seconds(v, 3600, &ms) < 0) return bad(a, v);
+      o.node.ping_timeout_ms = ms;
+    } else if (strcmp(a, "--misses") == 0) {
+      if (parse_u64(TAKE(), 100, &x) < 0 || x == 0) return bad(a, v);
+      o.node.misses = (uint32_t)x;
+    } else if (strcmp(a, "--lookups") == 0) {
+      if (parse_u64(TAKE(), 65536, &x) < 0) return bad(a, v);
+      o.lookup_sample = (uint32_t)x;
+    } else if (strcmp(a, "--trace") == 0) {
+      o.trace = stdout;
+    } else if (strcmp(a, "--lines") == 0) {
+      o.lines = stdout;
+    } else {
+      fprintf(stderr, "cdht-sim: unknown option '%s'\n\n%s", a, usage);
+      return 2;
+    }
+#undef TAKE
+  }
+  if (o.peers_max > o.ring_size && !o.nids) {
+    fprintf(stderr, "cdht-sim: %u peers do not fit a ring of %llu ids (use --ring-size)\n", o.peers_max,
+            (unsigned long long)o.ring_size);
+    return 2;
+  }
+  if (!o.lookup_sample && o.peers_max > 256) o.lookup_sample = 256;
+  o.node.requery_ms = o.node.ping_interval_ms / 4 < 10 ? 10 : o.node.ping_interval_ms / 4 > 250 ? 250 : o.node.ping_interval_ms / 4;
+  if (o.node.ping_timeout_ms > o.node.ping_interval_ms * 15ull) return bad("--ping-timeout", "more than 15 intervals");
+
+  uint64_t digest = 0xcbf29ce484222325ull, violations = 0, failing = 0, runs = 0;
+  int rc = 0;
+  for (uint64_t s = seed_a;; s++) {
+    o.seed = s;
+    sim_result r;
+    int one = sim_run(&o, &r, stderr);
+    if (one < 0) return 1;
+    print_summary(stdout, &o, &r);
+    runs++;
+    violations += r.violations;
+    for (int i = 0; i < 8; i++) digest = (digest ^ ((r.digest >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+    if (!sweep) digest = r.digest;
+    if (one > 0) {
+      rc = 1;
+      if (sweep) {
+        failing = s;
+        printf("first failing seed %llu: replay with cdht-sim --seed %llu --trace (and the same options)\n",
+               (unsigned long long)failing, (unsigned long long)failing);
+        break;
+      }
+    }
+    if (s == seed_b) break;
+  }
+  if (sweep && rc == 0) printf("all %llu seeds held\n", (unsigned long long)runs);
+  printf("digest %016llx\nviolations %llu\n", (unsigned long long)digest, (unsigned long long)violations);
+  return rc;
+}

@@ -1,0 +1,44 @@
+/* The simulator's agenda: a binary min-heap of events ordered by (time, insertion number), so
+ * two events at the same microsecond always run in the order they were scheduled. */
+#ifndef CDHT_SCHED_H
+#define CDHT_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/msg.h"
+
+typedef enum sim_ev_kind {
+  SIM_START,       /* a peer process starts */
+  SIM_TIMER,       /* a peer's node deadline (a = peer index; stale if the deadline moved) */
+  SIM_DELIVER,     /* a message arrives (a = from index, b = to index) */
+  SIM_UNREACHABLE, /* a TCP message to b could not be delivered; a = sender index */
+  SIM_ACTION,      /* a scheduled or random fault or command (a = action index) */
+  SIM_CHECK,       /* the network should have settled: check the invariants */
+  SIM_LOOKUPS,     /* issue a batch of lookups */
+} sim_ev_kind;
+
+typedef struct sim_ev {
+  uint64_t t_us;            /* when, in simulated microseconds */
+  uint64_t seq;             /* tie-breaker: insertion order */
+  uint8_t kind;             /* sim_ev_kind */
+  uint8_t transport;        /* SIM_DELIVER: cdht_transport */
+  uint8_t len;              /* SIM_DELIVER: bytes in buf */
+  uint32_t a, b;            /* see the kind */
+  uint8_t buf[CDHT_MSG_MAX];
+} sim_ev;
+
+typedef struct sim_sched {
+  sim_ev *heap;
+  size_t len, cap;
+  uint64_t next_seq;
+} sim_sched;
+
+void sim_sched_init(sim_sched *s);
+void sim_sched_clear(sim_sched *s);
+/* Copies |ev| in, stamping its seq.  Returns 0 or -1 when out of memory. */
+int sim_sched_push(sim_sched *s, const sim_ev *ev);
+/* Pops the earliest event into |out|.  Returns 1, or 0 when empty. */
+int sim_sched_pop(sim_sched *s, sim_ev *out);
+
+#endif

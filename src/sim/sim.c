@@ -1,0 +1,707 @@
+#include "sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/lines.h"
+#include "core/rng.h"
+#include "sched.h"
+
+enum pstate { P_WAITING, P_RUNNING, P_LEAVING, P_LEFT, P_DEAD };
+
+#define RECENT 8      /* events kept per peer for violation reports */
+#define DECLARED 4    /* peers a node declared dead, remembered */
+#define PEER_LOOKUPS 4
+
+typedef struct lookup {
+  bool used;
+  uint16_t file;
+  cdht_id owner;          /* the responsible live peer when it was issued */
+  bool settled;           /* issued in a settled ring */
+  uint64_t churn_at_issue;
+} lookup;
+
+typedef struct speer {
+  cdht_id id;
+  cdht_node *node;
+  enum pstate state;
+  uint8_t group;                     /* partition side */
+  uint64_t scheduled_us;             /* pending timer event, UINT64_MAX if none */
+  uint64_t gone_us;                  /* when it was killed or left */
+  cdht_id declared[DECLARED];        /* peers this node declared dead */
+  unsigned ndeclared;
+  uint64_t repair_kill_us;           /* kill time of the successor being repaired, or 0 */
+  struct { uint64_t t_us; cdht_event ev; } recent[RECENT];
+  unsigned nrecent;
+  lookup lk[PEER_LOOKUPS];
+} speer;
+
+typedef struct samples { double *v; size_t n, cap; } samples;
+
+typedef struct world {
+  const sim_opts *o;
+  sim_result *r;
+  FILE *report;
+  cdht_rng rng;
+  sim_sched sched;
+  speer *p;
+  uint32_t n;
+  uint64_t now_us;
+  uint64_t settle_us;
+  uint64_t churn_count, last_churn_us;
+  bool partitioned, ever_partitioned;
+  uint64_t partition_deaths;
+  samples detect, repair;
+  cdht_id recent_victims[4];
+  uint64_t recent_victims_us[4];
+  bool oom;
+} world;
+
+static const uint64_t NEVER_US = UINT64_MAX;
+
+/* ---- small helpers ---- */
+
+static void add_sample(world *w, samples *s, double v) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 64;
+    double *nv = realloc(s->v, cap * sizeof *nv);
+    if (!nv) { w->oom = true; return; }
+    s->v = nv;
+    s->cap = cap;
+  }
+  s->v[s->n++] = v;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double percentile(samples *s, double q) {
+  if (s->n == 0) return 0;
+  qsort(s->v, s->n, sizeof *s->v, cmp_double);
+  size_t i = (size_t)(q * (double)(s->n - 1) + 0.5);
+  return s->v[i < s->n ? i : s->n - 1];
+}
+
+static void mix(world *w, uint64_t v) { /* FNV-1a, 8 bytes at a time */
+  for (int i = 0; i < 8; i++) {
+    w->r->digest ^= (v >> (8 * i)) & 0xff;
+    w->r->digest *= 0x100000001b3ull;
+  }
+}
+
+static bool alive(const speer *p) { return p->state == P_RUNNING || p->state == P_LEAVING; }
+
+static speer *find(world *w, cdht_id id) {
+  size_t lo = 0, hi = w->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (w->p[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < w->n && w->p[lo].id == id ? &w->p[lo] : NULL;
+}
+
+static uint32_t index_of(world *w, const speer *p) { return (uint32_t)(p - w->p); }
+
+static void push(world *w, sim_ev *ev) {
+  if (sim_sched_push(&w->sched, ev) < 0) w->oom = true;
+}
+
+static void print_time(FILE *f, uint64_t t_us) {
+  fprintf(f, "%llu.%06llu", (unsigned long long)(t_us / 1000000), (unsigned long long)(t_us % 1000000));
+}
+
+/* Live peers in id order (running ones only: leaving peers are on their way out). */
+static size_t live_ids(world *w, cdht_id *out, bool include_leaving) {
+  size_t k = 0;
+  for (uint32_t i = 0; i < w->n; i++)
+    if (w->p[i].state == P_RUNNING || (include_leaving && w->p[i].state == P_LEAVING)) out[k++] = w->p[i].id;
+  return k;
+}
+
+static void print_recent(world *w, const speer *p) {
+  if (!p) return;
+  fprintf(w->report, "  last events of peer %llu (%s):\n", (unsigned long long)p->id,
+          (const char *[]){ "not started", "running", "leaving", "left", "killed" }[p->state]);
+  unsigned k = p->nrecent < RECENT ? p->nrecent : RECENT;
+  for (unsigned i = 0; i < k; i++) {
+    unsigned j = (p->nrecent - k + i) % RECENT;
+    char buf[512];
+    cdht_lines_format(buf, sizeof buf, &p->recent[j].ev);
+    fputs("    ", w->report);
+    print_time(w->report, p->recent[j].t_us);
+    if (!buf[0]) snprintf(buf, sizeof buf, "(event %d)\n", (int)p->recent[j].ev.kind);
+    for (char *line = buf, *nl; *line; line = nl + 1) {
+      nl = strchr(line, '\n');
+      if (!nl) break;
+      fprintf(w->report, "%s %.*s\n", line == buf ? "" : "             ", (int)(nl - line), line);
+    }
+  }
+}
+
+static void violation(world *w, const char *what, const speer *a, const speer *b) {
+  w->r->violations++;
+  if (!w->report) return;
+  fprintf(w->report, "violation: seed %llu, t=", (unsigned long long)w->o->seed);
+  print_time(w->report, w->now_us);
+  fprintf(w->report, " s: %s\n", what);
+  print_recent(w, a);
+  if (b != a) print_recent(w, b);
+}
+
+/* ---- sending ---- */
+
+static uint64_t delay(world *w) {
+  const sim_opts *o = w->o;
+  return o->delay_min_us + cdht_rng_below(&w->rng, (uint64_t)(o->delay_max_us - o->delay_min_us) + 1);
+}
+
+static bool cut(world *w, const speer *a, const speer *b) { return w->partitioned && a->group != b->group; }
+
+static void route(world *w, speer *src, const cdht_output *out) {
+  speer *dst = find(w, out->to);
+  sim_ev ev = { .kind = SIM_DELIVER, .transport = (uint8_t)out->transport, .a = index_of(w, src),
+                .len = (uint8_t)out->len };
+  memcpy(ev.buf, out->buf, out->len);
+  if (out->transport == CDHT_UDP) {
+    if (!dst || cut(w, src, dst)) return;
+    if (cdht_rng_unit(&w->rng) < w->o->loss) return;
+    ev.b = index_of(w, dst);
+    int copies = cdht_rng_unit(&w->rng) < w->o->dup ? 2 : 1;
+    for (int c = 0; c < copies; c++) {
+      uint64_t d = delay(w);
+      if (cdht_rng_unit(&w->rng) < w->o->reorder) d += cdht_rng_below(&w->rng, 10ull * w->o->delay_max_us + 1);
+      ev.t_us = w->now_us + d;
+      push(w, &ev);
+    }
+    return;
+  }
+  /* TCP: reliable and ordered enough for one message per connection; a peer that is not
+   * listening refuses the connection, which the sender learns one delay later. */
+  if (dst && cut(w, src, dst)) return; /* a partition swallows it: no answer at all */
+  ev.t_us = w->now_us + delay(w);
+  if (!dst) {
+    ev.kind = SIM_UNREACHABLE;
+    ev.b = (uint32_t)-1;
+    memcpy(ev.buf, &out->to, sizeof out->to);
+  } else {
+    ev.b = index_of(w, dst);
+  }
+  push(w, &ev);
+}
+
+/* ---- node events and the continuous invariants ---- */
+
+static bool declared(const speer *p, cdht_id id) {
+  unsigned k = p->ndeclared < DECLARED ? p->ndeclared : DECLARED;
+  for (unsigned i = 0; i < k; i++)
+    if (p->declared[i] == id) return true;
+  return false;
+}
+
+static void finish_lookup(world *w, speer *p, uint16_t file, cdht_id holder, bool failed) {
+  for (int i = 0; i < PEER_LOOKUPS; i++) {
+    lookup *l = &p->lk[i];
+    if (!l->used || l->file != file) continue;
+    l->used = false;
+    bool judged = l->settled && l->churn_at_issue == w->churn_count;
+    if (failed) {
+      w->r->lookups_failed++;
+      if (judged) violation(w, "a lookup in a settled ring got no answer", p, find(w, l->owner));
+    } else if (holder != l->owner) {
+      w->r->lookups_failed++;
+      if (judged) {
+        char what[160];
+        snprintf(what, sizeof what, "lookup of %04u from peer %llu answered by peer %llu, but peer %llu is responsible",
+                 file, (unsigned long long)p->id, (unsigned long long)holder, (unsigned long long)l->owner);
+        violation(w, what, p, find(w, holder));
+      }
+    } else {
+      w->r->lookups_ok++;
+    }
+    return;
+  }
+}
+
+static void on_node_event(world *w, speer *p, const cdht_event *ev) {
+  const sim_opts *o = w->o;
+  sim_result *r = w->r;
+  r->node_events++;
+  (void)o;
+  mix(w, w->now_us);
+  mix(w, p->id);
+  mix(w, ((uint64_t)ev->kind << 32) | ev->file);
+  mix(w, ev->peer);
+  if (ev->kind == CDHT_EV_SUCCESSORS) { mix(w, ev->succ[0]); mix(w, ev->succ[1]); }
+  p->recent[p->nrecent++ % RECENT].t_us = w->now_us;
+  p->recent[(p->nrecent - 1) % RECENT].ev = *ev;
+
+  if (o->trace || o->lines) {
+    char buf[512];
+    cdht_stream s = cdht_lines_format(buf, sizeof buf, ev);
+    bool ping = ev->kind == CDHT_EV_PING_REQUEST || ev->kind == CDHT_EV_PING_RESPONSE;
+    if (!buf[0] && ev->kind == CDHT_EV_LEFT) snprintf(buf, sizeof buf, "(left the ring)\n");
+    for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+      if (o->trace) {
+        print_time(o->trace, w->now_us);
+        fprintf(o->trace, " peer %llu: %.*s\n", (unsigned long long)p->id, (int)(nl - line), line);
+      }
+      if (o->lines && s == CDHT_STDOUT && !ping)
+        fprintf(o->lines, "peer %llu: %.*s\n", (unsigned long long)p->id, (int)(nl - line), line);
+    }
+  }
+
+  switch (ev->kind) {
+  case CDHT_EV_PEER_DEAD: {
+    speer *k = find(w, ev->peer);
+    p->declared[p->ndeclared++ % DECLARED] = ev->peer;
+    if (w->partitioned) w->partition_deaths++;
+    if (k && alive(k)) {
+      r->false_deaths++;
+      if (!w->ever_partitioned) violation(w, "a live peer was declared dead (false detection)", p, k);
+    } else if (k && k->state == P_DEAD) {
+      add_sample(w, &w->detect, (double)(w->now_us - k->gone_us) / 1e6);
+      p->repair_kill_us = k->gone_us;
+    }
+    break;
+  }
+  case CDHT_EV_SUCCESSORS:
+    for (int i = 0; i < 2; i++) {
+      cdht_id s = ev->succ[i];
+      speer *q = find(w, s);
+      if (s == p->id || !q) continue;
+      if (alive(q)) continue; /* taking back a peer wrongly declared dead is right */
+      if (declared(p, s)) violation(w, "a peer adopted a successor it had declared dead", p, q);
+      else if (w->now_us - q->gone_us > w->settle_us)
+        violation(w, "a peer adopted a successor that was gone long ago", p, q);
+    }
+    if (p->repair_kill_us) {
+      r->repairs++;
+      add_sample(w, &w->repair, (double)(w->now_us - p->repair_kill_us) / 1e6);
+      p->repair_kill_us = 0;
+    }
+    break;
+  case CDHT_EV_RING_BROKEN:
+    violation(w, "a peer lost both successors (ring broken)", p, find(w, ev->peer));
+    break;
+  case CDHT_EV_LEFT:
+    p->state = P_LEFT;
+    p->gone_us = w->now_us;
+    break;
+  case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, ev->file, ev->peer, false); break;
+  case CDHT_EV_FILE_HERE: finish_lookup(w, p, ev->file, p->id, false); break;
+  case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, ev->file, CDHT_ID_NONE, true); break;
+  default: break;
+  }
+}
+
+/* Drains what the node queued and re-arms its timer. */
+static void settle_node(world *w, speer *p) {
+  cdht_event ev;
+  cdht_output out;
+  while (p->node && cdht_node_next_event(p->node, &ev)) on_node_event(w, p, &ev);
+  if (!p->node) return;
+  while (cdht_node_next_output(p->node, &out)) {
+    if (out.to == p->id) violation(w, "a node sent a message to itself", p, p);
+    route(w, p, &out);
+  }
+  if (p->state == P_LEFT) return;
+  uint64_t d = cdht_node_next_deadline(p->node);
+  if (d == CDHT_NEVER) return;
+  uint64_t t = d * 1000;
+  if (t < w->now_us) t = w->now_us;
+  if (t < p->scheduled_us) {
+    p->scheduled_us = t;
+    sim_ev e = { .kind = SIM_TIMER, .t_us = t, .a = index_of(w, p) };
+    push(w, &e);
+  }
+}
+
+/* ---- settled checks and lookups ---- */
+
+static bool settled(world *w) {
+  if (w->partitioned || w->now_us < w->settle_us) return false;
+  if (w->churn_count && w->now_us - w->last_churn_us < w->settle_us) return false;
+  for (uint32_t i = 0; i < w->n; i++)
+    if (w->p[i].state == P_LEAVING || w->p[i].state == P_WAITING) return false;
+  return true;
+}
+
+static void check_ring(world *w) {
+  if (!settled(w)) return;
+  w->r->checks++;
+  cdht_id *ids = malloc((w->n ? w->n : 1) * sizeof *ids);
+  if (!ids) { w->oom = true; return; }
+  size_t k = live_ids(w, ids, false);
+  unsigned wrong = 0;
+  for (size_t i = 0; i < k; i++) {
+    speer *p = find(w, ids[i]);
+    cdht_id s1 = ids[(i + 1) % k], s2 = ids[(i + 2) % k];
+    cdht_id got1 = cdht_node_successor(p->node, 0), got2 = cdht_node_successor(p->node, 1);
+    bool ok = got1 == s1 && got2 == s2;
+    if (k >= 3) {
+      ok = ok && cdht_node_predecessor(p->node, 0) == ids[(i + k - 1) % k] &&
+           cdht_node_predecessor(p->node, 1) == ids[(i + k - 2) % k];
+    }
+    if (!ok && wrong++ < 3) {
+      char what[200];
+      snprintf(what, sizeof what, "%speer %llu has successors %lld %lld and predecessors %lld %lld; "
+               "the live ring says successors %llu %llu",
+               w->ever_partitioned ? "ring split after the partition: " : "",
+               (unsigned long long)p->id, (long long)got1, (long long)got2,
+               (long long)cdht_node_predecessor(p->node, 0), (long long)cdht_node_predecessor(p->node, 1),
+               (unsigned long long)s1, (unsigned long long)s2);
+      violation(w, what, p, find(w, got1));
+    } else if (!ok) {
+      w->r->violations++;
+    }
+  }
+  if (wrong) w->r->split = true;
+  free(ids);
+}
+
+static void issue_lookup(world *w, speer *p, uint16_t file) {
+  if (p->state != P_RUNNING) return;
+  lookup *l = NULL;
+  for (int i = 0; i < PEER_LOOKUPS && !l; i++)
+    if (!p->lk[i].used) l = &p->lk[i];
+  if (!l) return;
+  cdht_id *ids = malloc(w->n * sizeof *ids);
+  if (!ids) { w->oom = true; return; }
+  size_t k = live_ids(w, ids, false);
+  l->owner = cdht_ring_closest_successor(ids, k, cdht_ring_key(file, w->o->ring_size), w->o->ring_size);
+  free(ids);
+  l->used = true;
+  l->file = file;
+  l->settled = settled(w);
+  l->churn_at_issue = w->churn_count;
+  cdht_command cmd = { .kind = CDHT_CMD_REQUEST, .file = file };
+  if (cdht_node_on_command(p->node, w->now_us / 1000, &cmd) < 0) l->used = false;
+  settle_node(w, p);
+}
+
+static void lookup_batch(world *w) {
+  if (w->o->no_lookups) return;
+  uint32_t sample = w->o->lookup_sample;
+  if (sample == 0 || sample >= w->n) {
+    for (uint32_t i = 0; i < w->n; i++) issue_lookup(w, &w->p[i], (uint16_t)cdht_rng_below(&w->rng, 10000));
+  } else {
+    for (uint32_t s = 0; s < sample; s++)
+      issue_lookup(w, &w->p[cdht_rng_below(&w->rng, w->n)], (uint16_t)cdht_rng_below(&w->rng, 10000));
+  }
+}
+
+static void schedule_lookups(world *w, uint64_t t_us) {
+  sim_ev e = { .kind = SIM_LOOKUPS, .t_us = t_us };
+  push(w, &e);
+}
+
+/* ---- faults and commands ---- */
+
+enum { ACT_RANDOM_CHURN = SIM_MAX_ACTIONS, ACT_PART_START, ACT_PART_END };
+
+static void churned(world *w, speer *p) {
+  check_ring(w); /* the moment before a fault is the end of a quiet period */
+  w->churn_count++;
+  w->last_churn_us = w->now_us;
+  for (int i = 3; i > 0; i--) {
+    w->recent_victims[i] = w->recent_victims[i - 1];
+    w->recent_victims_us[i] = w->recent_victims_us[i - 1];
+  }
+  w->recent_victims[0] = p->id;
+  w->recent_victims_us[0] = w->now_us;
+  schedule_lookups(w, w->now_us + w->settle_us + 1);
+}
+
+static void kill_peer(world *w, speer *p) {
+  if (!alive(p)) return;
+  churned(w, p);
+  p->state = P_DEAD;
+  p->gone_us = w->now_us;
+  cdht_node_del(p->node);
+  p->node = NULL;
+  w->r->kills++;
+  mix(w, 0x6b696c6c00000000ull | p->id);
+  if (w->o->trace) {
+    print_time(w->o->trace, w->now_us);
+    fprintf(w->o->trace, " peer %llu: (killed)\n", (unsigned long long)p->id);
+  }
+}
+
+static void quit_peer(world *w, speer *p) {
+  if (p->state != P_RUNNING) return;
+  churned(w, p);
+  p->state = P_LEAVING;
+  w->r->quits++;
+  mix(w, 0x7175697400000000ull | p->id);
+  cdht_command cmd = { .kind = CDHT_CMD_QUIT };
+  cdht_node_on_command(p->node, w->now_us / 1000, &cmd);
+  settle_node(w, p);
+}
+
+static speer *live_neighbour(world *w, speer *p, int dir) {
+  uint32_t i = index_of(w, p);
+  for (uint32_t step = 1; step < w->n; step++) {
+    speer *q = &w->p[(i + w->n + (uint32_t)dir * step) % w->n];
+    if (q->state == P_RUNNING) return q;
+  }
+  return p;
+}
+
+/* A random victim that is not next to a peer hit within the settle time: two adjacent
+ * failures inside one detection period break a two-successor ring (§5). */
+static speer *pick_victim(world *w) {
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < w->n; i++) live += w->p[i].state == P_RUNNING;
+  if (live <= w->o->min_live) return NULL;
+  for (int attempt = 0; attempt < 32; attempt++) {
+    speer *c = &w->p[cdht_rng_below(&w->rng, w->n)];
+    if (c->state != P_RUNNING) continue;
+    speer *pred = live_neighbour(w, c, -1), *succ = live_neighbour(w, c, 1);
+    bool near = false;
+    for (int v = 0; v < 4; v++) {
+      if (!w->recent_victims_us[v] || w->now_us - w->recent_victims_us[v] > w->settle_us) continue;
+      cdht_id x = w->recent_victims[v];
+      if (cdht_ring_between(pred->id, x, c->id, w->o->ring_size) || cdht_ring_between(c->id, x, succ->id, w->o->ring_size))
+        near = true;
+    }
+    if (!near) return c;
+  }
+  return NULL;
+}
+
+static void run_action(world *w, uint32_t a) {
+  const sim_opts *o = w->o;
+  if (a == ACT_RANDOM_CHURN) {
+    speer *v = pick_victim(w);
+    if (v) {
+      if (cdht_rng_below(&w->rng, 2) == 0) kill_peer(w, v);
+      else quit_peer(w, v);
+    }
+    sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + o->churn_us, .a = ACT_RANDOM_CHURN };
+    push(w, &e);
+    return;
+  }
+  if (a == ACT_PART_START) {
+    check_ring(w);
+    w->partitioned = w->ever_partitioned = true;
+    for (uint32_t i = 0; i < w->n; i++) w->p[i].group = i < w->n / 2 ? 0 : 1;
+    mix(w, 0x7061727400000000ull);
+    return;
+  }
+  if (a == ACT_PART_END) {
+    w->partitioned = false;
+    w->churn_count++;
+    w->last_churn_us = w->now_us;
+    mix(w, 0x6865616c00000000ull);
+    /* A partition shorter than (misses - 1) pings cannot cost `misses` answers in a row. */
+    uint64_t short_limit = ((uint64_t)o->node.misses - 1) * o->node.ping_interval_ms * 1000;
+    if (o->partition_len_us < short_limit && w->partition_deaths)
+      violation(w, "a partition shorter than the detection time caused a repair", NULL, NULL);
+    schedule_lookups(w, w->now_us + w->settle_us + 1);
+    return;
+  }
+  const sim_action *act = &o->actions[a];
+  speer *p = act->id == CDHT_ID_NONE ? NULL : find(w, act->id);
+  if (!p) {
+    if (w->report) fprintf(w->report, "sim: action on peer %llu, which is not in the ring\n", (unsigned long long)act->id);
+    return;
+  }
+  switch (act->kind) {
+  case SIM_KILL: kill_peer(w, p); break;
+  case SIM_QUIT: quit_peer(w, p); break;
+  case SIM_REQUEST: issue_lookup(w, p, act->file); break;
+  case SIM_KILL_ADJACENT: {
+    speer *next = live_neighbour(w, p, 1);
+    kill_peer(w, p);
+    if (next != p) kill_peer(w, next);
+    break;
+  }
+  }
+}
+
+/* ---- the run ---- */
+
+static int choose_ids(world *w, uint32_t n) {
+  const sim_opts *o = w->o;
+  w->p = calloc(n ? n : 1, sizeof *w->p);
+  if (!w->p) return -1;
+  w->n = n;
+  if (o->nids) {
+    for (uint32_t i = 0; i < n; i++) w->p[i].id = o->ids[i];
+  } else if (n == o->ring_size) {
+    for (uint32_t i = 0; i < n; i++) w->p[i].id = i;
+  } else {
+    /* Floyd's sampling: n distinct ids without a table of the whole ring. */
+    uint8_t *taken = calloc((size_t)(o->ring_size + 7) / 8, 1);
+    if (!taken) return -1;
+    uint32_t k = 0;
+    for (uint64_t j = o->ring_size - n; j < o->ring_size; j++) {
+      uint64_t t = cdht_rng_below(&w->rng, j + 1);
+      if (taken[t / 8] & (1u << (t % 8))) t = j;
+      taken[t / 8] |= (uint8_t)(1u << (t % 8));
+      (void)k;
+    }
+    for (uint64_t id = 0, i = 0; id < o->ring_size && i < n; id++)
+      if (taken[id / 8] & (1u << (id % 8))) w->p[i++].id = id;
+    free(taken);
+  }
+  for (uint32_t i = 1; i < n; i++)
+    if (w->p[i].id <= w->p[i - 1].id) return -1; /* explicit ids must be sorted and distinct */
+  return 0;
+}
+
+void sim_opts_default(sim_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->seed = 1;
+  o->peers_min = o->peers_max = 32;
+  o->ring_size = 256;
+  o->duration_us = 600ull * 1000000;
+  o->loss = 0.01;
+  o->delay_min_us = 100;
+  o->delay_max_us = 5000;
+  o->churn_us = 30ull * 1000000;
+  o->min_live = 3;
+  cdht_config_default(&o->node);
+}
+
+int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
+  world w = { .o = o, .r = r, .report = report };
+  memset(r, 0, sizeof *r);
+  r->digest = 0xcbf29ce484222325ull;
+  cdht_rng_seed(&w.rng, o->seed);
+  sim_sched_init(&w.sched);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0); /* wall time is reported, never fed to a node */
+  int rc = -1;
+
+  uint32_t n = o->nids ? o->nids : o->peers_min + (uint32_t)cdht_rng_below(&w.rng, o->peers_max - o->peers_min + 1);
+  if (n == 0 || n > o->ring_size || choose_ids(&w, n) < 0) {
+    if (report) fprintf(report, "sim: cannot place %u peers on a ring of %llu ids\n", n, (unsigned long long)o->ring_size);
+    goto out;
+  }
+  r->peers = n;
+  const cdht_config *nc = &o->node;
+  uint64_t detect_ms = (uint64_t)nc->misses * nc->ping_interval_ms + nc->ping_timeout_ms;
+  w.settle_us = (detect_ms + 2ull * nc->ping_interval_ms + 1000) * 1000;
+  r->bytes_per_peer = cdht_node_size() + sizeof(speer);
+
+  for (uint32_t i = 0; i < n; i++) {
+    speer *p = &w.p[i];
+    p->scheduled_us = NEVER_US;
+    sim_ev e = { .kind = SIM_START, .a = i, .t_us = cdht_rng_below(&w.rng, (uint64_t)nc->ping_interval_ms * 1000) };
+    push(&w, &e);
+  }
+  for (uint32_t a = 0; a < o->nactions; a++) {
+    sim_ev e = { .kind = SIM_ACTION, .t_us = o->actions[a].t_us, .a = a };
+    push(&w, &e);
+  }
+  if (o->churn_us) {
+    sim_ev e = { .kind = SIM_ACTION, .t_us = o->churn_us, .a = ACT_RANDOM_CHURN };
+    push(&w, &e);
+  }
+  if (o->partition_len_us) {
+    sim_ev e = { .kind = SIM_ACTION, .t_us = o->partition_at_us, .a = ACT_PART_START };
+    push(&w, &e);
+    e.t_us = o->partition_at_us + o->partition_len_us;
+    e.a = ACT_PART_END;
+    push(&w, &e);
+  }
+  schedule_lookups(&w, w.settle_us + 1);
+  {
+    sim_ev e = { .kind = SIM_CHECK, .t_us = o->duration_us };
+    push(&w, &e);
+  }
+
+  sim_ev ev;
+  while (!w.oom && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us) {
+    w.now_us = ev.t_us;
+    r->events++;
+    uint64_t now_ms = w.now_us / 1000;
+    switch (ev.kind) {
+    case SIM_START: {
+      speer *p = &w.p[ev.a];
+      cdht_config c = *nc;
+      c.self = p->id;
+      c.succ[0] = w.p[(ev.a + 1) % n].id;
+      c.succ[1] = w.p[(ev.a + 2) % n].id;
+      if (n == 1) c.succ[0] = c.succ[1] = p->id;
+      c.ring_size = o->ring_size;
+      c.base_port = 0; /* addresses only identify peers here: ids up to 65535 */
+      /* A lookup may pass every peer: give it time for that many hops before resending. */
+      uint64_t walk_ms = (uint64_t)n * o->delay_max_us * 2 / 1000 + 10000;
+      if (c.request_timeout_ms < walk_ms) c.request_timeout_ms = (uint32_t)walk_ms;
+      if (cdht_node_new(&p->node, &c, NULL, now_ms) < 0) {
+        if (report) fprintf(report, "sim: bad node configuration for peer %llu\n", (unsigned long long)p->id);
+        goto out;
+      }
+      p->state = P_RUNNING;
+      settle_node(&w, p);
+      break;
+    }
+    case SIM_TIMER: {
+      speer *p = &w.p[ev.a];
+      if (!p->node || ev.t_us != p->scheduled_us) break; /* superseded by an earlier deadline */
+      p->scheduled_us = NEVER_US;
+      cdht_node_on_timer(p->node, now_ms);
+      settle_node(&w, p);
+      break;
+    }
+    case SIM_DELIVER: {
+      speer *src = &w.p[ev.a], *dst = &w.p[ev.b];
+      if (cut(&w, src, dst)) break;
+      if (!alive(dst) || !dst->node) {
+        if (ev.transport == CDHT_TCP && alive(src)) { /* connection refused */
+          sim_ev u = { .kind = SIM_UNREACHABLE, .t_us = w.now_us + delay(&w), .a = ev.a, .b = ev.b };
+          push(&w, &u);
+        }
+        break;
+      }
+      cdht_addr from = cdht_config_addr(cdht_node_config(dst->node), src->id);
+      if (ev.transport == CDHT_UDP) {
+        cdht_node_on_datagram(dst->node, now_ms, &from, ev.buf, ev.len);
+      } else {
+        from.port = 40000; /* an ephemeral port */
+        cdht_node_on_frame(dst->node, now_ms, &from, ev.buf, ev.len);
+      }
+      settle_node(&w, dst);
+      break;
+    }
+    case SIM_UNREACHABLE: {
+      speer *src = &w.p[ev.a];
+      if (!alive(src) || !src->node) break;
+      cdht_id to;
+      if (ev.b == (uint32_t)-1) memcpy(&to, ev.buf, sizeof to);
+      else to = w.p[ev.b].id;
+      cdht_node_on_unreachable(src->node, now_ms, to);
+      settle_node(&w, src);
+      break;
+    }
+    case SIM_ACTION: run_action(&w, ev.a); break;
+    case SIM_LOOKUPS: if (settled(&w)) lookup_batch(&w); break;
+    case SIM_CHECK: check_ring(&w); break;
+    }
+  }
+  if (w.oom) {
+    if (report) fprintf(report, "sim: out of memory\n");
+    goto out;
+  }
+  r->detect_p50_s = percentile(&w.detect, 0.5);
+  r->detect_p99_s = percentile(&w.detect, 0.99);
+  r->detect_max_s = w.detect.n ? w.detect.v[w.detect.n - 1] : 0;
+  r->repair_p50_s = percentile(&w.repair, 0.5);
+  r->repair_p99_s = percentile(&w.repair, 0.99);
+  rc = r->violations ? 1 : 0;
+out:
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  r->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  for (uint32_t i = 0; i < w.n; i++) cdht_node_del(w.p[i].node);
+  free(w.p);
+  free(w.detect.v);
+  free(w.repair.v);
+  sim_sched_clear(&w.sched);
+  return rc;
+}

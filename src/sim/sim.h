@@ -1,0 +1,72 @@
+/* Deterministic simulation of many cdht nodes — the very core the `cdht` program runs — over a
+ * simulated network with a virtual clock and one seeded random generator.  Same options and
+ * seed, same run, byte for byte.  Invariants are checked continuously and whenever the
+ * network should have settled. */
+#ifndef CDHT_SIM_H
+#define CDHT_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/node.h"
+
+#define SIM_MAX_ACTIONS 64
+
+typedef enum sim_action_kind { SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT } sim_action_kind;
+
+typedef struct sim_action {
+  uint64_t t_us;        /* when */
+  sim_action_kind kind;
+  cdht_id id;           /* the peer (SIM_KILL_ADJACENT: the first of the two; CDHT_ID_NONE = random) */
+  uint16_t file;        /* SIM_REQUEST */
+} sim_action;
+
+typedef struct sim_opts {
+  uint64_t seed;
+  uint32_t peers_min, peers_max;  /* the peer count is drawn from this range (equal: fixed) */
+  cdht_id ids[256];               /* explicit ids (nids > 0), e.g. the classic ring */
+  uint32_t nids;
+  uint64_t ring_size;
+  uint64_t duration_us;
+  double loss;                    /* probability a datagram is lost */
+  double dup;                     /* probability a datagram is delivered twice */
+  double reorder;                 /* probability a datagram is held back by up to 10 x delay_max */
+  uint32_t delay_min_us, delay_max_us; /* one-way delay, uniform */
+  uint64_t churn_us;              /* a random kill or quit this often; 0: none */
+  uint32_t min_live;              /* random churn stops at this many live peers */
+  uint64_t partition_at_us, partition_len_us; /* the two halves of the ring cannot talk (len 0: none) */
+  sim_action actions[SIM_MAX_ACTIONS];
+  uint32_t nactions;
+  uint32_t lookup_sample;         /* lookups per settled check (0: one from every live peer) */
+  bool no_lookups;                /* no lookups of the simulator's own */
+  cdht_config node;               /* intervals and timeouts for every node */
+  bool expect_break;              /* the scenario is expected to break the ring (reported, not hidden) */
+  FILE *trace;                    /* every event as a line (NULL: none) */
+  FILE *lines;                    /* the canonical stdout lines of each peer, no pings (NULL: none) */
+} sim_opts;
+
+typedef struct sim_result {
+  uint32_t peers;
+  uint64_t digest;            /* FNV-1a over the event trace */
+  uint64_t events;            /* simulator events processed */
+  double wall_s;              /* wall-clock seconds the run took */
+  uint64_t node_events;       /* events the nodes emitted */
+  uint64_t lookups_ok, lookups_failed;
+  uint64_t kills, quits, repairs, false_deaths, checks;
+  uint64_t violations;
+  double detect_p50_s, detect_p99_s, detect_max_s; /* kill -> "no longer alive", per predecessor */
+  double repair_p50_s, repair_p99_s;               /* kill -> both successor lines */
+  size_t bytes_per_peer;      /* memory one simulated peer takes */
+  bool split;                 /* a settled check found the ring split or wrong */
+} sim_result;
+
+/* Fills |o| with the defaults: 32 peers, 256 ids, 600 s, 1% loss, 0.1-5 ms delays, a random
+ * kill or quit every 30 s, default node timing. */
+void sim_opts_default(sim_opts *o);
+
+/* Runs one simulation.  Violations are described on |report| (seed, time, invariant, the last
+ * events of the peers involved).  Returns 0 if every invariant held, 1 if not, -1 on error. */
+int sim_run(const sim_opts *o, sim_result *r, FILE *report);
+
+#endif
