@@ -78,6 +78,12 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static double mean(const samples *s) {
+  double sum = 0;
+  for (size_t i = 0; i < s->n; i++) sum += s->v[i];
+  return s->n ? sum / (double)s->n : 0;
+}
+
 static double percentile(samples *s, double q) {
   if (s->n == 0) return 0;
   qsort(s->v, s->n, sizeof *s->v, cmp_double);
@@ -689,6 +695,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     if (report) fprintf(report, "sim: out of memory\n");
     goto out;
   }
+  r->detect_mean_s = mean(&w.detect);
+  r->repair_mean_s = mean(&w.repair);
   r->detect_p50_s = percentile(&w.detect, 0.5);
   r->detect_p99_s = percentile(&w.detect, 0.99);
   r->detect_max_s = w.detect.n ? w.detect.v[w.detect.n - 1] : 0;

@@ -55,8 +55,8 @@ typedef struct sim_result {
   uint64_t lookups_ok, lookups_failed;
   uint64_t kills, quits, repairs, false_deaths, checks;
   uint64_t violations;
-  double detect_p50_s, detect_p99_s, detect_max_s; /* kill -> "no longer alive", per predecessor */
-  double repair_p50_s, repair_p99_s;               /* kill -> both successor lines */
+  double detect_mean_s, detect_p50_s, detect_p99_s, detect_max_s; /* kill -> "no longer alive", per predecessor */
+  double repair_mean_s, repair_p50_s, repair_p99_s; /* kill -> both successor lines */
   size_t bytes_per_peer;      /* memory one simulated peer takes */
   bool split;                 /* a settled check found the ring split or wrong */
 } sim_result;
