@@ -10,21 +10,32 @@ void cdht_fd_reset(cdht_fd *fd) { memset(fd, 0, sizeof *fd); }
  * answered: a late response still proves the peer alive. */
 static void judge_oldest(cdht_fd *fd) {
   uint32_t seq = fd->out[fd->head].seq;
+  bool counted = fd->out[fd->head].counted;
   fd->head = (fd->head + 1) % CDHT_FD_WINDOW;
   fd->count--;
   if (fd->any_acked && (int32_t)(fd->acked - seq) >= 0) return;
-  fd->misses++;
+  fd->lost++;
+  if (counted) fd->misses++;
 }
 
-uint32_t cdht_fd_on_send(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms) {
+static uint32_t record(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms, bool counted) {
   if (fd->count == CDHT_FD_WINDOW) judge_oldest(fd);
   uint32_t seq = fd->next_seq++;
   if (fd->sent < UINT32_MAX) fd->sent++;
   uint32_t slot = (fd->head + fd->count) % CDHT_FD_WINDOW;
   fd->out[slot].seq = seq;
   fd->out[slot].deadline_ms = now_ms + timeout_ms;
+  fd->out[slot].counted = counted;
   fd->count++;
   return seq;
+}
+
+uint32_t cdht_fd_on_send(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms) {
+  return record(fd, now_ms, timeout_ms, true);
+}
+
+uint32_t cdht_fd_on_probe(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms) {
+  return record(fd, now_ms, timeout_ms, false);
 }
 
 int cdht_fd_on_ack(cdht_fd *fd, uint32_t seq) {
@@ -37,6 +48,8 @@ int cdht_fd_on_ack(cdht_fd *fd, uint32_t seq) {
   fd->misses = 0;
   return 0;
 }
+
+void cdht_fd_vouch(cdht_fd *fd) { fd->misses = 0; }
 
 uint32_t cdht_fd_on_timer(cdht_fd *fd, uint64_t now_ms) {
   while (fd->count > 0 && fd->out[fd->head].deadline_ms <= now_ms) judge_oldest(fd);

@@ -29,7 +29,7 @@ static void wr_uint(wr *w, uint64_t v, size_t n) {
 
 /* Body layouts, in field order.  One table, so encode, decode and the lengths agree. */
 enum { F_FROM = 1, F_SEQ = 2, F_ROLE = 4, F_FILE = 8, F_ORIGIN = 16, F_HOPS = 32, F_FLAGS = 64,
-       F_SUCC = 128 };
+       F_SUCC = 128, F_ABOUT = 256, F_AGE = 512 };
 static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUNT] = {
   [CDHT_MSG_PING] = { "ping", F_FROM | F_SEQ | F_ROLE },
   [CDHT_MSG_PONG] = { "pong", F_FROM | F_SEQ },
@@ -39,6 +39,8 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_DEPART_ACK] = { "depart-ack", F_FROM },
   [CDHT_MSG_SUCC_QUERY] = { "successor-query", F_FROM | F_SEQ },
   [CDHT_MSG_SUCC_REPLY] = { "successor-reply", F_FROM | F_SEQ | F_SUCC },
+  [CDHT_MSG_WITNESS_QUERY] = { "witness-query", F_FROM | F_SEQ | F_ABOUT },
+  [CDHT_MSG_WITNESS_REPLY] = { "witness-reply", F_FROM | F_SEQ | F_ABOUT | F_AGE },
 };
 
 static int known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }
@@ -47,7 +49,8 @@ int cdht_msg_body_len(uint8_t type) {
   if (!known(type)) return -1;
   unsigned f = layouts[type].fields;
   return 8 * !!(f & F_FROM) + 8 * !!(f & F_ORIGIN) + 4 * !!(f & F_SEQ) + 1 * !!(f & F_ROLE) +
-         2 * !!(f & F_FILE) + 2 * !!(f & F_HOPS) + 1 * !!(f & F_FLAGS) + 16 * !!(f & F_SUCC);
+         2 * !!(f & F_FILE) + 2 * !!(f & F_HOPS) + 1 * !!(f & F_FLAGS) + 16 * !!(f & F_SUCC) +
+         8 * !!(f & F_ABOUT) + 4 * !!(f & F_AGE);
 }
 
 const char *cdht_msg_name(uint8_t type) { return known(type) ? layouts[type].name : "?"; }
@@ -67,6 +70,8 @@ cdht_ssize cdht_msg_encode(uint8_t *dst, size_t cap, const cdht_msg *m) {
   if (f & F_HOPS) wr_uint(&w, m->hops, 2);
   if (f & F_FLAGS) wr_uint(&w, m->flags, 1);
   if (f & F_SUCC) { wr_uint(&w, m->succ[0], 8); wr_uint(&w, m->succ[1], 8); }
+  if (f & F_ABOUT) wr_uint(&w, m->about, 8);
+  if (f & F_AGE) wr_uint(&w, m->age_ms, 4);
   return w.bad ? CDHT_ERR_NOBUF : (cdht_ssize)w.off;
 }
 
@@ -89,6 +94,8 @@ cdht_ssize cdht_msg_decode(cdht_msg *m, const uint8_t *buf, size_t len) {
   if (f & F_HOPS) m->hops = rd_u16(&r);
   if (f & F_FLAGS) m->flags = rd_u8(&r);
   if (f & F_SUCC) { m->succ[0] = rd_u64(&r); m->succ[1] = rd_u64(&r); }
+  if (f & F_ABOUT) m->about = rd_u64(&r);
+  if (f & F_AGE) m->age_ms = rd_u32(&r);
   if (r.bad) return CDHT_ERR_MALFORMED;
   if ((f & F_ROLE) && m->role != CDHT_ROLE_FIRST && m->role != CDHT_ROLE_SECOND)
     return CDHT_ERR_MALFORMED;

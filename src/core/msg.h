@@ -28,12 +28,15 @@ typedef enum cdht_msg_type {
   CDHT_MSG_DEPART_ACK, /* TCP: the predecessor confirms */
   CDHT_MSG_SUCC_QUERY, /* TCP: "who is your first successor?" (kill repair) */
   CDHT_MSG_SUCC_REPLY, /* TCP: the answer, with both successors */
+  CDHT_MSG_WITNESS_QUERY, /* TCP: "when did you last hear from your successor X?" (§4) */
+  CDHT_MSG_WITNESS_REPLY, /* TCP: the answer: milliseconds since, or CDHT_AGE_NEVER */
   CDHT_MSG_COUNT
 } cdht_msg_type;
 
 #define CDHT_ROLE_FIRST 1  /* ping role: the receiver is the sender's first successor */
 #define CDHT_ROLE_SECOND 2 /* ping role: the receiver is the sender's second successor */
 #define CDHT_REQ_FINAL 0x01 /* file request flag: the receiver is the responsible peer */
+#define CDHT_AGE_NEVER UINT32_MAX /* witness reply: not my successor, or never answered */
 
 /* One decoded message.  Fields a type does not carry are zero. */
 typedef struct cdht_msg {
@@ -46,6 +49,8 @@ typedef struct cdht_msg {
   uint16_t hops;     /* FILE_REQ: peers passed so far (loop guard) */
   uint8_t flags;     /* FILE_REQ: CDHT_REQ_FINAL */
   cdht_id succ[2];   /* DEPART: the receiver's new successors; SUCC_REPLY: the sender's */
+  cdht_id about;     /* WITNESS_QUERY, WITNESS_REPLY: the suspected peer */
+  uint32_t age_ms;   /* WITNESS_REPLY: ms since the sender last heard from it */
 } cdht_msg;
 
 /* Encodes |m| into |dst| (capacity |cap| bytes, borrowed).  Returns the length written, or

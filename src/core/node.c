@@ -23,6 +23,13 @@ struct cdht_node {
   enum node_state state;
   cdht_id succ[2];             /* CDHT_ID_NONE: second successor pending a repair */
   cdht_fd fd[2];               /* failure detector of each successor slot */
+  uint64_t heard_ms[2];        /* when each successor last answered a ping (CDHT_NEVER: never) */
+  struct {                     /* a verdict waiting for the witness's word (§4) */
+    bool active;
+    cdht_id witness;
+    uint32_t qid;
+    uint64_t deadline_ms;      /* absolute: no answer by then means dead */
+  } suspect[2];
   cdht_id pred[2];             /* learned from pings; CDHT_ID_NONE until one arrives */
   uint64_t pred_heard_ms[2];   /* when that predecessor last pinged us */
   uint64_t next_ping_ms;       /* absolute */
@@ -145,10 +152,16 @@ static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
   cdht_id old[2] = { n->succ[0], n->succ[1] };
   cdht_fd oldfd[2] = { n->fd[0], n->fd[1] };
   cdht_id now_succ[2] = { a, b };
+  uint64_t oldheard[2] = { n->heard_ms[0], n->heard_ms[1] };
   for (int i = 0; i < 2; i++) {
     cdht_fd_reset(&n->fd[i]);
+    n->heard_ms[i] = CDHT_NEVER;
+    n->suspect[i].active = false;
     for (int j = 0; j < 2; j++)
-      if (now_succ[i] != CDHT_ID_NONE && now_succ[i] == old[j]) n->fd[i] = oldfd[j];
+      if (now_succ[i] != CDHT_ID_NONE && now_succ[i] == old[j]) {
+        n->fd[i] = oldfd[j];
+        n->heard_ms[i] = oldheard[j];
+      }
   }
   n->succ[0] = a;
   n->succ[1] = b;
@@ -401,10 +414,11 @@ static int on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 0;
 }
 
-static int on_pong(cdht_node *n, const cdht_msg *m) {
+static int on_pong(cdht_node *n, uint64_t now, const cdht_msg *m) {
   for (int i = 0; i < 2; i++) {
     if (n->succ[i] != m->from) continue;
     if (cdht_fd_on_ack(&n->fd[i], m->seq) < 0) break;
+    n->heard_ms[i] = now;
     n->stats.pongs_received++;
     emit_peer(n, CDHT_EV_PING_RESPONSE, m->from, 0);
     return 0;
@@ -413,15 +427,82 @@ static int on_pong(cdht_node *n, const cdht_msg *m) {
   return CDHT_ERR_STALE;
 }
 
+static void send_ping(cdht_node *n, int i, uint64_t now, bool probe) {
+  cdht_msg m = { .type = CDHT_MSG_PING, .role = (uint8_t)(i + 1) };
+  m.seq = probe ? cdht_fd_on_probe(&n->fd[i], now, n->cfg.ping_timeout_ms)
+                : cdht_fd_on_send(&n->fd[i], now, n->cfg.ping_timeout_ms);
+  send_msg(n, CDHT_UDP, n->succ[i], &m);
+  n->stats.pings_sent++;
+  if (probe) n->stats.probes_sent++;
+}
+
 static void send_pings(cdht_node *n, uint64_t now) {
   for (int i = 0; i < 2; i++) {
     cdht_id s = n->succ[i];
     if (s == CDHT_ID_NONE || s == n->cfg.self || (i == 1 && s == n->succ[0])) continue;
-    cdht_msg m = { .type = CDHT_MSG_PING, .role = (uint8_t)(i + 1) };
-    m.seq = cdht_fd_on_send(&n->fd[i], now, n->cfg.ping_timeout_ms);
-    send_msg(n, CDHT_UDP, s, &m);
-    n->stats.pings_sent++;
+    send_ping(n, i, now, false);
   }
+}
+
+/* ---- the witness (§4) ---- */
+
+/* The other peer that pings our successor in slot |i|: for our first successor, our first
+ * predecessor (it is that peer's second predecessor); for our second successor, our first
+ * successor (its first predecessor).  CDHT_ID_NONE when there is none to ask. */
+static cdht_id witness_for(const cdht_node *n, int i, uint64_t now) {
+  cdht_id self = n->cfg.self, k = n->succ[i];
+  cdht_id w = i == 0 ? (pred_fresh(n, 0, now) ? n->pred[0] : CDHT_ID_NONE) : n->succ[0];
+  return w == self || w == k ? CDHT_ID_NONE : w;
+}
+
+/* Called when the successor in slot |i| has missed enough pings.  Before a verdict, the
+ * witness is asked when it last heard from that peer: lost datagrams on our path must not
+ * kill a live peer.  Returns true when the verdict is due now: no witness, no answer in time,
+ * or an answer that the witness has not heard from it either. */
+static bool verdict_due(cdht_node *n, uint64_t now, int i) {
+  if (n->suspect[i].active) return now >= n->suspect[i].deadline_ms;
+  cdht_id w = witness_for(n, i, now);
+  if (w == CDHT_ID_NONE) return true;
+  n->suspect[i].active = true;
+  n->suspect[i].witness = w;
+  n->suspect[i].qid = ++n->next_qid;
+  n->suspect[i].deadline_ms = now + n->cfg.ping_interval_ms;
+  cdht_msg q = { .type = CDHT_MSG_WITNESS_QUERY, .seq = n->suspect[i].qid, .about = n->succ[i] };
+  send_msg(n, CDHT_TCP, w, &q);
+  n->stats.witness_queries++;
+  return false;
+}
+
+static int on_witness_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  cdht_msg reply = { .type = CDHT_MSG_WITNESS_REPLY, .seq = m->seq, .about = m->about, .age_ms = CDHT_AGE_NEVER };
+  for (int i = 0; i < 2; i++) {
+    if (n->succ[i] != m->about || n->heard_ms[i] == CDHT_NEVER) continue;
+    uint64_t age = now - n->heard_ms[i];
+    reply.age_ms = age >= CDHT_AGE_NEVER ? CDHT_AGE_NEVER - 1 : (uint32_t)age;
+  }
+  send_msg(n, CDHT_TCP, m->from, &reply);
+  return 0;
+}
+
+/* A peer the witness heard from within (misses - 1) intervals cannot have been dead for the
+ * whole of our detection time (at least (misses - 1) intervals + timeout): our pings or its
+ * answers were lost, so the count starts again. */
+static int on_witness_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  for (int i = 0; i < 2; i++) {
+    if (!n->suspect[i].active || n->suspect[i].qid != m->seq || n->suspect[i].witness != m->from ||
+        n->succ[i] != m->about)
+      continue;
+    n->suspect[i].active = false;
+    if (m->age_ms != CDHT_AGE_NEVER && m->age_ms <= (uint64_t)(n->cfg.misses - 1) * n->cfg.ping_interval_ms) {
+      cdht_fd_vouch(&n->fd[i]);
+      n->stats.vouched++;
+    } else {
+      successor_dead(n, now, i);
+    }
+    return 0;
+  }
+  drop(n, CDHT_DROP_STALE);
+  return CDHT_ERR_STALE;
 }
 
 /* ---- entry points ---- */
@@ -451,7 +532,7 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   }
   switch (m.type) {
   case CDHT_MSG_PING: return on_ping(n, now, &m);
-  case CDHT_MSG_PONG: return on_pong(n, &m);
+  case CDHT_MSG_PONG: return on_pong(n, now, &m);
   case CDHT_MSG_FILE_REQ: return on_file_request(n, &m);
   case CDHT_MSG_FILE_RESP: return on_file_response(n, &m);
   case CDHT_MSG_DEPART: return on_depart(n, now, &m);
@@ -471,6 +552,8 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
     return 0;
   }
   case CDHT_MSG_SUCC_REPLY: return on_succ_reply(n, now, &m);
+  case CDHT_MSG_WITNESS_QUERY: return on_witness_query(n, now, &m);
+  case CDHT_MSG_WITNESS_REPLY: return on_witness_reply(n, now, &m);
   default: return count_decode_error(n, CDHT_ERR_TYPE); /* unreachable: decode checked */
   }
 }
@@ -484,8 +567,9 @@ int cdht_node_on_frame(cdht_node *n, uint64_t now, const cdht_addr *from, const 
 }
 
 int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
-  (void)now;
   if (n->state == LEAVING) leave_target_gone(n, peer);
+  for (int i = 0; i < 2; i++) /* a witness that is gone cannot vouch: judge at the next wake-up */
+    if (n->suspect[i].active && n->suspect[i].witness == peer) n->suspect[i].deadline_ms = now;
   return 0; /* requests and repairs have their own retry timers */
 }
 
@@ -510,9 +594,18 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
   }
   for (int i = 0; i < 2; i++) {
     if (n->succ[i] == CDHT_ID_NONE || n->succ[i] == n->cfg.self) continue;
-    if (cdht_fd_on_timer(&n->fd[i], now) >= n->cfg.misses) {
+    uint64_t lost = n->fd[i].lost;
+    uint32_t misses = cdht_fd_on_timer(&n->fd[i], now);
+    if (misses < n->cfg.misses) n->suspect[i].active = false; /* it answered after all */
+    if (misses >= n->cfg.misses && !verdict_due(n, now, i)) continue;
+    if (misses >= n->cfg.misses) {
       successor_dead(n, now, i);
       i = -1; /* the slots moved: judge both again (a second death is judged by its own fd) */
+    } else if (misses > 0 && n->fd[i].lost > lost && n->next_ping_ms >= now + n->cfg.ping_timeout_ms) {
+      /* A ping went unanswered: probe again now rather than at the next tick.  The verdict
+       * still waits for `misses` regular pings, but every probe in between must be lost too,
+       * which turns 4 lost round trips into 7 with the defaults (§4). */
+      send_ping(n, i, now, true);
     }
   }
   if (n->repair.active && now >= n->repair.next_ms) send_query(n, now);
@@ -543,7 +636,10 @@ uint64_t cdht_node_next_deadline(const cdht_node *n) {
   if (n->state == LEFT) return CDHT_NEVER;
   if (n->state == LEAVING) return n->leave_deadline_ms;
   uint64_t t = n->next_ping_ms;
-  for (int i = 0; i < 2; i++) t = min_u64(t, cdht_fd_next_deadline(&n->fd[i]));
+  for (int i = 0; i < 2; i++) {
+    t = min_u64(t, cdht_fd_next_deadline(&n->fd[i]));
+    if (n->suspect[i].active) t = min_u64(t, n->suspect[i].deadline_ms);
+  }
   if (n->repair.active) t = min_u64(t, n->repair.next_ms);
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
     if (n->reqs[i].used) t = min_u64(t, min_u64(n->reqs[i].retry_ms, n->reqs[i].deadline_ms));
@@ -582,6 +678,7 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   n->succ[0] = cfg->succ[0];
   n->succ[1] = cfg->succ[1];
   n->pred[0] = n->pred[1] = CDHT_ID_NONE;
+  n->heard_ms[0] = n->heard_ms[1] = CDHT_NEVER;
   n->departed = CDHT_ID_NONE;
   n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
   *out = n;

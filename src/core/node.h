@@ -125,7 +125,10 @@ typedef enum cdht_drop {
 } cdht_drop;
 
 typedef struct cdht_stats {
-  uint64_t pings_sent;        /* ping requests sent */
+  uint64_t pings_sent;        /* ping requests sent (probes included) */
+  uint64_t probes_sent;       /* extra pings sent after a lost one (§4) */
+  uint64_t witness_queries;   /* verdicts referred to a witness (§4) */
+  uint64_t vouched;           /* ... that the witness overturned: false detections avoided */
   uint64_t pongs_received;    /* ping responses received */
   uint64_t pings_received;    /* ping requests received (and answered) */
   uint64_t requests_handled;  /* file requests received */

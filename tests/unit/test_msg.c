@@ -47,6 +47,8 @@ static cdht_msg sample(uint8_t type) {
     m.succ[0] = 12;
     m.succ[1] = UINT64_MAX;
     break;
+  case CDHT_MSG_WITNESS_QUERY: m.seq = 9; m.about = 0x4142434445464748ull; break;
+  case CDHT_MSG_WITNESS_REPLY: m.seq = 10; m.about = 15; m.age_ms = CDHT_AGE_NEVER; break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
@@ -63,6 +65,8 @@ static void assert_msg_equal(const cdht_msg *a, const cdht_msg *b) {
   assert_int_equal(a->flags, b->flags);
   assert_true(a->succ[0] == b->succ[0]);
   assert_true(a->succ[1] == b->succ[1]);
+  assert_true(a->about == b->about);
+  assert_int_equal(a->age_ms, b->age_ms);
 }
 
 /* Encodes |m| into a fresh heap buffer of exactly its length; sets *len. */

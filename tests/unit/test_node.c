@@ -686,10 +686,21 @@ static void test_node_kill_repair_requery(void **state) {
   }
   assert_int_equal(now, 3500);
   timer(n, now);
+  /* Before the verdict, 4 (which pings 5 as its first successor) is asked as a witness; it has
+   * not heard from 5 for 3 s, so 5 is dead. */
+  size_t k = answer_pings(n, now, rest, OUT_CAP);
+  int wq = find_type(rest, k, CDHT_MSG_WITNESS_QUERY);
+  assert_true(wq >= 0);
+  assert_int_equal(rest[wq].o.to, 4);
+  assert_true(rest[wq].m.about == 5);
+  nev += drain_ev(n, ev + nev, EV_CAP - nev);
+  assert_int_equal(ev_find(ev, nev, 0, CDHT_EV_PEER_DEAD, ANY, ANY_FILE), -1);
+  cdht_msg wr = { .type = CDHT_MSG_WITNESS_REPLY, .seq = rest[wq].m.seq, .about = 5, .age_ms = 3400 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, wr), 0);
   nev += drain_ev(n, ev + nev, EV_CAP - nev);
   assert_true(ev_find(ev, nev, 0, CDHT_EV_PEER_DEAD, 5, 0) >= 0);
   assert_succ(n, 4, CDHT_ID_NONE); /* pending the repair */
-  size_t k = answer_pings(n, now, rest, OUT_CAP);
+  k = answer_pings(n, now, rest, OUT_CAP);
   int q = find_type(rest, k, CDHT_MSG_SUCC_QUERY);
   assert_true(q >= 0);
   assert_int_equal(rest[q].o.to, 4);
@@ -1651,6 +1662,90 @@ static void test_node_depart_during_repair(void **state) {
   cdht_node_del(n);
 }
 
+
+/* A witness that heard from the suspect recently overturns the verdict: lost pings on our
+ * path alone never kill a live peer.  Without an answer the verdict comes one interval later. */
+static void test_node_witness_vouches_or_times_out(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(3, 4, 5, now);
+  sent out[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  size_t nev = 0;
+  int queries = 0;
+  uint32_t qid = 0;
+  /* 4 answers, 5 never does; the witness vouches for 5 each time it is asked. */
+  for (; now <= 20000; now += 100) {
+    timer(n, now);
+    size_t k = drain_out(n, out, OUT_CAP);
+    for (size_t i = 0; i < k; i++) {
+      if (out[i].m.type == CDHT_MSG_PING && out[i].o.to == 4) pong_from(n, now, 4, out[i].m.seq);
+      if (out[i].m.type == CDHT_MSG_WITNESS_QUERY) {
+        queries++;
+        cdht_msg wr = { .type = CDHT_MSG_WITNESS_REPLY, .seq = out[i].m.seq, .about = 5, .age_ms = 300 };
+        assert_int_equal(deliver(n, now, CDHT_TCP, 4, wr), 0);
+      }
+    }
+    nev += drain_ev(n, ev + nev, EV_CAP - nev);
+    nev = 0; /* only PEER_DEAD matters here */
+    assert_int_equal(ev_find(ev, 0, 0, CDHT_EV_PEER_DEAD, ANY, ANY_FILE), -1);
+  }
+  assert_true(queries >= 3);
+  assert_true(cdht_node_stats(n)->vouched == (uint64_t)queries);
+  assert_true(cdht_node_stats(n)->probes_sent > 0); /* lost pings were followed by probes */
+  assert_succ(n, 4, 5);
+  /* Now the witness stays silent: dead one interval after the question. */
+  uint64_t asked = 0;
+  bool dead = false;
+  for (; now <= 40000 && !dead; now += 100) {
+    timer(n, now);
+    size_t k = drain_out(n, out, OUT_CAP);
+    for (size_t i = 0; i < k; i++) {
+      if (out[i].m.type == CDHT_MSG_PING && out[i].o.to == 4) pong_from(n, now, 4, out[i].m.seq);
+      if (out[i].m.type == CDHT_MSG_WITNESS_QUERY) { asked = now; qid = out[i].m.seq; }
+    }
+    size_t e = drain_ev(n, ev, EV_CAP);
+    if (ev_find(ev, e, 0, CDHT_EV_PEER_DEAD, 5, 0) >= 0) {
+      dead = true;
+      assert_true(asked > 0 && now - asked >= INTERVAL && now - asked <= INTERVAL + 100);
+    }
+  }
+  assert_true(dead);
+  /* A late or forged witness reply changes nothing now. */
+  cdht_msg late = { .type = CDHT_MSG_WITNESS_REPLY, .seq = qid, .about = 5, .age_ms = 1 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, late), CDHT_ERR_STALE);
+  cdht_node_del(n);
+}
+
+/* A witness answers from what it heard of its own successors. */
+static void test_node_witness_answers(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(4, 5, 8, now);
+  sent out[OUT_CAP];
+  timer(n, now);
+  size_t k = drain_out(n, out, OUT_CAP);
+  for (size_t i = 0; i < k; i++)
+    if (out[i].o.to == 5) pong_from(n, now, 5, out[i].m.seq);
+  drain_all(n);
+  now += 700;
+  cdht_msg q = { .type = CDHT_MSG_WITNESS_QUERY, .seq = 77, .about = 5 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 3, q), 0);
+  q.about = 8; /* never answered */
+  assert_int_equal(deliver(n, now, CDHT_TCP, 3, q), 0);
+  q.about = 12; /* not a successor */
+  assert_int_equal(deliver(n, now, CDHT_TCP, 3, q), 0);
+  k = drain_out(n, out, OUT_CAP);
+  assert_int_equal(k, 3);
+  assert_int_equal(out[0].m.type, CDHT_MSG_WITNESS_REPLY);
+  assert_int_equal(out[0].o.to, 3);
+  assert_int_equal(out[0].m.seq, 77);
+  assert_int_equal(out[0].m.age_ms, 700);
+  assert_int_equal(out[1].m.age_ms, CDHT_AGE_NEVER);
+  assert_int_equal(out[2].m.age_ms, CDHT_AGE_NEVER);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_pings),
@@ -1674,6 +1769,8 @@ int main(void) {
     cmocka_unit_test(test_node_new_nomem),
     cmocka_unit_test(test_node_next_deadline),
     cmocka_unit_test(test_node_depart_during_repair),
+    cmocka_unit_test(test_node_witness_vouches_or_times_out),
+    cmocka_unit_test(test_node_witness_answers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
