@@ -49,7 +49,7 @@ def main():
             "|---|---|---|---|---|---|---|"]
     rows = []
     for name, prof in (("default (1 s, 0.5 s, 4 misses)", []),
-                       ("fast (0.1 s, 0.1 s, 4 misses)", ["--ping-interval", "0.1", "--ping-timeout", "0.1"])):
+                       ("fast (0.1 s, 0.05 s, 4 misses)", ["--ping-interval", "0.1", "--ping-timeout", "0.05"])):
         for loss in (0, 0.01, 0.05, 0.10):
             r = run(["--peers", "256", "--ring-size", "4096", "--seed", "11", "--duration", "3600",
                      "--loss", str(loss), "--lookups", "16", *prof])

@@ -19,6 +19,14 @@ const char cdht_usage[] =
   "  --misses N                 a successor is dead at the Nth consecutive lost ping (default 4)\n"
   "  --request-timeout SECONDS  give up on an unanswered request after this long (default 10)\n"
   "  --leave-timeout SECONDS    quit: longest wait for the predecessors to confirm (default 3)\n"
+  "  --events FILE              append one JSON object per event to FILE, with a monotonic\n"
+  "                             timestamp in microseconds (for tools and benchmarks)\n"
+  "  --drop P                   drop this fraction (0..1) of this peer's outgoing UDP, for tests\n"
+  "Limits on what other parties can make this peer spend:\n"
+  "  --max-connections N        simultaneous inbound TCP connections (default 128)\n"
+  "  --idle-timeout SECONDS     close an inbound connection silent this long (default 10); a frame\n"
+  "                             must complete within half of it\n"
+  "  --udp-rate N               datagrams per second accepted from one source (default 200; 0 = any)\n"
   "  --version                  print the version and exit\n"
   "  --help                     print this help and exit\n"
   "\n"
@@ -76,13 +84,18 @@ static const char *shown(const char *s, char *buf, size_t cap) {
 }
 
 enum opt { OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT,
-           OPT_VERSION, OPT_HELP };
+           OPT_EVENTS, OPT_DROP, OPT_MAX_CONN, OPT_IDLE, OPT_UDP_RATE, OPT_VERSION, OPT_HELP };
 static const struct { const char *name; enum opt opt; bool takes_value; } options[] = {
   { "ping-interval", OPT_INTERVAL, true },
   { "ping-timeout", OPT_TIMEOUT, true },
   { "misses", OPT_MISSES, true },
   { "request-timeout", OPT_REQUEST_TIMEOUT, true },
   { "leave-timeout", OPT_LEAVE_TIMEOUT, true },
+  { "events", OPT_EVENTS, true },
+  { "drop", OPT_DROP, true },
+  { "max-connections", OPT_MAX_CONN, true },
+  { "idle-timeout", OPT_IDLE, true },
+  { "udp-rate", OPT_UDP_RATE, true },
   { "version", OPT_VERSION, false },
   { "help", OPT_HELP, false },
 };
@@ -95,6 +108,8 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
   memset(a, 0, sizeof *a);
   a->action = CDHT_RUN;
   cdht_config_default(&a->cfg);
+  a->max_inbound = 128;
+  a->idle_ms = 10000;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (only_positional || arg[0] != '-' || arg[1] == '\0' || (arg[1] >= '0' && arg[1] <= '9')) {
@@ -147,6 +162,40 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
       break;
     case OPT_LEAVE_TIMEOUT:
       if (cdht_args_seconds(value, 3600, &c->leave_timeout_ms) < 0) goto bad_seconds;
+      break;
+    case OPT_EVENTS:
+      if (!value[0]) {
+        snprintf(err, errlen, "--events: expected a file name");
+        return -1;
+      }
+      a->events_path = value;
+      break;
+    case OPT_DROP: {
+      uint64_t t;
+      if (cdht_args_decimal(value, 1, &t) < 0) {
+        snprintf(err, errlen, "--drop: expected a probability between 0 and 1 (e.g. 0.05), got '%s'",
+                 shown(value, sbuf, sizeof sbuf));
+        return -1;
+      }
+      a->drop = (double)t / 1000;
+      break;
+    }
+    case OPT_MAX_CONN:
+      if (parse_uint(value, 100000, &n) < 0 || n == 0) {
+        snprintf(err, errlen, "--max-connections: expected an integer 1..100000, got '%s'", shown(value, sbuf, sizeof sbuf));
+        return -1;
+      }
+      a->max_inbound = (uint32_t)n;
+      break;
+    case OPT_IDLE:
+      if (cdht_args_seconds(value, 3600, &a->idle_ms) < 0) goto bad_seconds;
+      break;
+    case OPT_UDP_RATE:
+      if (parse_uint(value, 1000000, &n) < 0) {
+        snprintf(err, errlen, "--udp-rate: expected an integer 0..1000000, got '%s'", shown(value, sbuf, sizeof sbuf));
+        return -1;
+      }
+      c->udp_rate = (uint32_t)n;
       break;
     case OPT_MISSES:
       if (parse_uint(value, 100, &n) < 0 || n == 0) {

@@ -11,7 +11,11 @@ typedef enum cdht_action { CDHT_RUN, CDHT_HELP, CDHT_VERSION } cdht_action;
 
 typedef struct cdht_args {
   cdht_action action;
-  cdht_config cfg; /* ready for cdht_node_new when action is CDHT_RUN */
+  cdht_config cfg;         /* ready for cdht_node_new when action is CDHT_RUN */
+  uint32_t max_inbound;    /* --max-connections (128) */
+  uint32_t idle_ms;        /* --idle-timeout (10 s) */
+  double drop;             /* --drop: fraction of outgoing datagrams dropped (0) */
+  const char *events_path; /* --events FILE, or NULL (borrowed from argv) */
 } cdht_args;
 
 /* Parses |argc| strings of |argv| (borrowed; argv[0] is the program name).  Returns 0, or -1

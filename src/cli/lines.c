@@ -1,5 +1,6 @@
 #include "lines.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* "10", "2.5", "0.125": milliseconds as seconds without trailing zeros. */
@@ -69,4 +70,45 @@ cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
     break;
   }
   return CDHT_SILENT;
+}
+
+const char *cdht_event_name(cdht_event_kind kind) {
+  static const char *const names[CDHT_EV_COUNT] = {
+    [CDHT_EV_PING_REQUEST] = "ping_request",       [CDHT_EV_PING_RESPONSE] = "ping_response",
+    [CDHT_EV_REQUEST_SENT] = "request_sent",       [CDHT_EV_REQUEST_FORWARDED] = "request_forwarded",
+    [CDHT_EV_FILE_HERE] = "file_here",             [CDHT_EV_RESPONSE_SENT] = "response_sent",
+    [CDHT_EV_RESPONSE_RECEIVED] = "response_received", [CDHT_EV_REQUEST_RETRIED] = "request_retried",
+    [CDHT_EV_REQUEST_FAILED] = "request_failed",   [CDHT_EV_DEPARTING] = "departing",
+    [CDHT_EV_SUCCESSORS] = "successors",           [CDHT_EV_PEER_DEAD] = "peer_dead",
+    [CDHT_EV_RING_BROKEN] = "ring_broken",         [CDHT_EV_LEAVE_UNCONFIRMED] = "leave_unconfirmed",
+    [CDHT_EV_LEFT] = "left",
+  };
+  return (unsigned)kind < CDHT_EV_COUNT && names[kind] ? names[kind] : "?";
+}
+
+void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev) {
+  int n = snprintf(buf, cap, "{\"t_us\":%llu,\"self\":%llu,\"event\":\"%s\"", (unsigned long long)t_us,
+                   (unsigned long long)self, cdht_event_name(ev->kind));
+  size_t off = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
+  bool has_file = ev->kind == CDHT_EV_REQUEST_SENT || ev->kind == CDHT_EV_REQUEST_FORWARDED ||
+                  ev->kind == CDHT_EV_FILE_HERE || ev->kind == CDHT_EV_RESPONSE_SENT ||
+                  ev->kind == CDHT_EV_RESPONSE_RECEIVED || ev->kind == CDHT_EV_REQUEST_RETRIED ||
+                  ev->kind == CDHT_EV_REQUEST_FAILED;
+  if (ev->kind == CDHT_EV_SUCCESSORS)
+    n = snprintf(buf + off, cap - off, ",\"succ\":[%llu,%llu]", (unsigned long long)ev->succ[0],
+                 (unsigned long long)ev->succ[1]);
+  else if (ev->peer != CDHT_ID_NONE && ev->kind != CDHT_EV_LEFT)
+    n = snprintf(buf + off, cap - off, ",\"peer\":%llu", (unsigned long long)ev->peer);
+  else
+    n = 0;
+  off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+  if (has_file) {
+    n = snprintf(buf + off, cap - off, ",\"file\":\"%04u\"", ev->file);
+    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+  }
+  if (ev->kind == CDHT_EV_REQUEST_FAILED) {
+    n = snprintf(buf + off, cap - off, ",\"ms\":%u", ev->ms);
+    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+  }
+  snprintf(buf + off, cap - off, "}\n");
 }

@@ -13,4 +13,11 @@ typedef enum cdht_stream { CDHT_SILENT = 0, CDHT_STDOUT = 1, CDHT_STDERR = 2 } c
  * stream they belong on, or CDHT_SILENT (buf empty) for an event nobody prints. */
 cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev);
 
+/* Returns a stable snake_case name for |kind| ("ping_request", ...), "?" if unknown. */
+const char *cdht_event_name(cdht_event_kind kind);
+
+/* Writes |ev| of peer |self| at monotonic time |t_us| as one JSON object and a newline (the
+ * --events format: t_us, self, event, and peer / file / succ / ms where the kind has them). */
+void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev);
+
 #endif

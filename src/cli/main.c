@@ -1,4 +1,5 @@
 /* The `cdht` program: arguments, console, printed lines and exit status around one node. */
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ typedef struct app {
   cdht_net *net;
   cdht_console *console;
   uv_signal_t sigterm;
+  FILE *events;             /* --events: one JSON object per event, or NULL */
   bool show_pings;          /* `pings off` hides the ping lines */
   bool unconfirmed;         /* quit went ahead without a predecessor's confirmation */
   bool done;
@@ -40,6 +42,10 @@ static void shutdown_app(app *a) {
 static void on_event(void *ctx, const cdht_event *ev) {
   app *a = ctx;
   char buf[512];
+  if (a->events) {
+    cdht_lines_json(buf, sizeof buf, uv_hrtime() / 1000, cdht_node_config(a->node)->self, ev);
+    fputs(buf, a->events);
+  }
   if (ev->kind == CDHT_EV_LEFT) { shutdown_app(a); return; }
   if (ev->kind == CDHT_EV_LEAVE_UNCONFIRMED) a->unconfirmed = true;
   if (!a->show_pings && (ev->kind == CDHT_EV_PING_REQUEST || ev->kind == CDHT_EV_PING_RESPONSE)) return;
@@ -74,10 +80,13 @@ static void print_status(app *a) {
     fprintf(stderr, " %s %llu%s", cdht_drop_name((cdht_drop)d), (unsigned long long)st->dropped[d],
             d + 1 < CDHT_DROP_COUNT ? "," : "");
   fprintf(stderr, "\nnetwork: %llu sends failed, %llu truncated datagrams, %llu connections refused, "
-                  "%llu bad streams, %llu idle closed\n",
+                  "%llu bad streams, %llu idle closed, %llu slow closed, %llu datagrams dropped by --drop\n",
           (unsigned long long)ns->send_failed, (unsigned long long)ns->udp_partial,
           (unsigned long long)ns->tcp_refused, (unsigned long long)ns->tcp_bad_stream,
-          (unsigned long long)ns->tcp_idle);
+          (unsigned long long)ns->tcp_idle, (unsigned long long)ns->tcp_slow, (unsigned long long)ns->udp_dropped);
+  fprintf(stderr, "failure detection: %llu probes, %llu witness questions, %llu verdicts overturned\n",
+          (unsigned long long)st->probes_sent, (unsigned long long)st->witness_queries,
+          (unsigned long long)st->vouched);
 }
 
 static void run_command(app *a, const cdht_command *cmd, const char *what) {
@@ -140,10 +149,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cdht: %s\n", cdht_strerror(rc));
     return 1;
   }
-  rc = cdht_net_open(&a.net, a.loop, a.node, on_event, &a, err, sizeof err);
+  if (args.events_path) {
+    a.events = fopen(args.events_path, "a");
+    if (!a.events) {
+      fprintf(stderr, "cdht: open %s: %s\n", args.events_path, uv_strerror(uv_translate_sys_error(errno)));
+      cdht_node_del(a.node);
+      return 1;
+    }
+    setvbuf(a.events, NULL, _IOLBF, 0);
+  }
+  cdht_net_opts nopts;
+  cdht_net_opts_default(&nopts);
+  nopts.max_inbound = args.max_inbound;
+  nopts.idle_ms = args.idle_ms;
+  nopts.frame_ms = args.idle_ms / 2 ? args.idle_ms / 2 : 1;
+  nopts.drop = args.drop;
+  rc = cdht_net_open(&a.net, a.loop, a.node, &nopts, on_event, &a, err, sizeof err);
   if (rc < 0) {
     fprintf(stderr, "cdht: %s\n", err);
     uv_run(a.loop, UV_RUN_DEFAULT); /* let the closed handles finish */
+    if (a.events) fclose(a.events);
     cdht_node_del(a.node);
     uv_loop_close(a.loop);
     return 1;
@@ -159,5 +184,6 @@ int main(int argc, char **argv) {
   if (a.unconfirmed) fprintf(stderr, "cdht: left the ring without every predecessor's confirmation\n");
   cdht_node_del(a.node);
   uv_loop_close(a.loop);
+  if (a.events) fclose(a.events);
   return 0;
 }

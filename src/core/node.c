@@ -6,6 +6,7 @@
 
 #include "cdht/err.h"
 #include "fd.h"
+#include "ratelim.h"
 
 enum node_state { RUNNING, LEAVING, LEFT };
 
@@ -50,6 +51,7 @@ struct cdht_node {
   uint64_t leave_deadline_ms;
   cdht_id departed;            /* last successor whose departure we applied */
 
+  cdht_ratelim udp_limit;      /* per-source datagram budget (§2) */
   cdht_stats stats;
   cdht_output outq[CDHT_OUTQ_CAP];
   size_t out_head, out_count;
@@ -72,6 +74,9 @@ void cdht_config_default(cdht_config *cfg) {
   cfg->requery_ms = 250;
   cfg->request_timeout_ms = 10000;
   cfg->leave_timeout_ms = 3000;
+  /* A predecessor sends about 2 pings a second, more with a fast profile and probes; 200/s
+   * with a burst of 400 never touches honest traffic and caps what one source can cost. */
+  cfg->udp_rate = 200;
 }
 
 int cdht_config_check(const cdht_config *c) {
@@ -559,6 +564,11 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
 }
 
 int cdht_node_on_datagram(cdht_node *n, uint64_t now, const cdht_addr *from, const uint8_t *buf, size_t len) {
+  /* The cheap filter first: a flooding source is refused before its bytes are looked at. */
+  if (!cdht_ratelim_allow(&n->udp_limit, ((uint64_t)from->ip << 16) | from->port, now)) {
+    drop(n, CDHT_DROP_RATE);
+    return CDHT_ERR_BUSY;
+  }
   return dispatch(n, now, CDHT_UDP, from, buf, len);
 }
 
@@ -679,6 +689,7 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   n->succ[1] = cfg->succ[1];
   n->pred[0] = n->pred[1] = CDHT_ID_NONE;
   n->heard_ms[0] = n->heard_ms[1] = CDHT_NEVER;
+  cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;
   n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
   *out = n;

@@ -40,6 +40,7 @@ typedef struct cdht_config {
   uint32_t requery_ms;          /* kill repair: wait before asking again (default 250) */
   uint32_t request_timeout_ms;  /* a file request with no answer fails after this (default 10000) */
   uint32_t leave_timeout_ms;    /* quit: longest wait for the predecessors' confirmations (3000) */
+  uint32_t udp_rate;            /* datagrams per second accepted from one source (default 200; 0 = any) */
 } cdht_config;
 
 /* Fills |cfg| with the defaults above; self and successors are left 0. */
@@ -115,7 +116,8 @@ typedef struct cdht_command {
   X(STALE, "stale")                                                                      \
   X(ROLE, "wrong role")                                                                  \
   X(LOOP, "hop limit")                                                                   \
-  X(QUEUE, "queue full")
+  X(QUEUE, "queue full")                                                                 \
+  X(RATE, "rate limited")
 
 typedef enum cdht_drop {
 #define CDHT_DROP_ENUM(name, text) CDHT_DROP_##name,

@@ -7,10 +7,13 @@
 #include <string.h>
 
 #include "core/frame.h"
+#include "core/rng.h"
 
 struct cdht_net {
   uv_loop_t *loop;
   cdht_node *node;            /* borrowed */
+  cdht_net_opts opts;
+  cdht_rng rng;               /* for --drop only */
   cdht_net_event_fn fn;
   void *ctx;
   uv_udp_t udp;
@@ -56,6 +59,8 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
   uv_timer_t idle;
   cdht_net *net;
   cdht_addr from;
+  uint64_t last_read_ms;      /* when bytes last arrived */
+  uint64_t partial_since_ms;  /* when the frame now buffered began */
   int open_handles;
   bool closing;
   cdht_framer framer;
@@ -115,6 +120,10 @@ static void drain(cdht_net *net) {
       if (o.transport == CDHT_UDP) {
         struct sockaddr_in sa;
         to_sockaddr(&o.addr, &sa);
+        if (net->opts.drop > 0 && cdht_rng_unit(&net->rng) < net->opts.drop) {
+          net->stats.udp_dropped++; /* --drop: a lossy link, on purpose */
+          continue;
+        }
         uv_buf_t b = uv_buf_init((char *)o.buf, (unsigned)o.len);
         /* Loss is the failure detector's business: a datagram the kernel refuses is lost. */
         if (uv_udp_try_send(&net->udp, &b, 1, (const struct sockaddr *)&sa) < 0) net->stats.send_failed++;
@@ -224,10 +233,18 @@ static void in_close(in_conn *c) {
 
 static void in_close_link(conn_link *l) { in_close((in_conn *)l); }
 
-static void in_idle(uv_timer_t *t) {
+/* Runs every few seconds: a silent connection, or one that began a frame and never finished
+ * it (a byte a minute), is cut off. */
+static void in_check(uv_timer_t *t) {
   in_conn *c = t->data;
-  c->net->stats.tcp_idle++;
-  in_close(c);
+  uint64_t now = uv_now(c->net->loop);
+  if (now - c->last_read_ms >= c->net->opts.idle_ms) {
+    c->net->stats.tcp_idle++;
+    in_close(c);
+  } else if (c->framer.len > 0 && now - c->partial_since_ms >= c->net->opts.frame_ms) {
+    c->net->stats.tcp_slow++;
+    in_close(c);
+  }
 }
 
 static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -247,8 +264,11 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) { in_close(c); return; }
   if (nread == 0) return;
   if (c->net->closing) return;
-  uv_timer_again(&c->idle);
+  uint64_t now = uv_now(c->net->loop);
+  bool was_partial = c->framer.len > 0;
+  c->last_read_ms = now;
   int rc = cdht_framer_feed(&c->framer, (const uint8_t *)buf->base, (size_t)nread, in_frame, c);
+  if (!was_partial || c->framer.len == 0) c->partial_since_ms = now;
   drain(c->net);
   if (rc < 0) { c->net->stats.tcp_bad_stream++; in_close(c); }
 }
@@ -268,7 +288,7 @@ static void on_connection(uv_stream_t *server, int status) {
   c->open_handles = 2;
   net->inbound++;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) { in_close(c); return; }
-  if (net->inbound > CDHT_NET_MAX_INBOUND) { net->stats.tcp_refused++; in_close(c); return; }
+  if (net->inbound > net->opts.max_inbound) { net->stats.tcp_refused++; in_close(c); return; }
   struct sockaddr_storage ss;
   int sslen = sizeof ss;
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) < 0 ||
@@ -276,7 +296,9 @@ static void on_connection(uv_stream_t *server, int status) {
     in_close(c);
     return;
   }
-  uv_timer_start(&c->idle, in_idle, CDHT_NET_IDLE_MS, CDHT_NET_IDLE_MS);
+  c->last_read_ms = c->partial_since_ms = uv_now(net->loop);
+  uint64_t every = (net->opts.frame_ms < net->opts.idle_ms ? net->opts.frame_ms : net->opts.idle_ms) / 4;
+  uv_timer_start(&c->idle, in_check, every ? every : 1, every ? every : 1);
   uv_read_start((uv_stream_t *)&c->tcp, in_alloc, in_read);
 }
 
@@ -321,13 +343,23 @@ static int fail(cdht_net *net, int rc, const char *op, const cdht_addr *a, char 
   return rc;
 }
 
-int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, cdht_net_event_fn fn, void *ctx,
-                  char *err, size_t errlen) {
+void cdht_net_opts_default(cdht_net_opts *o) {
+  o->max_inbound = 128;
+  o->idle_ms = 10000;
+  o->frame_ms = 5000;
+  o->drop = 0;
+}
+
+int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, const cdht_net_opts *opts,
+                  cdht_net_event_fn fn, void *ctx, char *err, size_t errlen) {
   *out = NULL;
   cdht_net *net = calloc(1, sizeof *net);
   if (!net) { snprintf(err, errlen, "out of memory"); return UV_ENOMEM; }
   net->loop = loop;
   net->node = node;
+  if (opts) net->opts = *opts;
+  else cdht_net_opts_default(&net->opts);
+  cdht_rng_seed(&net->rng, uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32));
   net->fn = fn;
   net->ctx = ctx;
   uv_udp_init(loop, &net->udp);

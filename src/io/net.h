@@ -10,8 +10,15 @@
 
 #include "core/node.h"
 
-#define CDHT_NET_MAX_INBOUND 128   /* simultaneous inbound TCP connections; more are refused */
-#define CDHT_NET_IDLE_MS 10000     /* an inbound connection silent this long is closed */
+/* Limits on what a remote party can make this peer spend (docs/protocol.md, "Bounds"). */
+typedef struct cdht_net_opts {
+  uint32_t max_inbound;   /* simultaneous inbound TCP connections; more are refused (128) */
+  uint32_t idle_ms;       /* an inbound connection silent this long is closed (10000) */
+  uint32_t frame_ms;      /* a frame begun must be complete this long after (idle / 2) */
+  double drop;            /* fraction of outgoing datagrams dropped on purpose, for tests (0) */
+} cdht_net_opts;
+
+void cdht_net_opts_default(cdht_net_opts *o);
 
 typedef struct cdht_net_stats {
   uint64_t udp_partial;        /* datagrams truncated by the receive buffer, dropped */
@@ -19,6 +26,8 @@ typedef struct cdht_net_stats {
   uint64_t tcp_refused;        /* inbound connections refused at the limit */
   uint64_t tcp_bad_stream;     /* inbound connections closed for an unusable frame header */
   uint64_t tcp_idle;           /* inbound connections closed for idleness */
+  uint64_t tcp_slow;           /* inbound connections closed for a frame that never completed */
+  uint64_t udp_dropped;        /* outgoing datagrams dropped on purpose (--drop) */
   uint64_t send_failed;        /* outgoing messages that could not be delivered */
 } cdht_net_stats;
 
@@ -29,10 +38,10 @@ typedef void (*cdht_net_event_fn)(void *ctx, const cdht_event *ev);
 typedef struct cdht_net cdht_net;
 
 /* Binds UDP and TCP on the node's own address and starts pinging.  |node| is borrowed and
- * must outlive the net.  On failure returns a negative libuv error and writes a message that
+ * must outlive the net; |opts| is copied (NULL: defaults).  On failure returns a negative libuv error and writes a message that
  * names the operation ("bind 127.0.0.1:50003: address already in use") into |err|. */
-int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, cdht_net_event_fn fn,
-                  void *ctx, char *err, size_t errlen);
+int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, const cdht_net_opts *opts,
+                  cdht_net_event_fn fn, void *ctx, char *err, size_t errlen);
 
 /* Runs a console command on the node and sends what it causes.  Returns the node's result. */
 int cdht_net_command(cdht_net *net, const cdht_command *cmd);
