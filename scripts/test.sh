@@ -28,5 +28,5 @@ step "unit tests under ASan+UBSan"
 (cd build-asan && ctest --output-on-failure -j"$jobs")
 
 step "system tests under ASan+UBSan"
-CDHT_BIN="$PWD/build-asan/cdht" CDHT_TEST_SLOW=3 \
+CDHT_BIN="$PWD/build-asan/cdht" CDHT_SIM_BIN="$PWD/build-asan/cdht-sim" CDHT_TEST_SLOW=3 CDHT_SANITIZED=1 \
   scripts/netns.sh /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/system

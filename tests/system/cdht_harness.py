@@ -96,9 +96,12 @@ class Stream:
 
 
 class Peer:
-    def __init__(self, pid, s1, s2, options=(), args=None, stdin=subprocess.PIPE, cwd=None):
+    def __init__(self, pid, s1, s2, options=(), args=None, stdin=subprocess.PIPE, cwd=None, exe=False):
         self.id = pid
-        argv = [CDHT, *options, *(args if args is not None else [str(pid), str(s1), str(s2)])]
+        if exe:  # args is a whole command line (e.g. cdht under valgrind)
+            argv = list(args)
+        else:
+            argv = [CDHT, *options, *(args if args is not None else [str(pid), str(s1), str(s2)])]
         self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1, cwd=cwd)
         self.out = Stream(self.proc.stdout)

@@ -1,0 +1,237 @@
+"""Hostile traffic, a lossy soak, valgrind: a peer on open ports must survive anything."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import cdht_harness as h
+
+SANITIZED = os.environ.get("CDHT_SANITIZED") == "1"
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def msg(mtype, body):
+    return struct.pack(">BBH", 1, mtype, len(body)) + body
+
+
+def status(peer):
+    m = peer.err.mark()
+    peer.type("status")
+    i = peer.err.wait_for(lambda l: l.startswith("failure detection:"), 10, m)
+    return "\n".join(peer.err.since(m)[: i - m + 1])
+
+
+def counters(text, line_prefix):
+    line = next(l for l in text.splitlines() if l.startswith(line_prefix))
+    out = {}
+    for part in line[len(line_prefix):].split(","):
+        words = part.split()
+        if not words:
+            continue
+        # "malformed 3" or "3 sends failed"
+        if words[-1].isdigit():
+            out[" ".join(words[:-1])] = int(words[-1])
+        else:
+            out[" ".join(words[1:])] = int(words[0])
+    return out
+
+
+def test_hostile_traffic_leaves_the_peer_working(peers):
+    opts = h.FAST + ["--idle-timeout", "1", "--max-connections", "64"]
+    ring = peers.ring([1, 2, 3, 4], options=opts)
+    h.wait_pinging(ring)
+    target = ("127.0.0.1", 50002)
+    rng = random.Random(5)
+    rss_before = rss_kib(ring[2].proc.pid)
+
+    # One slow connection: half a frame header, then silence.
+    slow = socket.create_connection(target)
+    slow.sendall(b"\x01\x03")
+    # Many half-open TCP connections, beyond the limit, held during the flood.
+    held = []
+    for _ in range(150):
+        try:
+            held.append(socket.create_connection(target, timeout=2))
+        except OSError:
+            break
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    end = time.monotonic() + 3
+    sent = 0
+    while time.monotonic() < end:
+        kind = rng.randrange(6)
+        if kind == 0:
+            payload = rng.randbytes(rng.randrange(0, 200))
+        elif kind == 1:  # a ping claiming to be peer 1, from the wrong port: spoofed
+            payload = msg(1, struct.pack(">QIB", 1, 7, 1))
+        elif kind == 2:  # a ping from an id outside the ring
+            payload = msg(1, struct.pack(">QIB", 300, 7, 1))
+        elif kind == 3:  # truncated
+            payload = msg(1, struct.pack(">QIB", 1, 7, 1))[:-3]
+        elif kind == 4:  # bad role
+            payload = msg(1, struct.pack(">QIB", 3, 7, 9))
+        else:  # a pong nobody asked for
+            payload = msg(2, struct.pack(">QI", 3, 12345))
+        udp.sendto(payload, target)
+        sent += 1
+    udp.close()
+    for c in held:  # let the frames below in
+        c.close()
+    # TCP: valid frames with wrong fields, an oversized header, garbage.
+    frames = (msg(5, struct.pack(">QQQ", 1, 1, 3)),            # a depart from 1, not 2's successor
+              msg(8, struct.pack(">QIQQ", 3, 99, 1, 1)),       # a successor reply nobody asked for
+              msg(3, struct.pack(">QQIHHB", 4, 4, 1, 5, 0xffff, 0)),  # past the hop limit
+              b"\x01\x03\xff\xff" + b"x" * 100,               # oversized frame
+              b"\x07garbage")                                  # bad version
+    for _ in range(3):
+        for frame in frames:
+            with socket.create_connection(target, timeout=2) as c:
+                c.sendall(frame)
+
+    # Still pinging, answering and routing, during and after.
+    m = ring[2].out.mark()
+    ring[2].wait_line("A ping request message was received from Peer 1.", start=m)
+    ring[2].wait_line("A ping response message was received from Peer 3.", start=m)
+    m1 = ring[1].out.mark()
+    ring[1].type("request 0002")
+    ring[1].wait_line("Received a response message from peer 2, which has the file 0002.", start=m1)
+    m3 = ring[3].out.mark()
+    ring[3].type("request 0001")
+    ring[3].wait_line("Received a response message from peer 1, which has the file 0001.", start=m3)
+
+    time.sleep(1.5 * h.SLOW)  # past the 0.5 s frame deadline and the 1 s idle timeout
+    text = status(ring[2])
+    drops = counters(text, "dropped:")
+    net = counters(text, "network:")
+    assert drops["malformed"] > 0 and drops["spoofed sender"] > 0 and drops["id outside ring"] > 0
+    assert drops["wrong role"] > 0 and drops["hop limit"] > 0 and drops["stale"] > 0
+    assert drops["rate limited"] > 0, text
+    assert net["connections refused"] > 0 and net["slow closed"] >= 1 and net["idle closed"] > 0, text
+    assert net["bad streams"] > 0, text
+    slow.close()
+    assert all(p.alive() for p in ring.values())
+    assert rss_kib(ring[2].proc.pid) < rss_before + 8 * 1024
+    assert not any("no longer alive" in l for p in ring.values() for l in p.out.since())
+
+
+def live_ring_check(ring, live):
+    """Every live peer's successors and predecessors are its live neighbours."""
+    ids = sorted(live)
+    n = len(ids)
+    for i, p in enumerate(ids):
+        want = f"peer {p}: predecessors {ids[i - 1]} {ids[i - 2]}, successors {ids[(i + 1) % n]} {ids[(i + 2) % n]}"
+        got = status(ring[p]).splitlines()[0]
+        if got != want:
+            return f"{got!r} != {want!r}"
+    return None
+
+
+@pytest.mark.skipif(SANITIZED, reason="the soak is long; the sanitizer pass runs the short tests only")
+def test_lossy_soak_kills_and_quits_with_no_false_deaths(peers):
+    seconds = float(os.environ.get("CDHT_SOAK_SECONDS", "45"))
+    bound = 4.0  # seconds from a fault to a converged ring (detection ~1 s with this profile)
+    opts = ["--ping-interval", "0.2", "--ping-timeout", "0.1", "--drop", "0.05"]
+    ids = list(range(1, 33, 2))  # 16 peers
+    ring = peers.ring(ids, options=opts)
+    h.wait_pinging(ring, timeout=20)
+    live = set(ids)
+    rng = random.Random(11)
+    killed, faults, converge_times, answered = set(), 0, [], 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and len(live) > 4:
+        order = sorted(live)
+        victim = rng.choice(order)
+        t0 = time.monotonic()
+        if rng.random() < 0.5:
+            ring[victim].kill(signal.SIGKILL)
+            killed.add(victim)
+        else:
+            ring[victim].type("quit")
+            assert ring[victim].wait_exit() == 0
+        live.discard(victim)
+        faults += 1
+        # Converged: every live peer agrees with the live ring, within the bound.
+        while True:
+            problem = live_ring_check(ring, live)
+            if problem is None:
+                break
+            assert time.monotonic() - t0 < bound * h.SLOW, f"not converged after fault {faults}: {problem}"
+            time.sleep(0.1)
+        converge_times.append(time.monotonic() - t0)
+        # Every request after convergence is answered, by the responsible peer.
+        requester = rng.choice(sorted(live))
+        f = rng.randrange(10000)
+        key = f % 256
+        owner = min((p for p in live if p >= key), default=min(live))
+        m = ring[requester].out.mark()
+        ring[requester].type(f"request {f:04d}")
+        want = (f"File {f:04d} is here." if owner == requester else
+                f"Received a response message from peer {owner}, which has the file {f:04d}.")
+        ring[requester].wait_line(want, start=m)
+        answered += 1
+        time.sleep(0.5)
+    for p in ids:
+        for l in ring[p].out.since():
+            if l.endswith("is no longer alive."):
+                dead = int(l.split()[1])
+                assert dead in killed, f"peer {p}: false death: {l}"
+    assert all(ring[p].alive() for p in live)
+    assert faults >= 8
+    print(f"soak: {faults} faults, converged in max {max(converge_times):.2f} s, "
+          f"median {sorted(converge_times)[len(converge_times) // 2]:.2f} s, {answered} requests answered")
+
+
+def test_events_file_has_one_json_object_per_event(peers, tmp_path):
+    path = tmp_path / "events.jsonl"
+    a = peers.start(1, 2, 1, options=h.FAST + ["--events", str(path)])
+    b = peers.start(2, 1, 2)
+    a.wait_line("A ping response message was received from Peer 2.")
+    m = a.out.mark()
+    a.type("request 0002")
+    a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
+    a.type("quit")
+    assert a.wait_exit() == 0
+    events = [json.loads(l) for l in path.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert "ping_response" in kinds and kinds[-1] == "left"
+    sent = next(e for e in events if e["event"] == "request_sent")
+    got = next(e for e in events if e["event"] == "response_received")
+    assert sent["file"] == "0002" and got["peer"] == 2 and got["t_us"] >= sent["t_us"]
+    assert all(e["self"] == 1 for e in events)
+    assert [e["t_us"] for e in events] == sorted(e["t_us"] for e in events)
+
+
+@pytest.mark.skipif(SANITIZED or shutil.which("valgrind") is None, reason="valgrind runs on the plain build")
+def test_a_peer_under_valgrind_has_no_errors_and_no_leaks(peers):
+    slow = ["--ping-interval", "0.5", "--ping-timeout", "0.5"]
+    others = [peers.start(2, 3, 1, options=slow), peers.start(3, 1, 2, options=slow)]
+    others[1].wait_line("A ping response message was received from Peer 2.", timeout=20)
+    assert others[0].alive(), others[0].err.since()
+    vg = peers.run(["valgrind", "--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
+                    "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99",
+                    h.CDHT, *slow, "1", "2", "3"], exe=True)
+    vg.out.wait_for(lambda l: l == "A ping response message was received from Peer 2.", 60)
+    vg.out.wait_for(lambda l: l == "A ping request message was received from Peer 3.", 60)
+    m = vg.out.mark()
+    vg.type("request 0002")
+    vg.out.wait_for(lambda l: l == "Received a response message from peer 2, which has the file 0002.", 30, m)
+    vg.type("status")
+    vg.type("quit")
+    assert vg.wait_exit(60) == 0, "\n".join(vg.err.since())
+    assert not [l for l in vg.err.since() if l.startswith("==")], "\n".join(vg.err.since())
+    others[0].wait_line("Peer 1 will depart from the network.", timeout=20)
