@@ -49,7 +49,8 @@ def main():
             "|---|---|---|---|---|---|---|"]
     rows = []
     for name, prof in (("default (1 s, 0.5 s, 4 misses)", []),
-                       ("fast (0.1 s, 0.05 s, 4 misses)", ["--ping-interval", "0.1", "--ping-timeout", "0.05"])):
+                       ("fast (0.1 s, 0.05 s, 4 misses)", ["--ping-interval", "0.1", "--ping-timeout", "0.05"]),
+                       ("classic rule only, default timing", ["--classic-detector"])):
         for loss in (0, 0.01, 0.05, 0.10):
             r = run(["--peers", "256", "--ring-size", "4096", "--seed", "11", "--duration", "3600",
                      "--loss", str(loss), "--lookups", "16", *prof])
@@ -59,7 +60,7 @@ def main():
             print(out[-1], flush=True)
     data = os.path.join(DOCS, "sim-detection.dat")
     with open(data, "w") as f:
-        for prof in ("default", "fast"):
+        for prof in ("default", "fast", "classic"):
             f.write(f"# {prof}: loss detection_mean detection_p99 false\n")
             for name, loss, r in rows:
                 if name.startswith(prof):
@@ -67,22 +68,26 @@ def main():
             f.write("\n\n")
     png = os.path.join(DOCS, "sim-detection.png")
     script = f"""
-set terminal png size 900,500
+set terminal png size 1100,550
 set output '{png}'
 set title 'cdht-sim: kill detection time and false detections versus datagram loss (256 peers, 1 h)'
 set xlabel 'datagram loss (%)'
 set ylabel 'detection time (s)'
-set y2label 'false detections'
+set y2label 'false detections in the hour'
 set y2tics
 set ytics nomirror
-set key top left
+set yrange [0:6]
+set y2range [0:*]
+set key outside right
 set grid
 plot '{data}' index 0 using 1:2 with linespoints title 'default: mean', \\
      '' index 0 using 1:3 with linespoints title 'default: p99', \\
      '' index 1 using 1:2 with linespoints title 'fast: mean', \\
      '' index 1 using 1:3 with linespoints title 'fast: p99', \\
-     '' index 0 using 1:4 axes x1y2 with boxes title 'default: false detections', \\
-     '' index 1 using 1:4 axes x1y2 with impulses lw 3 title 'fast: false detections'
+     '' index 2 using 1:2 with linespoints dt 2 title 'classic rule: mean', \\
+     '' index 0 using 1:4 axes x1y2 with linespoints lw 3 title 'default: false detections', \\
+     '' index 1 using 1:4 axes x1y2 with linespoints lw 2 title 'fast: false detections', \\
+     '' index 2 using 1:4 axes x1y2 with linespoints lw 3 dt 2 title 'classic rule: false detections'
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
     out += ["", "![detection versus loss](sim-detection.png)", "",

@@ -466,7 +466,7 @@ static cdht_id witness_for(const cdht_node *n, int i, uint64_t now) {
  * or an answer that the witness has not heard from it either. */
 static bool verdict_due(cdht_node *n, uint64_t now, int i) {
   if (n->suspect[i].active) return now >= n->suspect[i].deadline_ms;
-  cdht_id w = witness_for(n, i, now);
+  cdht_id w = n->cfg.classic_detector ? CDHT_ID_NONE : witness_for(n, i, now);
   if (w == CDHT_ID_NONE) return true;
   n->suspect[i].active = true;
   n->suspect[i].witness = w;
@@ -611,7 +611,8 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
     if (misses >= n->cfg.misses) {
       successor_dead(n, now, i);
       i = -1; /* the slots moved: judge both again (a second death is judged by its own fd) */
-    } else if (misses > 0 && n->fd[i].lost > lost && n->next_ping_ms >= now + n->cfg.ping_timeout_ms) {
+    } else if (misses > 0 && n->fd[i].lost > lost && n->next_ping_ms >= now + n->cfg.ping_timeout_ms &&
+               !n->cfg.classic_detector) {
       /* A ping went unanswered: probe again now rather than at the next tick.  The verdict
        * still waits for `misses` regular pings, but every probe in between must be lost too,
        * which turns 4 lost round trips into 7 with the defaults (§4). */

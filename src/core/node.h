@@ -41,6 +41,7 @@ typedef struct cdht_config {
   uint32_t request_timeout_ms;  /* a file request with no answer fails after this (default 10000) */
   uint32_t leave_timeout_ms;    /* quit: longest wait for the predecessors' confirmations (3000) */
   uint32_t udp_rate;            /* datagrams per second accepted from one source (default 200; 0 = any) */
+  bool classic_detector;        /* only the classic rule: no probes, no witness (for comparison) */
 } cdht_config;
 
 /* Fills |cfg| with the defaults above; self and successors are left 0. */

@@ -36,6 +36,7 @@ static const char usage[] =
   "Peers:\n"
   "  --ping-interval SECONDS, --ping-timeout SECONDS, --misses N   as for cdht\n"
   "  --lookups N             lookups per settled check (default: one from every peer, at most 256)\n"
+  "  --classic-detector      the classic rule only (no probes, no witness), for comparison\n"
   "Output:\n"
   "  --trace                 print every event (replay of one seed)\n"
   "  --lines                 print each peer's canonical lines (no pings), as the real peers would\n"
@@ -236,6 +237,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--lookups") == 0) {
       if (parse_u64(TAKE(), 65536, &x) < 0) return bad(a, v);
       o.lookup_sample = (uint32_t)x;
+    } else if (strcmp(a, "--classic-detector") == 0) {
+      o.node.classic_detector = true;
     } else if (strcmp(a, "--trace") == 0) {
       o.trace = stdout;
     } else if (strcmp(a, "--lines") == 0) {
