@@ -6,10 +6,14 @@
 
 const char cdht_usage[] =
   "usage: cdht [OPTIONS] ID S1 S2\n"
+  "       cdht [OPTIONS] ID --join KNOWN\n"
+  "       cdht [OPTIONS] init ID S1 S2 [PING_INTERVAL]\n"
+  "       cdht [OPTIONS] join ID KNOWN [PING_INTERVAL]\n"
   "\n"
   "Start peer ID of a circular DHT with first successor S1 and second successor S2 (each an\n"
-  "integer 0..255).  Peer i listens on 127.0.0.1, UDP and TCP port 50000+i.  S2 may equal ID\n"
-  "(a two-peer ring); S1 = S2 = ID is a ring of one.\n"
+  "integer 0..255), or join a running ring through any peer KNOWN.  Peer i listens on\n"
+  "127.0.0.1, UDP and TCP port 50000+i.  S2 may equal ID (a two-peer ring); S1 = S2 = ID is a\n"
+  "ring of one.  PING_INTERVAL is in seconds, like --ping-interval.\n"
   "\n"
   "Console commands: request NNNN, quit, status, pings off, pings on, help.\n"
   "\n"
@@ -19,6 +23,9 @@ const char cdht_usage[] =
   "  --misses N                 a successor is dead at the Nth consecutive lost ping (default 4)\n"
   "  --request-timeout SECONDS  give up on an unanswered request after this long (default 10)\n"
   "  --leave-timeout SECONDS    quit: longest wait for the predecessors to confirm (default 3)\n"
+  "  --join KNOWN               join the ring through peer KNOWN (then give only ID)\n"
+  "  --stabilize-interval SECONDS  ask the first successor for a closer peer this often\n"
+  "                             (default 3; 0 = never)\n"
   "  --events FILE              append one JSON object per event to FILE, with a monotonic\n"
   "                             timestamp in microseconds (for tools and benchmarks)\n"
   "  --drop P                   drop this fraction (0..1) of this peer's outgoing UDP, for tests\n"
@@ -30,7 +37,8 @@ const char cdht_usage[] =
   "  --version                  print the version and exit\n"
   "  --help                     print this help and exit\n"
   "\n"
-  "Exit status: 0 after quit or SIGTERM, 1 on a runtime error, 2 on a usage error.\n";
+  "Exit status: 0 after quit or SIGTERM, 1 on a runtime error (a port in use, a failed join),\n"
+  "2 on a usage error.\n";
 
 int cdht_args_decimal(const char *s, uint64_t max_whole, uint64_t *thousandths) {
   uint64_t whole = 0, frac = 0;
@@ -83,7 +91,7 @@ static const char *shown(const char *s, char *buf, size_t cap) {
   return buf;
 }
 
-enum opt { OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT,
+enum opt { OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_JOIN, OPT_STABILIZE,
            OPT_EVENTS, OPT_DROP, OPT_MAX_CONN, OPT_IDLE, OPT_UDP_RATE, OPT_VERSION, OPT_HELP };
 static const struct { const char *name; enum opt opt; bool takes_value; } options[] = {
   { "ping-interval", OPT_INTERVAL, true },
@@ -91,6 +99,8 @@ static const struct { const char *name; enum opt opt; bool takes_value; } option
   { "misses", OPT_MISSES, true },
   { "request-timeout", OPT_REQUEST_TIMEOUT, true },
   { "leave-timeout", OPT_LEAVE_TIMEOUT, true },
+  { "join", OPT_JOIN, true },
+  { "stabilize-interval", OPT_STABILIZE, true },
   { "events", OPT_EVENTS, true },
   { "drop", OPT_DROP, true },
   { "max-connections", OPT_MAX_CONN, true },
@@ -105,6 +115,7 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
   const char *pos[8];
   int npos = 0;
   bool only_positional = false;
+  const char *join_known = NULL;
   memset(a, 0, sizeof *a);
   a->action = CDHT_RUN;
   cdht_config_default(&a->cfg);
@@ -163,6 +174,15 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
     case OPT_LEAVE_TIMEOUT:
       if (cdht_args_seconds(value, 3600, &c->leave_timeout_ms) < 0) goto bad_seconds;
       break;
+    case OPT_JOIN:
+      join_known = value;
+      break;
+    case OPT_STABILIZE: {
+      uint64_t t;
+      if (cdht_args_decimal(value, 3600, &t) < 0) goto bad_seconds;
+      c->stabilize_ms = (uint32_t)t;
+      break;
+    }
     case OPT_EVENTS:
       if (!value[0]) {
         snprintf(err, errlen, "--events: expected a file name");
@@ -212,38 +232,80 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
              shown(value, sbuf, sizeof sbuf));
     return -1;
   }
+  /* The later variant's forms: `init ID S1 S2 [PING_INTERVAL]` and `join ID KNOWN
+   * [PING_INTERVAL]`, the interval in seconds. */
+  const char *form = "classic";
+  if (npos >= 1 && (strcmp(pos[0], "init") == 0 || strcmp(pos[0], "join") == 0)) {
+    form = pos[0];
+    bool init = form[0] == 'i';
+    int want = init ? 4 : 3;
+    if (npos != want && npos != want + 1) {
+      snprintf(err, errlen, init ? "expected 'init ID S1 S2 [PING_INTERVAL]'" : "expected 'join ID KNOWN [PING_INTERVAL]'");
+      return -1;
+    }
+    if (npos == want + 1 && cdht_args_seconds(pos[want], 3600, &a->cfg.ping_interval_ms) < 0) {
+      snprintf(err, errlen, "PING_INTERVAL: expected seconds between 0.001 and 3600, got '%s'",
+               shown(pos[want], sbuf, sizeof sbuf));
+      return -1;
+    }
+    for (int i = 1; i < want; i++) pos[i - 1] = pos[i];
+    npos = want - 1;
+    if (!init) join_known = pos[1];
+  }
+  if (join_known && npos == 1) pos[npos++] = join_known; /* `cdht ID --join KNOWN` */
   if (npos == 5) {
     snprintf(err, errlen, "the five-argument form 'cdht ID S1 S2 MSS DROP' (file transfer with a "
                           "drop probability) is not supported yet");
     return -1;
   }
-  if (npos != 3) {
-    snprintf(err, errlen, "expected 3 arguments ID S1 S2, got %d", npos);
-    return -1;
-  }
-  static const char *const what[3] = { "peer id", "first successor", "second successor" };
-  cdht_id ids[3];
-  for (int i = 0; i < 3; i++) {
-    uint64_t v;
-    if (parse_uint(pos[i], a->cfg.ring_size - 1, &v) < 0) {
-      snprintf(err, errlen, "%s '%s' is not an integer 0..%llu", what[i], shown(pos[i], sbuf, sizeof sbuf),
-               (unsigned long long)(a->cfg.ring_size - 1));
+  if (join_known) {
+    if (npos != 2) {
+      snprintf(err, errlen, "--join KNOWN takes just the peer id: 'cdht ID --join KNOWN'");
       return -1;
     }
-    ids[i] = v;
+    uint64_t id, known;
+    if (parse_uint(pos[0], a->cfg.ring_size - 1, &id) < 0 || parse_uint(pos[1], a->cfg.ring_size - 1, &known) < 0) {
+      snprintf(err, errlen, "peer ids are integers 0..%llu, got '%s' and '%s'", (unsigned long long)(a->cfg.ring_size - 1),
+               shown(pos[0], sbuf, sizeof sbuf), shown(pos[1], sbuf + 24, sizeof sbuf - 24));
+      return -1;
+    }
+    if (id == known) {
+      snprintf(err, errlen, "a peer cannot join through itself (ID and KNOWN are both %llu)", (unsigned long long)id);
+      return -1;
+    }
+    a->cfg.self = id;
+    a->cfg.succ[0] = a->cfg.succ[1] = id;
+    a->cfg.join_via = known;
+  } else {
+    if (npos != 3) {
+      snprintf(err, errlen, "expected 3 arguments ID S1 S2, got %d", npos);
+      return -1;
+    }
+    static const char *const what[3] = { "peer id", "first successor", "second successor" };
+    cdht_id ids[3];
+    for (int i = 0; i < 3; i++) {
+      uint64_t v;
+      if (parse_uint(pos[i], a->cfg.ring_size - 1, &v) < 0) {
+        snprintf(err, errlen, "%s '%s' is not an integer 0..%llu", what[i], shown(pos[i], sbuf, sizeof sbuf),
+                 (unsigned long long)(a->cfg.ring_size - 1));
+        return -1;
+      }
+      ids[i] = v;
+    }
+    a->cfg.self = ids[0];
+    a->cfg.succ[0] = ids[1];
+    a->cfg.succ[1] = ids[2];
+    if (ids[1] == ids[2] && ids[1] != ids[0]) {
+      snprintf(err, errlen, "first and second successor are both %llu: they must differ unless both "
+                            "equal ID (a ring of one)", (unsigned long long)ids[1]);
+      return -1;
+    }
+    if (ids[1] == ids[0] && ids[2] != ids[0]) {
+      snprintf(err, errlen, "the first successor may be the peer itself only in a ring of one (ID S1 S2 all equal)");
+      return -1;
+    }
   }
-  a->cfg.self = ids[0];
-  a->cfg.succ[0] = ids[1];
-  a->cfg.succ[1] = ids[2];
-  if (ids[1] == ids[2] && ids[1] != ids[0]) {
-    snprintf(err, errlen, "first and second successor are both %llu: they must differ unless both "
-                          "equal ID (a ring of one)", (unsigned long long)ids[1]);
-    return -1;
-  }
-  if (ids[1] == ids[0] && ids[2] != ids[0]) {
-    snprintf(err, errlen, "the first successor may be the peer itself only in a ring of one (ID S1 S2 all equal)");
-    return -1;
-  }
+  (void)form;
   cdht_config *c = &a->cfg;
   if (c->ping_timeout_ms > c->ping_interval_ms * 15ull) {
     snprintf(err, errlen, "--ping-timeout (%u ms) may be at most 15 ping intervals (15 x %u ms); "

@@ -48,7 +48,28 @@ cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
   case CDHT_EV_PEER_DEAD:
     snprintf(buf, cap, "Peer %llu is no longer alive.\n", p);
     return CDHT_STDOUT;
+  /* The join lines of the later variant, with full stops like the classic ones. */
+  case CDHT_EV_JOIN_FORWARDED:
+    snprintf(buf, cap, "Peer %llu Join request forwarded to my successor.\n", p);
+    return CDHT_STDOUT;
+  case CDHT_EV_JOIN_RECEIVED:
+    snprintf(buf, cap, "Peer %llu Join request received.\n", p);
+    return CDHT_STDOUT;
+  case CDHT_EV_SUCC_CHANGE:
+    snprintf(buf, cap, "Successor Change request received.\n");
+    return CDHT_STDOUT;
+  case CDHT_EV_JOIN_ACCEPTED:
+    snprintf(buf, cap, "Join request has been accepted.\n");
+    return CDHT_STDOUT;
   /* Diagnostics (stderr). */
+  case CDHT_EV_JOIN_FAILED:
+    if (ev->reason == CDHT_JOIN_ID_TAKEN)
+      snprintf(buf, cap, "join failed: a peer with this id is already in the ring (told by peer %llu)\n", p);
+    else if (ev->reason == CDHT_JOIN_NO_ANSWER)
+      snprintf(buf, cap, "join failed: peer %llu does not answer (connection refused)\n", p);
+    else
+      snprintf(buf, cap, "join failed: no answer from the ring through peer %llu in time\n", p);
+    return CDHT_STDERR;
   case CDHT_EV_REQUEST_RETRIED:
     snprintf(buf, cap, "request %04u: no answer yet, sent again to peer %llu\n", f, p);
     return CDHT_STDERR;
@@ -81,7 +102,9 @@ const char *cdht_event_name(cdht_event_kind kind) {
     [CDHT_EV_REQUEST_FAILED] = "request_failed",   [CDHT_EV_DEPARTING] = "departing",
     [CDHT_EV_SUCCESSORS] = "successors",           [CDHT_EV_PEER_DEAD] = "peer_dead",
     [CDHT_EV_RING_BROKEN] = "ring_broken",         [CDHT_EV_LEAVE_UNCONFIRMED] = "leave_unconfirmed",
-    [CDHT_EV_LEFT] = "left",
+    [CDHT_EV_LEFT] = "left",                       [CDHT_EV_JOIN_FORWARDED] = "join_forwarded",
+    [CDHT_EV_JOIN_RECEIVED] = "join_received",     [CDHT_EV_SUCC_CHANGE] = "successor_change",
+    [CDHT_EV_JOIN_ACCEPTED] = "join_accepted",     [CDHT_EV_JOIN_FAILED] = "join_failed",
   };
   return (unsigned)kind < CDHT_EV_COUNT && names[kind] ? names[kind] : "?";
 }

@@ -27,6 +27,7 @@ typedef struct app {
   FILE *events;             /* --events: one JSON object per event, or NULL */
   bool show_pings;          /* `pings off` hides the ping lines */
   bool unconfirmed;         /* quit went ahead without a predecessor's confirmation */
+  bool join_failed;         /* exit status 1 */
   bool done;
 } app;
 
@@ -48,6 +49,7 @@ static void on_event(void *ctx, const cdht_event *ev) {
   }
   if (ev->kind == CDHT_EV_LEFT) { shutdown_app(a); return; }
   if (ev->kind == CDHT_EV_LEAVE_UNCONFIRMED) a->unconfirmed = true;
+  if (ev->kind == CDHT_EV_JOIN_FAILED) a->join_failed = true;
   if (!a->show_pings && (ev->kind == CDHT_EV_PING_REQUEST || ev->kind == CDHT_EV_PING_RESPONSE)) return;
   cdht_stream s = cdht_lines_format(buf, sizeof buf, ev);
   if (s == CDHT_STDOUT) fputs(buf, stdout);
@@ -185,5 +187,5 @@ int main(int argc, char **argv) {
   cdht_node_del(a.node);
   uv_loop_close(a.loop);
   if (a.events) fclose(a.events);
-  return 0;
+  return a.join_failed ? 1 : 0;
 }

@@ -8,7 +8,8 @@
 #include "fd.h"
 #include "ratelim.h"
 
-enum node_state { RUNNING, LEAVING, LEFT };
+enum node_state { JOINING, RUNNING, LEAVING, LEFT };
+#define DEAD_LOG 4 /* peers recently declared dead or departed, never re-adopted on hearsay */
 
 typedef struct pending_req {
   bool used;
@@ -50,6 +51,12 @@ struct cdht_node {
   struct { cdht_id peer; bool waiting; } leave[2]; /* quit (§6): who must confirm */
   uint64_t leave_deadline_ms;
   cdht_id departed;            /* last successor whose departure we applied */
+  struct { cdht_id id; uint64_t t_ms; } dead_log[DEAD_LOG]; /* when we declared each gone */
+  unsigned ndead;
+  uint32_t join_seq;           /* our join request's id */
+  uint64_t join_deadline_ms;   /* JOINING: give up then */
+  uint64_t next_stab_ms;       /* absolute: next stabilization question */
+  uint32_t stab_qid;           /* the question in flight (0: none) */
 
   cdht_ratelim udp_limit;      /* per-source datagram budget (§2) */
   cdht_stats stats;
@@ -77,11 +84,16 @@ void cdht_config_default(cdht_config *cfg) {
   /* A predecessor sends about 2 pings a second, more with a fast profile and probes; 200/s
    * with a burst of 400 never touches honest traffic and caps what one source can cost. */
   cfg->udp_rate = 200;
+  cfg->join_via = CDHT_ID_NONE;
+  cfg->join_timeout_ms = 5000;
+  cfg->stabilize_ms = 3000;
 }
 
 int cdht_config_check(const cdht_config *c) {
   if (c->ring_size == 0 || c->ring_size > (uint64_t)1 << 62) return CDHT_ERR_INVAL;
   if (c->self >= c->ring_size || c->succ[0] >= c->ring_size || c->succ[1] >= c->ring_size)
+    return CDHT_ERR_INVAL;
+  if (c->join_via != CDHT_ID_NONE && (c->join_via >= c->ring_size || c->join_via == c->self || !c->join_timeout_ms))
     return CDHT_ERR_INVAL;
   if (c->succ[0] == c->succ[1] && c->succ[0] != c->self) return CDHT_ERR_INVAL; /* S1 = S2 != ID */
   if (c->succ[0] == c->self && c->succ[1] != c->self) return CDHT_ERR_INVAL;   /* S1 = ID only alone */
@@ -188,6 +200,23 @@ static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
   }
 }
 
+/* ---- peers we know are gone (§8) ---- */
+
+static void log_gone(cdht_node *n, cdht_id id, uint64_t now) {
+  n->dead_log[n->ndead % DEAD_LOG].id = id;
+  n->dead_log[n->ndead % DEAD_LOG].t_ms = now;
+  n->ndead++;
+}
+
+/* Whether |id| may be gone: we declared it dead (or saw it depart) at or after |heard_ms|, the
+ * last time anyone says they heard from it. */
+static bool maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms) {
+  unsigned k = n->ndead < DEAD_LOG ? n->ndead : DEAD_LOG;
+  for (unsigned i = 0; i < k; i++)
+    if (n->dead_log[i].id == id && n->dead_log[i].t_ms >= heard_ms) return true;
+  return false;
+}
+
 /* ---- kill repair (§5) ---- */
 
 static void send_query(cdht_node *n, uint64_t now) {
@@ -210,6 +239,7 @@ static void start_repair(cdht_node *n, uint64_t now, cdht_id dead) {
 static void successor_dead(cdht_node *n, uint64_t now, int slot) {
   cdht_id dead = n->succ[slot];
   emit_peer(n, CDHT_EV_PEER_DEAD, dead, 0);
+  log_gone(n, dead, now);
   if (slot == 0) {
     if (n->succ[1] == CDHT_ID_NONE) {
       /* Both successors lost before the repair finished: with two successors the ring
@@ -319,6 +349,7 @@ static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (a == n->cfg.self) b = n->cfg.self; /* alone now */
   emit_peer(n, CDHT_EV_DEPARTING, m->from, 0);
   n->departed = m->from;
+  log_gone(n, m->from, now);
   n->repair.active = false;
   for (int i = 0; i < 2; i++)
     if (n->pred[i] == m->from) n->pred[i] = CDHT_ID_NONE;
@@ -449,6 +480,136 @@ static void send_pings(cdht_node *n, uint64_t now) {
   }
 }
 
+/* ---- join (§8) ---- */
+
+static void join_failed(cdht_node *n, cdht_id peer, cdht_join_failure why) {
+  cdht_event ev = { .kind = CDHT_EV_JOIN_FAILED, .peer = peer, .reason = (uint8_t)why };
+  emit(n, ev);
+  finish_leave(n);
+}
+
+/* Installs the successors a joiner or a predecessor was told.  A pair naming the same peer
+ * twice means the sender did not know the second one (it was repairing): ask for it. */
+static void take_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
+  if (a == n->cfg.self) b = a;
+  if (b == a && a != n->cfg.self) {
+    set_successors(n, now, a, CDHT_ID_NONE);
+    start_repair(n, now, CDHT_ID_NONE);
+    return;
+  }
+  set_successors(n, now, a, b);
+  emit_successors(n);
+}
+
+static int on_join_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  cdht_id self = n->cfg.self, j = m->origin, s1 = n->succ[0], s2 = n->succ[1];
+  if (!valid_id(n, j)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  if (j == self || j == s1 || j == s2) { /* that id is taken: tell the joiner, not the ring */
+    cdht_msg no = { .type = CDHT_MSG_JOIN_REJECT, .seq = m->seq };
+    send_msg(n, CDHT_TCP, j, &no);
+    return 0;
+  }
+  if (!cdht_ring_between(self, j, s1, n->cfg.ring_size)) {
+    if (m->hops >= n->cfg.ring_size || m->hops == UINT16_MAX) { drop(n, CDHT_DROP_LOOP); return CDHT_ERR_LOOP; }
+    cdht_msg fwd = *m;
+    fwd.hops++;
+    send_msg(n, CDHT_TCP, s1, &fwd);
+    emit_peer(n, CDHT_EV_JOIN_FORWARDED, j, 0);
+    return 0;
+  }
+  /* The joiner lands between us and our first successor: it takes our successors, we take
+   * it and our old first successor, and our first predecessor takes us and the joiner. */
+  emit_peer(n, CDHT_EV_JOIN_RECEIVED, j, 0);
+  cdht_msg yes = { .type = CDHT_MSG_JOIN_ACCEPT, .seq = m->seq, .succ = { s1, s2 } };
+  if (s1 == self) yes.succ[1] = j;                               /* we were alone */
+  else if (s2 == self || s2 == CDHT_ID_NONE) yes.succ[1] = s2 == self ? self : s1;
+  set_successors(n, now, j, s1 == self ? self : s1);
+  emit_successors(n);
+  send_msg(n, CDHT_TCP, j, &yes);
+  cdht_id q = n->pred[0];
+  if (pred_fresh(n, 0, now) && q != j && q != self) {
+    cdht_msg change = { .type = CDHT_MSG_SUCC_CHANGE, .succ = { self, j } };
+    send_msg(n, CDHT_TCP, q, &change);
+  }
+  return 0;
+}
+
+static int on_join_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  if (n->state != JOINING || m->seq != n->join_seq) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+  if (m->type == CDHT_MSG_JOIN_REJECT) {
+    join_failed(n, m->from, CDHT_JOIN_ID_TAKEN);
+    return 0;
+  }
+  if (!valid_id(n, m->succ[0]) || !valid_id(n, m->succ[1])) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  n->state = RUNNING;
+  emit_peer(n, CDHT_EV_JOIN_ACCEPTED, m->from, 0);
+  take_successors(n, now, m->succ[0], m->succ[1]);
+  n->next_ping_ms = now;
+  n->next_stab_ms = now + n->cfg.stabilize_ms;
+  return 0;
+}
+
+static int on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  if (m->from != n->succ[0]) { drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
+  if (!valid_id(n, m->succ[0]) || !valid_id(n, m->succ[1]) || m->succ[0] != m->from) {
+    drop(n, CDHT_DROP_BADID);
+    return CDHT_ERR_BADID;
+  }
+  emit_peer(n, CDHT_EV_SUCC_CHANGE, m->from, 0);
+  n->repair.active = false;
+  take_successors(n, now, m->succ[0], m->succ[1]);
+  return 0;
+}
+
+/* ---- stabilization (§8) ---- */
+
+static void stabilize(cdht_node *n, uint64_t now) {
+  n->next_stab_ms = now + n->cfg.stabilize_ms;
+  if (n->repair.active || n->succ[0] == n->cfg.self || n->succ[0] == CDHT_ID_NONE) return;
+  cdht_msg q = { .type = CDHT_MSG_STAB_QUERY, .seq = n->stab_qid = ++n->next_qid };
+  send_msg(n, CDHT_TCP, n->succ[0], &q);
+}
+
+static int on_stab_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  cdht_msg r = { .type = CDHT_MSG_STAB_REPLY, .seq = m->seq, .succ = { n->succ[0], n->succ[1] },
+                 .about = CDHT_ID_NONE, .age_ms = CDHT_AGE_NEVER };
+  if (pred_fresh(n, 0, now)) {
+    r.about = n->pred[0];
+    r.age_ms = (uint32_t)(now - n->pred_heard_ms[0]);
+  }
+  send_msg(n, CDHT_TCP, m->from, &r);
+  return 0;
+}
+
+/* Chord's stabilize: a peer that pings our first successor as its first successor, and stands
+ * between us, is our new first successor (a joiner, a restarted peer, a peer we wrongly
+ * declared dead).  Otherwise our second successor is our first successor's first. */
+static int on_stab_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  if (m->from != n->succ[0] || m->seq != n->stab_qid || n->repair.active || n->state != RUNNING) {
+    drop(n, CDHT_DROP_STALE);
+    return CDHT_ERR_STALE;
+  }
+  n->stab_qid = 0;
+  cdht_id self = n->cfg.self, s1 = n->succ[0], x = m->about, y = m->succ[0];
+  uint64_t heard = m->age_ms == CDHT_AGE_NEVER || m->age_ms > now ? 0 : now - m->age_ms;
+  if (valid_id(n, x) && x != self && x != s1 && cdht_ring_between(self, x, s1, n->cfg.ring_size) &&
+      m->age_ms <= 2ull * n->cfg.ping_interval_ms && !maybe_gone(n, x, heard)) {
+    set_successors(n, now, x, s1);
+    emit_successors(n);
+    return 0;
+  }
+  if (!valid_id(n, y) || y == s1 || y == n->succ[1] || maybe_gone(n, y, now > detect_ms(n) ? now - detect_ms(n) : 0))
+    return 0;
+  if (y == self && n->succ[1] != self) { /* our successor's successor is us: a ring of two */
+    set_successors(n, now, s1, self);
+    emit_successors(n);
+  } else if (y != self) {
+    set_successors(n, now, s1, y);
+    emit_successors(n);
+  }
+  return 0;
+}
+
 /* ---- the witness (§4) ---- */
 
 /* The other peer that pings our successor in slot |i|: for our first successor, our first
@@ -535,6 +696,10 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
     cdht_addr want = cdht_config_addr(&n->cfg, m.from);
     if (from->ip != want.ip || from->port != want.port) { drop(n, CDHT_DROP_SPOOFED); return CDHT_ERR_SPOOFED; }
   }
+  if (n->state == JOINING && m.type != CDHT_MSG_JOIN_ACCEPT && m.type != CDHT_MSG_JOIN_REJECT) {
+    drop(n, CDHT_DROP_STALE); /* not in the ring yet */
+    return CDHT_ERR_UNEXPECTED;
+  }
   switch (m.type) {
   case CDHT_MSG_PING: return on_ping(n, now, &m);
   case CDHT_MSG_PONG: return on_pong(n, now, &m);
@@ -559,6 +724,14 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   case CDHT_MSG_SUCC_REPLY: return on_succ_reply(n, now, &m);
   case CDHT_MSG_WITNESS_QUERY: return on_witness_query(n, now, &m);
   case CDHT_MSG_WITNESS_REPLY: return on_witness_reply(n, now, &m);
+  case CDHT_MSG_JOIN_REQ:
+    if (n->state != RUNNING) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_LEAVING; }
+    return on_join_request(n, now, &m);
+  case CDHT_MSG_JOIN_ACCEPT:
+  case CDHT_MSG_JOIN_REJECT: return on_join_answer(n, now, &m);
+  case CDHT_MSG_SUCC_CHANGE: return on_succ_change(n, now, &m);
+  case CDHT_MSG_STAB_QUERY: return on_stab_query(n, now, &m);
+  case CDHT_MSG_STAB_REPLY: return on_stab_reply(n, now, &m);
   default: return count_decode_error(n, CDHT_ERR_TYPE); /* unreachable: decode checked */
   }
 }
@@ -577,6 +750,7 @@ int cdht_node_on_frame(cdht_node *n, uint64_t now, const cdht_addr *from, const 
 }
 
 int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
+  if (n->state == JOINING && peer == n->cfg.join_via) join_failed(n, peer, CDHT_JOIN_NO_ANSWER);
   if (n->state == LEAVING) leave_target_gone(n, peer);
   for (int i = 0; i < 2; i++) /* a witness that is gone cannot vouch: judge at the next wake-up */
     if (n->suspect[i].active && n->suspect[i].witness == peer) n->suspect[i].deadline_ms = now;
@@ -584,6 +758,7 @@ int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
 }
 
 int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
+  if (n->state == JOINING) return CDHT_ERR_UNEXPECTED;
   if (n->state != RUNNING) return CDHT_ERR_LEAVING;
   switch (cmd->kind) {
   case CDHT_CMD_REQUEST: return start_request(n, now, cmd->file);
@@ -594,6 +769,10 @@ int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
 
 int cdht_node_on_timer(cdht_node *n, uint64_t now) {
   if (n->state == LEFT) return 0;
+  if (n->state == JOINING) {
+    if (now >= n->join_deadline_ms) join_failed(n, n->cfg.join_via, CDHT_JOIN_TIMEOUT);
+    return 0;
+  }
   if (n->state == LEAVING) {
     if (now >= n->leave_deadline_ms) {
       for (int i = 0; i < 2; i++)
@@ -620,6 +799,7 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
     }
   }
   if (n->repair.active && now >= n->repair.next_ms) send_query(n, now);
+  if (n->cfg.stabilize_ms && now >= n->next_stab_ms) stabilize(n, now);
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
     pending_req *r = &n->reqs[i];
     if (!r->used) continue;
@@ -646,7 +826,9 @@ static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 uint64_t cdht_node_next_deadline(const cdht_node *n) {
   if (n->state == LEFT) return CDHT_NEVER;
   if (n->state == LEAVING) return n->leave_deadline_ms;
+  if (n->state == JOINING) return n->join_deadline_ms;
   uint64_t t = n->next_ping_ms;
+  if (n->cfg.stabilize_ms) t = min_u64(t, n->next_stab_ms);
   for (int i = 0; i < 2; i++) {
     t = min_u64(t, cdht_fd_next_deadline(&n->fd[i]));
     if (n->suspect[i].active) t = min_u64(t, n->suspect[i].deadline_ms);
@@ -693,6 +875,17 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;
   n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
+  n->next_stab_ms = now + cfg->stabilize_ms;
+  if (cfg->join_via != CDHT_ID_NONE) {
+    /* One request, no resend: TCP delivers it or the connection is refused, and a second copy
+     * could meet the first one's success and be refused as a duplicate id. */
+    n->state = JOINING;
+    n->succ[0] = n->succ[1] = CDHT_ID_NONE;
+    n->join_seq = 1;
+    n->join_deadline_ms = now + cfg->join_timeout_ms;
+    cdht_msg req = { .type = CDHT_MSG_JOIN_REQ, .origin = cfg->self, .seq = n->join_seq };
+    send_msg(n, CDHT_TCP, cfg->join_via, &req);
+  }
   *out = n;
   return 0;
 }

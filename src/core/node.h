@@ -42,6 +42,9 @@ typedef struct cdht_config {
   uint32_t leave_timeout_ms;    /* quit: longest wait for the predecessors' confirmations (3000) */
   uint32_t udp_rate;            /* datagrams per second accepted from one source (default 200; 0 = any) */
   bool classic_detector;        /* only the classic rule: no probes, no witness (for comparison) */
+  cdht_id join_via;             /* join through this peer instead of starting with succ[] (CDHT_ID_NONE) */
+  uint32_t join_timeout_ms;     /* a join not accepted by then fails (default 5000) */
+  uint32_t stabilize_ms;        /* ask the first successor for its predecessor this often (3000; 0 = off) */
 } cdht_config;
 
 /* Fills |cfg| with the defaults above; self and successors are left 0. */
@@ -87,7 +90,12 @@ typedef enum cdht_event_kind {
   CDHT_EV_PEER_DEAD,       /* peer: our successor |peer| missed too many pings */
   CDHT_EV_RING_BROKEN,     /* both successors died before a repair finished */
   CDHT_EV_LEAVE_UNCONFIRMED, /* peer: quit went ahead without |peer|'s confirmation */
-  CDHT_EV_LEFT,            /* quit is complete: the caller may exit */
+  CDHT_EV_LEFT,            /* quit is complete (or a join failed): the caller may exit */
+  CDHT_EV_JOIN_FORWARDED,  /* peer: a join request of |peer| passed on to our successor */
+  CDHT_EV_JOIN_RECEIVED,   /* peer: |peer| joins right after us (our successor lines follow) */
+  CDHT_EV_SUCC_CHANGE,     /* our first successor accepted a joiner (our successor lines follow) */
+  CDHT_EV_JOIN_ACCEPTED,   /* we are in the ring (our successor lines follow) */
+  CDHT_EV_JOIN_FAILED,     /* peer, reason: the join failed; CDHT_EV_LEFT follows */
   CDHT_EV_COUNT
 } cdht_event_kind;
 
@@ -97,7 +105,14 @@ typedef struct cdht_event {
   uint16_t file;      /* 0..9999 */
   cdht_id succ[2];    /* CDHT_EV_SUCCESSORS */
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
+  uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
 } cdht_event;
+
+typedef enum cdht_join_failure {
+  CDHT_JOIN_ID_TAKEN = 1,   /* a peer with our id is already in the ring */
+  CDHT_JOIN_NO_ANSWER,      /* the known peer refused the connection */
+  CDHT_JOIN_TIMEOUT,        /* no answer within join_timeout_ms */
+} cdht_join_failure;
 
 typedef enum cdht_command_kind { CDHT_CMD_REQUEST, CDHT_CMD_QUIT } cdht_command_kind;
 

@@ -2,6 +2,7 @@
  * the decoder is an exact-size heap copy, so AddressSanitizer catches any over-read. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,6 +50,12 @@ static cdht_msg sample(uint8_t type) {
     break;
   case CDHT_MSG_WITNESS_QUERY: m.seq = 9; m.about = 0x4142434445464748ull; break;
   case CDHT_MSG_WITNESS_REPLY: m.seq = 10; m.about = 15; m.age_ms = CDHT_AGE_NEVER; break;
+  case CDHT_MSG_JOIN_REQ: m.origin = 33; m.seq = 4; m.hops = 2; break;
+  case CDHT_MSG_JOIN_ACCEPT: m.seq = 4; m.succ[0] = 40; m.succ[1] = 41; break;
+  case CDHT_MSG_JOIN_REJECT: m.seq = 4; break;
+  case CDHT_MSG_SUCC_CHANGE: m.succ[0] = 50; m.succ[1] = 51; break;
+  case CDHT_MSG_STAB_QUERY: m.seq = 8; break;
+  case CDHT_MSG_STAB_REPLY: m.seq = 8; m.succ[0] = 60; m.succ[1] = 61; m.about = 59; m.age_ms = 250; break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
@@ -173,11 +180,18 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
   (void)state;
   for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) {
     cdht_msg clean = sample((uint8_t)t), noisy = clean, out;
-    if (t != CDHT_MSG_FILE_REQ) { noisy.origin = 99; noisy.hops = 3; noisy.flags = CDHT_REQ_FINAL; }
+    bool has_succ = t == CDHT_MSG_DEPART || t == CDHT_MSG_SUCC_REPLY || t == CDHT_MSG_JOIN_ACCEPT ||
+                    t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_STAB_REPLY;
+    bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
+    bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
+    if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ) { noisy.origin = 99; noisy.hops = 3; }
+    if (t != CDHT_MSG_FILE_REQ) noisy.flags = CDHT_REQ_FINAL;
     if (t != CDHT_MSG_PING) noisy.role = CDHT_ROLE_FIRST;
     if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_FILE_RESP) noisy.file = 42;
-    if (t != CDHT_MSG_DEPART && t != CDHT_MSG_SUCC_REPLY) { noisy.succ[0] = 1; noisy.succ[1] = 2; }
-    if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK) noisy.seq = 1234;
+    if (!has_succ) { noisy.succ[0] = 1; noisy.succ[1] = 2; }
+    if (!has_about) noisy.about = 77;
+    if (!has_age) noisy.age_ms = 5;
+    if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK || t == CDHT_MSG_SUCC_CHANGE) noisy.seq = 1234;
     uint8_t a[CDHT_MSG_MAX], b[CDHT_MSG_MAX];
     cdht_ssize na = cdht_msg_encode(a, sizeof a, &clean), nb = cdht_msg_encode(b, sizeof b, &noisy);
     assert_true(na > 0);
