@@ -11,11 +11,12 @@ void cdht_fd_reset(cdht_fd *fd) { memset(fd, 0, sizeof *fd); }
 static void judge_oldest(cdht_fd *fd) {
   uint32_t seq = fd->out[fd->head].seq;
   bool counted = fd->out[fd->head].counted;
+  uint64_t sent = fd->out[fd->head].sent_ms;
   fd->head = (fd->head + 1) % CDHT_FD_WINDOW;
   fd->count--;
   if (fd->any_acked && (int32_t)(fd->acked - seq) >= 0) return;
   fd->lost++;
-  if (counted) fd->misses++;
+  if (counted) fd->miss_sent_ms[fd->misses++ % CDHT_FD_WINDOW] = sent;
 }
 
 static uint32_t record(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms, bool counted) {
@@ -24,6 +25,7 @@ static uint32_t record(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms, bool c
   if (fd->sent < UINT32_MAX) fd->sent++;
   uint32_t slot = (fd->head + fd->count) % CDHT_FD_WINDOW;
   fd->out[slot].seq = seq;
+  fd->out[slot].sent_ms = now_ms;
   fd->out[slot].deadline_ms = now_ms + timeout_ms;
   fd->out[slot].counted = counted;
   fd->count++;
@@ -49,7 +51,19 @@ int cdht_fd_on_ack(cdht_fd *fd, uint32_t seq) {
   return 0;
 }
 
-void cdht_fd_vouch(cdht_fd *fd) { fd->misses = 0; }
+uint32_t cdht_fd_vouch(cdht_fd *fd, uint64_t heard_ms) {
+  /* The stored send times are the last min(misses, window) misses, newest at misses - 1;
+   * older misses (beyond the window) are forgotten, which only delays a verdict. */
+  uint32_t keep = 0, k = fd->misses < CDHT_FD_WINDOW ? fd->misses : CDHT_FD_WINDOW;
+  uint64_t kept[CDHT_FD_WINDOW];
+  for (uint32_t i = fd->misses - k; i < fd->misses; i++) {
+    uint64_t t = fd->miss_sent_ms[i % CDHT_FD_WINDOW];
+    if (t > heard_ms) kept[keep++] = t;
+  }
+  for (uint32_t i = 0; i < keep; i++) fd->miss_sent_ms[i] = kept[i];
+  fd->misses = keep;
+  return keep;
+}
 
 uint32_t cdht_fd_on_timer(cdht_fd *fd, uint64_t now_ms) {
   while (fd->count > 0 && fd->out[fd->head].deadline_ms <= now_ms) judge_oldest(fd);

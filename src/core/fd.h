@@ -20,7 +20,8 @@ typedef struct cdht_fd {
   uint32_t misses;                  /* consecutive regular pings that went unanswered */
   uint64_t lost;                    /* pings (regular or probe) judged unanswered, ever */
   uint32_t head, count;             /* FIFO of pending deadlines in out[] */
-  struct { uint32_t seq; bool counted; uint64_t deadline_ms; } out[CDHT_FD_WINDOW];
+  struct { uint32_t seq; bool counted; uint64_t sent_ms, deadline_ms; } out[CDHT_FD_WINDOW];
+  uint64_t miss_sent_ms[CDHT_FD_WINDOW]; /* when the latest consecutive misses were sent (ring) */
 } cdht_fd;
 
 /* Forgets everything: the next ping has sequence number 0. */
@@ -37,8 +38,10 @@ uint32_t cdht_fd_on_probe(cdht_fd *fd, uint64_t now_ms, uint64_t timeout_ms);
  * sent (a forged or confused response, which must not revive a dead peer). */
 int cdht_fd_on_ack(cdht_fd *fd, uint32_t seq);
 
-/* Clears the miss count on another peer's word that the successor is alive (a witness). */
-void cdht_fd_vouch(cdht_fd *fd);
+/* Another peer heard from the successor at |heard_ms|: it was alive then, so misses of pings
+ * sent before that were our path's losses, not its death.  Only later misses keep counting.
+ * Returns the miss count afterwards. */
+uint32_t cdht_fd_vouch(cdht_fd *fd, uint64_t heard_ms);
 
 /* Judges every deadline that has passed by |now_ms|.  Returns the number of consecutive misses
  * afterwards. */

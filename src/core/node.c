@@ -26,11 +26,11 @@ struct cdht_node {
   cdht_id succ[2];             /* CDHT_ID_NONE: second successor pending a repair */
   cdht_fd fd[2];               /* failure detector of each successor slot */
   uint64_t heard_ms[2];        /* when each successor last answered a ping (CDHT_NEVER: never) */
-  struct {                     /* a verdict waiting for the witness's word (§4) */
+  struct {                     /* a verdict waiting for the witnesses' word (§4) */
     bool active;
-    cdht_id witness;
+    cdht_id witness[2];        /* asked; CDHT_ID_NONE once it answered or proved unreachable */
     uint32_t qid;
-    uint64_t deadline_ms;      /* absolute: no answer by then means dead */
+    uint64_t deadline_ms;      /* absolute: no vouching answer by then means dead */
   } suspect[2];
   cdht_id pred[2];             /* learned from pings; CDHT_ID_NONE until one arrives */
   uint64_t pred_heard_ms[2];   /* when that predecessor last pinged us */
@@ -612,57 +612,75 @@ static int on_stab_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 /* ---- the witness (§4) ---- */
 
-/* The other peer that pings our successor in slot |i|: for our first successor, our first
- * predecessor (it is that peer's second predecessor); for our second successor, our first
- * successor (its first predecessor).  CDHT_ID_NONE when there is none to ask. */
-static cdht_id witness_for(const cdht_node *n, int i, uint64_t now) {
+/* Who can say when our successor in slot |i| was last heard from: the other peer that pings
+ * it (for our first successor, our first predecessor; for our second successor, our first
+ * successor) and, for our first successor, the peer it pings as its first successor (our
+ * second successor).  Unknown or unusable slots are CDHT_ID_NONE. */
+static void witnesses_for(const cdht_node *n, int i, uint64_t now, cdht_id w[2]) {
   cdht_id self = n->cfg.self, k = n->succ[i];
-  cdht_id w = i == 0 ? (pred_fresh(n, 0, now) ? n->pred[0] : CDHT_ID_NONE) : n->succ[0];
-  return w == self || w == k ? CDHT_ID_NONE : w;
+  w[0] = i == 0 ? (pred_fresh(n, 0, now) ? n->pred[0] : CDHT_ID_NONE) : n->succ[0];
+  w[1] = i == 0 ? n->succ[1] : CDHT_ID_NONE;
+  for (int j = 0; j < 2; j++)
+    if (w[j] == self || w[j] == k) w[j] = CDHT_ID_NONE;
+  if (w[1] == w[0]) w[1] = CDHT_ID_NONE;
 }
 
 /* Called when the successor in slot |i| has missed enough pings.  Before a verdict, the
- * witness is asked when it last heard from that peer: lost datagrams on our path must not
- * kill a live peer.  Returns true when the verdict is due now: no witness, no answer in time,
- * or an answer that the witness has not heard from it either. */
+ * witnesses are asked when they last heard from that peer: lost datagrams on our path must
+ * not kill a live peer.  Returns true when the verdict is due now: no witness, no vouching
+ * answer in time, or every witness answered that it has not heard from the peer either. */
 static bool verdict_due(cdht_node *n, uint64_t now, int i) {
   if (n->suspect[i].active) return now >= n->suspect[i].deadline_ms;
-  cdht_id w = n->cfg.classic_detector ? CDHT_ID_NONE : witness_for(n, i, now);
-  if (w == CDHT_ID_NONE) return true;
+  cdht_id w[2] = { CDHT_ID_NONE, CDHT_ID_NONE };
+  if (!n->cfg.classic_detector) witnesses_for(n, i, now, w);
+  if (w[0] == CDHT_ID_NONE && w[1] == CDHT_ID_NONE) return true;
   n->suspect[i].active = true;
-  n->suspect[i].witness = w;
   n->suspect[i].qid = ++n->next_qid;
   n->suspect[i].deadline_ms = now + n->cfg.ping_interval_ms;
-  cdht_msg q = { .type = CDHT_MSG_WITNESS_QUERY, .seq = n->suspect[i].qid, .about = n->succ[i] };
-  send_msg(n, CDHT_TCP, w, &q);
-  n->stats.witness_queries++;
+  for (int j = 0; j < 2; j++) {
+    n->suspect[i].witness[j] = w[j];
+    if (w[j] == CDHT_ID_NONE) continue;
+    cdht_msg q = { .type = CDHT_MSG_WITNESS_QUERY, .seq = n->suspect[i].qid, .about = n->succ[i] };
+    send_msg(n, CDHT_TCP, w[j], &q);
+    n->stats.witness_queries++;
+  }
   return false;
 }
 
+/* A witness answers from the freshest thing it knows: the last answer to its own pings (the
+ * peer is its successor) or the last ping it got from it (the peer is its predecessor). */
 static int on_witness_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_msg reply = { .type = CDHT_MSG_WITNESS_REPLY, .seq = m->seq, .about = m->about, .age_ms = CDHT_AGE_NEVER };
+  uint64_t last = CDHT_NEVER;
   for (int i = 0; i < 2; i++) {
-    if (n->succ[i] != m->about || n->heard_ms[i] == CDHT_NEVER) continue;
-    uint64_t age = now - n->heard_ms[i];
+    if (n->succ[i] == m->about && n->heard_ms[i] != CDHT_NEVER && (last == CDHT_NEVER || n->heard_ms[i] > last))
+      last = n->heard_ms[i];
+    if (n->pred[i] == m->about && (last == CDHT_NEVER || n->pred_heard_ms[i] > last)) last = n->pred_heard_ms[i];
+  }
+  if (last != CDHT_NEVER) {
+    uint64_t age = now - last;
     reply.age_ms = age >= CDHT_AGE_NEVER ? CDHT_AGE_NEVER - 1 : (uint32_t)age;
   }
   send_msg(n, CDHT_TCP, m->from, &reply);
   return 0;
 }
 
-/* A peer the witness heard from within (misses - 1) intervals cannot have been dead for the
- * whole of our detection time (at least (misses - 1) intervals + timeout): our pings or its
- * answers were lost, so the count starts again. */
+/* A peer a witness heard from was alive then: our pings sent before that were lost on our
+ * path, and only the misses since still count.  If fewer than `misses` remain, the verdict is
+ * off.  One such witness is enough; otherwise the verdict waits for every witness asked, or
+ * for the deadline. */
 static int on_witness_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
   for (int i = 0; i < 2; i++) {
-    if (!n->suspect[i].active || n->suspect[i].qid != m->seq || n->suspect[i].witness != m->from ||
-        n->succ[i] != m->about)
-      continue;
-    n->suspect[i].active = false;
-    if (m->age_ms != CDHT_AGE_NEVER && m->age_ms <= (uint64_t)(n->cfg.misses - 1) * n->cfg.ping_interval_ms) {
-      cdht_fd_vouch(&n->fd[i]);
+    if (!n->suspect[i].active || n->suspect[i].qid != m->seq || n->succ[i] != m->about) continue;
+    int j = n->suspect[i].witness[0] == m->from ? 0 : n->suspect[i].witness[1] == m->from ? 1 : -1;
+    if (j < 0) continue;
+    n->suspect[i].witness[j] = CDHT_ID_NONE;
+    if (m->age_ms != CDHT_AGE_NEVER && m->age_ms <= now &&
+        cdht_fd_vouch(&n->fd[i], now - m->age_ms) < n->cfg.misses) {
+      n->suspect[i].active = false;
       n->stats.vouched++;
-    } else {
+    } else if (n->suspect[i].witness[0] == CDHT_ID_NONE && n->suspect[i].witness[1] == CDHT_ID_NONE) {
+      n->suspect[i].active = false;
       successor_dead(n, now, i);
     }
     return 0;
@@ -752,8 +770,16 @@ int cdht_node_on_frame(cdht_node *n, uint64_t now, const cdht_addr *from, const 
 int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
   if (n->state == JOINING && peer == n->cfg.join_via) join_failed(n, peer, CDHT_JOIN_NO_ANSWER);
   if (n->state == LEAVING) leave_target_gone(n, peer);
-  for (int i = 0; i < 2; i++) /* a witness that is gone cannot vouch: judge at the next wake-up */
-    if (n->suspect[i].active && n->suspect[i].witness == peer) n->suspect[i].deadline_ms = now;
+  for (int i = 0; i < 2; i++) { /* a witness that is gone cannot vouch: judge without it */
+    if (!n->suspect[i].active || n->state != RUNNING) continue;
+    for (int j = 0; j < 2; j++)
+      if (n->suspect[i].witness[j] == peer) n->suspect[i].witness[j] = CDHT_ID_NONE;
+    if (n->suspect[i].witness[0] == CDHT_ID_NONE && n->suspect[i].witness[1] == CDHT_ID_NONE) {
+      n->suspect[i].active = false;
+      successor_dead(n, now, i);
+      i = -1; /* the slots may have moved */
+    }
+  }
   return 0; /* requests and repairs have their own retry timers */
 }
 

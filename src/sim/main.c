@@ -33,6 +33,9 @@ static const char usage[] =
   "  --kill ID@T, --quit ID@T        kill or quit peer ID (or `random`) at T seconds\n"
   "  --kill-adjacent ID@T            kill ID and its successor at once (breaks the ring: expected to fail)\n"
   "  --request ID:NNNN@T             peer ID requests file NNNN at T seconds\n"
+  "  --join ID:KNOWN@T               peer ID (not running) joins through peer KNOWN at T seconds\n"
+  "  --no-joins              random churn only kills and quits (by default it also joins new\n"
+  "                          peers and restarts killed or departed ones with a join)\n"
   "Peers:\n"
   "  --ping-interval SECONDS, --ping-timeout SECONDS, --misses N   as for cdht\n"
   "  --lookups N             lookups per settled check (default: one from every peer, at most 256)\n"
@@ -98,6 +101,13 @@ static int parse_action(const char *s, sim_action_kind kind, sim_action *a) {
   *at = '\0';
   if (parse_seconds_us(at + 1, &a->t_us) < 0) return -1;
   a->kind = kind;
+  if (kind == SIM_JOIN) {
+    char *colon = strchr(buf, ':');
+    uint64_t via;
+    if (!colon || parse_u64(colon + 1, 65535, &via) < 0) return -1;
+    a->via = via;
+    *colon = '\0';
+  }
   if (kind == SIM_REQUEST) {
     char *colon = strchr(buf, ':');
     uint64_t f;
@@ -106,7 +116,7 @@ static int parse_action(const char *s, sim_action_kind kind, sim_action *a) {
     *colon = '\0';
   }
   uint64_t id;
-  if (strcmp(buf, "random") == 0 && kind != SIM_REQUEST) a->id = CDHT_ID_NONE;
+  if (strcmp(buf, "random") == 0 && kind != SIM_REQUEST && kind != SIM_JOIN) a->id = CDHT_ID_NONE;
   else if (parse_u64(buf, 65535, &id) == 0) a->id = id;
   else return -1;
   return 0;
@@ -121,10 +131,10 @@ static void classic_scenario(sim_opts *o) {
   o->no_lookups = true; /* only the demo's own requests, as in the real demo */
   o->duration_us = 30ull * 1000000;
   sim_action steps[] = {
-    { 5000000, SIM_REQUEST, 8, 2012 },
-    { 8000000, SIM_QUIT, 10, 0 },
-    { 15000000, SIM_REQUEST, 4, 10 },
-    { 18000000, SIM_KILL, 5, 0 },
+    { .t_us = 5000000, .kind = SIM_REQUEST, .id = 8, .file = 2012 },
+    { .t_us = 8000000, .kind = SIM_QUIT, .id = 10 },
+    { .t_us = 15000000, .kind = SIM_REQUEST, .id = 4, .file = 10 },
+    { .t_us = 18000000, .kind = SIM_KILL, .id = 5 },
   };
   memcpy(o->actions, steps, sizeof steps);
   o->nactions = sizeof steps / sizeof steps[0];
@@ -134,13 +144,14 @@ static void classic_scenario(sim_opts *o) {
 static void print_summary(FILE *f, const sim_opts *o, const sim_result *r) {
   double sim_s = (double)o->duration_us / 1e6;
   fprintf(f, "seed %llu: peers %u, simulated %.0f s in %.2f s wall (%.0fx), events %llu (%.0f/s), "
-             "lookups %llu ok / %llu failed, kills %llu, quits %llu, repairs %llu, "
+             "lookups %llu ok / %llu failed, kills %llu, quits %llu, joins %llu, restarts %llu, repairs %llu, "
              "detection mean %.2f s p50 %.2f s p99 %.2f s, repair mean %.2f s p99 %.2f s, false detections %llu, "
              "memory %zu B/peer, violations %llu\n",
           (unsigned long long)o->seed, r->peers, sim_s, r->wall_s, r->wall_s > 0 ? sim_s / r->wall_s : 0,
           (unsigned long long)r->events, r->wall_s > 0 ? (double)r->events / r->wall_s : 0,
           (unsigned long long)r->lookups_ok, (unsigned long long)r->lookups_failed, (unsigned long long)r->kills,
-          (unsigned long long)r->quits, (unsigned long long)r->repairs, r->detect_mean_s, r->detect_p50_s,
+          (unsigned long long)r->quits, (unsigned long long)r->joins, (unsigned long long)r->restarts,
+          (unsigned long long)r->repairs, r->detect_mean_s, r->detect_p50_s,
           r->detect_p99_s, r->repair_mean_s, r->repair_p99_s, (unsigned long long)r->false_deaths, r->bytes_per_peer,
           (unsigned long long)r->violations);
 }
@@ -219,9 +230,12 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--min-live") == 0) {
       if (parse_u64(TAKE(), 65536, &x) < 0) return bad(a, v);
       o.min_live = (uint32_t)x;
+    } else if (strcmp(a, "--no-joins") == 0) {
+      o.no_joins = true;
     } else if (strcmp(a, "--kill") == 0 || strcmp(a, "--quit") == 0 || strcmp(a, "--request") == 0 ||
-               strcmp(a, "--kill-adjacent") == 0) {
-      sim_action_kind k = a[2] == 'q' ? SIM_QUIT : a[2] == 'r' ? SIM_REQUEST : a[6] == '-' ? SIM_KILL_ADJACENT : SIM_KILL;
+               strcmp(a, "--kill-adjacent") == 0 || strcmp(a, "--join") == 0) {
+      sim_action_kind k = a[2] == 'q' ? SIM_QUIT : a[2] == 'r' ? SIM_REQUEST : a[2] == 'j' ? SIM_JOIN
+                        : a[6] == '-' ? SIM_KILL_ADJACENT : SIM_KILL;
       if (o.nactions == SIM_MAX_ACTIONS || parse_action(TAKE(), k, &o.actions[o.nactions]) < 0) return bad(a, v);
       if (k == SIM_KILL_ADJACENT) o.expect_break = true;
       o.nactions++;

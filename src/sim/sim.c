@@ -8,7 +8,8 @@
 #include "core/rng.h"
 #include "sched.h"
 
-enum pstate { P_WAITING, P_RUNNING, P_LEAVING, P_LEFT, P_DEAD };
+/* ABSENT: an id kept for a later join; WAITING: about to start; JOINING: started with --join. */
+enum pstate { P_WAITING, P_RUNNING, P_LEAVING, P_LEFT, P_DEAD, P_ABSENT, P_JOINING };
 
 #define RECENT 8      /* events kept per peer for violation reports */
 #define DECLARED 4    /* peers a node declared dead, remembered */
@@ -98,7 +99,9 @@ static void mix(world *w, uint64_t v) { /* FNV-1a, 8 bytes at a time */
   }
 }
 
-static bool alive(const speer *p) { return p->state == P_RUNNING || p->state == P_LEAVING; }
+static bool alive(const speer *p) {
+  return p->state == P_RUNNING || p->state == P_LEAVING || p->state == P_JOINING;
+}
 
 static speer *find(world *w, cdht_id id) {
   size_t lo = 0, hi = w->n;
@@ -131,7 +134,7 @@ static size_t live_ids(world *w, cdht_id *out, bool include_leaving) {
 static void print_recent(world *w, const speer *p) {
   if (!p) return;
   fprintf(w->report, "  last events of peer %llu (%s):\n", (unsigned long long)p->id,
-          (const char *[]){ "not started", "running", "leaving", "left", "killed" }[p->state]);
+          (const char *[]){ "not started", "running", "leaving", "left", "killed", "absent", "joining" }[p->state]);
   unsigned k = p->nrecent < RECENT ? p->nrecent : RECENT;
   for (unsigned i = 0; i < k; i++) {
     unsigned j = (p->nrecent - k + i) % RECENT;
@@ -297,6 +300,10 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     p->state = P_LEFT;
     p->gone_us = w->now_us;
     break;
+  case CDHT_EV_JOIN_ACCEPTED: p->state = P_RUNNING; break;
+  case CDHT_EV_JOIN_FAILED:
+    r->join_failures++;
+    break;
   case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, ev->file, ev->peer, false); break;
   case CDHT_EV_FILE_HERE: finish_lookup(w, p, ev->file, p->id, false); break;
   case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, ev->file, CDHT_ID_NONE, true); break;
@@ -332,7 +339,7 @@ static bool settled(world *w) {
   if (w->partitioned || w->now_us < w->settle_us) return false;
   if (w->churn_count && w->now_us - w->last_churn_us < w->settle_us) return false;
   for (uint32_t i = 0; i < w->n; i++)
-    if (w->p[i].state == P_LEAVING || w->p[i].state == P_WAITING) return false;
+    if (w->p[i].state == P_LEAVING || w->p[i].state == P_WAITING || w->p[i].state == P_JOINING) return false;
   return true;
 }
 
@@ -479,14 +486,51 @@ static speer *pick_victim(world *w) {
   return NULL;
 }
 
+static speer *random_running(world *w) {
+  for (int attempt = 0; attempt < 64; attempt++) {
+    speer *q = &w->p[cdht_rng_below(&w->rng, w->n)];
+    if (q->state == P_RUNNING) return q;
+  }
+  return NULL;
+}
+
+/* |p| joins (a new id, or a restart of a killed or departed one) through |via|. */
+static void join_peer(world *w, speer *p, speer *via) {
+  if (!via || via->state != P_RUNNING || alive(p)) return;
+  churned(w, p);
+  if (p->state == P_ABSENT) w->r->joins++;
+  else w->r->restarts++;
+  mix(w, 0x6a6f696e00000000ull | p->id);
+  if (w->o->trace) {
+    print_time(w->o->trace, w->now_us);
+    fprintf(w->o->trace, " peer %llu: (starts, joining through peer %llu)\n", (unsigned long long)p->id,
+            (unsigned long long)via->id);
+  }
+  p->state = P_WAITING;
+  sim_ev e = { .kind = SIM_START, .t_us = w->now_us, .a = index_of(w, p), .b = index_of(w, via) + 1 };
+  push(w, &e);
+}
+
+/* A peer that may (re)join now: never started, departed, or killed long enough ago that the
+ * ring has noticed (before that its id is still taken, and the join is rightly refused). */
+static speer *pick_joiner(world *w) {
+  for (int attempt = 0; attempt < 64; attempt++) {
+    speer *c = &w->p[cdht_rng_below(&w->rng, w->n)];
+    if (c->state == P_ABSENT || ((c->state == P_DEAD || c->state == P_LEFT) && w->now_us - c->gone_us > w->settle_us))
+      return c;
+  }
+  return NULL;
+}
+
 static void run_action(world *w, uint32_t a) {
   const sim_opts *o = w->o;
   if (a == ACT_RANDOM_CHURN) {
-    speer *v = pick_victim(w);
-    if (v) {
-      if (cdht_rng_below(&w->rng, 2) == 0) kill_peer(w, v);
-      else quit_peer(w, v);
-    }
+    uint64_t what = cdht_rng_below(&w->rng, o->no_joins ? 2 : 3);
+    speer *j = what == 2 ? pick_joiner(w) : NULL;
+    speer *v = j ? NULL : pick_victim(w);
+    if (j) join_peer(w, j, random_running(w));
+    else if (v && (what == 0 || (what == 2 && cdht_rng_below(&w->rng, 2) == 0))) kill_peer(w, v);
+    else if (v) quit_peer(w, v);
     sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + o->churn_us, .a = ACT_RANDOM_CHURN };
     push(w, &e);
     return;
@@ -520,6 +564,7 @@ static void run_action(world *w, uint32_t a) {
   case SIM_KILL: kill_peer(w, p); break;
   case SIM_QUIT: quit_peer(w, p); break;
   case SIM_REQUEST: issue_lookup(w, p, act->file); break;
+  case SIM_JOIN: join_peer(w, p, find(w, act->via)); break;
   case SIM_KILL_ADJACENT: {
     speer *next = live_neighbour(w, p, 1);
     kill_peer(w, p);
@@ -560,6 +605,24 @@ static int choose_ids(world *w, uint32_t n) {
   return 0;
 }
 
+/* Keeps |extra| of the ids out of the first ring, for joins later: the rest start together. */
+static void set_aside(world *w, uint32_t extra) {
+  for (uint32_t k = 0; k < extra;) {
+    speer *p = &w->p[cdht_rng_below(&w->rng, w->n)];
+    if (p->state == P_ABSENT) continue;
+    p->state = P_ABSENT;
+    k++;
+  }
+}
+
+static uint32_t next_initial(world *w, uint32_t i) {
+  for (uint32_t k = 1; k <= w->n; k++) {
+    uint32_t j = (i + k) % w->n;
+    if (w->p[j].state != P_ABSENT) return j;
+  }
+  return i;
+}
+
 void sim_opts_default(sim_opts *o) {
   memset(o, 0, sizeof *o);
   o->seed = 1;
@@ -585,19 +648,27 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   int rc = -1;
 
   uint32_t n = o->nids ? o->nids : o->peers_min + (uint32_t)cdht_rng_below(&w.rng, o->peers_max - o->peers_min + 1);
-  if (n == 0 || n > o->ring_size || choose_ids(&w, n) < 0) {
+  uint32_t extra = 0; /* ids that join later */
+  if (!o->nids && !o->no_joins && o->churn_us && n < o->ring_size) {
+    extra = n / 4 < 2 ? 2 : n / 4;
+    if (extra > o->ring_size - n) extra = (uint32_t)(o->ring_size - n);
+  }
+  if (n == 0 || n > o->ring_size || choose_ids(&w, n + extra) < 0) {
     if (report) fprintf(report, "sim: cannot place %u peers on a ring of %llu ids\n", n, (unsigned long long)o->ring_size);
     goto out;
   }
+  set_aside(&w, extra);
   r->peers = n;
   const cdht_config *nc = &o->node;
   uint64_t detect_ms = (uint64_t)nc->misses * nc->ping_interval_ms + nc->ping_timeout_ms;
-  w.settle_us = (detect_ms + 2ull * nc->ping_interval_ms + 1000) * 1000;
+  /* detection, one interval for the witnesses, one for the repair query and the new pings */
+  w.settle_us = (detect_ms + 3ull * nc->ping_interval_ms + 1000) * 1000;
   r->bytes_per_peer = cdht_node_size() + sizeof(speer);
 
-  for (uint32_t i = 0; i < n; i++) {
+  for (uint32_t i = 0; i < w.n; i++) {
     speer *p = &w.p[i];
     p->scheduled_us = NEVER_US;
+    if (p->state == P_ABSENT) continue;
     sim_ev e = { .kind = SIM_START, .a = i, .t_us = cdht_rng_below(&w.rng, (uint64_t)nc->ping_interval_ms * 1000) };
     push(&w, &e);
   }
@@ -632,19 +703,35 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       speer *p = &w.p[ev.a];
       cdht_config c = *nc;
       c.self = p->id;
-      c.succ[0] = w.p[(ev.a + 1) % n].id;
-      c.succ[1] = w.p[(ev.a + 2) % n].id;
-      if (n == 1) c.succ[0] = c.succ[1] = p->id;
+      if (ev.b) { /* a join (or a restart) through a known peer */
+        c.join_via = w.p[ev.b - 1].id;
+        c.succ[0] = c.succ[1] = p->id;
+      } else {
+        uint32_t s1 = next_initial(&w, ev.a);
+        c.succ[0] = w.p[s1].id;
+        c.succ[1] = w.p[next_initial(&w, s1)].id;
+        if (c.succ[1] == c.self && c.succ[0] != c.self) c.succ[1] = c.self; /* two peers */
+      }
       c.ring_size = o->ring_size;
       c.base_port = 0; /* addresses only identify peers here: ids up to 65535 */
       /* A lookup may pass every peer: give it time for that many hops before resending. */
-      uint64_t walk_ms = (uint64_t)n * o->delay_max_us * 2 / 1000 + 10000;
+      uint64_t walk_ms = (uint64_t)w.n * o->delay_max_us * 2 / 1000 + 10000;
       if (c.request_timeout_ms < walk_ms) c.request_timeout_ms = (uint32_t)walk_ms;
+      cdht_node_del(p->node); /* a restart: the old process is long gone */
+      p->node = NULL;
+      memset(p->lk, 0, sizeof p->lk);
+      p->ndeclared = 0;
+      p->repair_kill_us = 0;
+      p->scheduled_us = NEVER_US;
       if (cdht_node_new(&p->node, &c, NULL, now_ms) < 0) {
         if (report) fprintf(report, "sim: bad node configuration for peer %llu\n", (unsigned long long)p->id);
         goto out;
       }
-      p->state = P_RUNNING;
+      p->state = ev.b ? P_JOINING : P_RUNNING;
+      /* A restarted peer is a new process: earlier verdicts about it no longer apply. */
+      for (uint32_t i = 0; i < w.n; i++)
+        for (unsigned d = 0; d < DECLARED; d++)
+          if (w.p[i].declared[d] == p->id) w.p[i].declared[d] = CDHT_ID_NONE;
       settle_node(&w, p);
       break;
     }

@@ -13,12 +13,13 @@
 
 #define SIM_MAX_ACTIONS 64
 
-typedef enum sim_action_kind { SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT } sim_action_kind;
+typedef enum sim_action_kind { SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN } sim_action_kind;
 
 typedef struct sim_action {
   uint64_t t_us;        /* when */
   sim_action_kind kind;
   cdht_id id;           /* the peer (SIM_KILL_ADJACENT: the first of the two; CDHT_ID_NONE = random) */
+  cdht_id via;          /* SIM_JOIN: the known peer to join through */
   uint16_t file;        /* SIM_REQUEST */
 } sim_action;
 
@@ -33,7 +34,8 @@ typedef struct sim_opts {
   double dup;                     /* probability a datagram is delivered twice */
   double reorder;                 /* probability a datagram is held back by up to 10 x delay_max */
   uint32_t delay_min_us, delay_max_us; /* one-way delay, uniform */
-  uint64_t churn_us;              /* a random kill or quit this often; 0: none */
+  uint64_t churn_us;              /* a random kill, quit, join or restart this often; 0: none */
+  bool no_joins;                  /* random churn only kills and quits (the classic protocol) */
   uint32_t min_live;              /* random churn stops at this many live peers */
   uint64_t partition_at_us, partition_len_us; /* the two halves of the ring cannot talk (len 0: none) */
   sim_action actions[SIM_MAX_ACTIONS];
@@ -53,7 +55,7 @@ typedef struct sim_result {
   double wall_s;              /* wall-clock seconds the run took */
   uint64_t node_events;       /* events the nodes emitted */
   uint64_t lookups_ok, lookups_failed;
-  uint64_t kills, quits, repairs, false_deaths, checks;
+  uint64_t kills, quits, joins, restarts, join_failures, repairs, false_deaths, checks;
   uint64_t violations;
   double detect_mean_s, detect_p50_s, detect_p99_s, detect_max_s; /* kill -> "no longer alive", per predecessor */
   double repair_mean_s, repair_p50_s, repair_p99_s; /* kill -> both successor lines */

@@ -23,8 +23,9 @@ def tail(lines):
     return lines[-2].split()[1], int(lines[-1].split()[1])
 
 
-def test_seed_sweep_small_rings_with_loss_delay_kills_and_quits():
-    # 200 seeds, 4 to 32 peers, 1% loss, 0.1-5 ms delays, a kill or quit every 30 s, 10 minutes each.
+def test_seed_sweep_small_rings_with_loss_delay_kills_quits_joins_and_restarts():
+    # 200 seeds, 4 to 32 peers, 1% loss, 0.1-5 ms delays, a kill, quit, join or restart every
+    # 30 s, 10 minutes each.
     code, lines, err = sim("--peers", "4..32", "--seeds", "1..200", "--duration", "600")
     assert code == 0, err[-3000:]
     assert "all 200 seeds held" in lines
@@ -34,8 +35,17 @@ def test_seed_sweep_small_rings_with_loss_delay_kills_and_quits():
     assert len(summaries) == 200
     kills = sum(int(re.search(r"kills (\d+)", l).group(1)) for l in summaries)
     quits = sum(int(re.search(r"quits (\d+)", l).group(1)) for l in summaries)
+    joins = sum(int(re.search(r"joins (\d+), restarts (\d+)", l).group(1)) +
+                int(re.search(r"joins (\d+), restarts (\d+)", l).group(2)) for l in summaries)
     ok = sum(int(re.search(r"lookups (\d+) ok", l).group(1)) for l in summaries)
-    assert kills > 200 and quits > 200 and ok > 10000
+    assert kills > 200 and quits > 200 and joins > 200 and ok > 10000
+
+
+def test_seed_sweep_classic_protocol_only_kills_and_quits_at_5_percent_loss():
+    code, lines, err = sim("--peers", "4..32", "--seeds", "1..100", "--duration", "600", "--no-joins",
+                           "--loss", "0.05")
+    assert code == 0, err[-3000:]
+    assert tail(lines)[1] == 0
 
 
 def test_seed_sweep_with_duplication_and_reordering():

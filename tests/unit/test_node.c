@@ -696,7 +696,7 @@ static void test_node_kill_repair_requery(void **state) {
   assert_true(rest[wq].m.about == 5);
   nev += drain_ev(n, ev + nev, EV_CAP - nev);
   assert_int_equal(ev_find(ev, nev, 0, CDHT_EV_PEER_DEAD, ANY, ANY_FILE), -1);
-  cdht_msg wr = { .type = CDHT_MSG_WITNESS_REPLY, .seq = rest[wq].m.seq, .about = 5, .age_ms = 3400 };
+  cdht_msg wr = { .type = CDHT_MSG_WITNESS_REPLY, .seq = rest[wq].m.seq, .about = 5, .age_ms = CDHT_AGE_NEVER };
   assert_int_equal(deliver(n, now, CDHT_TCP, 4, wr), 0);
   nev += drain_ev(n, ev + nev, EV_CAP - nev);
   assert_true(ev_find(ev, nev, 0, CDHT_EV_PEER_DEAD, 5, 0) >= 0);
