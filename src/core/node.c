@@ -182,6 +182,8 @@ static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
   }
   n->succ[0] = a;
   n->succ[1] = b;
+  /* A departed peer that is our successor again has rejoined: its next departure is new. */
+  if (n->departed == a || n->departed == b) n->departed = CDHT_ID_NONE;
   if (a != old[0]) {
     for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
       pending_req *r = &n->reqs[i];
@@ -503,8 +505,10 @@ static void take_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
 
 static int on_join_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_id self = n->cfg.self, j = m->origin, s1 = n->succ[0], s2 = n->succ[1];
-  if (!valid_id(n, j)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
-  if (j == self || j == s1 || j == s2) { /* that id is taken: tell the joiner, not the ring */
+  /* A joiner with our id cannot even bind our port: such a request is forged or confused, and a
+   * rejection would be addressed to ourselves. */
+  if (!valid_id(n, j) || j == self) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  if (j == s1 || j == s2) { /* that id is taken: tell the joiner, not the ring */
     cdht_msg no = { .type = CDHT_MSG_JOIN_REJECT, .seq = m->seq };
     send_msg(n, CDHT_TCP, j, &no);
     return 0;

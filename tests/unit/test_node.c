@@ -1747,6 +1747,35 @@ static void test_node_witness_answers(void **state) {
   cdht_node_del(n);
 }
 
+
+/* A peer that departed, rejoined and departs again is heard the second time too (found by the
+ * lossy soak: the repeat guard swallowed the second departure, and the ring had to detect it). */
+static void test_node_departs_again_after_rejoining(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(3, 4, 5, now);
+  drain_all(n);
+  cdht_msg dep = { .type = CDHT_MSG_DEPART, .succ = { 5, 8 } };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, dep), 0);
+  assert_succ(n, 5, 8);
+  drain_all(n);
+  /* 4 joins again between us and 5: we accept it (a join request from 4 lands here). */
+  cdht_msg join = { .type = CDHT_MSG_JOIN_REQ, .origin = 4, .seq = 1 };
+  now += 1000;
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, join), 0);
+  assert_succ(n, 4, 5);
+  drain_all(n);
+  now += 1000;
+  dep.succ[0] = 5;
+  dep.succ[1] = 8;
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, dep), 0);
+  cdht_event ev[EV_CAP];
+  size_t e = drain_ev(n, ev, EV_CAP);
+  assert_true(ev_find(ev, e, 0, CDHT_EV_DEPARTING, 4, 0) >= 0);
+  assert_succ(n, 5, 8);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_pings),
@@ -1772,6 +1801,7 @@ int main(void) {
     cmocka_unit_test(test_node_depart_during_repair),
     cmocka_unit_test(test_node_witness_vouches_or_times_out),
     cmocka_unit_test(test_node_witness_answers),
+    cmocka_unit_test(test_node_departs_again_after_rejoining),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
