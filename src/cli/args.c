@@ -265,8 +265,9 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
     }
     uint64_t id, known;
     if (parse_uint(pos[0], a->cfg.ring_size - 1, &id) < 0 || parse_uint(pos[1], a->cfg.ring_size - 1, &known) < 0) {
+      char sbuf2[48];
       snprintf(err, errlen, "peer ids are integers 0..%llu, got '%s' and '%s'", (unsigned long long)(a->cfg.ring_size - 1),
-               shown(pos[0], sbuf, sizeof sbuf), shown(pos[1], sbuf + 24, sizeof sbuf - 24));
+               shown(pos[0], sbuf, sizeof sbuf), shown(pos[1], sbuf2, sizeof sbuf2));
       return -1;
     }
     if (id == known) {

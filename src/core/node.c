@@ -589,7 +589,7 @@ static int on_stab_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
  * between us, is our new first successor (a joiner, a restarted peer, a peer we wrongly
  * declared dead).  Otherwise our second successor is our first successor's first. */
 static int on_stab_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  if (m->from != n->succ[0] || m->seq != n->stab_qid || n->repair.active || n->state != RUNNING) {
+  if (m->seq == 0 || m->from != n->succ[0] || m->seq != n->stab_qid || n->repair.active || n->state != RUNNING) {
     drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }

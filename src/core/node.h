@@ -174,7 +174,8 @@ int cdht_node_on_frame(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
 int cdht_node_on_unreachable(cdht_node *node, uint64_t now_ms, cdht_id peer);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
- * CDHT_ERR_LEAVING after quit, or CDHT_ERR_INVAL for a file number past 9999. */
+ * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for
+ * a file number past 9999. */
 int cdht_node_on_command(cdht_node *node, uint64_t now_ms, const cdht_command *cmd);
 
 /* Does whatever is due by |now_ms|: pings, miss accounting, retries, timeouts.  Returns 0. */

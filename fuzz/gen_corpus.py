@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora in fuzz/corpus/<target>/ (run from anywhere; rewrites the seed_*
+files and leaves any other file alone, such as regress_* inputs saved from a fuzzer crash).
+
+The encoder below mirrors the wire format of src/core/msg.c (docs/protocol.md section 2), and
+the node scripts follow the step format described at the top of fuzz_node.c."""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+(PING, PONG, FILE_REQ, FILE_RESP, DEPART, DEPART_ACK, SUCC_QUERY, SUCC_REPLY, WITNESS_QUERY, WITNESS_REPLY,
+ JOIN_REQ, JOIN_ACCEPT, JOIN_REJECT, SUCC_CHANGE, STAB_QUERY, STAB_REPLY) = range(1, 17)
+ID_NONE = 0xffffffffffffffff
+AGE_NEVER = 0xffffffff
+FIRST, SECOND = 1, 2
+FINAL = 1
+
+
+def msg(mtype, body):
+    return struct.pack(">BBH", 1, mtype, len(body)) + body
+
+
+def ping(frm, seq, role):
+    return msg(PING, struct.pack(">QIB", frm, seq, role))
+
+
+def pong(frm, seq):
+    return msg(PONG, struct.pack(">QI", frm, seq))
+
+
+def file_req(frm, origin, seq, file, hops=0, flags=0):
+    return msg(FILE_REQ, struct.pack(">QQIHHB", frm, origin, seq, file, hops, flags))
+
+
+def file_resp(frm, seq, file):
+    return msg(FILE_RESP, struct.pack(">QIH", frm, seq, file))
+
+
+def depart(frm, s1, s2):
+    return msg(DEPART, struct.pack(">QQQ", frm, s1, s2))
+
+
+def depart_ack(frm):
+    return msg(DEPART_ACK, struct.pack(">Q", frm))
+
+
+def succ_query(frm, seq):
+    return msg(SUCC_QUERY, struct.pack(">QI", frm, seq))
+
+
+def succ_reply(frm, seq, s1, s2):
+    return msg(SUCC_REPLY, struct.pack(">QIQQ", frm, seq, s1, s2))
+
+
+def witness_query(frm, seq, about):
+    return msg(WITNESS_QUERY, struct.pack(">QIQ", frm, seq, about))
+
+
+def witness_reply(frm, seq, about, age_ms):
+    return msg(WITNESS_REPLY, struct.pack(">QIQI", frm, seq, about, age_ms))
+
+
+def join_req(frm, origin, seq, hops=0):
+    return msg(JOIN_REQ, struct.pack(">QQIH", frm, origin, seq, hops))
+
+
+def join_accept(frm, seq, s1, s2):
+    return msg(JOIN_ACCEPT, struct.pack(">QIQQ", frm, seq, s1, s2))
+
+
+def join_reject(frm, seq):
+    return msg(JOIN_REJECT, struct.pack(">QI", frm, seq))
+
+
+def succ_change(frm, s1, s2):
+    return msg(SUCC_CHANGE, struct.pack(">QQQ", frm, s1, s2))
+
+
+def stab_query(frm, seq):
+    return msg(STAB_QUERY, struct.pack(">QI", frm, seq))
+
+
+def stab_reply(frm, seq, s1, s2, pred, age_ms):
+    return msg(STAB_REPLY, struct.pack(">QIQQQI", frm, seq, s1, s2, pred, age_ms))
+
+
+# ---- node scripts (fuzz_node.c) ----
+PEERS = [5, 8, 3, 1, 4, 0, 6, 256]  # index = the step's peer byte & 7 (fuzz_node.c, peers[])
+JOIN_PEERS = [5, 8, 3, 1, 6, 0, 4, 256]  # the same for fuzz_node_join.c (we are 6)
+
+
+def k(peer, spoofed=False):
+    return PEERS.index(peer) | (8 if spoofed else 0)
+
+
+def dgram(peer, data, spoofed=False):
+    assert len(data) < 128
+    return bytes([0, k(peer, spoofed), len(data)]) + data
+
+
+def frame(peer, data):
+    assert len(data) < 128
+    return bytes([1, k(peer), len(data)]) + data
+
+
+def recipe(op, peer, mtype, seq=0, role=0, file=0, origin=1, hops=0, flags=0, s1=5, s2=8, about=8,
+           age=None):
+    """A step that has fuzz_node.c build a valid message (see build() there); age in 100 ms."""
+    r = bytes([mtype - 1, seq, role - 1 if role else 0, file >> 8, file & 255, k(origin), hops, flags,
+               k(s1), k(s2), k(about), 255 if age is None else age])
+    return bytes([op, k(peer), 0x80 | len(r)]) + r
+
+
+def advance(ms):
+    return bytes([2, ms >> 8, ms & 255])
+
+
+def sleep(ms):
+    return bytes([3, ms >> 8, ms & 255])
+
+
+def request(file):
+    return bytes([4, file >> 8, file & 255])
+
+
+QUIT = bytes([5])
+FAILALLOC = bytes([7])
+
+
+def unreachable(peer):
+    return bytes([6, k(peer)])
+
+
+def classic_pings(rounds):
+    """Node 4 pings 5 and 8 every second (seq 0, 1, ...) and is pinged by 3 and 1."""
+    out = b""
+    for i in range(rounds):
+        out += dgram(5, pong(5, i)) + dgram(8, pong(8, i))
+        out += dgram(3, ping(3, i, FIRST)) + dgram(1, ping(1, i, SECOND)) + advance(1000)
+    return out
+
+
+def node_seeds():
+    s = {}
+    s["pings"] = classic_pings(3)
+    s["request_answered"] = classic_pings(1) + request(2012) + frame(1, file_resp(1, 1, 2012)) + advance(1000)
+    s["request_here"] = classic_pings(1) + request(4) + request(3) + advance(1000)
+    alive = b"".join(dgram(5, pong(5, i)) + dgram(8, pong(8, i)) + advance(1000) for i in range(11))
+    s["request_timeout"] = request(100) + alive  # retried after 5 s, failed after 10 s
+    s["both_dead"] = request(100) + advance(6000)  # no pongs at all: the ring breaks at 3.5 s
+    s["quit"] = classic_pings(1) + QUIT + frame(3, depart_ack(3)) + frame(1, depart_ack(1)) + \
+        dgram(5, pong(5, 1)) + advance(1000)
+    s["quit_unconfirmed"] = classic_pings(1) + QUIT + unreachable(3) + advance(3000)
+    kill = b""
+    for i in range(5):
+        kill += dgram(8, pong(8, i)) + advance(1000)
+    kill += frame(8, succ_reply(8, 1, 1, 3)) + advance(1000)
+    s["kill_repair"] = kill
+    s["depart_successor"] = classic_pings(1) + frame(5, depart(5, 8, 1)) + frame(5, depart(5, 8, 1)) + \
+        advance(1000)
+    s["depart_alone"] = frame(5, depart(5, 4, 8)) + request(50) + advance(1000)
+    s["forward"] = classic_pings(1) + frame(3, file_req(3, 1, 7, 6, 1, 0)) + \
+        frame(3, file_req(3, 1, 8, 4, 1, FINAL)) + frame(3, file_req(3, 4, 9, 6, 2, 0))
+    s["succ_query"] = frame(3, succ_query(3, 9)) + advance(500)
+    s["garbage"] = dgram(5, b"\xff\x00\x01") + frame(5, ping(5, 0, FIRST)[:7]) + \
+        dgram(5, pong(5, 0), spoofed=True) + dgram(4, pong(4, 0)) + dgram(5, pong(5, 0) + b"\x00") + \
+        frame(5, pong(5, 0)) + dgram(5, depart_ack(5))
+    s["recipes"] = recipe(0, 5, PONG, seq=0) + recipe(0, 3, PING, seq=0, role=FIRST) + \
+        recipe(1, 5, DEPART, s1=8, s2=1) + recipe(1, 8, SUCC_QUERY, seq=3) + advance(1000)
+    s["sleep"] = classic_pings(1) + sleep(30000) + dgram(5, pong(5, 1)) + advance(2000)
+    s["failalloc"] = FAILALLOC + advance(1000)
+    # 8 stops answering; 3 keeps pinging us.  At the 4th miss (3.5 s) we ask our witness for 8,
+    # our first successor 5, and it vouches: 8 was heard from 0.5 s ago.
+    quiet8 = b"".join(dgram(5, pong(5, i)) + dgram(3, ping(3, i, FIRST)) + advance(1000) for i in range(4))
+    s["witness_vouches"] = quiet8 + frame(5, witness_reply(5, 1, 8, 500)) + advance(2000)
+    s["witness_says_dead"] = quiet8 + recipe(1, 5, WITNESS_REPLY, seq=1, about=8) + advance(1000)
+    s["witness_unreachable"] = quiet8 + unreachable(5) + advance(1000)
+    s["witness_asked"] = classic_pings(2) + frame(3, witness_query(3, 4, 5)) + frame(1, witness_query(1, 5, 8))
+    # Joins: 0 is passed on to 5; after 5 departs (successors 8 1), 6 lands between us and 8;
+    # 3 and 5 are taken.
+    s["join"] = classic_pings(1) + frame(1, join_req(1, 0, 1)) + frame(3, join_req(3, 5, 2)) + \
+        frame(5, depart(5, 8, 1)) + frame(3, join_req(3, 6, 3, 2)) + frame(6, join_accept(6, 1, 8, 1)) + \
+        advance(1000)
+    # 5 departs (successors 8 1); stabilization at 3 s asks 8 (query 1): it says 6 now precedes
+    # it, heard 0.2 s ago, so 6 becomes our first successor.
+    s["stabilize_joiner"] = dgram(5, pong(5, 0)) + dgram(8, pong(8, 0)) + frame(5, depart(5, 8, 1)) + \
+        advance(3000) + frame(8, stab_reply(8, 1, 1, 3, 6, 200)) + advance(1000)
+    s["stabilize_second"] = classic_pings(3) + frame(5, stab_reply(5, 1, 1, 3, 4, 100)) + advance(1000)
+    s["stabilize_asked"] = classic_pings(1) + frame(3, stab_query(3, 7)) + recipe(1, 1, STAB_QUERY, seq=2)
+    s["succ_change"] = classic_pings(1) + frame(5, succ_change(5, 5, 6)) + frame(8, succ_change(8, 8, 1)) + \
+        advance(1000)
+    return s
+
+
+def node_join_seeds():
+    """We are 6, joining through 5 (join request 1 sent at time 0)."""
+    global PEERS
+    saved, PEERS = PEERS, JOIN_PEERS
+    s = {}
+    # Accepted between 5 and 8: successors 8 1; then 5 and 4 ping us and we ping 8 and 1.
+    accepted = frame(5, join_accept(5, 1, 8, 1))
+    ring = b"".join(dgram(8, pong(8, i)) + dgram(1, pong(1, i)) + dgram(5, ping(5, i, FIRST)) +
+                    dgram(4, ping(4, i, SECOND)) + advance(1000) for i in range(3))
+    s["accepted"] = accepted + ring + request(7) + frame(8, file_resp(8, 1, 7)) + QUIT
+    s["rejected"] = frame(5, join_reject(5, 1)) + advance(1000)
+    s["no_answer"] = unreachable(5) + advance(1000)
+    s["timeout"] = request(1) + QUIT + dgram(5, ping(5, 0, FIRST)) + advance(5000) + advance(1000)
+    s["wrong_answers"] = frame(5, join_accept(5, 2, 8, 1)) + frame(8, join_reject(8, 3)) + \
+        frame(5, join_accept(5, 1, 256, 1)) + frame(5, join_accept(5, 1, 8, 1)) + frame(5, join_accept(5, 1, 8, 1))
+    s["accepted_repairing"] = frame(5, join_accept(5, 1, 8, 8)) + frame(8, succ_reply(8, 1, 1, 3)) + advance(1000)
+    s["accepted_alone"] = frame(5, join_accept(5, 1, 5, 6)) + advance(1000)
+    s["accepted_self"] = frame(5, join_accept(5, 1, 6, 8)) + request(9) + advance(1000)
+    s["recipe_accept"] = recipe(1, 5, JOIN_ACCEPT, seq=1, s1=8, s2=1) + advance(3000) + \
+        recipe(1, 8, STAB_REPLY, seq=1, s1=1, s2=3, about=6, age=1)
+    PEERS = saved
+    return s
+
+
+def msg_seeds():
+    s = {
+        "ping": ping(3, 0, FIRST),
+        "ping_second": ping(1, 0x7fffffff, SECOND),
+        "pong": pong(5, 1),
+        "file_req": file_req(3, 1, 7, 2012, 2, FINAL),
+        "file_resp": file_resp(1, 7, 9999),
+        "depart": depart(5, 8, 1),
+        "depart_ack": depart_ack(3),
+        "succ_query": succ_query(4, 2),
+        "succ_reply": succ_reply(8, 2, 1, 3),
+        "witness_query": witness_query(3, 9, 5),
+        "witness_reply": witness_reply(5, 9, 8, 1500),
+        "witness_never": witness_reply(5, 10, 8, AGE_NEVER),
+        "join_req": join_req(3, 6, 1, 2),
+        "join_accept": join_accept(5, 1, 8, 1),
+        "join_reject": join_reject(5, 1),
+        "succ_change": succ_change(5, 5, 6),
+        "stab_query": stab_query(4, 3),
+        "stab_reply": stab_reply(5, 3, 8, 1, ID_NONE, AGE_NEVER),
+    }
+    s["bad_version"] = b"\x02" + ping(3, 0, FIRST)[1:]
+    s["bad_type"] = b"\x01\x11\x00\x00"
+    s["type_zero"] = b"\x01\x00\x00\x08" + bytes(8)
+    s["short"] = pong(5, 1)[:9]
+    s["trailing"] = depart_ack(3) + b"\x00"
+    s["bad_role"] = ping(3, 0, 3)
+    s["bad_file"] = file_resp(1, 7, 10000)
+    s["bad_flags"] = file_req(3, 1, 7, 2012, 0, 2)
+    s["bad_length"] = msg(PONG, struct.pack(">QIB", 5, 1, 0))
+    return s
+
+
+def frame_seeds():
+    def ctl(npieces, stop_at=0):
+        return bytes([npieces | (stop_at << 4)])
+
+    two = ping(3, 0, FIRST) + pong(5, 0)
+    s = {
+        "two_frames": ctl(0) + two,
+        "split_inside_header": ctl(2, 0) + bytes([2, 20]) + file_req(3, 1, 7, 6) + file_resp(1, 7, 6),
+        "split_bytes": ctl(4) + bytes([1, 1, 1, 1]) + depart(5, 8, 1) + depart_ack(5),
+        "witness": ctl(2) + bytes([23, 1]) + witness_query(3, 1, 5) + witness_reply(5, 1, 8, 0),
+        "empty_pieces": ctl(3) + bytes([0, 5, 0]) + succ_query(4, 1) + succ_reply(8, 1, 1, 3),
+        "partial_tail": ctl(1) + bytes([10]) + two + pong(5, 1)[:6],
+        "bad_version": ctl(1) + bytes([13]) + ping(3, 0, FIRST) + b"\x02\x02\x00\x0c" + bytes(12),
+        "too_big": ctl(1) + bytes([2]) + pong(5, 0) + b"\x01\x02\xff\xff" + bytes(8),
+        "stop_first": ctl(0, 1) + two,
+        "empty_body": ctl(0) + b"\x01\x11\x00\x00" + pong(5, 0),
+        "max_frame_partial": ctl(1) + bytes([200]) + b"\x01\x11\x03\xfc" + bytes(400),  # 1024 bytes announced
+    }
+    return s
+
+
+def console_seeds():
+    lines = {
+        "request": "request 2012", "request_upper": "REQUEST 0001", "quit": "quit", "status": "status",
+        "pings_off": "pings off", "pings_on": "Pings ON", "help": "help", "empty": "", "blank": " \t ",
+        "request_short": "request 12", "request_long": "request 12345", "request_noarg": "request",
+        "request_extra": "request 2012 2013", "unknown": "foo bar", "quit_cr": "quit\r",
+        "tabs": "\trequest\t0007\t", "many_words": "a b c d e f", "long_word": "x" * 80,
+        "control": "request 20\x0112", "pings_bad": "pings maybe",
+    }
+    return {k: v.encode("latin-1") for k, v in lines.items()}
+
+
+def args_seeds():
+    sets = {
+        "classic": ["4", "5", "8"],
+        "alone": ["1", "1", "1"],
+        "two_peers": ["4", "5", "4"],
+        "intervals": ["--ping-interval", "0.5", "--ping-timeout=0.25", "4", "5", "8"],
+        "misses": ["--misses=3", "--request-timeout", "86400", "--leave-timeout=2", "1", "3", "4"],
+        "help": ["--help"], "h": ["-h"], "version": ["--version"],
+        "dashdash": ["--", "4", "5", "8"],
+        "same_succ": ["4", "5", "5"], "self_first": ["4", "4", "5"], "five": ["1", "2", "3", "500", "0.1"],
+        "too_far": ["300", "1", "2"], "negative": ["-1", "2", "3"], "timeout_too_long": ["--ping-timeout", "20", "4", "5", "8"],
+        "unknown": ["--bogus", "4", "5", "8"], "no_value": ["4", "5", "8", "--misses"],
+        "flag_value": ["--help=1"], "fine_seconds": ["--ping-interval", "0.0005", "4", "5", "8"],
+        "empty_arg": ["", "5", "8"],
+        "join": ["6", "--join", "5"], "join_form": ["join", "6", "5", "0.5"], "init_form": ["init", "4", "5", "8", "2"],
+        "join_self": ["join", "6", "6"], "join_extra": ["6", "--join=5", "8"],
+        "transport": ["--events", "ev.log", "--drop", "0.05", "--max-connections", "16", "--idle-timeout=5", "4", "5", "8"],
+        "rates": ["--udp-rate", "0", "--stabilize-interval", "0", "4", "5", "8"],
+        "bad_drop": ["--drop", "1.5", "4", "5", "8"], "empty_events": ["--events=", "4", "5", "8"],
+        "long_ids": ["join", "123456789012345678901234567890", "x" * 30],
+    }
+    return {k: b"\x00".join(a.encode() for a in v) for k, v in sets.items()}
+
+
+def write(target, seeds):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    for name in os.listdir(d):
+        if name.startswith("seed_"):
+            os.remove(os.path.join(d, name))
+    assert len(seeds) < 40
+    for name, data in seeds.items():
+        assert len(data) < 1024, (target, name, len(data))
+        with open(os.path.join(d, "seed_" + name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    write("msg", msg_seeds())
+    write("frame", frame_seeds())
+    write("console", console_seeds())
+    write("args", args_seeds())
+    write("node", node_seeds())
+    write("node_join", node_join_seeds())
