@@ -31,7 +31,7 @@ typedef enum cdht_msg_type {
   CDHT_MSG_WITNESS_QUERY, /* TCP: "when did you last hear from your successor X?" (§4) */
   CDHT_MSG_WITNESS_REPLY, /* TCP: the answer: milliseconds since, or CDHT_AGE_NEVER */
   CDHT_MSG_JOIN_REQ,    /* TCP: origin wants to join; passed on to the peer that will precede it */
-  CDHT_MSG_JOIN_ACCEPT, /* TCP: to the joiner: your successors */
+  CDHT_MSG_JOIN_ACCEPT, /* TCP: to the joiner: your successors (about: a dead peer to avoid) */
   CDHT_MSG_JOIN_REJECT, /* TCP: to the joiner: that id is already in the ring */
   CDHT_MSG_SUCC_CHANGE, /* TCP: to the accepting peer's first predecessor: your new successors */
   CDHT_MSG_STAB_QUERY,  /* TCP: stabilization: "who are your predecessor and successors?" */

@@ -210,12 +210,13 @@ static void log_gone(cdht_node *n, cdht_id id, uint64_t now) {
   n->ndead++;
 }
 
-/* Whether |id| may be gone: we declared it dead (or saw it depart) at or after |heard_ms|, the
- * last time anyone says they heard from it. */
+/* Whether |id| may be gone: we declared it dead (or saw it depart) after, or less than a ping
+ * interval before, |heard_ms|, the last time anyone says they heard from it.  The interval
+ * covers a ping still in flight when a peer decided to leave. */
 static bool maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms) {
   unsigned k = n->ndead < DEAD_LOG ? n->ndead : DEAD_LOG;
   for (unsigned i = 0; i < k; i++)
-    if (n->dead_log[i].id == id && n->dead_log[i].t_ms >= heard_ms) return true;
+    if (n->dead_log[i].id == id && n->dead_log[i].t_ms + n->cfg.ping_interval_ms >= heard_ms) return true;
   return false;
 }
 
@@ -284,6 +285,21 @@ static int on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 0;
 }
 
+/* Installs the successors a joiner or a predecessor was told.  A pair naming the same peer
+ * twice means the sender did not know the second one (it was repairing): ask for it, never
+ * accepting the peers in |avoid1| and |avoid2| (gone, as far as the sender or we know). */
+static void take_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b, cdht_id avoid1, cdht_id avoid2) {
+  if (a == n->cfg.self) b = a;
+  if (b == a && a != n->cfg.self) {
+    set_successors(n, now, a, CDHT_ID_NONE);
+    start_repair(n, now, avoid1);
+    if (avoid2 != CDHT_ID_NONE) start_repair(n, now, avoid2);
+    return;
+  }
+  set_successors(n, now, a, b);
+  emit_successors(n);
+}
+
 /* ---- quit (§6) ---- */
 
 static void finish_leave(cdht_node *n) {
@@ -299,7 +315,9 @@ static void start_leave(cdht_node *n, uint64_t now) {
   cdht_id self = n->cfg.self;
   cdht_id s1 = n->succ[0], s2 = n->succ[1];
   if (s2 == CDHT_ID_NONE || s2 == self) s2 = s1;       /* a repair in flight, or a two-peer ring */
-  cdht_id p1 = n->pred[0], p2 = n->pred[1];
+  /* Only predecessors that still ping us: a stale entry may name a peer long gone. */
+  cdht_id p1 = pred_fresh(n, 0, now) ? n->pred[0] : CDHT_ID_NONE;
+  cdht_id p2 = pred_fresh(n, 1, now) ? n->pred[1] : CDHT_ID_NONE;
   n->state = LEAVING;
   n->leave[0].waiting = n->leave[1].waiting = false;
   if (p1 != CDHT_ID_NONE && p1 != self) {
@@ -355,16 +373,17 @@ static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   n->repair.active = false;
   for (int i = 0; i < 2; i++)
     if (n->pred[i] == m->from) n->pred[i] = CDHT_ID_NONE;
-  if (b == a && a != n->cfg.self) {
-    /* The leaver was itself repairing and did not know its second successor: learn ours the
-     * way a kill repair does (§5), and print both lines once it is known. */
-    set_successors(n, now, a, CDHT_ID_NONE);
-    start_repair(n, now, m->from);
-  } else {
-    set_successors(n, now, a, b);
-    emit_successors(n);
+  /* Neighbours leaving at once hand on each other: never take a peer we know has just gone. */
+  uint64_t recent = now > 2 * detect_ms(n) ? now - 2 * detect_ms(n) : 0;
+  cdht_id gone = CDHT_ID_NONE;
+  if (a != n->cfg.self && maybe_gone(n, a, recent)) { gone = a; a = b; b = CDHT_ID_NONE; }
+  if (b != n->cfg.self && b != CDHT_ID_NONE && maybe_gone(n, b, recent)) { gone = b; b = CDHT_ID_NONE; }
+  if (a == CDHT_ID_NONE || (a != n->cfg.self && maybe_gone(n, a, recent))) {
+    emit_peer(n, CDHT_EV_RING_BROKEN, m->from, 0);
+    a = b = n->cfg.self;
   }
   send_msg(n, CDHT_TCP, m->from, &ack);
+  take_successors(n, now, a, b == CDHT_ID_NONE ? a : b, m->from, gone);
   return 0;
 }
 
@@ -490,18 +509,6 @@ static void join_failed(cdht_node *n, cdht_id peer, cdht_join_failure why) {
   finish_leave(n);
 }
 
-/* Installs the successors a joiner or a predecessor was told.  A pair naming the same peer
- * twice means the sender did not know the second one (it was repairing): ask for it. */
-static void take_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
-  if (a == n->cfg.self) b = a;
-  if (b == a && a != n->cfg.self) {
-    set_successors(n, now, a, CDHT_ID_NONE);
-    start_repair(n, now, CDHT_ID_NONE);
-    return;
-  }
-  set_successors(n, now, a, b);
-  emit_successors(n);
-}
 
 static int on_join_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_id self = n->cfg.self, j = m->origin, s1 = n->succ[0], s2 = n->succ[1];
@@ -524,7 +531,8 @@ static int on_join_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   /* The joiner lands between us and our first successor: it takes our successors, we take
    * it and our old first successor, and our first predecessor takes us and the joiner. */
   emit_peer(n, CDHT_EV_JOIN_RECEIVED, j, 0);
-  cdht_msg yes = { .type = CDHT_MSG_JOIN_ACCEPT, .seq = m->seq, .succ = { s1, s2 } };
+  cdht_msg yes = { .type = CDHT_MSG_JOIN_ACCEPT, .seq = m->seq, .succ = { s1, s2 },
+                   .about = n->repair.active ? n->repair.avoid[0] : CDHT_ID_NONE };
   if (s1 == self) yes.succ[1] = j;                               /* we were alone */
   else if (s2 == self || s2 == CDHT_ID_NONE) yes.succ[1] = s2 == self ? self : s1;
   set_successors(n, now, j, s1 == self ? self : s1);
@@ -547,7 +555,7 @@ static int on_join_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (!valid_id(n, m->succ[0]) || !valid_id(n, m->succ[1])) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
   n->state = RUNNING;
   emit_peer(n, CDHT_EV_JOIN_ACCEPTED, m->from, 0);
-  take_successors(n, now, m->succ[0], m->succ[1]);
+  take_successors(n, now, m->succ[0], m->succ[1], valid_id(n, m->about) ? m->about : CDHT_ID_NONE, CDHT_ID_NONE);
   n->next_ping_ms = now;
   n->next_stab_ms = now + n->cfg.stabilize_ms;
   return 0;
@@ -561,7 +569,7 @@ static int on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   emit_peer(n, CDHT_EV_SUCC_CHANGE, m->from, 0);
   n->repair.active = false;
-  take_successors(n, now, m->succ[0], m->succ[1]);
+  take_successors(n, now, m->succ[0], m->succ[1], CDHT_ID_NONE, CDHT_ID_NONE);
   return 0;
 }
 
@@ -569,6 +577,13 @@ static int on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 static void stabilize(cdht_node *n, uint64_t now) {
   n->next_stab_ms = now + n->cfg.stabilize_ms;
+  if (n->succ[0] == n->cfg.self && pred_fresh(n, 0, now) && n->pred[0] != n->cfg.self &&
+      !maybe_gone(n, n->pred[0], n->pred_heard_ms[0])) {
+    /* Alone, yet someone pings us as its first successor: the ring has two peers again. */
+    set_successors(n, now, n->pred[0], n->cfg.self);
+    emit_successors(n);
+    return;
+  }
   if (n->repair.active || n->succ[0] == n->cfg.self || n->succ[0] == CDHT_ID_NONE) return;
   cdht_msg q = { .type = CDHT_MSG_STAB_QUERY, .seq = n->stab_qid = ++n->next_qid };
   send_msg(n, CDHT_TCP, n->succ[0], &q);
@@ -788,6 +803,7 @@ int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
 }
 
 int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
+  if (n->state == JOINING && cmd->kind == CDHT_CMD_QUIT) { finish_leave(n); return 0; } /* not in yet */
   if (n->state == JOINING) return CDHT_ERR_UNEXPECTED;
   if (n->state != RUNNING) return CDHT_ERR_LEAVING;
   switch (cmd->kind) {

@@ -68,16 +68,18 @@ static void fs_read_cb(uv_fs_t *req) {
   cdht_console *c = req->data;
   ssize_t n = req->result;
   uv_fs_req_cleanup(req);
-  c->reading = false;
-  if (c->closing) { free(c); return; }
-  if (n > 0) {
-    feed(c, c->chunk, (size_t)n);
-    if (!c->closing) start_file_read(c);
-    else free(c);
-  } else {
-    feed_eof(c);
-    if (c->closing) free(c);
+  /* |reading| stays set while the lines are handled: a line handler that closes the console
+   * (quit) leaves the freeing to this callback, which still uses |c|. */
+  if (!c->closing) {
+    if (n > 0) feed(c, c->chunk, (size_t)n);
+    else feed_eof(c);
   }
+  c->reading = false;
+  if (c->closing) {
+    free(c);
+    return;
+  }
+  if (n > 0) start_file_read(c);
 }
 
 static void start_file_read(cdht_console *c) {

@@ -277,13 +277,16 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     }
     break;
   }
+  case CDHT_EV_DEPARTING: /* the node now knows that peer has left: adopting it later is wrong */
+    p->declared[p->ndeclared++ % DECLARED] = ev->peer;
+    break;
   case CDHT_EV_SUCCESSORS:
     for (int i = 0; i < 2; i++) {
       cdht_id s = ev->succ[i];
       speer *q = find(w, s);
       if (s == p->id || !q) continue;
       if (alive(q)) continue; /* taking back a peer wrongly declared dead is right */
-      if (declared(p, s)) violation(w, "a peer adopted a successor it had declared dead", p, q);
+      if (declared(p, s)) violation(w, "a peer adopted a successor it had declared dead or seen depart", p, q);
       else if (w->now_us - q->gone_us > w->settle_us)
         violation(w, "a peer adopted a successor that was gone long ago", p, q);
     }

@@ -48,6 +48,20 @@ def test_seed_sweep_classic_protocol_only_kills_and_quits_at_5_percent_loss():
     assert tail(lines)[1] == 0
 
 
+def test_seed_sweep_tiny_rings_down_to_one_peer_and_back():
+    code, lines, err = sim("--peers", "2..4", "--ring-size", "8", "--min-live", "1", "--churn", "10",
+                           "--seeds", "1..100", "--duration", "600")
+    assert code == 0, err[-3000:]
+    assert tail(lines)[1] == 0
+
+
+def test_neighbours_quitting_at_once_never_hand_on_a_departed_peer():
+    code, lines, err = sim("--ids", "1,3,5,7,9", "--quit", "3@20", "--quit", "5@20", "--churn", "0",
+                           "--loss", "0", "--duration", "60", "--lines")
+    assert code == 0, err
+    assert "peer 1: My first successor is now peer 5." not in lines
+
+
 def test_seed_sweep_with_duplication_and_reordering():
     code, lines, err = sim("--peers", "4..16", "--seeds", "1..50", "--duration", "300",
                            "--dup", "0.05", "--reorder", "0.05", "--churn", "20")

@@ -182,7 +182,8 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     cdht_msg clean = sample((uint8_t)t), noisy = clean, out;
     bool has_succ = t == CDHT_MSG_DEPART || t == CDHT_MSG_SUCC_REPLY || t == CDHT_MSG_JOIN_ACCEPT ||
                     t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_STAB_REPLY;
-    bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
+    bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY ||
+                     t == CDHT_MSG_JOIN_ACCEPT;
     bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
     if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ) { noisy.origin = 99; noisy.hops = 3; }
     if (t != CDHT_MSG_FILE_REQ) noisy.flags = CDHT_REQ_FINAL;
