@@ -86,6 +86,8 @@ static void print_status(app *a) {
           (unsigned long long)ns->send_failed, (unsigned long long)ns->udp_partial,
           (unsigned long long)ns->tcp_refused, (unsigned long long)ns->tcp_bad_stream,
           (unsigned long long)ns->tcp_idle, (unsigned long long)ns->tcp_slow, (unsigned long long)ns->udp_dropped);
+  fprintf(stderr, "sending: %llu timed out, %llu refused at the limit\n", (unsigned long long)ns->send_timeouts,
+          (unsigned long long)ns->send_refused);
   fprintf(stderr, "failure detection: %llu probes, %llu witness questions, %llu verdicts overturned\n",
           (unsigned long long)st->probes_sent, (unsigned long long)st->witness_queries,
           (unsigned long long)st->vouched);

@@ -22,6 +22,7 @@ struct cdht_net {
   int open_handles;           /* handles of this struct still open: free at zero */
   bool closing;
   unsigned inbound;           /* open inbound connections */
+  unsigned outbound;          /* outgoing messages in flight */
   struct conn_link *conns;    /* every open connection, in or out, to close with the net */
   cdht_net_stats stats;
   char udp_buf[65536];        /* one datagram at a time; larger than any valid message */
@@ -31,6 +32,7 @@ struct cdht_net {
 typedef struct conn_link {
   struct conn_link *prev, *next;
   void (*close)(struct conn_link *);
+  bool outbound;              /* an outgoing message: allowed to finish when the net closes */
 } conn_link;
 
 static void link_add(cdht_net *net, conn_link *l) {
@@ -70,7 +72,9 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
 typedef struct out_conn {     /* one message to one peer, then close */
   conn_link link;             /* first member */
   bool closing;
+  int open_handles;           /* tcp and timer */
   uv_tcp_t tcp;
+  uv_timer_t timer;           /* gives up on a peer that neither accepts nor refuses */
   uv_connect_t connect;
   uv_write_t write;
   cdht_net *net;
@@ -154,6 +158,8 @@ static void on_timer(uv_timer_t *t) {
 
 static void out_closed(uv_handle_t *h) {
   out_conn *c = h->data;
+  if (--c->open_handles > 0) return;
+  c->net->outbound--;
   link_remove(c->net, &c->link); /* may free the net, never c */
   free(c);
 }
@@ -162,13 +168,11 @@ static void out_close(out_conn *c) {
   if (c->closing) return;
   c->closing = true;
   uv_close((uv_handle_t *)&c->tcp, out_closed);
+  uv_close((uv_handle_t *)&c->timer, out_closed);
 }
 
-static void out_close_link(conn_link *l) { out_close((out_conn *)l); }
-
-static void out_written(uv_write_t *w, int status) {
-  out_conn *c = w->data;
-  if (status < 0 && !c->net->closing) {
+static void out_failed(out_conn *c) {
+  if (!c->net->closing) {
     c->net->stats.send_failed++;
     cdht_node_on_unreachable(c->net->node, uv_now(c->net->loop), c->to);
     drain(c->net);
@@ -176,15 +180,26 @@ static void out_written(uv_write_t *w, int status) {
   out_close(c);
 }
 
+/* A peer that is stopped (not dead) neither accepts nor refuses: connect would wait for the
+ * kernel's SYN retries, minutes, holding a descriptor.  Give up after CDHT_NET_SEND_MS. */
+static void out_timeout(uv_timer_t *t) {
+  out_conn *c = t->data;
+  c->net->stats.send_timeouts++;
+  out_failed(c);
+}
+
+static void out_close_link(conn_link *l) { out_close((out_conn *)l); }
+
+static void out_written(uv_write_t *w, int status) {
+  out_conn *c = w->data;
+  if (status < 0 && !c->closing) out_failed(c);
+  else out_close(c);
+}
+
 static void out_connected(uv_connect_t *req, int status) {
   out_conn *c = req->data;
   if (status < 0) {
-    if (!c->net->closing) {
-      c->net->stats.send_failed++;
-      cdht_node_on_unreachable(c->net->node, uv_now(c->net->loop), c->to);
-      drain(c->net);
-    }
-    out_close(c);
+    if (!c->closing) out_failed(c);
     return;
   }
   uv_buf_t b = uv_buf_init((char *)c->buf, (unsigned)c->len);
@@ -193,6 +208,11 @@ static void out_connected(uv_connect_t *req, int status) {
 }
 
 static void send_tcp(cdht_net *net, const cdht_output *o) {
+  if (net->outbound >= net->opts.max_outbound) {
+    /* Anyone may ask us to answer a made-up peer: what that costs is bounded too. */
+    net->stats.send_refused++;
+    return;
+  }
   out_conn *c = calloc(1, sizeof *c);
   if (!c) { net->stats.send_failed++; return; }
   c->net = net;
@@ -200,8 +220,14 @@ static void send_tcp(cdht_net *net, const cdht_output *o) {
   c->len = o->len;
   memcpy(c->buf, o->buf, o->len);
   c->link.close = out_close_link;
+  c->link.outbound = true;
   link_add(net, &c->link);
+  net->outbound++;
   uv_tcp_init(net->loop, &c->tcp);
+  uv_timer_init(net->loop, &c->timer);
+  c->open_handles = 2;
+  c->timer.data = c;
+  uv_timer_start(&c->timer, out_timeout, CDHT_NET_SEND_MS, 0);
   c->tcp.data = c;
   uv_tcp_nodelay(&c->tcp, 1);
   c->connect.data = c;
@@ -348,6 +374,7 @@ void cdht_net_opts_default(cdht_net_opts *o) {
   o->idle_ms = 10000;
   o->frame_ms = 5000;
   o->drop = 0;
+  o->max_outbound = 256;
 }
 
 int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, const cdht_net_opts *opts,
@@ -401,9 +428,11 @@ const cdht_net_stats *cdht_net_get_stats(const cdht_net *net) { return &net->sta
 void cdht_net_close(cdht_net *net) {
   if (!net || net->closing) return;
   net->closing = true;
+  /* Inbound connections go now; outgoing messages already handed over (a departure's last
+   * acknowledgement, say) may finish, each within its own timer. */
   for (conn_link *l = net->conns, *next; l; l = next) {
     next = l->next;
-    l->close(l);
+    if (!l->outbound) l->close(l);
   }
   uv_close((uv_handle_t *)&net->udp, net_handle_closed);
   uv_close((uv_handle_t *)&net->listener, net_handle_closed);

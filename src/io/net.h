@@ -10,12 +10,15 @@
 
 #include "core/node.h"
 
+#define CDHT_NET_SEND_MS 2000 /* an outgoing message not delivered by then counts as unreachable */
+
 /* Limits on what a remote party can make this peer spend (docs/protocol.md, "Bounds"). */
 typedef struct cdht_net_opts {
   uint32_t max_inbound;   /* simultaneous inbound TCP connections; more are refused (128) */
   uint32_t idle_ms;       /* an inbound connection silent this long is closed (10000) */
   uint32_t frame_ms;      /* a frame begun must be complete this long after (idle / 2) */
   double drop;            /* fraction of outgoing datagrams dropped on purpose, for tests (0) */
+  uint32_t max_outbound;  /* outgoing TCP messages in flight at once; more are refused (256) */
 } cdht_net_opts;
 
 void cdht_net_opts_default(cdht_net_opts *o);
@@ -29,6 +32,8 @@ typedef struct cdht_net_stats {
   uint64_t tcp_slow;           /* inbound connections closed for a frame that never completed */
   uint64_t udp_dropped;        /* outgoing datagrams dropped on purpose (--drop) */
   uint64_t send_failed;        /* outgoing messages that could not be delivered */
+  uint64_t send_timeouts;      /* ... of which the peer neither accepted nor refused in time */
+  uint64_t send_refused;       /* outgoing messages refused at the in-flight limit */
 } cdht_net_stats;
 
 /* Called for each event the node queues (|ev| borrowed for the call).  It may feed the node

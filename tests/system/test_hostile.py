@@ -251,3 +251,29 @@ def test_a_peer_under_valgrind_has_no_errors_and_no_leaks(peers):
     assert vg.wait_exit(60) == 0, "\n".join(vg.err.since())
     assert not [l for l in vg.err.since() if l.startswith("==")], "\n".join(vg.err.since())
     others[0].wait_line("Peer 1 will depart from the network.", timeout=20)
+
+
+def test_answers_to_made_up_peers_cannot_exhaust_descriptors(peers):
+    """Any TCP client can ask a peer to answer "peer 202"; if 202's port accepts nothing, each
+    answer waits in a connection of its own.  Those are capped and time out."""
+    p = peers.start(201, 201, 201)
+    p.type("status")
+    p.wait_err("peer 201: predecessors")
+    sink = socket.socket()
+    sink.bind(("127.0.0.1", 50202))
+    sink.listen(1)  # never accepts: connections pile up, then hang
+    try:
+        for _ in range(40):
+            with socket.create_connection(("127.0.0.1", 50201)) as c:
+                c.sendall(b"".join(msg(7, struct.pack(">QI", 202, i)) for i in range(60)))
+        time.sleep(0.5 * h.SLOW)
+        fds = len(os.listdir(f"/proc/{p.proc.pid}/fd"))
+        assert fds < 400, f"{fds} descriptors open"
+        text = status(p)
+        sending = counters(text, "sending:")
+        assert sending["refused at the limit"] > 0, text
+        time.sleep(2.5 * h.SLOW)  # past the 2 s send timeout: everything is released
+        assert len(os.listdir(f"/proc/{p.proc.pid}/fd")) < 50
+        assert p.alive()
+    finally:
+        sink.close()
