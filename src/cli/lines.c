@@ -61,7 +61,25 @@ cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
   case CDHT_EV_JOIN_ACCEPTED:
     snprintf(buf, cap, "Join request has been accepted.\n");
     return CDHT_STDOUT;
+  /* Store (the later variant's lines, with full stops). */
+  case CDHT_EV_STORE_FORWARDED:
+    snprintf(buf, cap, "Store %04u request forwarded to my successor.\n", f);
+    return CDHT_STDOUT;
+  case CDHT_EV_STORE_ACCEPTED:
+    snprintf(buf, cap, "Store %04u request accepted.\n", f);
+    return CDHT_STDOUT;
+  case CDHT_EV_STORED:
+    snprintf(buf, cap, "File %04u has been stored at peer %llu.\n", f, p);
+    return CDHT_STDOUT;
+  case CDHT_EV_STORE_UPLOAD:
+    break; /* an action for the I/O layer, not a line */
   /* Diagnostics (stderr). */
+  case CDHT_EV_STORE_FAILED: {
+    char secs[24];
+    format_seconds(secs, sizeof secs, ev->ms);
+    snprintf(buf, cap, "store %04u failed: the file was not stored within %s s\n", f, secs);
+    return CDHT_STDERR;
+  }
   case CDHT_EV_JOIN_FAILED:
     if (ev->reason == CDHT_JOIN_ID_TAKEN)
       snprintf(buf, cap, "join failed: a peer with this id is already in the ring (told by peer %llu)\n", p);
@@ -105,6 +123,9 @@ const char *cdht_event_name(cdht_event_kind kind) {
     [CDHT_EV_LEFT] = "left",                       [CDHT_EV_JOIN_FORWARDED] = "join_forwarded",
     [CDHT_EV_JOIN_RECEIVED] = "join_received",     [CDHT_EV_SUCC_CHANGE] = "successor_change",
     [CDHT_EV_JOIN_ACCEPTED] = "join_accepted",     [CDHT_EV_JOIN_FAILED] = "join_failed",
+    [CDHT_EV_STORE_FORWARDED] = "store_forwarded", [CDHT_EV_STORE_ACCEPTED] = "store_accepted",
+    [CDHT_EV_STORE_UPLOAD] = "store_upload",       [CDHT_EV_STORED] = "stored",
+    [CDHT_EV_STORE_FAILED] = "store_failed",
   };
   return (unsigned)kind < CDHT_EV_COUNT && names[kind] ? names[kind] : "?";
 }
@@ -116,7 +137,9 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
   bool has_file = ev->kind == CDHT_EV_REQUEST_SENT || ev->kind == CDHT_EV_REQUEST_FORWARDED ||
                   ev->kind == CDHT_EV_FILE_HERE || ev->kind == CDHT_EV_RESPONSE_SENT ||
                   ev->kind == CDHT_EV_RESPONSE_RECEIVED || ev->kind == CDHT_EV_REQUEST_RETRIED ||
-                  ev->kind == CDHT_EV_REQUEST_FAILED;
+                  ev->kind == CDHT_EV_REQUEST_FAILED || ev->kind == CDHT_EV_STORE_FORWARDED ||
+                  ev->kind == CDHT_EV_STORE_ACCEPTED || ev->kind == CDHT_EV_STORE_UPLOAD ||
+                  ev->kind == CDHT_EV_STORED || ev->kind == CDHT_EV_STORE_FAILED;
   if (ev->kind == CDHT_EV_SUCCESSORS)
     n = snprintf(buf + off, cap - off, ",\"succ\":[%llu,%llu]", (unsigned long long)ev->succ[0],
                  (unsigned long long)ev->succ[1]);
@@ -134,4 +157,22 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
     off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   }
   snprintf(buf + off, cap - off, "}\n");
+}
+
+const char *cdht_lines_transfer(cdht_transfer_line which) {
+  switch (which) {
+  case CDHT_LINE_SENDING: return "We now start sending the file .........\n";
+  case CDHT_LINE_SENT: return "The file is sent.\n";
+  case CDHT_LINE_RECEIVING: return "We now start receiving the file .........\n";
+  case CDHT_LINE_RECEIVED: return "The file is received.\n";
+  }
+  return "";
+}
+
+cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev) {
+  buf[0] = '\0';
+  if (ev->kind != CDHT_EV_RESPONSE_RECEIVED || ev->content) return CDHT_SILENT;
+  /* After the classic line, on stderr so that stdout stays the classic lines exactly. */
+  snprintf(buf, cap, "Peer %llu has no content for file %04u.\n", (unsigned long long)ev->peer, ev->file);
+  return CDHT_STDERR;
 }

@@ -20,4 +20,11 @@ const char *cdht_event_name(cdht_event_kind kind);
  * --events format: t_us, self, event, and peer / file / succ / ms where the kind has them). */
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev);
 
+/* For a response without content: "Peer H has no content for file NNNN." (stderr), else silent. */
+cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev);
+
+/* The transfer lines of the later variant (stdout), printed by the I/O side of a transfer. */
+typedef enum cdht_transfer_line { CDHT_LINE_SENDING, CDHT_LINE_SENT, CDHT_LINE_RECEIVING, CDHT_LINE_RECEIVED } cdht_transfer_line;
+const char *cdht_lines_transfer(cdht_transfer_line which);
+
 #endif

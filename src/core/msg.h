@@ -13,7 +13,7 @@
 
 #define CDHT_WIRE_V1 1
 #define CDHT_HDR_LEN 4
-#define CDHT_MSG_MAX 64         /* bytes: the largest encoded message, header included */
+#define CDHT_MSG_MAX 96         /* bytes: the largest encoded message, header included */
 #define CDHT_FRAME_MAX 1024     /* bytes: a TCP frame claiming more is refused before buffering */
 #define CDHT_FILE_MAX 9999      /* file names are four decimal digits */
 
@@ -36,6 +36,10 @@ typedef enum cdht_msg_type {
   CDHT_MSG_SUCC_CHANGE, /* TCP: to the accepting peer's first predecessor: your new successors */
   CDHT_MSG_STAB_QUERY,  /* TCP: stabilization: "who are your predecessor and successors?" */
   CDHT_MSG_STAB_REPLY,  /* TCP: the answer (about = first predecessor, age_ms since heard) */
+  CDHT_MSG_STORE_REQ,   /* TCP: store request, routed like a file request */
+  CDHT_MSG_STORE_ACCEPT, /* TCP: the responsible peer to the storer: send me the content */
+  CDHT_MSG_STORE_DONE,  /* TCP: the responsible peer to the storer: stored and verified */
+  CDHT_MSG_XFER,        /* TCP: a content transfer's header; the raw bytes follow (io/xfer) */
   CDHT_MSG_COUNT
 } cdht_msg_type;
 
@@ -43,6 +47,11 @@ typedef enum cdht_msg_type {
 #define CDHT_ROLE_SECOND 2 /* ping role: the receiver is the sender's second successor */
 #define CDHT_REQ_FINAL 0x01 /* file request flag: the receiver is the responsible peer */
 #define CDHT_AGE_NEVER UINT32_MAX /* witness reply: not my successor, or never answered */
+#define CDHT_RESP_CONTENT 0x01  /* file response flag: the content follows in a transfer */
+#define CDHT_XFER_PUT 0         /* transfer kind: a stored file, to the responsible peer */
+#define CDHT_XFER_GET 1         /* transfer kind: a requested file, to the requester */
+#define CDHT_DIGEST_LEN 32      /* BLAKE2b-256 of a transfer's content */
+#define CDHT_EXT_LEN 8          /* a file's extension, NUL-padded: "pdf" */
 
 /* One decoded message.  Fields a type does not carry are zero. */
 typedef struct cdht_msg {
@@ -57,6 +66,9 @@ typedef struct cdht_msg {
   cdht_id succ[2];   /* DEPART: the receiver's new successors; SUCC_REPLY: the sender's */
   cdht_id about;     /* WITNESS_QUERY, WITNESS_REPLY: the suspected peer */
   uint32_t age_ms;   /* WITNESS_REPLY: ms since the sender last heard from it */
+  uint64_t size;     /* XFER: content length in bytes */
+  uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: BLAKE2b-256 of the content */
+  char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
 } cdht_msg;
 
 /* Encodes |m| into |dst| (capacity |cap| bytes, borrowed).  Returns the length written, or

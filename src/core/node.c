@@ -13,6 +13,8 @@ enum node_state { JOINING, RUNNING, LEAVING, LEFT };
 
 typedef struct pending_req {
   bool used;
+  bool store;             /* a store (else a file request) */
+  bool accepted;          /* store: a peer took it; waiting for its confirmation */
   uint16_t file;          /* 0..9999 */
   uint32_t id;            /* request id, echoed by the answer */
   uint64_t retry_ms;      /* absolute: resend if still unanswered */
@@ -59,6 +61,7 @@ struct cdht_node {
   uint32_t stab_qid;           /* the question in flight (0: none) */
 
   cdht_ratelim udp_limit;      /* per-source datagram budget (§2) */
+  uint8_t stored[(CDHT_FILE_MAX + 8) / 8]; /* files whose content this peer holds (§9) */
   cdht_stats stats;
   cdht_output outq[CDHT_OUTQ_CAP];
   size_t out_head, out_count;
@@ -87,6 +90,7 @@ void cdht_config_default(cdht_config *cfg) {
   cfg->join_via = CDHT_ID_NONE;
   cfg->join_timeout_ms = 5000;
   cfg->stabilize_ms = 3000;
+  cfg->transfer_timeout_ms = 600000;
 }
 
 int cdht_config_check(const cdht_config *c) {
@@ -157,7 +161,8 @@ static void emit_successors(cdht_node *n) {
 
 static void send_request(cdht_node *n, pending_req *r) {
   cdht_id key = cdht_ring_key(r->file, n->cfg.ring_size);
-  cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = n->cfg.self, .seq = r->id, .file = r->file };
+  cdht_msg m = { .type = r->store ? CDHT_MSG_STORE_REQ : CDHT_MSG_FILE_REQ, .origin = n->cfg.self, .seq = r->id,
+                 .file = r->file };
   if (cdht_ring_between(n->cfg.self, key, n->succ[0], n->cfg.ring_size)) m.flags = CDHT_REQ_FINAL;
   send_msg(n, CDHT_TCP, n->succ[0], &m);
 }
@@ -187,7 +192,8 @@ static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
   if (a != old[0]) {
     for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
       pending_req *r = &n->reqs[i];
-      if (!r->used) continue;
+      if (!r->used || r->accepted) continue;
+      if (a == n->cfg.self && r->store) continue; /* the timer reports it: no one to hold it */
       if (a == n->cfg.self) {
         /* Not resent: that would address ourselves, the message would be dropped as from
          * ourselves, and the request would end in a failure for a key we hold. */
@@ -395,10 +401,11 @@ static pending_req *find_request(cdht_node *n, uint32_t id) {
   return NULL;
 }
 
-static int start_request(cdht_node *n, uint64_t now, uint16_t file) {
+static int start_request(cdht_node *n, uint64_t now, uint16_t file, bool store) {
   if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
   cdht_id self = n->cfg.self, key = cdht_ring_key(file, n->cfg.ring_size);
-  if (n->succ[0] == self || (pred_fresh(n, 0, now) && cdht_ring_between(n->pred[0], key, self, n->cfg.ring_size))) {
+  bool ours = n->succ[0] == self || (pred_fresh(n, 0, now) && cdht_ring_between(n->pred[0], key, self, n->cfg.ring_size));
+  if (ours && !store) {
     emit_peer(n, CDHT_EV_FILE_HERE, self, file); /* ours: answered locally, nothing sent */
     return 0;
   }
@@ -406,32 +413,64 @@ static int start_request(cdht_node *n, uint64_t now, uint16_t file) {
   for (size_t i = 0; i < CDHT_MAX_PENDING && !r; i++)
     if (!n->reqs[i].used) r = &n->reqs[i];
   if (!r) return CDHT_ERR_BUSY;
+  memset(r, 0, sizeof *r);
   r->used = true;
+  r->store = store;
   r->file = file;
   r->id = ++n->next_req_id;
   r->retry_ms = now + n->cfg.request_timeout_ms / 2;
   r->deadline_ms = now + n->cfg.request_timeout_ms;
+  if (ours) { /* a store for a key we hold: accept it from ourselves */
+    r->accepted = true;
+    r->deadline_ms = now + n->cfg.transfer_timeout_ms;
+    cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = self, .file = file, .seq = r->id };
+    emit(n, ev);
+    ev.kind = CDHT_EV_STORE_UPLOAD;
+    emit(n, ev);
+    return 0;
+  }
   send_request(n, r);
-  emit_peer(n, CDHT_EV_REQUEST_SENT, n->succ[0], file);
+  if (!store) emit_peer(n, CDHT_EV_REQUEST_SENT, n->succ[0], file);
   return 0;
 }
 
-static int on_file_request(cdht_node *n, const cdht_msg *m) {
+static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_id self = n->cfg.self;
   if (!valid_id(n, m->origin)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
   n->stats.requests_handled++;
+  bool store = m->type == CDHT_MSG_STORE_REQ;
   if ((m->flags & CDHT_REQ_FINAL) || n->succ[0] == self) {
     if (m->origin == self) { /* our own request came round to us: we hold the file */
       pending_req *r = find_request(n, m->seq);
-      if (!r) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+      if (!r || r->store != store) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+      if (store) {
+        r->accepted = true;
+        r->deadline_ms = now + n->cfg.transfer_timeout_ms;
+        cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = self, .file = m->file, .seq = m->seq };
+        emit(n, ev);
+        ev.kind = CDHT_EV_STORE_UPLOAD;
+        emit(n, ev);
+        return 0;
+      }
       r->used = false;
       emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
       return 0;
     }
+    if (store) {
+      cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = m->origin, .file = m->file, .seq = m->seq };
+      emit(n, ev);
+      cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = m->seq, .file = m->file };
+      send_msg(n, CDHT_TCP, m->origin, &yes);
+      return 0;
+    }
+    bool content = cdht_node_is_stored(n, m->file);
     emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
-    cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = m->seq, .file = m->file };
+    cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = m->seq, .file = m->file,
+                      .flags = content ? CDHT_RESP_CONTENT : 0 };
     send_msg(n, CDHT_TCP, m->origin, &resp);
-    emit_peer(n, CDHT_EV_RESPONSE_SENT, m->origin, m->file);
+    cdht_event ev = { .kind = CDHT_EV_RESPONSE_SENT, .peer = m->origin, .file = m->file, .content = content,
+                      .seq = m->seq };
+    emit(n, ev);
     return 0;
   }
   /* A request that is back at its origin without having found its peer, or that has passed
@@ -445,15 +484,62 @@ static int on_file_request(cdht_node *n, const cdht_msg *m) {
   fwd.flags = cdht_ring_between(self, cdht_ring_key(m->file, n->cfg.ring_size), n->succ[0],
                                 n->cfg.ring_size) ? CDHT_REQ_FINAL : 0;
   send_msg(n, CDHT_TCP, n->succ[0], &fwd);
-  emit_peer(n, CDHT_EV_REQUEST_FORWARDED, n->succ[0], m->file);
+  emit_peer(n, store ? CDHT_EV_STORE_FORWARDED : CDHT_EV_REQUEST_FORWARDED, n->succ[0], m->file);
   return 0;
 }
 
 static int on_file_response(cdht_node *n, const cdht_msg *m) {
   pending_req *r = find_request(n, m->seq);
-  if (!r || r->file != m->file) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+  if (!r || r->store || r->file != m->file) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
   r->used = false;
-  emit_peer(n, CDHT_EV_RESPONSE_RECEIVED, m->from, m->file);
+  cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = m->from, .file = m->file,
+                    .content = (m->flags & CDHT_RESP_CONTENT) != 0, .seq = m->seq };
+  emit(n, ev);
+  return 0;
+}
+
+/* ---- store (§9) ---- */
+
+static int on_store_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  pending_req *r = find_request(n, m->seq);
+  if (!r || !r->store || r->file != m->file || (m->type == CDHT_MSG_STORE_ACCEPT) == r->accepted) {
+    drop(n, CDHT_DROP_STALE);
+    return CDHT_ERR_STALE;
+  }
+  if (m->type == CDHT_MSG_STORE_ACCEPT) { /* now the content goes, straight to that peer */
+    r->accepted = true;
+    r->deadline_ms = now + n->cfg.transfer_timeout_ms;
+    cdht_event ev = { .kind = CDHT_EV_STORE_UPLOAD, .peer = m->from, .file = m->file, .seq = m->seq };
+    emit(n, ev);
+    return 0;
+  }
+  r->used = false;
+  emit_peer(n, CDHT_EV_STORED, m->from, m->file);
+  return 0;
+}
+
+void cdht_node_set_stored(cdht_node *n, uint16_t file, bool stored) {
+  if (file > CDHT_FILE_MAX) return;
+  if (stored) n->stored[file / 8] |= (uint8_t)(1u << (file % 8));
+  else n->stored[file / 8] &= (uint8_t)~(1u << (file % 8));
+}
+
+bool cdht_node_is_stored(const cdht_node *n, uint16_t file) {
+  return file <= CDHT_FILE_MAX && (n->stored[file / 8] >> (file % 8)) & 1;
+}
+
+int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origin, uint32_t seq) {
+  (void)now;
+  if (file > CDHT_FILE_MAX || !valid_id(n, origin)) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, file, true);
+  if (origin == n->cfg.self) { /* our own store of a key we hold */
+    pending_req *r = find_request(n, seq);
+    if (r && r->store) r->used = false;
+    emit_peer(n, CDHT_EV_STORED, origin, file);
+    return 0;
+  }
+  cdht_msg done = { .type = CDHT_MSG_STORE_DONE, .seq = seq, .file = file };
+  send_msg(n, CDHT_TCP, origin, &done);
   return 0;
 }
 
@@ -740,7 +826,10 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   switch (m.type) {
   case CDHT_MSG_PING: return on_ping(n, now, &m);
   case CDHT_MSG_PONG: return on_pong(n, now, &m);
-  case CDHT_MSG_FILE_REQ: return on_file_request(n, &m);
+  case CDHT_MSG_FILE_REQ:
+  case CDHT_MSG_STORE_REQ: return on_file_request(n, now, &m);
+  case CDHT_MSG_STORE_ACCEPT:
+  case CDHT_MSG_STORE_DONE: return on_store_answer(n, now, &m);
   case CDHT_MSG_FILE_RESP: return on_file_response(n, &m);
   case CDHT_MSG_DEPART: return on_depart(n, now, &m);
   case CDHT_MSG_DEPART_ACK:
@@ -807,7 +896,8 @@ int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
   if (n->state == JOINING) return CDHT_ERR_UNEXPECTED;
   if (n->state != RUNNING) return CDHT_ERR_LEAVING;
   switch (cmd->kind) {
-  case CDHT_CMD_REQUEST: return start_request(n, now, cmd->file);
+  case CDHT_CMD_REQUEST: return start_request(n, now, cmd->file, false);
+  case CDHT_CMD_STORE: return start_request(n, now, cmd->file, true);
   case CDHT_CMD_QUIT: start_leave(n, now); return 0;
   }
   return CDHT_ERR_INVAL;
@@ -851,9 +941,10 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
     if (!r->used) continue;
     if (now >= r->deadline_ms) {
       r->used = false;
-      cdht_event ev = { .kind = CDHT_EV_REQUEST_FAILED, .file = r->file, .ms = n->cfg.request_timeout_ms };
+      cdht_event ev = { .kind = r->store ? CDHT_EV_STORE_FAILED : CDHT_EV_REQUEST_FAILED, .file = r->file,
+                        .ms = r->accepted ? n->cfg.transfer_timeout_ms : n->cfg.request_timeout_ms };
       emit(n, ev);
-    } else if (now >= r->retry_ms) {
+    } else if (now >= r->retry_ms && !r->accepted) {
       r->retry_ms = r->deadline_ms;
       send_request(n, r);
       emit_peer(n, CDHT_EV_REQUEST_RETRIED, n->succ[0], r->file);
@@ -881,7 +972,8 @@ uint64_t cdht_node_next_deadline(const cdht_node *n) {
   }
   if (n->repair.active) t = min_u64(t, n->repair.next_ms);
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
-    if (n->reqs[i].used) t = min_u64(t, min_u64(n->reqs[i].retry_ms, n->reqs[i].deadline_ms));
+    if (n->reqs[i].used)
+      t = min_u64(t, n->reqs[i].accepted ? n->reqs[i].deadline_ms : min_u64(n->reqs[i].retry_ms, n->reqs[i].deadline_ms));
   return t;
 }
 

@@ -45,6 +45,7 @@ typedef struct cdht_config {
   cdht_id join_via;             /* join through this peer instead of starting with succ[] (CDHT_ID_NONE) */
   uint32_t join_timeout_ms;     /* a join not accepted by then fails (default 5000) */
   uint32_t stabilize_ms;        /* ask the first successor for its predecessor this often (3000; 0 = off) */
+  uint32_t transfer_timeout_ms; /* a store whose content is not confirmed by then fails (600000) */
 } cdht_config;
 
 /* Fills |cfg| with the defaults above; self and successors are left 0. */
@@ -96,6 +97,11 @@ typedef enum cdht_event_kind {
   CDHT_EV_SUCC_CHANGE,     /* our first successor accepted a joiner (our successor lines follow) */
   CDHT_EV_JOIN_ACCEPTED,   /* we are in the ring (our successor lines follow) */
   CDHT_EV_JOIN_FAILED,     /* peer, reason: the join failed; CDHT_EV_LEFT follows */
+  CDHT_EV_STORE_FORWARDED, /* file: a store request passed on to our successor */
+  CDHT_EV_STORE_ACCEPTED,  /* file, peer, seq: we are responsible; |peer| will send the content */
+  CDHT_EV_STORE_UPLOAD,    /* file, peer, seq: send the content of |file| to |peer| now */
+  CDHT_EV_STORED,          /* file, peer: |peer| has stored and verified our file */
+  CDHT_EV_STORE_FAILED,    /* file, ms: no peer took the file within ms */
   CDHT_EV_COUNT
 } cdht_event_kind;
 
@@ -106,6 +112,8 @@ typedef struct cdht_event {
   cdht_id succ[2];    /* CDHT_EV_SUCCESSORS */
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
   uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
+  bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer */
+  uint32_t seq;       /* STORE_ACCEPTED / _UPLOAD, RESPONSE_SENT / _RECEIVED: the request's id */
 } cdht_event;
 
 typedef enum cdht_join_failure {
@@ -114,11 +122,11 @@ typedef enum cdht_join_failure {
   CDHT_JOIN_TIMEOUT,        /* no answer within join_timeout_ms */
 } cdht_join_failure;
 
-typedef enum cdht_command_kind { CDHT_CMD_REQUEST, CDHT_CMD_QUIT } cdht_command_kind;
+typedef enum cdht_command_kind { CDHT_CMD_REQUEST, CDHT_CMD_QUIT, CDHT_CMD_STORE } cdht_command_kind;
 
 typedef struct cdht_command {
   cdht_command_kind kind;
-  uint16_t file; /* CDHT_CMD_REQUEST: 0..9999 */
+  uint16_t file; /* CDHT_CMD_REQUEST, CDHT_CMD_STORE: 0..9999 */
 } cdht_command;
 
 /* Why inputs were dropped, counted per reason: every refusal is visible in `status`. */
@@ -172,6 +180,15 @@ int cdht_node_on_frame(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
 /* Tells the node that a TCP message to |peer| could not be delivered (connection refused or
  * reset).  Returns 0. */
 int cdht_node_on_unreachable(cdht_node *node, uint64_t now_ms, cdht_id peer);
+
+/* Marks whether this peer holds the content of |file| (the I/O layer, from its data
+ * directory).  A response to a request for a held file announces the content. */
+void cdht_node_set_stored(cdht_node *node, uint16_t file, bool stored);
+bool cdht_node_is_stored(const cdht_node *node, uint16_t file);
+
+/* The I/O layer received and verified the content of |file| that peer |origin| stored with
+ * request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the storer. */
+int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id origin, uint32_t seq);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for

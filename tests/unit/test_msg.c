@@ -56,6 +56,17 @@ static cdht_msg sample(uint8_t type) {
   case CDHT_MSG_SUCC_CHANGE: m.succ[0] = 50; m.succ[1] = 51; break;
   case CDHT_MSG_STAB_QUERY: m.seq = 8; break;
   case CDHT_MSG_STAB_REPLY: m.seq = 8; m.succ[0] = 60; m.succ[1] = 61; m.about = 59; m.age_ms = 250; break;
+  case CDHT_MSG_STORE_REQ: m.origin = 3; m.seq = 5; m.file = 2067; m.hops = 1; m.flags = CDHT_REQ_FINAL; break;
+  case CDHT_MSG_STORE_ACCEPT: m.seq = 5; m.file = 2067; break;
+  case CDHT_MSG_STORE_DONE: m.seq = 5; m.file = 2067; break;
+  case CDHT_MSG_XFER:
+    m.seq = 6;
+    m.file = 2012;
+    m.flags = CDHT_XFER_GET;
+    m.size = 0x0102030405060708ull;
+    for (int i = 0; i < CDHT_DIGEST_LEN; i++) m.digest[i] = (uint8_t)(i * 7);
+    memcpy(m.ext, "pdf", 3);
+    break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
@@ -74,6 +85,9 @@ static void assert_msg_equal(const cdht_msg *a, const cdht_msg *b) {
   assert_true(a->succ[1] == b->succ[1]);
   assert_true(a->about == b->about);
   assert_int_equal(a->age_ms, b->age_ms);
+  assert_true(a->size == b->size);
+  assert_memory_equal(a->digest, b->digest, CDHT_DIGEST_LEN);
+  assert_memory_equal(a->ext, b->ext, CDHT_EXT_LEN);
 }
 
 /* Encodes |m| into a fresh heap buffer of exactly its length; sets *len. */
@@ -106,11 +120,14 @@ static void test_msg_body_len_of_every_type(void **state) {
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_PING), 13);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_PONG), 12);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_REQ), 25);
-  assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_RESP), 14);
+  assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_RESP), 15);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_DEPART), 24);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_DEPART_ACK), 8);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_SUCC_QUERY), 12);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_SUCC_REPLY), 28);
+  assert_int_equal(cdht_msg_body_len(CDHT_MSG_STORE_REQ), 25);
+  assert_int_equal(cdht_msg_body_len(CDHT_MSG_XFER), 8 + 4 + 2 + 1 + 8 + 32 + 8);
+  for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) assert_true(CDHT_HDR_LEN + cdht_msg_body_len((uint8_t)t) <= CDHT_MSG_MAX);
   assert_int_equal(cdht_msg_body_len(0), -1);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_COUNT), -1);
   assert_int_equal(cdht_msg_body_len(255), -1);
@@ -185,10 +202,14 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY ||
                      t == CDHT_MSG_JOIN_ACCEPT;
     bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
-    if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ) { noisy.origin = 99; noisy.hops = 3; }
-    if (t != CDHT_MSG_FILE_REQ) noisy.flags = CDHT_REQ_FINAL;
+    bool has_flags = t == CDHT_MSG_FILE_REQ || t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_REQ || t == CDHT_MSG_XFER;
+    if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ && t != CDHT_MSG_STORE_REQ) { noisy.origin = 99; noisy.hops = 3; }
+    if (!has_flags) noisy.flags = CDHT_REQ_FINAL;
+    if (t != CDHT_MSG_XFER) { noisy.size = 9; noisy.digest[0] = 1; noisy.ext[0] = 'x'; }
     if (t != CDHT_MSG_PING) noisy.role = CDHT_ROLE_FIRST;
-    if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_FILE_RESP) noisy.file = 42;
+    if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_FILE_RESP && t != CDHT_MSG_STORE_REQ && t != CDHT_MSG_STORE_ACCEPT &&
+        t != CDHT_MSG_STORE_DONE && t != CDHT_MSG_XFER)
+      noisy.file = 42;
     if (!has_succ) { noisy.succ[0] = 1; noisy.succ[1] = 2; }
     if (!has_about) noisy.about = 77;
     if (!has_age) noisy.age_ms = 5;
