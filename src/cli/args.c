@@ -15,7 +15,7 @@ const char cdht_usage[] =
   "127.0.0.1, UDP and TCP port 50000+i.  S2 may equal ID (a two-peer ring); S1 = S2 = ID is a\n"
   "ring of one.  PING_INTERVAL is in seconds, like --ping-interval.\n"
   "\n"
-  "Console commands: request NNNN, quit, status, pings off, pings on, help.\n"
+  "Console commands: request NNNN, store NNNN [PATH], quit, status, pings off, pings on, help.\n"
   "\n"
   "Options:\n"
   "  --ping-interval SECONDS    time between two pings to a successor (default 1; decimals allowed)\n"
@@ -26,6 +26,9 @@ const char cdht_usage[] =
   "  --join KNOWN               join the ring through peer KNOWN (then give only ID)\n"
   "  --stabilize-interval SECONDS  ask the first successor for a closer peer this often\n"
   "                             (default 3; 0 = never)\n"
+  "  --data-dir DIR             where this peer keeps the files it holds (default\n"
+  "                             ./cdht-data/peer-ID; a restarted peer serves what is there)\n"
+  "  --download-dir DIR         where requested files are saved as received_NNNN (default .)\n"
   "  --events FILE              append one JSON object per event to FILE, with a monotonic\n"
   "                             timestamp in microseconds (for tools and benchmarks)\n"
   "  --drop P                   drop this fraction (0..1) of this peer's outgoing UDP, for tests\n"
@@ -92,7 +95,7 @@ static const char *shown(const char *s, char *buf, size_t cap) {
 }
 
 enum opt { OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_JOIN, OPT_STABILIZE,
-           OPT_EVENTS, OPT_DROP, OPT_MAX_CONN, OPT_IDLE, OPT_UDP_RATE, OPT_VERSION, OPT_HELP };
+           OPT_EVENTS, OPT_DATA_DIR, OPT_DOWNLOAD_DIR, OPT_DROP, OPT_MAX_CONN, OPT_IDLE, OPT_UDP_RATE, OPT_VERSION, OPT_HELP };
 static const struct { const char *name; enum opt opt; bool takes_value; } options[] = {
   { "ping-interval", OPT_INTERVAL, true },
   { "ping-timeout", OPT_TIMEOUT, true },
@@ -102,6 +105,8 @@ static const struct { const char *name; enum opt opt; bool takes_value; } option
   { "join", OPT_JOIN, true },
   { "stabilize-interval", OPT_STABILIZE, true },
   { "events", OPT_EVENTS, true },
+  { "data-dir", OPT_DATA_DIR, true },
+  { "download-dir", OPT_DOWNLOAD_DIR, true },
   { "drop", OPT_DROP, true },
   { "max-connections", OPT_MAX_CONN, true },
   { "idle-timeout", OPT_IDLE, true },
@@ -183,6 +188,15 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
       c->stabilize_ms = (uint32_t)t;
       break;
     }
+    case OPT_DATA_DIR:
+    case OPT_DOWNLOAD_DIR:
+      if (!value[0] || strlen(value) > 1000) {
+        snprintf(err, errlen, "--%s: expected a directory", options[k].name);
+        return -1;
+      }
+      if (options[k].opt == OPT_DATA_DIR) a->data_dir = value;
+      else a->download_dir = value;
+      break;
     case OPT_EVENTS:
       if (!value[0]) {
         snprintf(err, errlen, "--events: expected a file name");

@@ -16,6 +16,8 @@ typedef struct cdht_args {
   uint32_t idle_ms;        /* --idle-timeout (10 s) */
   double drop;             /* --drop: fraction of outgoing datagrams dropped (0) */
   const char *events_path; /* --events FILE, or NULL (borrowed from argv) */
+  const char *data_dir;    /* --data-dir, or NULL for ./cdht-data/peer-ID (borrowed) */
+  const char *download_dir; /* --download-dir, or NULL for the current directory (borrowed) */
 } cdht_args;
 
 /* Parses |argc| strings of |argv| (borrowed; argv[0] is the program name).  Returns 0, or -1

@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #define MAX_WORDS 4
-#define WORD_MAX 48
+#define WORD_MAX 240 /* a path fits; the line itself is at most CDHT_LINE_MAX */
 
 typedef struct { char w[MAX_WORDS][WORD_MAX + 1]; size_t n; bool overflow; } words;
 typedef int (*parse_fn)(cdht_line *out, const words *w);
@@ -26,6 +26,16 @@ static int parse_request(cdht_line *out, const words *w) {
     return error(out, "request: a file name is exactly four digits 0000-9999, got '%s'", f);
   out->kind = CDHT_LINE_REQUEST;
   out->file = (uint16_t)((f[0] - '0') * 1000 + (f[1] - '0') * 100 + (f[2] - '0') * 10 + (f[3] - '0'));
+  return 0;
+}
+
+static int parse_store(cdht_line *out, const words *w) {
+  if (parse_request(out, w) < 0) {
+    snprintf(out->error, sizeof out->error, "store: a file name is exactly four digits 0000-9999, got '%.40s'", w->w[1]);
+    return -1;
+  }
+  out->kind = CDHT_LINE_STORE;
+  if (w->n > 2) snprintf(out->path, sizeof out->path, "%s", w->w[2]);
   return 0;
 }
 
@@ -49,6 +59,7 @@ static const struct cmd {
 } cmds[] = {
   /* name      min max parser         usage            help */
   { "request", 1, 1, parse_request, "request NNNN", "find the peer responsible for file NNNN (four digits)" },
+  { "store",   1, 2, parse_store,   "store NNNN [PATH]", "store file PATH (default NNNN or NNNN.pdf) at its peer" },
   { "quit",    0, 0, parse_quit,    "quit",         "leave the ring gracefully and exit" },
   { "status",  0, 0, parse_status,  "status",       "show this peer's predecessors, successors and counters" },
   { "pings",   1, 1, parse_pings,   "pings off|on", "hide or show the ping lines (default on)" },
@@ -81,8 +92,12 @@ int cdht_line_parse(cdht_line *out, const char *s, size_t len) {
     size_t nargs = w.n - 1;
     if (w.overflow || nargs < c->min || nargs > c->max) {
       out->kind = CDHT_LINE_ERROR;
-      snprintf(out->error, sizeof out->error, "%s: expected %zu argument%s (usage: %s)", c->name, c->max,
-               c->max == 1 ? "" : "s", c->usage);
+      if (c->min == c->max)
+        snprintf(out->error, sizeof out->error, "%s: expected %zu argument%s (usage: %s)", c->name, c->max,
+                 c->max == 1 ? "" : "s", c->usage);
+      else
+        snprintf(out->error, sizeof out->error, "%s: expected %zu to %zu arguments (usage: %s)", c->name, c->min,
+                 c->max, c->usage);
       return -1;
     }
     return c->parse(out, &w);
@@ -91,5 +106,5 @@ int cdht_line_parse(cdht_line *out, const char *s, size_t len) {
 }
 
 void cdht_commands_help(FILE *f) {
-  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-14s %s\n", cmds[i].usage, cmds[i].help);
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-17s %s\n", cmds[i].usage, cmds[i].help);
 }

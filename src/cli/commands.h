@@ -9,6 +9,7 @@
 typedef enum cdht_line_kind {
   CDHT_LINE_EMPTY,     /* blank: ignored */
   CDHT_LINE_REQUEST,   /* file holds the number */
+  CDHT_LINE_STORE,     /* file holds the number, path the file to store ("" for the default) */
   CDHT_LINE_QUIT,
   CDHT_LINE_STATUS,
   CDHT_LINE_PINGS_ON,
@@ -19,7 +20,8 @@ typedef enum cdht_line_kind {
 
 typedef struct cdht_line {
   cdht_line_kind kind;
-  uint16_t file;       /* CDHT_LINE_REQUEST: 0..9999 */
+  uint16_t file;       /* CDHT_LINE_REQUEST, CDHT_LINE_STORE: 0..9999 */
+  char path[256];      /* CDHT_LINE_STORE: the file's path, or empty */
   char error[160];     /* CDHT_LINE_ERROR: message without a newline */
 } cdht_line;
 

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <uv.h>
 
 #include "cdht/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/content.h"
 #include "cli/lines.h"
 #include "io/console.h"
 #include "io/net.h"
@@ -23,6 +25,7 @@ typedef struct app {
   cdht_node *node;
   cdht_net *net;
   cdht_console *console;
+  cdht_content *content;    /* data directory and transfers */
   uv_signal_t sigterm;
   FILE *events;             /* --events: one JSON object per event, or NULL */
   bool show_pings;          /* `pings off` hides the ping lines */
@@ -54,6 +57,8 @@ static void on_event(void *ctx, const cdht_event *ev) {
   cdht_stream s = cdht_lines_format(buf, sizeof buf, ev);
   if (s == CDHT_STDOUT) fputs(buf, stdout);
   else if (s == CDHT_STDERR) fputs(buf, stderr);
+  if (cdht_lines_no_content(buf, sizeof buf, ev) == CDHT_STDERR) fputs(buf, stderr);
+  if (a->content) cdht_content_on_event(a->content, ev);
 }
 
 static void print_id(FILE *f, cdht_id id) {
@@ -119,6 +124,16 @@ static void on_line(void *ctx, const char *text, size_t len, bool too_long) {
     run_command(a, &cmd, "request");
     break;
   }
+  case CDHT_LINE_STORE: {
+    char err[512];
+    if (cdht_content_prepare_store(a->content, line.file, line.path, err, sizeof err) < 0) {
+      fprintf(stderr, "error: store %04u: %s\n", line.file, err);
+      break;
+    }
+    cdht_command cmd = { .kind = CDHT_CMD_STORE, .file = line.file };
+    run_command(a, &cmd, "store");
+    break;
+  }
   case CDHT_LINE_QUIT: {
     cdht_command cmd = { .kind = CDHT_CMD_QUIT };
     run_command(a, &cmd, "quit");
@@ -177,6 +192,21 @@ int main(int argc, char **argv) {
     uv_loop_close(a.loop);
     return 1;
   }
+  char data_dir[1100];
+  if (args.data_dir) snprintf(data_dir, sizeof data_dir, "%s", args.data_dir);
+  else snprintf(data_dir, sizeof data_dir, "cdht-data/peer-%llu", (unsigned long long)args.cfg.self);
+  if (sodium_init() < 0) snprintf(err, sizeof err, "libsodium could not start");
+  if (sodium_init() < 0 ||
+      cdht_content_open(&a.content, a.node, a.net, data_dir, args.download_dir ? args.download_dir : ".", err,
+                        sizeof err) < 0) {
+    fprintf(stderr, "cdht: %s\n", err);
+    cdht_net_close(a.net);
+    uv_run(a.loop, UV_RUN_DEFAULT);
+    if (a.events) fclose(a.events);
+    cdht_node_del(a.node);
+    uv_loop_close(a.loop);
+    return 1;
+  }
   uv_signal_init(a.loop, &a.sigterm);
   a.sigterm.data = &a;
   uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
@@ -186,6 +216,7 @@ int main(int argc, char **argv) {
 
   uv_run(a.loop, UV_RUN_DEFAULT);
   if (a.unconfirmed) fprintf(stderr, "cdht: left the ring without every predecessor's confirmation\n");
+  cdht_content_close(a.content);
   cdht_node_del(a.node);
   uv_loop_close(a.loop);
   if (a.events) fclose(a.events);

@@ -15,6 +15,14 @@ static long frame_len(const uint8_t *hdr) {
 }
 
 int cdht_framer_feed(cdht_framer *f, const uint8_t *data, size_t len, cdht_frame_fn fn, void *ctx) {
+  size_t consumed;
+  return cdht_framer_feed_until(f, data, len, fn, ctx, &consumed);
+}
+
+int cdht_framer_feed_until(cdht_framer *f, const uint8_t *data, size_t len, cdht_frame_fn fn, void *ctx,
+                           size_t *consumed) {
+  const uint8_t *start = data;
+  *consumed = 0;
   while (len > 0) {
     /* Fast path: whole frames straight from |data| when nothing is buffered. */
     if (f->len == 0 && len >= CDHT_HDR_LEN) {
@@ -22,9 +30,10 @@ int cdht_framer_feed(cdht_framer *f, const uint8_t *data, size_t len, cdht_frame
       if (total < 0) return (int)total;
       if ((size_t)total <= len) {
         int rc = fn(ctx, data, (size_t)total);
-        if (rc) return rc;
         data += total;
         len -= (size_t)total;
+        *consumed = (size_t)(data - start);
+        if (rc) return rc;
         continue;
       }
     }
@@ -40,6 +49,7 @@ int cdht_framer_feed(cdht_framer *f, const uint8_t *data, size_t len, cdht_frame
     f->len += n;
     data += n;
     len -= n;
+    *consumed = (size_t)(data - start);
     if (f->len == CDHT_HDR_LEN) {
       long total = frame_len(f->buf);
       if (total < 0) return (int)total;

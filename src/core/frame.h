@@ -25,4 +25,12 @@ void cdht_framer_init(cdht_framer *f);
  * caller closes the connection. */
 int cdht_framer_feed(cdht_framer *f, const uint8_t *data, size_t len, cdht_frame_fn fn, void *ctx);
 
+#define CDHT_FRAME_STOP 1 /* returned by a cdht_frame_fn: the bytes after this frame are not frames */
+
+/* Like cdht_framer_feed, and sets *consumed to the bytes of |data| used: all of them, or, when
+ * |fn| returned CDHT_FRAME_STOP, those up to the end of that frame (the rest is the caller's,
+ * e.g. the raw content after a transfer header). */
+int cdht_framer_feed_until(cdht_framer *f, const uint8_t *data, size_t len, cdht_frame_fn fn, void *ctx,
+                           size_t *consumed);
+
 #endif

@@ -430,7 +430,10 @@ static int start_request(cdht_node *n, uint64_t now, uint16_t file, bool store) 
     return 0;
   }
   send_request(n, r);
-  if (!store) emit_peer(n, CDHT_EV_REQUEST_SENT, n->succ[0], file);
+  if (!store) {
+    cdht_event ev = { .kind = CDHT_EV_REQUEST_SENT, .peer = n->succ[0], .file = file, .seq = r->id };
+    emit(n, ev);
+  }
   return 0;
 }
 

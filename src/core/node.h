@@ -113,7 +113,7 @@ typedef struct cdht_event {
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
   uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
   bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer */
-  uint32_t seq;       /* STORE_ACCEPTED / _UPLOAD, RESPONSE_SENT / _RECEIVED: the request's id */
+  uint32_t seq;       /* REQUEST_SENT, STORE_ACCEPTED / _UPLOAD, RESPONSE_SENT / _RECEIVED: the request's id */
 } cdht_event;
 
 typedef enum cdht_join_failure {

@@ -1,12 +1,16 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/frame.h"
+#include "io/xfer.h"
 #include "core/rng.h"
 
 struct cdht_net {
@@ -25,6 +29,7 @@ struct cdht_net {
   unsigned outbound;          /* outgoing messages in flight */
   struct conn_link *conns;    /* every open connection, in or out, to close with the net */
   cdht_net_stats stats;
+  cdht_net_xfer_hooks xfer;   /* where received content goes (cdht_net_set_xfer_hooks) */
   char udp_buf[65536];        /* one datagram at a time; larger than any valid message */
 };
 
@@ -66,7 +71,11 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
   int open_handles;
   bool closing;
   cdht_framer framer;
-  char buf[4096];
+  cdht_xfer_sink *sink;       /* after a XFER header: the raw content goes here */
+  cdht_msg xfer_hdr;          /* that header */
+  char xfer_path[4096];       /* where it ends up */
+  unsigned progress_step;     /* tenths reported so far */
+  char buf[16384];
 } in_conn;
 
 typedef struct out_conn {     /* one message to one peer, then close */
@@ -239,11 +248,168 @@ static void send_tcp(cdht_net *net, const cdht_output *o) {
   }
 }
 
+/* ---- outgoing content ---- */
+
+typedef struct out_file {     /* a file streamed to a peer: header, then chunks, then close */
+  conn_link link;             /* first member */
+  bool closing;
+  int open_handles;
+  uv_tcp_t tcp;
+  uv_timer_t timer;           /* connect deadline */
+  uv_connect_t connect;
+  uv_write_t write;
+  cdht_net *net;
+  int fd;
+  uint16_t file;
+  uint64_t size, sent;
+  unsigned progress_step;
+  int status;                 /* 0 until something fails */
+  char err[256];
+  cdht_net_sent_fn done;
+  void *ctx;
+  size_t hdr_len;
+  uint8_t hdr[CDHT_MSG_MAX];
+  uint8_t chunk[1 << 16];
+} out_file;
+
+static void file_closed(uv_handle_t *h) {
+  out_file *f = h->data;
+  if (--f->open_handles > 0) return;
+  if (f->fd >= 0) close(f->fd);
+  if (f->done) f->done(f->ctx, f->file, f->status, f->err);
+  f->net->outbound--;
+  link_remove(f->net, &f->link);
+  free(f);
+}
+
+static void file_close(out_file *f, int status, const char *why) {
+  if (f->closing) return;
+  f->closing = true;
+  if (status < 0 && f->status == 0) {
+    f->status = status;
+    snprintf(f->err, sizeof f->err, "%s", why);
+  }
+  uv_close((uv_handle_t *)&f->tcp, file_closed);
+  uv_close((uv_handle_t *)&f->timer, file_closed);
+}
+
+static void file_close_link(conn_link *l) { file_close((out_file *)l, -1, "the peer is shutting down"); }
+
+static void file_next(out_file *f);
+
+static void file_written(uv_write_t *w, int status) {
+  out_file *f = w->data;
+  if (status < 0) { file_close(f, -1, uv_strerror(status)); return; }
+  file_next(f);
+}
+
+/* Reads the next chunk and writes it; the next read waits for this write: no more than one
+ * chunk is ever buffered, whatever the file's size. */
+static void file_next(out_file *f) {
+  if (f->closing) return;
+  if (f->sent == f->size) { file_close(f, 0, ""); return; }
+  ssize_t n;
+  do n = read(f->fd, f->chunk, sizeof f->chunk); while (n < 0 && errno == EINTR);
+  if (n <= 0) { file_close(f, -1, n < 0 ? strerror(errno) : "the file shrank while it was sent"); return; }
+  if ((uint64_t)n > f->size - f->sent) n = (ssize_t)(f->size - f->sent); /* it grew: send what we announced */
+  f->sent += (uint64_t)n;
+  cdht_net *net = f->net;
+  if (net->xfer.progress && f->size >= (16u << 20) && f->sent * 10 / f->size > f->progress_step) {
+    f->progress_step = (unsigned)(f->sent * 10 / f->size);
+    net->xfer.progress(net->xfer.ctx, f->file, 1, f->sent, f->size);
+  }
+  uv_buf_t b = uv_buf_init((char *)f->chunk, (unsigned)n);
+  f->write.data = f;
+  int rc = uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, file_written);
+  if (rc < 0) file_close(f, -1, uv_strerror(rc));
+}
+
+static void file_header_written(uv_write_t *w, int status) {
+  out_file *f = w->data;
+  if (status < 0) { file_close(f, -1, uv_strerror(status)); return; }
+  file_next(f);
+}
+
+static void file_connected(uv_connect_t *req, int status) {
+  out_file *f = req->data;
+  if (f->closing) return;
+  if (status < 0) { file_close(f, -1, uv_strerror(status)); return; }
+  uv_timer_stop(&f->timer);
+  uv_buf_t b = uv_buf_init((char *)f->hdr, (unsigned)f->hdr_len);
+  f->write.data = f;
+  int rc = uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, file_header_written);
+  if (rc < 0) file_close(f, -1, uv_strerror(rc));
+}
+
+static void file_timeout(uv_timer_t *t) { file_close(t->data, -1, "the peer did not accept the connection"); }
+
+int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
+                       const char *ext, cdht_net_sent_fn done, void *ctx, char *err, size_t errlen) {
+  if (net->closing || net->outbound >= net->opts.max_outbound) {
+    snprintf(err, errlen, "too many transfers at once");
+    return -1;
+  }
+  cdht_msg m = { .type = CDHT_MSG_XFER, .from = cdht_node_config(net->node)->self, .seq = seq, .file = file,
+                 .flags = kind };
+  if (cdht_xfer_digest_file(path, &m.size, m.digest, err, errlen) < 0) return -1;
+  for (size_t i = 0; ext && i < sizeof m.ext && ext[i]; i++) m.ext[i] = ext[i]; /* NUL-padded, not terminated */
+  out_file *f = calloc(1, sizeof *f);
+  if (!f) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  cdht_ssize hl = cdht_msg_encode(f->hdr, sizeof f->hdr, &m);
+  if (f->fd < 0 || hl < 0) {
+    snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+    if (f->fd >= 0) close(f->fd);
+    free(f);
+    return -1;
+  }
+  f->hdr_len = (size_t)hl;
+  f->net = net;
+  f->file = file;
+  f->size = m.size;
+  f->done = done;
+  f->ctx = ctx;
+  f->link.close = file_close_link;
+  f->link.outbound = true; /* a transfer under way may finish when we leave */
+  link_add(net, &f->link);
+  net->outbound++;
+  uv_tcp_init(net->loop, &f->tcp);
+  uv_timer_init(net->loop, &f->timer);
+  f->tcp.data = f->timer.data = f;
+  f->open_handles = 2;
+  uv_timer_start(&f->timer, file_timeout, CDHT_NET_SEND_MS, 0);
+  struct sockaddr_in sa;
+  cdht_addr addr = cdht_config_addr(cdht_node_config(net->node), to);
+  to_sockaddr(&addr, &sa);
+  f->connect.data = f;
+  int rc = uv_tcp_connect(&f->connect, &f->tcp, (const struct sockaddr *)&sa, file_connected);
+  if (rc < 0) file_close(f, -1, uv_strerror(rc)); /* |done| reports it */
+  return 0;
+}
+
+void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks) { net->xfer = *hooks; }
+
+int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq) {
+  uv_update_time(net->loop);
+  int rc = cdht_node_on_stored(net->node, uv_now(net->loop), file, origin, seq);
+  drain(net);
+  return rc;
+}
+
 /* ---- incoming TCP ---- */
 
 static void in_handle_closed(uv_handle_t *h) {
   in_conn *c = h->data;
   if (--c->open_handles == 0) {
+    if (c->sink) { /* cut off halfway: nothing is left under the final name */
+      cdht_xfer_sink_abort(c->sink);
+      c->sink = NULL;
+      if (c->net->xfer.received && !c->net->closing)
+        c->net->xfer.received(c->net->xfer.ctx, &c->xfer_hdr, c->xfer_path, -1, "the connection closed before the end");
+    }
     c->net->inbound--;
     link_remove(c->net, &c->link);
     free(c);
@@ -279,10 +445,47 @@ static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init(c->buf, sizeof c->buf);
 }
 
+/* A transfer header turns the rest of the connection into raw content, if the CLI expects it. */
+static int start_sink(in_conn *c, const uint8_t *frame, size_t len) {
+  cdht_net *net = c->net;
+  char err[256];
+  if (cdht_msg_decode(&c->xfer_hdr, frame, len) != (cdht_ssize)len || !net->xfer.accept ||
+      net->xfer.accept(net->xfer.ctx, &c->xfer_hdr, c->xfer_path, sizeof c->xfer_path) < 0) {
+    net->stats.xfer_refused++;
+    return -1;
+  }
+  if (cdht_xfer_sink_open(&c->sink, c->xfer_path, c->xfer_hdr.size, c->xfer_hdr.digest, err, sizeof err) < 0) {
+    if (net->xfer.received) net->xfer.received(net->xfer.ctx, &c->xfer_hdr, c->xfer_path, -1, err);
+    return -1;
+  }
+  return CDHT_FRAME_STOP;
+}
+
 static int in_frame(void *ctx, const uint8_t *frame, size_t len) {
   in_conn *c = ctx;
+  if (len > 1 && frame[1] == CDHT_MSG_XFER) return start_sink(c, frame, len);
   cdht_node_on_frame(c->net->node, uv_now(c->net->loop), &c->from, frame, len);
   return 0; /* a refused message is counted by the node; the stream stays usable */
+}
+
+/* Raw content for the sink; the connection ends when it is complete. */
+static void sink_bytes(in_conn *c, const uint8_t *p, size_t n) {
+  cdht_net *net = c->net;
+  if (n == 0 || !c->sink) return;
+  int rc = cdht_xfer_sink_write(c->sink, p, n);
+  uint64_t total = cdht_xfer_sink_size(c->sink), done = cdht_xfer_sink_done(c->sink);
+  if (rc == 0 && net->xfer.progress && total >= (16u << 20) && done * 10 / total > c->progress_step) {
+    c->progress_step = (unsigned)(done * 10 / total);
+    net->xfer.progress(net->xfer.ctx, c->xfer_hdr.file, 0, done, total);
+  }
+  if (rc == 0) return;
+  char err[256] = "more bytes than announced, or a write error";
+  int status = -1;
+  if (rc > 0) status = cdht_xfer_sink_finish(c->sink, err, sizeof err);
+  else cdht_xfer_sink_abort(c->sink);
+  c->sink = NULL;
+  if (net->xfer.received) net->xfer.received(net->xfer.ctx, &c->xfer_hdr, c->xfer_path, status, err);
+  in_close(c);
 }
 
 static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -291,12 +494,18 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   if (c->net->closing) return;
   uint64_t now = uv_now(c->net->loop);
-  bool was_partial = c->framer.len > 0;
   c->last_read_ms = now;
-  int rc = cdht_framer_feed(&c->framer, (const uint8_t *)buf->base, (size_t)nread, in_frame, c);
+  if (c->sink) {
+    sink_bytes(c, (const uint8_t *)buf->base, (size_t)nread);
+    return;
+  }
+  bool was_partial = c->framer.len > 0;
+  size_t used = 0;
+  int rc = cdht_framer_feed_until(&c->framer, (const uint8_t *)buf->base, (size_t)nread, in_frame, c, &used);
   if (!was_partial || c->framer.len == 0) c->partial_since_ms = now;
   drain(c->net);
-  if (rc < 0) { c->net->stats.tcp_bad_stream++; in_close(c); }
+  if (rc == CDHT_FRAME_STOP) sink_bytes(c, (const uint8_t *)buf->base + used, (size_t)nread - used);
+  else if (rc < 0) { c->net->stats.tcp_bad_stream++; in_close(c); }
 }
 
 static void on_connection(uv_stream_t *server, int status) {

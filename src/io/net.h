@@ -34,6 +34,7 @@ typedef struct cdht_net_stats {
   uint64_t send_failed;        /* outgoing messages that could not be delivered */
   uint64_t send_timeouts;      /* ... of which the peer neither accepted nor refused in time */
   uint64_t send_refused;       /* outgoing messages refused at the in-flight limit */
+  uint64_t xfer_refused;       /* transfers nobody expected, refused */
 } cdht_net_stats;
 
 /* Called for each event the node queues (|ev| borrowed for the call).  It may feed the node
@@ -47,6 +48,33 @@ typedef struct cdht_net cdht_net;
  * names the operation ("bind 127.0.0.1:50003: address already in use") into |err|. */
 int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, const cdht_net_opts *opts,
                   cdht_net_event_fn fn, void *ctx, char *err, size_t errlen);
+
+/* Content transfers (docs/protocol.md §9): the CLI decides where a received file goes and
+ * what is printed. */
+typedef struct cdht_net_xfer_hooks {
+  /* A transfer header |hdr| (borrowed) arrived: write the final path into |path| and return 0
+   * to take it, or a negative value to refuse (the connection is closed). */
+  int (*accept)(void *ctx, const cdht_msg *hdr, char *path, size_t cap);
+  /* The transfer ended: |status| 0 = complete and verified at |path|; otherwise |err| says why. */
+  void (*received)(void *ctx, const cdht_msg *hdr, const char *path, int status, const char *err);
+  /* A large transfer moved on (called at most every 10%). */
+  void (*progress)(void *ctx, uint16_t file, int sending, uint64_t done, uint64_t total);
+  void *ctx;
+} cdht_net_xfer_hooks;
+
+void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks);
+
+/* Called when a file sent with cdht_net_send_file is through (status 0) or failed (<0, |err|). */
+typedef void (*cdht_net_sent_fn)(void *ctx, uint16_t file, int status, const char *err);
+
+/* Streams the file at |path| (copied) to peer |to| over a connection of its own: a XFER header
+ * (kind CDHT_XFER_PUT or _GET, |file|, |seq|, |ext|, size and BLAKE2b digest), then the bytes.
+ * Returns 0 (|done| follows), or -1 with a message in |err| (nothing started). */
+int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
+                       const char *ext, cdht_net_sent_fn done, void *ctx, char *err, size_t errlen);
+
+/* Tells the node that stored content arrived and was verified, and sends what it causes. */
+int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq);
 
 /* Runs a console command on the node and sends what it causes.  Returns the node's result. */
 int cdht_net_command(cdht_net *net, const cdht_command *cmd);

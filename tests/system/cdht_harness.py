@@ -4,6 +4,7 @@ read the printed lines.  Every wait has a deadline; CDHT_TEST_SLOW stretches the
 
 import os
 import signal
+import tempfile
 import subprocess
 import threading
 import time
@@ -14,6 +15,10 @@ SLOW = float(os.environ.get("CDHT_TEST_SLOW", "1"))
 
 # A fast ping profile so that a test's kill is detected in about a second.
 FAST = ["--ping-interval", "0.2", "--ping-timeout", "0.2"]
+
+# Peers run here unless told otherwise: their data directories (cdht-data/peer-N) and
+# downloads stay out of the source tree.
+WORKDIR = tempfile.mkdtemp(prefix="cdht-test-")
 
 PING_PREFIXES = ("A ping request message", "A ping response message")
 
@@ -103,7 +108,7 @@ class Peer:
         else:
             argv = [CDHT, *options, *(args if args is not None else [str(pid), str(s1), str(s2)])]
         self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, bufsize=1, cwd=cwd)
+                                     stderr=subprocess.PIPE, text=True, bufsize=1, cwd=cwd or WORKDIR)
         self.out = Stream(self.proc.stdout)
         self.err = Stream(self.proc.stderr)
 

@@ -1,0 +1,379 @@
+#include "content.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/lines.h"
+#include "io/xfer.h"
+
+#define EXPECT_MAX 64  /* transfers this peer waits for at once (each announced by the protocol) */
+#define STORE_MAX 32   /* stores in flight (as many as the node has pending requests) */
+
+typedef struct expect {
+  bool used;
+  uint8_t kind;      /* CDHT_XFER_PUT or _GET */
+  uint16_t file;
+  cdht_id from;      /* the only peer it may come from; CDHT_ID_NONE: any (a request's holder) */
+  uint32_t seq;      /* and for that request */
+  /* GET only: the content may overtake the response that announces it (two connections), so
+   * the lines wait until both are there, and keep their order. */
+  bool responded;    /* "Received a response message ..." was printed */
+  bool started;      /* the transfer's header arrived */
+  bool finished;     /* the transfer ended */
+  int status;        /* how it ended */
+  char note[600];    /* what to say on stderr when it ended */
+} expect;
+
+struct cdht_content {
+  cdht_node *node;
+  cdht_net *net;
+  char data_dir[2048], download_dir[2048];
+  char (*ext)[CDHT_EXT_LEN + 1]; /* per file held: its extension ("" for none) */
+  expect expects[EXPECT_MAX];
+  struct { bool used; uint16_t file; char path[1024]; } stores[STORE_MAX];
+};
+
+/* "2012.pdf" -> 2012 and "pdf"; -1 for any other name. */
+static int parse_name(const char *name, char ext[CDHT_EXT_LEN + 1]) {
+  if (strlen(name) < 4 || strspn(name, "0123456789") < 4) return -1;
+  int file = (name[0] - '0') * 1000 + (name[1] - '0') * 100 + (name[2] - '0') * 10 + (name[3] - '0');
+  ext[0] = '\0';
+  if (name[4] == '\0') return file;
+  if (name[4] != '.') return -1;
+  size_t n = strlen(name + 5);
+  if (n == 0 || n > CDHT_EXT_LEN) return -1;
+  for (size_t i = 0; i < n; i++) {
+    char ch = name[5 + i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))) return -1;
+  }
+  memcpy(ext, name + 5, n + 1);
+  return file;
+}
+
+/* The extension a path's base name carries, if it is one the protocol can carry. */
+static void path_ext(const char *path, char ext[CDHT_EXT_LEN + 1]) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  const char *dot = strrchr(base, '.');
+  ext[0] = '\0';
+  if (!dot || dot == base || strlen(dot + 1) == 0 || strlen(dot + 1) > CDHT_EXT_LEN) return;
+  for (const char *p = dot + 1; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) return;
+  snprintf(ext, CDHT_EXT_LEN + 1, "%s", dot + 1);
+}
+
+static void held_path(const cdht_content *c, uint16_t file, const char *ext, char *out, size_t cap) {
+  snprintf(out, cap, "%s/%04u%s%s", c->data_dir, file, ext[0] ? "." : "", ext);
+}
+
+static int mkdirs(const char *path, char *err, size_t errlen) {
+  char tmp[2048];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) goto fail;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0755) < 0 && errno != EEXIST) goto fail;
+  return 0;
+fail:
+  snprintf(err, errlen, "mkdir %s: %s", tmp, strerror(errno));
+  return -1;
+}
+
+static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id from, uint32_t seq) {
+  for (int i = 0; i < EXPECT_MAX; i++) {
+    if (c->expects[i].used) continue;
+    memset(&c->expects[i], 0, sizeof c->expects[i]);
+    c->expects[i] = (expect){ .used = true, .kind = kind, .file = file, .from = from, .seq = seq };
+    return;
+  }
+  fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
+          (unsigned long long)from);
+}
+
+/* ---- transfer hooks ---- */
+
+static expect *find_get(cdht_content *c, uint32_t seq, uint16_t file) {
+  for (int i = 0; i < EXPECT_MAX; i++) {
+    expect *e = &c->expects[i];
+    if (e->used && e->kind == CDHT_XFER_GET && e->seq == seq && e->file == file) return e;
+  }
+  return NULL;
+}
+
+/* Prints what a GET can print now, in order; frees the expectation when all is said. */
+static void advance_get(expect *e) {
+  if (!e->responded) return;
+  if (e->started) {
+    fputs(cdht_lines_transfer(CDHT_LINE_RECEIVING), stdout);
+    e->started = false; /* printed */
+  }
+  if (!e->finished) return;
+  if (e->status == 0) fputs(cdht_lines_transfer(CDHT_LINE_RECEIVED), stdout);
+  fputs(e->note, stderr);
+  e->used = false;
+}
+
+static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
+  cdht_content *c = ctx;
+  char ext[CDHT_EXT_LEN + 1] = { 0 };
+  memcpy(ext, h->ext, CDHT_EXT_LEN);
+  for (int i = 0; i < EXPECT_MAX; i++) {
+    expect *e = &c->expects[i];
+    if (!e->used || e->kind != h->flags || e->file != h->file || e->seq != h->seq) continue;
+    if (e->from != CDHT_ID_NONE && e->from != h->from) continue;
+    if (h->flags == CDHT_XFER_PUT) {
+      e->used = false;
+      held_path(c, h->file, ext, path, cap);
+      return 0;
+    }
+    if (e->started || e->finished) continue; /* one transfer per request */
+    e->from = h->from;
+    e->started = true;
+    snprintf(path, cap, "%s/received_%04u%s%s", c->download_dir, h->file, ext[0] ? "." : "", ext);
+    advance_get(e);
+    return 0;
+  }
+  return -1; /* nobody asked for it */
+}
+
+static void on_received(void *ctx, const cdht_msg *h, const char *path, int status, const char *err) {
+  cdht_content *c = ctx;
+  if (h->flags == CDHT_XFER_GET) {
+    expect *e = find_get(c, h->seq, h->file);
+    if (!e) return;
+    e->finished = true;
+    e->status = status;
+    if (status == 0)
+      snprintf(e->note, sizeof e->note, "file %04u saved as %.400s (%llu bytes, digest checked)\n", h->file, path,
+               (unsigned long long)h->size);
+    else
+      snprintf(e->note, sizeof e->note, "receiving %04u from peer %llu failed: %.400s\n", h->file,
+               (unsigned long long)h->from, err);
+    advance_get(e);
+    return;
+  }
+  if (status < 0) {
+    fprintf(stderr, "storing %04u from peer %llu failed: %s\n", h->file, (unsigned long long)h->from, err);
+    return;
+  }
+  /* A second store of the same name replaces the first, whatever its extension was. */
+  char ext[CDHT_EXT_LEN + 1] = { 0 }, old[4096];
+  memcpy(ext, h->ext, CDHT_EXT_LEN);
+  if (strcmp(c->ext[h->file], ext) != 0 && cdht_node_is_stored(c->node, h->file)) {
+    held_path(c, h->file, c->ext[h->file], old, sizeof old);
+    unlink(old);
+  }
+  snprintf(c->ext[h->file], sizeof c->ext[h->file], "%s", ext);
+  cdht_net_stored(c->net, h->file, h->from, h->seq);
+}
+
+static void on_progress(void *ctx, uint16_t file, int sending, uint64_t done, uint64_t total) {
+  (void)ctx;
+  fprintf(stderr, "%s %04u: %llu%% (%.1f of %.1f MiB)\n", sending ? "sending" : "receiving", file,
+          (unsigned long long)(done * 100 / total), (double)done / 1048576.0, (double)total / 1048576.0);
+}
+
+static void on_sent(void *ctx, uint16_t file, int status, const char *err) {
+  (void)ctx;
+  if (status == 0) fputs(cdht_lines_transfer(CDHT_LINE_SENT), stdout);
+  else fprintf(stderr, "sending %04u failed: %s\n", file, err);
+}
+
+static void on_uploaded(void *ctx, uint16_t file, int status, const char *err) {
+  (void)ctx;
+  if (status < 0) fprintf(stderr, "store %04u failed: %s\n", file, err);
+}
+
+/* ---- events ---- */
+
+static const char *take_store_path(cdht_content *c, uint16_t file) {
+  for (int i = 0; i < STORE_MAX; i++)
+    if (c->stores[i].used && c->stores[i].file == file) {
+      c->stores[i].used = false;
+      return c->stores[i].path;
+    }
+  return NULL;
+}
+
+/* Our own store of a key we hold: copy into the data directory, atomically. */
+static void store_locally(cdht_content *c, uint16_t file, const char *src, uint32_t seq) {
+  char err[512], ext[CDHT_EXT_LEN + 1], dst[4096];
+  uint8_t digest[CDHT_DIGEST_LEN];
+  uint64_t size;
+  path_ext(src, ext);
+  held_path(c, file, ext, dst, sizeof dst);
+  cdht_xfer_sink *s = NULL;
+  FILE *in = NULL;
+  if (cdht_xfer_digest_file(src, &size, digest, err, sizeof err) < 0 ||
+      cdht_xfer_sink_open(&s, dst, size, digest, err, sizeof err) < 0)
+    goto fail;
+  in = fopen(src, "rb");
+  if (!in) { snprintf(err, sizeof err, "open %s: %s", src, strerror(errno)); goto fail; }
+  static uint8_t buf[1 << 16];
+  size_t n;
+  int rc = size == 0 ? 1 : 0;
+  while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0) rc = cdht_xfer_sink_write(s, buf, n);
+  fclose(in);
+  in = NULL;
+  if (rc != 1 || cdht_xfer_sink_finish(s, err, sizeof err) < 0) {
+    if (rc != 1) { cdht_xfer_sink_abort(s); snprintf(err, sizeof err, "%s changed while it was copied", src); }
+    s = NULL;
+    goto fail;
+  }
+  cdht_msg h = { .from = cdht_node_config(c->node)->self, .seq = seq, .file = file, .flags = CDHT_XFER_PUT };
+  memcpy(h.ext, ext, CDHT_EXT_LEN);
+  on_received(c, &h, dst, 0, "");
+  return;
+fail:
+  if (s) cdht_xfer_sink_abort(s);
+  fprintf(stderr, "store %04u failed: %s\n", file, err);
+}
+
+void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
+  cdht_id self = cdht_node_config(c->node)->self;
+  char err[512], path[4096];
+  switch (ev->kind) {
+  case CDHT_EV_STORE_ACCEPTED:
+    if (ev->peer != self) add_expect(c, CDHT_XFER_PUT, ev->file, ev->peer, ev->seq);
+    break;
+  case CDHT_EV_STORE_UPLOAD: {
+    const char *src = take_store_path(c, ev->file);
+    if (!src) {
+      fprintf(stderr, "store %04u: the file to send is no longer known\n", ev->file);
+      break;
+    }
+    if (ev->peer == self) {
+      store_locally(c, ev->file, src, ev->seq);
+      break;
+    }
+    char ext[CDHT_EXT_LEN + 1];
+    path_ext(src, ext);
+    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_PUT, ev->file, ev->seq, src, ext, on_uploaded, c, err,
+                           sizeof err) < 0)
+      fprintf(stderr, "store %04u failed: %s\n", ev->file, err);
+    break;
+  }
+  case CDHT_EV_RESPONSE_SENT:
+    if (!ev->content) break;
+    held_path(c, ev->file, c->ext[ev->file], path, sizeof path);
+    fputs(cdht_lines_transfer(CDHT_LINE_SENDING), stdout);
+    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_GET, ev->file, ev->seq, path, c->ext[ev->file], on_sent, c,
+                           err, sizeof err) < 0)
+      fprintf(stderr, "sending %04u failed: %s\n", ev->file, err);
+    break;
+  case CDHT_EV_REQUEST_SENT: /* the content may come before the response: be ready for it */
+    add_expect(c, CDHT_XFER_GET, ev->file, CDHT_ID_NONE, ev->seq);
+    break;
+  case CDHT_EV_RESPONSE_RECEIVED: {
+    expect *e = find_get(c, ev->seq, ev->file);
+    if (!e) break;
+    if (!ev->content) { e->used = false; break; }
+    e->responded = true;
+    if (e->from != CDHT_ID_NONE && e->from != ev->peer) { /* someone else sent content: not ours */
+      e->used = false;
+      break;
+    }
+    e->from = ev->peer;
+    advance_get(e);
+    break;
+  }
+  case CDHT_EV_REQUEST_FAILED:
+    for (int i = 0; i < EXPECT_MAX; i++)
+      if (c->expects[i].used && c->expects[i].kind == CDHT_XFER_GET && c->expects[i].file == ev->file &&
+          !c->expects[i].started)
+        c->expects[i].used = false;
+    break;
+  default:
+    break;
+  }
+}
+
+int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path, char *err, size_t errlen) {
+  char cand[2][64];
+  const char *tries[2];
+  int ntries = 0;
+  if (path && path[0]) {
+    tries[ntries++] = path;
+  } else {
+    snprintf(cand[0], sizeof cand[0], "%04u", file);
+    snprintf(cand[1], sizeof cand[1], "%04u.pdf", file);
+    tries[ntries++] = cand[0];
+    tries[ntries++] = cand[1];
+  }
+  for (int i = 0; i < ntries; i++) {
+    struct stat st;
+    if (stat(tries[i], &st) == 0 && S_ISREG(st.st_mode) && access(tries[i], R_OK) == 0) {
+      char abs[1024];
+      if (tries[i][0] == '/' || !getcwd(abs, sizeof abs)) snprintf(abs, sizeof abs, "%s", tries[i]);
+      else {
+        size_t l = strlen(abs);
+        snprintf(abs + l, sizeof abs - l, "/%s", tries[i]);
+      }
+      for (int k = 0; k < STORE_MAX; k++) {
+        if (c->stores[k].used && c->stores[k].file != file) continue;
+        c->stores[k].used = true;
+        c->stores[k].file = file;
+        snprintf(c->stores[k].path, sizeof c->stores[k].path, "%s", abs);
+        return 0;
+      }
+      snprintf(err, errlen, "too many stores in flight");
+      return -1;
+    }
+  }
+  if (path && path[0]) snprintf(err, errlen, "no readable file '%.200s'", path);
+  else snprintf(err, errlen, "no readable file %04u or %04u.pdf in the current directory", file, file);
+  return -1;
+}
+
+int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const char *data_dir,
+                      const char *download_dir, char *err, size_t errlen) {
+  *out = NULL;
+  cdht_content *c = calloc(1, sizeof *c);
+  if (c) c->ext = calloc(CDHT_FILE_MAX + 1, sizeof *c->ext);
+  if (!c || !c->ext) {
+    if (c) free(c);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  c->node = node;
+  c->net = net;
+  snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir);
+  snprintf(c->download_dir, sizeof c->download_dir, "%s", download_dir);
+  if (mkdirs(c->data_dir, err, errlen) < 0) goto fail;
+  DIR *d = opendir(c->data_dir);
+  if (!d) {
+    snprintf(err, errlen, "open %s: %s", c->data_dir, strerror(errno));
+    goto fail;
+  }
+  for (struct dirent *e; (e = readdir(d));) { /* a restarted peer serves what it held */
+    char ext[CDHT_EXT_LEN + 1];
+    int file = parse_name(e->d_name, ext);
+    if (file < 0) continue;
+    cdht_node_set_stored(node, (uint16_t)file, true);
+    snprintf(c->ext[file], sizeof c->ext[file], "%s", ext);
+  }
+  closedir(d);
+  cdht_net_xfer_hooks hooks = { on_accept, on_received, on_progress, c };
+  cdht_net_set_xfer_hooks(net, &hooks);
+  *out = c;
+  return 0;
+fail:
+  free(c->ext);
+  free(c);
+  return -1;
+}
+
+void cdht_content_close(cdht_content *c) {
+  if (!c) return;
+  free(c->ext);
+  free(c);
+}

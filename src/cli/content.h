@@ -1,0 +1,29 @@
+/* The content side of a peer: its data directory (the files it holds), where received files
+ * go, and the transfers that `store` and `request` start (docs/protocol.md §9). */
+#ifndef CDHT_CONTENT_H
+#define CDHT_CONTENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/node.h"
+#include "io/net.h"
+
+typedef struct cdht_content cdht_content;
+
+/* Creates |data_dir| if needed and marks every file in it named NNNN or NNNN.ext as held by
+ * |node|; received files go to |download_dir|.  Strings are copied.  Returns 0, or -1 with a
+ * message naming the operation in |err|. */
+int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const char *data_dir,
+                      const char *download_dir, char *err, size_t errlen);
+
+/* Remembers which file `store NNNN [PATH]` sends: PATH, or NNNN, or NNNN.pdf in the current
+ * directory.  Returns 0, or -1 with a message in |err| (no such readable file). */
+int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path, char *err, size_t errlen);
+
+/* Acts on the node's events that move content (store accepted, upload, responses). */
+void cdht_content_on_event(cdht_content *c, const cdht_event *ev);
+
+void cdht_content_close(cdht_content *c);
+
+#endif
