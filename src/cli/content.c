@@ -150,6 +150,12 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   if (h->flags == CDHT_XFER_GET) {
     expect *e = find_get(c, h->seq, h->file);
     if (!e) return;
+    if (status < 0) { /* say so now; the genuine content may still come for this request */
+      fprintf(stderr, "receiving %04u from peer %llu failed: %s\n", h->file, (unsigned long long)h->from, err);
+      e->started = false;
+      if (!e->responded) e->from = CDHT_ID_NONE;
+      return;
+    }
     e->finished = true;
     e->status = status;
     if (status == 0)

@@ -1,0 +1,134 @@
+"""store and request with real content: files travel, verified, and nothing partial is left."""
+
+import hashlib
+import os
+import signal
+import socket
+import struct
+
+import cdht_harness as h
+
+OPTS = h.FAST + ["--stabilize-interval", "0.5"]
+XFER = 20  # the transfer header's message type (docs/protocol.md §2)
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make(path, size, seed=1):
+    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
+    with open(path, "wb") as f:
+        f.write(data[:size])
+    return path
+
+
+def test_store_then_request_moves_the_content(peers, tmp_path):
+    ring = peers.ring(h.CLASSIC_RING, options=OPTS)
+    h.wait_pinging(ring)
+    src = make(tmp_path / "paper.pdf", 3 << 20)
+    marks = {p: peer.out.mark() for p, peer in ring.items()}
+    ring[8].type(f"store 2012 {src}")
+    ring[8].expect_events(["File 2012 has been stored at peer 1."], start=marks[8])
+    for p in (10, 12, 15):
+        ring[p].expect_events(["Store 2012 request forwarded to my successor."], start=marks[p])
+    ring[1].expect_events(["Store 2012 request accepted."], start=marks[1])
+    for p in (3, 4, 5):
+        assert ring[p].events(marks[p]) == []
+    held = os.path.join(h.WORKDIR, "cdht-data", "peer-1", "2012.pdf")
+    assert digest(held) == digest(src)
+
+    marks = {p: peer.out.mark() for p, peer in ring.items()}
+    e4 = ring[4].err.mark()
+    ring[4].type("request 2012")
+    ring[4].expect_events(["File request message for 2012 has been sent to my successor.",
+                           "Received a response message from peer 1, which has the file 2012.",
+                           "We now start receiving the file .........", "The file is received."], start=marks[4])
+    ring[1].expect_events(["File 2012 is here.", "A response message, destined for peer 4, has been sent.",
+                           "We now start sending the file .........", "The file is sent."], start=marks[1])
+    got = os.path.join(h.WORKDIR, "received_2012.pdf")
+    assert digest(got) == digest(src)
+    ring[4].wait_err("saved as ./received_2012.pdf", start=e4)
+
+
+def test_store_default_path_replace_and_no_content(peers):
+    ring = peers.ring([1, 2, 3, 4], options=OPTS)
+    h.wait_pinging(ring)
+    make(os.path.join(h.WORKDIR, "0003"), 1000, seed=1)  # `store 0003` finds ./0003
+    m = ring[1].out.mark()
+    ring[1].type("store 0003")
+    ring[1].wait_line("File 0003 has been stored at peer 3.", start=m)
+    # A second store of the same name replaces the first.
+    second = make(os.path.join(h.WORKDIR, "other.bin"), 5000, seed=2)
+    m = ring[2].out.mark()
+    ring[2].type(f"store 0003 {second}")
+    ring[2].wait_line("File 0003 has been stored at peer 3.", start=m)
+    held_dir = os.path.join(h.WORKDIR, "cdht-data", "peer-3")
+    assert sorted(os.listdir(held_dir)) == ["0003.bin"]
+    assert digest(os.path.join(held_dir, "0003.bin")) == digest(second)
+    # A file nobody stored: the classic answer, then "no content" on stderr.
+    m, e = ring[1].out.mark(), ring[1].err.mark()
+    ring[1].type("request 0004")
+    ring[1].expect_events(["File request message for 0004 has been sent to my successor.",
+                           "Received a response message from peer 4, which has the file 0004."], start=m)
+    ring[1].wait_err("Peer 4 has no content for file 0004.", start=e)
+    # Bad stores: one line on stderr, the peer keeps running.
+    e = ring[1].err.mark()
+    ring[1].type("store 0009 /no/such/file")
+    ring[1].wait_err("error: store 0009: no readable file '/no/such/file'", start=e)
+    ring[1].type("store 00x9")
+    ring[1].wait_err("store: a file name is exactly four digits", start=e)
+    assert ring[1].alive()
+
+
+def test_concurrent_requests_and_a_large_file_with_progress(peers, tmp_path):
+    ring = peers.ring([1, 2, 3, 4], options=OPTS)
+    h.wait_pinging(ring)
+    big = make(tmp_path / "big.dat", 40 << 20, seed=3)
+    small = make(tmp_path / "small.txt", 12345, seed=4)
+    for name, path in (("0002", big), ("0003", small)):
+        m = ring[1].out.mark()
+        ring[1].type(f"store {name} {path}")
+        ring[1].wait_line(f"File {name} has been stored at peer {int(name)}.", start=m, timeout=30)
+    dl = {p: tmp_path / f"dl{p}" for p in (1, 4)}
+    for p, peer in ring.items():
+        peer.stop()
+    # Restarted on their data directories, with download directories of their own.
+    ring = {p: peers.start(p, s1, s2, options=OPTS + (["--download-dir", str(dl[p])] if p in dl else []))
+            for p, (s1, s2) in h.successors([1, 2, 3, 4]).items()}
+    for d in dl.values():
+        os.makedirs(d)
+    h.wait_pinging(ring)
+    marks = {p: ring[p].out.mark() for p in (1, 4)}
+    e4 = ring[4].err.mark()
+    ring[1].type("request 0002")
+    ring[4].type("request 0002")
+    ring[4].type("request 0003")
+    for p in (1, 4):
+        ring[p].wait_line("The file is received.", start=marks[p], timeout=60)
+    ring[4].wait_line("The file is received.", start=ring[4].out.wait_for(
+        lambda l: l == "The file is received.", 60, marks[4]) + 1, timeout=60)
+    assert digest(dl[1] / "received_0002.dat") == digest(big)
+    assert digest(dl[4] / "received_0002.dat") == digest(big)
+    assert digest(dl[4] / "received_0003.txt") == digest(small)
+    ring[4].wait_err("receiving 0002: ", start=e4)  # progress of a large transfer
+
+
+def test_a_transfer_cut_off_halfway_leaves_no_file(peers, tmp_path):
+    a = peers.start(1, 2, 1, options=h.FAST + ["--download-dir", str(tmp_path)])
+    b = peers.start(2, 1, 2, options=h.FAST)
+    a.wait_line("A ping response message was received from Peer 2.")
+    b.kill(signal.SIGSTOP)  # the request stays pending
+    try:
+        e = a.err.mark()
+        a.type("request 0002")
+        a.wait_line("File request message for 0002 has been sent to my successor.")
+        # The content of request 1 starts to arrive, then the connection drops halfway.
+        hdr = struct.pack(">QIHBQ", 2, 1, 2, 1, 1000) + bytes(32) + b"pdf\0\0\0\0\0"
+        with socket.create_connection(("127.0.0.1", 50001)) as c:
+            c.sendall(struct.pack(">BBH", 1, XFER, len(hdr)) + hdr + b"x" * 400)
+        a.wait_err("receiving 0002 from peer 2 failed: the connection closed before the end", start=e)
+        assert os.listdir(tmp_path) == []
+    finally:
+        b.kill(signal.SIGCONT)
