@@ -126,6 +126,18 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
   cdht_content *c = ctx;
   char ext[CDHT_EXT_LEN + 1] = { 0 };
   memcpy(ext, h->ext, CDHT_EXT_LEN);
+  if (h->flags == CDHT_XFER_HANDOVER) {
+    /* Keys move between neighbours, or to us when they are ours now (a leaving neighbour may
+     * already have told us it is gone). */
+    const cdht_config *cfg = cdht_node_config(c->node);
+    cdht_id pred = cdht_node_predecessor(c->node, 0);
+    bool neighbour = h->from == cdht_node_successor(c->node, 0) || h->from == pred;
+    bool ours = pred == CDHT_ID_NONE ||
+                cdht_ring_between(pred, cdht_ring_key(h->file, cfg->ring_size), cfg->self, cfg->ring_size);
+    if (!neighbour && !ours) return -1;
+    held_path(c, h->file, ext, path, cap);
+    return 0;
+  }
   for (int i = 0; i < EXPECT_MAX; i++) {
     expect *e = &c->expects[i];
     if (!e->used || e->kind != h->flags || e->file != h->file || e->seq != h->seq) continue;
@@ -168,7 +180,8 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
     return;
   }
   if (status < 0) {
-    fprintf(stderr, "storing %04u from peer %llu failed: %s\n", h->file, (unsigned long long)h->from, err);
+    fprintf(stderr, "%s %04u from peer %llu failed: %s\n", h->flags == CDHT_XFER_HANDOVER ? "taking over" : "storing",
+            h->file, (unsigned long long)h->from, err);
     return;
   }
   /* A second store of the same name replaces the first, whatever its extension was. */
@@ -179,6 +192,11 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
     unlink(old);
   }
   snprintf(c->ext[h->file], sizeof c->ext[h->file], "%s", ext);
+  if (h->flags == CDHT_XFER_HANDOVER) {
+    cdht_node_set_stored(c->node, h->file, true);
+    fprintf(stderr, "file %04u handed over by peer %llu\n", h->file, (unsigned long long)h->from);
+    return;
+  }
   cdht_net_stored(c->net, h->file, h->from, h->seq);
 }
 
@@ -192,6 +210,20 @@ static void on_sent(void *ctx, uint16_t file, int status, const char *err) {
   (void)ctx;
   if (status == 0) fputs(cdht_lines_transfer(CDHT_LINE_SENT), stdout);
   else fprintf(stderr, "sending %04u failed: %s\n", file, err);
+}
+
+/* A key handed over is the neighbour's now: one holder per key. */
+static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
+  cdht_content *c = ctx;
+  if (status < 0) {
+    fprintf(stderr, "handing over %04u failed: %s (kept here)\n", file, err);
+    return;
+  }
+  char path[4096];
+  held_path(c, file, c->ext[file], path, sizeof path);
+  unlink(path);
+  cdht_node_set_stored(c->node, file, false);
+  c->ext[file][0] = '\0';
 }
 
 static void on_uploaded(void *ctx, uint16_t file, int status, const char *err) {
@@ -276,6 +308,24 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
                            err, sizeof err) < 0)
       fprintf(stderr, "sending %04u failed: %s\n", ev->file, err);
     break;
+  case CDHT_EV_HANDOVER: {
+    const cdht_config *cfg = cdht_node_config(c->node);
+    unsigned handed = 0;
+    for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) {
+      if (!cdht_node_is_stored(c->node, (uint16_t)f) ||
+          !cdht_ring_between(ev->succ[0], cdht_ring_key(f, cfg->ring_size), ev->succ[1], cfg->ring_size))
+        continue;
+      held_path(c, (uint16_t)f, c->ext[f], path, sizeof path);
+      if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_HANDOVER, (uint16_t)f, 0, path, c->ext[f], on_handed, c,
+                             err, sizeof err) < 0)
+        fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
+      else
+        handed++;
+    }
+    if (handed) fprintf(stderr, "handing %u file%s over to peer %llu\n", handed, handed == 1 ? "" : "s",
+                        (unsigned long long)ev->peer);
+    break;
+  }
   case CDHT_EV_REQUEST_SENT: /* the content may come before the response: be ready for it */
     add_expect(c, CDHT_XFER_GET, ev->file, CDHT_ID_NONE, ev->seq);
     break;

@@ -72,7 +72,8 @@ cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
     snprintf(buf, cap, "File %04u has been stored at peer %llu.\n", f, p);
     return CDHT_STDOUT;
   case CDHT_EV_STORE_UPLOAD:
-    break; /* an action for the I/O layer, not a line */
+  case CDHT_EV_HANDOVER:
+    break; /* actions for the I/O layer, not lines */
   /* Diagnostics (stderr). */
   case CDHT_EV_STORE_FAILED: {
     char secs[24];
@@ -125,7 +126,7 @@ const char *cdht_event_name(cdht_event_kind kind) {
     [CDHT_EV_JOIN_ACCEPTED] = "join_accepted",     [CDHT_EV_JOIN_FAILED] = "join_failed",
     [CDHT_EV_STORE_FORWARDED] = "store_forwarded", [CDHT_EV_STORE_ACCEPTED] = "store_accepted",
     [CDHT_EV_STORE_UPLOAD] = "store_upload",       [CDHT_EV_STORED] = "stored",
-    [CDHT_EV_STORE_FAILED] = "store_failed",
+    [CDHT_EV_STORE_FAILED] = "store_failed",       [CDHT_EV_HANDOVER] = "handover",
   };
   return (unsigned)kind < CDHT_EV_COUNT && names[kind] ? names[kind] : "?";
 }

@@ -52,6 +52,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_STORE_ACCEPT] = { "store-accept", F_FROM | F_SEQ | F_FILE },
   [CDHT_MSG_STORE_DONE] = { "store-done", F_FROM | F_SEQ | F_FILE },
   [CDHT_MSG_XFER] = { "transfer", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_SIZE | F_DIGEST | F_EXT },
+  [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT },
 };
 
 static int known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }
@@ -118,7 +119,8 @@ cdht_ssize cdht_msg_decode(cdht_msg *m, const uint8_t *buf, size_t len) {
   if ((f & F_ROLE) && m->role != CDHT_ROLE_FIRST && m->role != CDHT_ROLE_SECOND)
     return CDHT_ERR_MALFORMED;
   if ((f & F_FILE) && m->file > CDHT_FILE_MAX) return CDHT_ERR_MALFORMED;
-  if ((f & F_FLAGS) && (m->flags & ~CDHT_REQ_FINAL)) return CDHT_ERR_MALFORMED; /* one bit per type */
+  if ((f & F_FLAGS) && type == CDHT_MSG_XFER && m->flags > CDHT_XFER_HANDOVER) return CDHT_ERR_MALFORMED;
+  if ((f & F_FLAGS) && type != CDHT_MSG_XFER && (m->flags & ~CDHT_REQ_FINAL)) return CDHT_ERR_MALFORMED; /* one bit */
   if (f & F_EXT) { /* letters and digits, then NUL padding: safe in a file name */
     bool ended = false;
     for (size_t i = 0; i < CDHT_EXT_LEN; i++) {

@@ -40,6 +40,7 @@ typedef enum cdht_msg_type {
   CDHT_MSG_STORE_ACCEPT, /* TCP: the responsible peer to the storer: send me the content */
   CDHT_MSG_STORE_DONE,  /* TCP: the responsible peer to the storer: stored and verified */
   CDHT_MSG_XFER,        /* TCP: a content transfer's header; the raw bytes follow (io/xfer) */
+  CDHT_MSG_KEYS_REQ,    /* TCP: a joiner to its successor: hand me the keys after |about| */
   CDHT_MSG_COUNT
 } cdht_msg_type;
 
@@ -50,6 +51,7 @@ typedef enum cdht_msg_type {
 #define CDHT_RESP_CONTENT 0x01  /* file response flag: the content follows in a transfer */
 #define CDHT_XFER_PUT 0         /* transfer kind: a stored file, to the responsible peer */
 #define CDHT_XFER_GET 1         /* transfer kind: a requested file, to the requester */
+#define CDHT_XFER_HANDOVER 2    /* transfer kind: a held file, to the neighbour now responsible */
 #define CDHT_DIGEST_LEN 32      /* BLAKE2b-256 of a transfer's content */
 #define CDHT_EXT_LEN 8          /* a file's extension, NUL-padded: "pdf" */
 

@@ -326,6 +326,10 @@ static void start_leave(cdht_node *n, uint64_t now) {
   cdht_id p2 = pred_fresh(n, 1, now) ? n->pred[1] : CDHT_ID_NONE;
   n->state = LEAVING;
   n->leave[0].waiting = n->leave[1].waiting = false;
+  if (s1 != self) { /* our first successor answers for our keys from now on (§9) */
+    cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = s1, .succ = { p1 != CDHT_ID_NONE ? p1 : self, self } };
+    emit(n, ev);
+  }
   if (p1 != CDHT_ID_NONE && p1 != self) {
     /* The first predecessor takes our successors.  If it is our own first successor, the
      * ring is just the two of us and it stays alone. */
@@ -645,6 +649,10 @@ static int on_join_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   n->state = RUNNING;
   emit_peer(n, CDHT_EV_JOIN_ACCEPTED, m->from, 0);
   take_successors(n, now, m->succ[0], m->succ[1], valid_id(n, m->about) ? m->about : CDHT_ID_NONE, CDHT_ID_NONE);
+  if (n->succ[0] != n->cfg.self) { /* the keys (accepter, us] were our successor's until now */
+    cdht_msg keys = { .type = CDHT_MSG_KEYS_REQ, .about = m->from };
+    send_msg(n, CDHT_TCP, n->succ[0], &keys);
+  }
   n->next_ping_ms = now;
   n->next_stab_ms = now + n->cfg.stabilize_ms;
   return 0;
@@ -659,6 +667,19 @@ static int on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
   emit_peer(n, CDHT_EV_SUCC_CHANGE, m->from, 0);
   n->repair.active = false;
   take_successors(n, now, m->succ[0], m->succ[1], CDHT_ID_NONE, CDHT_ID_NONE);
+  return 0;
+}
+
+/* A joiner between |about| and us takes the keys (about, joiner] that were ours (§9). */
+static int on_keys_request(cdht_node *n, const cdht_msg *m) {
+  cdht_id self = n->cfg.self;
+  if (!valid_id(n, m->about) || m->about == self ||
+      !cdht_ring_between(m->about, m->from, self, n->cfg.ring_size) || m->from == self) {
+    drop(n, CDHT_DROP_ROLE);
+    return CDHT_ERR_ROLE;
+  }
+  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = m->from, .succ = { m->about, m->from } };
+  emit(n, ev);
   return 0;
 }
 
@@ -860,6 +881,7 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   case CDHT_MSG_JOIN_REJECT: return on_join_answer(n, now, &m);
   case CDHT_MSG_SUCC_CHANGE: return on_succ_change(n, now, &m);
   case CDHT_MSG_STAB_QUERY: return on_stab_query(n, now, &m);
+  case CDHT_MSG_KEYS_REQ: return on_keys_request(n, &m);
   case CDHT_MSG_STAB_REPLY: return on_stab_reply(n, now, &m);
   default: return count_decode_error(n, CDHT_ERR_TYPE); /* unreachable: decode checked */
   }

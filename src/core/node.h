@@ -102,6 +102,7 @@ typedef enum cdht_event_kind {
   CDHT_EV_STORE_UPLOAD,    /* file, peer, seq: send the content of |file| to |peer| now */
   CDHT_EV_STORED,          /* file, peer: |peer| has stored and verified our file */
   CDHT_EV_STORE_FAILED,    /* file, ms: no peer took the file within ms */
+  CDHT_EV_HANDOVER,        /* peer, succ[0] = lo, succ[1] = hi: give |peer| the files with keys in (lo, hi] */
   CDHT_EV_COUNT
 } cdht_event_kind;
 

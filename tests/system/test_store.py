@@ -132,3 +132,37 @@ def test_a_transfer_cut_off_halfway_leaves_no_file(peers, tmp_path):
         assert os.listdir(tmp_path) == []
     finally:
         b.kill(signal.SIGCONT)
+
+
+def test_keys_follow_the_ring_on_quit_and_join(peers, tmp_path):
+    ring = peers.ring(h.CLASSIC_RING, options=OPTS)
+    h.wait_pinging(ring)
+    a = make(tmp_path / "a.pdf", 200000, seed=5)
+    b = make(tmp_path / "b.txt", 3000, seed=6)
+    for name, path, holder in (("2012", a, 1), ("0006", b, 8)):
+        m = ring[3].out.mark()
+        ring[3].type(f"store {name} {path}")
+        ring[3].wait_line(f"File {name} has been stored at peer {holder}.", start=m)
+    data = lambda p: os.path.join(h.WORKDIR, "cdht-data", f"peer-{p}")
+    # Peer 1 leaves: its keys go to its first successor, 3, before it exits.
+    e3 = ring[3].err.mark()
+    ring[1].type("quit")
+    assert ring[1].wait_exit() == 0
+    ring[3].wait_err("file 2012 handed over by peer 1", start=e3)
+    assert not os.path.exists(os.path.join(data(1), "2012.pdf"))
+    assert digest(os.path.join(data(3), "2012.pdf")) == digest(a)
+    m = ring[12].out.mark()
+    ring[12].type("request 2012")
+    ring[12].expect_events(["File request message for 2012 has been sent to my successor.",
+                            "Received a response message from peer 3, which has the file 2012.",
+                            "We now start receiving the file .........", "The file is received."], start=m)
+    # Peer 6 joins between 5 and 8: key 6 moves from 8 to it.
+    j = peers.start(None, None, None, options=OPTS, args=["6", "--join", "12"])
+    j.wait_line("Join request has been accepted.")
+    j.wait_err("file 0006 handed over by peer 8")
+    assert digest(os.path.join(data(6), "0006.txt")) == digest(b)
+    assert not os.path.exists(os.path.join(data(8), "0006.txt"))
+    m = ring[15].out.mark()
+    ring[15].type("request 0006")
+    ring[15].wait_line("Received a response message from peer 6, which has the file 0006.", start=m)
+    ring[15].wait_line("The file is received.", start=m)

@@ -67,6 +67,7 @@ static cdht_msg sample(uint8_t type) {
     for (int i = 0; i < CDHT_DIGEST_LEN; i++) m.digest[i] = (uint8_t)(i * 7);
     memcpy(m.ext, "pdf", 3);
     break;
+  case CDHT_MSG_KEYS_REQ: m.about = 77; break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
@@ -200,7 +201,7 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     bool has_succ = t == CDHT_MSG_DEPART || t == CDHT_MSG_SUCC_REPLY || t == CDHT_MSG_JOIN_ACCEPT ||
                     t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_STAB_REPLY;
     bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY ||
-                     t == CDHT_MSG_JOIN_ACCEPT;
+                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_KEYS_REQ;
     bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
     bool has_flags = t == CDHT_MSG_FILE_REQ || t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_REQ || t == CDHT_MSG_XFER;
     if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ && t != CDHT_MSG_STORE_REQ) { noisy.origin = 99; noisy.hops = 3; }
@@ -213,7 +214,8 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     if (!has_succ) { noisy.succ[0] = 1; noisy.succ[1] = 2; }
     if (!has_about) noisy.about = 77;
     if (!has_age) noisy.age_ms = 5;
-    if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK || t == CDHT_MSG_SUCC_CHANGE) noisy.seq = 1234;
+    if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK || t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_KEYS_REQ)
+      noisy.seq = 1234;
     uint8_t a[CDHT_MSG_MAX], b[CDHT_MSG_MAX];
     cdht_ssize na = cdht_msg_encode(a, sizeof a, &clean), nb = cdht_msg_encode(b, sizeof b, &noisy);
     assert_true(na > 0);

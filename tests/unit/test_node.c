@@ -1189,6 +1189,16 @@ static cdht_node *leaver(uint64_t now) {
   return n;
 }
 
+/* A leaving peer hands its keys to its first successor (§9): one event, before anything else. */
+static void expect_handover(cdht_node *n) {
+  cdht_event ev[EV_CAP];
+  size_t k = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(k, 1);
+  assert_int_equal(ev[0].kind, CDHT_EV_HANDOVER);
+  assert_true(ev[0].peer == cdht_node_successor(n, 0));
+  assert_true(ev[0].succ[1] == cdht_node_config(n)->self);
+}
+
 static void expect_departs(cdht_node *n) {
   sent out[OUT_CAP];
   size_t k = drain_out(n, out, OUT_CAP);
@@ -1209,6 +1219,7 @@ static void test_node_quit_waits_for_acks(void **state) {
   now += 100;
   assert_int_equal(command(n, now, CDHT_CMD_QUIT, 0), 0);
   expect_departs(n);
+  expect_handover(n);
   assert_int_equal(drain_ev(n, ev, EV_CAP), 0);
   assert_false(cdht_node_has_left(n));
   assert_int_equal(cdht_node_next_deadline(n), now + cdht_node_config(n)->leave_timeout_ms);
@@ -1250,6 +1261,7 @@ static void test_node_quit_predecessor_unreachable(void **state) {
     now += 100;
     assert_int_equal(command(n, now, CDHT_CMD_QUIT, 0), 0);
     expect_departs(n);
+    expect_handover(n);
     if (order == 0) {
       /* 5 is gone (connection refused), then 8 confirms. */
       assert_int_equal(cdht_node_on_unreachable(n, now, 5), 0);
@@ -1286,6 +1298,7 @@ static void test_node_quit_timeout(void **state) {
   uint64_t started = now;
   assert_int_equal(command(n, now, CDHT_CMD_QUIT, 0), 0);
   expect_departs(n);
+  expect_handover(n);
   for (now = started + 100; now < started + leave_ms; now += 100) {
     timer(n, now);
     assert_int_equal(drain_ev(n, ev, EV_CAP), 0);
