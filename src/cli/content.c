@@ -14,6 +14,7 @@
 
 #define EXPECT_MAX 64  /* transfers this peer waits for at once (each announced by the protocol) */
 #define STORE_MAX 32   /* stores in flight (as many as the node has pending requests) */
+#define HANDOVER_MAX 8 /* handovers in progress at once (one per joiner, one for our quit) */
 
 typedef struct expect {
   bool used;
@@ -37,6 +38,8 @@ struct cdht_content {
   char (*ext)[CDHT_EXT_LEN + 1]; /* per file held: its extension ("" for none) */
   expect expects[EXPECT_MAX];
   struct { bool used; uint16_t file; char path[1024]; } stores[STORE_MAX];
+  struct { bool used; cdht_id peer; unsigned pending, done; } handovers[HANDOVER_MAX];
+  uint16_t handing[CDHT_FILE_MAX + 1]; /* per file being handed over: 1 + its handovers[] slot */
 };
 
 /* "2012.pdf" -> 2012 and "pdf"; -1 for any other name. */
@@ -194,7 +197,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   snprintf(c->ext[h->file], sizeof c->ext[h->file], "%s", ext);
   if (h->flags == CDHT_XFER_HANDOVER) {
     cdht_node_set_stored(c->node, h->file, true);
-    fprintf(stderr, "file %04u handed over by peer %llu\n", h->file, (unsigned long long)h->from);
+    fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
     return;
   }
   cdht_net_stored(c->net, h->file, h->from, h->seq);
@@ -212,18 +215,27 @@ static void on_sent(void *ctx, uint16_t file, int status, const char *err) {
   else fprintf(stderr, "sending %04u failed: %s\n", file, err);
 }
 
-/* A key handed over is the neighbour's now: one holder per key. */
+/* A key handed over is the neighbour's now: one holder per key.  When the last file of a
+ * handover is through, the node says how many went. */
 static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
   cdht_content *c = ctx;
+  unsigned slot = c->handing[file] ? c->handing[file] - 1u : HANDOVER_MAX;
+  c->handing[file] = 0;
   if (status < 0) {
     fprintf(stderr, "handing over %04u failed: %s (kept here)\n", file, err);
-    return;
+  } else {
+    char path[4096];
+    held_path(c, file, c->ext[file], path, sizeof path);
+    unlink(path);
+    cdht_node_set_stored(c->node, file, false);
+    c->ext[file][0] = '\0';
   }
-  char path[4096];
-  held_path(c, file, c->ext[file], path, sizeof path);
-  unlink(path);
-  cdht_node_set_stored(c->node, file, false);
-  c->ext[file][0] = '\0';
+  if (slot >= HANDOVER_MAX || !c->handovers[slot].used) return;
+  if (status == 0) c->handovers[slot].done++;
+  if (--c->handovers[slot].pending == 0) {
+    c->handovers[slot].used = false;
+    cdht_net_handover_done(c->net, c->handovers[slot].peer, c->handovers[slot].done);
+  }
 }
 
 static void on_uploaded(void *ctx, uint16_t file, int status, const char *err) {
@@ -310,20 +322,35 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     break;
   case CDHT_EV_HANDOVER: {
     const cdht_config *cfg = cdht_node_config(c->node);
-    unsigned handed = 0;
+    unsigned slot = 0;
+    while (slot < HANDOVER_MAX && c->handovers[slot].used) slot++;
+    if (slot == HANDOVER_MAX) { /* cannot track it: keep the files, and say none went */
+      fprintf(stderr, "handover to peer %llu postponed: too many at once\n", (unsigned long long)ev->peer);
+      cdht_net_handover_done(c->net, ev->peer, 0);
+      break;
+    }
+    c->handovers[slot].used = true;
+    c->handovers[slot].peer = ev->peer;
+    c->handovers[slot].pending = 1; /* held until every transfer is started */
+    c->handovers[slot].done = 0;
     for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) {
-      if (!cdht_node_is_stored(c->node, (uint16_t)f) ||
+      if (!cdht_node_is_stored(c->node, (uint16_t)f) || c->handing[f] ||
           !cdht_ring_between(ev->succ[0], cdht_ring_key(f, cfg->ring_size), ev->succ[1], cfg->ring_size))
         continue;
       held_path(c, (uint16_t)f, c->ext[f], path, sizeof path);
+      c->handing[f] = (uint16_t)(slot + 1);
       if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_HANDOVER, (uint16_t)f, 0, path, c->ext[f], on_handed, c,
-                             err, sizeof err) < 0)
+                             err, sizeof err) < 0) {
+        c->handing[f] = 0;
         fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
-      else
-        handed++;
+      } else {
+        c->handovers[slot].pending++;
+      }
     }
-    if (handed) fprintf(stderr, "handing %u file%s over to peer %llu\n", handed, handed == 1 ? "" : "s",
-                        (unsigned long long)ev->peer);
+    if (--c->handovers[slot].pending == 0) { /* nothing to send */
+      c->handovers[slot].used = false;
+      cdht_net_handover_done(c->net, ev->peer, 0);
+    }
     break;
   }
   case CDHT_EV_REQUEST_SENT: /* the content may come before the response: be ready for it */

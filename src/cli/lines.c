@@ -71,6 +71,12 @@ cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
   case CDHT_EV_STORED:
     snprintf(buf, cap, "File %04u has been stored at peer %llu.\n", f, p);
     return CDHT_STDOUT;
+  case CDHT_EV_HANDED_OVER:
+    snprintf(buf, cap, "%u files handed over to peer %llu.\n", ev->seq, p);
+    return CDHT_STDOUT;
+  case CDHT_EV_KEYS_RECEIVED:
+    snprintf(buf, cap, "%u files received from peer %llu.\n", ev->seq, p);
+    return CDHT_STDOUT;
   case CDHT_EV_STORE_UPLOAD:
   case CDHT_EV_HANDOVER:
     break; /* actions for the I/O layer, not lines */
@@ -127,6 +133,7 @@ const char *cdht_event_name(cdht_event_kind kind) {
     [CDHT_EV_STORE_FORWARDED] = "store_forwarded", [CDHT_EV_STORE_ACCEPTED] = "store_accepted",
     [CDHT_EV_STORE_UPLOAD] = "store_upload",       [CDHT_EV_STORED] = "stored",
     [CDHT_EV_STORE_FAILED] = "store_failed",       [CDHT_EV_HANDOVER] = "handover",
+    [CDHT_EV_HANDED_OVER] = "handed_over",         [CDHT_EV_KEYS_RECEIVED] = "keys_received",
   };
   return (unsigned)kind < CDHT_EV_COUNT && names[kind] ? names[kind] : "?";
 }

@@ -53,6 +53,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_STORE_DONE] = { "store-done", F_FROM | F_SEQ | F_FILE },
   [CDHT_MSG_XFER] = { "transfer", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_SIZE | F_DIGEST | F_EXT },
   [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT },
+  [CDHT_MSG_KEYS_DONE] = { "keys-done", F_FROM | F_SEQ },
 };
 
 static int known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }

@@ -41,6 +41,7 @@ typedef enum cdht_msg_type {
   CDHT_MSG_STORE_DONE,  /* TCP: the responsible peer to the storer: stored and verified */
   CDHT_MSG_XFER,        /* TCP: a content transfer's header; the raw bytes follow (io/xfer) */
   CDHT_MSG_KEYS_REQ,    /* TCP: a joiner to its successor: hand me the keys after |about| */
+  CDHT_MSG_KEYS_DONE,   /* TCP: a handover is complete: |seq| files were sent */
   CDHT_MSG_COUNT
 } cdht_msg_type;
 

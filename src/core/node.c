@@ -52,6 +52,7 @@ struct cdht_node {
 
   struct { cdht_id peer; bool waiting; } leave[2]; /* quit (§6): who must confirm */
   uint64_t leave_deadline_ms;
+  bool handing_over;           /* quit: our files are on their way to our first successor */
   cdht_id departed;            /* last successor whose departure we applied */
   struct { cdht_id id; uint64_t t_ms; } dead_log[DEAD_LOG]; /* when we declared each gone */
   unsigned ndead;
@@ -314,7 +315,7 @@ static void finish_leave(cdht_node *n) {
 }
 
 static void check_leave_done(cdht_node *n) {
-  if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting) finish_leave(n);
+  if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting && !n->handing_over) finish_leave(n);
 }
 
 static void start_leave(cdht_node *n, uint64_t now) {
@@ -329,6 +330,7 @@ static void start_leave(cdht_node *n, uint64_t now) {
   if (s1 != self) { /* our first successor answers for our keys from now on (§9) */
     cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = s1, .succ = { p1 != CDHT_ID_NONE ? p1 : self, self } };
     emit(n, ev);
+    n->handing_over = true;
   }
   if (p1 != CDHT_ID_NONE && p1 != self) {
     /* The first predecessor takes our successors.  If it is our own first successor, the
@@ -683,6 +685,29 @@ static int on_keys_request(cdht_node *n, const cdht_msg *m) {
   return 0;
 }
 
+int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t count) {
+  (void)now;
+  if (!valid_id(n, peer) || peer == n->cfg.self) return CDHT_ERR_INVAL;
+  bool quitting = n->state == LEAVING && n->handing_over;
+  if (quitting || count > 0) { /* a quit always says how many; a join only when there were some */
+    cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = count };
+    send_msg(n, CDHT_TCP, peer, &done);
+    cdht_event ev = { .kind = CDHT_EV_HANDED_OVER, .peer = peer, .seq = count };
+    emit(n, ev);
+  }
+  if (quitting) {
+    n->handing_over = false;
+    check_leave_done(n);
+  }
+  return 0;
+}
+
+static int on_keys_done(cdht_node *n, const cdht_msg *m) {
+  cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = m->from, .seq = m->seq };
+  emit(n, ev);
+  return 0;
+}
+
 /* ---- stabilization (§8) ---- */
 
 static void stabilize(cdht_node *n, uint64_t now) {
@@ -882,6 +907,7 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   case CDHT_MSG_SUCC_CHANGE: return on_succ_change(n, now, &m);
   case CDHT_MSG_STAB_QUERY: return on_stab_query(n, now, &m);
   case CDHT_MSG_KEYS_REQ: return on_keys_request(n, &m);
+  case CDHT_MSG_KEYS_DONE: return on_keys_done(n, &m);
   case CDHT_MSG_STAB_REPLY: return on_stab_reply(n, now, &m);
   default: return count_decode_error(n, CDHT_ERR_TYPE); /* unreachable: decode checked */
   }
@@ -938,7 +964,8 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
     if (now >= n->leave_deadline_ms) {
       for (int i = 0; i < 2; i++)
         if (n->leave[i].waiting) leave_target_gone(n, n->leave[i].peer);
-      if (n->state == LEAVING) finish_leave(n);
+      /* The content may take longer than the confirmations: its transfers end on their own. */
+      if (n->state == LEAVING && !n->handing_over) finish_leave(n);
     }
     return 0;
   }
@@ -987,7 +1014,7 @@ static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 uint64_t cdht_node_next_deadline(const cdht_node *n) {
   if (n->state == LEFT) return CDHT_NEVER;
-  if (n->state == LEAVING) return n->leave_deadline_ms;
+  if (n->state == LEAVING) return n->leave[0].waiting || n->leave[1].waiting ? n->leave_deadline_ms : CDHT_NEVER;
   if (n->state == JOINING) return n->join_deadline_ms;
   uint64_t t = n->next_ping_ms;
   if (n->cfg.stabilize_ms) t = min_u64(t, n->next_stab_ms);

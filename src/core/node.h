@@ -102,7 +102,10 @@ typedef enum cdht_event_kind {
   CDHT_EV_STORE_UPLOAD,    /* file, peer, seq: send the content of |file| to |peer| now */
   CDHT_EV_STORED,          /* file, peer: |peer| has stored and verified our file */
   CDHT_EV_STORE_FAILED,    /* file, ms: no peer took the file within ms */
-  CDHT_EV_HANDOVER,        /* peer, succ[0] = lo, succ[1] = hi: give |peer| the files with keys in (lo, hi] */
+  CDHT_EV_HANDOVER,        /* peer, succ[0] = lo, succ[1] = hi: give |peer| the files with keys in (lo, hi];
+                              the I/O layer answers with cdht_node_on_handover_done() */
+  CDHT_EV_HANDED_OVER,     /* peer, seq = count: our files went to |peer| */
+  CDHT_EV_KEYS_RECEIVED,   /* peer, seq = count: |peer| handed us its files */
   CDHT_EV_COUNT
 } cdht_event_kind;
 
@@ -190,6 +193,10 @@ bool cdht_node_is_stored(const cdht_node *node, uint16_t file);
 /* The I/O layer received and verified the content of |file| that peer |origin| stored with
  * request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the storer. */
 int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id origin, uint32_t seq);
+
+/* The handover asked for by CDHT_EV_HANDOVER to |peer| is over: |count| files went.  A leaving
+ * node leaves only after this (and its predecessors' confirmations). */
+int cdht_node_on_handover_done(cdht_node *node, uint64_t now_ms, cdht_id peer, uint32_t count);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for

@@ -129,7 +129,9 @@ static void drain(cdht_net *net) {
     }
     while (cdht_node_next_output(net->node, &o)) {
       any = true;
-      if (net->closing) continue;
+      /* Closing: no more datagrams, but a last TCP message (a departure's acknowledgement, a
+       * handover's count) still goes, on a connection that may finish on its own. */
+      if (net->closing && o.transport == CDHT_UDP) continue;
       if (o.transport == CDHT_UDP) {
         struct sockaddr_in sa;
         to_sockaddr(&o.addr, &sa);
@@ -391,6 +393,13 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
 }
 
 void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks) { net->xfer = *hooks; }
+
+int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t count) {
+  uv_update_time(net->loop);
+  int rc = cdht_node_on_handover_done(net->node, uv_now(net->loop), peer, count);
+  drain(net);
+  return rc;
+}
 
 int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq) {
   uv_update_time(net->loop);

@@ -73,6 +73,9 @@ typedef void (*cdht_net_sent_fn)(void *ctx, uint16_t file, int status, const cha
 int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
                        const char *ext, cdht_net_sent_fn done, void *ctx, char *err, size_t errlen);
 
+/* Tells the node that a handover to |peer| is over (|count| files went), and sends what it causes. */
+int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t count);
+
 /* Tells the node that stored content arrived and was verified, and sends what it causes. */
 int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq);
 

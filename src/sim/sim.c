@@ -304,6 +304,9 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     p->gone_us = w->now_us;
     break;
   case CDHT_EV_JOIN_ACCEPTED: p->state = P_RUNNING; break;
+  case CDHT_EV_HANDOVER: /* simulated peers hold no files: the handover is over at once */
+    if (p->node) cdht_node_on_handover_done(p->node, w->now_us / 1000, ev->peer, 0);
+    break;
   case CDHT_EV_JOIN_FAILED:
     r->join_failures++;
     break;

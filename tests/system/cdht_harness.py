@@ -45,8 +45,9 @@ CLASSIC_EXPECTED = {
         "Received a response message from peer 1, which has the file 2012.",
         "Peer 10 will depart from the network.", "My first successor is now peer 12.",
         "My second successor is now peer 15."] + _fwd("0010"),
-    10: _fwd("2012"),
-    12: _fwd("2012") + ["File 0010 is here.", "A response message, destined for peer 4, has been sent."],
+    10: _fwd("2012") + ["0 files handed over to peer 12."],
+    12: _fwd("2012") + ["0 files received from peer 10.",
+                        "File 0010 is here.", "A response message, destined for peer 4, has been sent."],
     15: _fwd("2012"),
 }
 

@@ -145,10 +145,11 @@ def test_keys_follow_the_ring_on_quit_and_join(peers, tmp_path):
         ring[3].wait_line(f"File {name} has been stored at peer {holder}.", start=m)
     data = lambda p: os.path.join(h.WORKDIR, "cdht-data", f"peer-{p}")
     # Peer 1 leaves: its keys go to its first successor, 3, before it exits.
-    e3 = ring[3].err.mark()
+    m3 = ring[3].out.mark()
     ring[1].type("quit")
     assert ring[1].wait_exit() == 0
-    ring[3].wait_err("file 2012 handed over by peer 1", start=e3)
+    assert "1 files handed over to peer 3." in ring[1].events()
+    ring[3].expect_events(["1 files received from peer 1."], start=m3)
     assert not os.path.exists(os.path.join(data(1), "2012.pdf"))
     assert digest(os.path.join(data(3), "2012.pdf")) == digest(a)
     m = ring[12].out.mark()
@@ -158,8 +159,10 @@ def test_keys_follow_the_ring_on_quit_and_join(peers, tmp_path):
                             "We now start receiving the file .........", "The file is received."], start=m)
     # Peer 6 joins between 5 and 8: key 6 moves from 8 to it.
     j = peers.start(None, None, None, options=OPTS, args=["6", "--join", "12"])
+    m8 = ring[8].out.mark()
     j.wait_line("Join request has been accepted.")
-    j.wait_err("file 0006 handed over by peer 8")
+    j.wait_line("1 files received from peer 8.")
+    ring[8].wait_line("1 files handed over to peer 6.", start=m8)
     assert digest(os.path.join(data(6), "0006.txt")) == digest(b)
     assert not os.path.exists(os.path.join(data(8), "0006.txt"))
     m = ring[15].out.mark()

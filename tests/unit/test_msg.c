@@ -68,6 +68,7 @@ static cdht_msg sample(uint8_t type) {
     memcpy(m.ext, "pdf", 3);
     break;
   case CDHT_MSG_KEYS_REQ: m.about = 77; break;
+  case CDHT_MSG_KEYS_DONE: m.seq = 3; break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
