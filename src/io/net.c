@@ -480,7 +480,7 @@ static int in_frame(void *ctx, const uint8_t *frame, size_t len) {
 /* Raw content for the sink; the connection ends when it is complete. */
 static void sink_bytes(in_conn *c, const uint8_t *p, size_t n) {
   cdht_net *net = c->net;
-  if (n == 0 || !c->sink) return;
+  if (!c->sink || (n == 0 && cdht_xfer_sink_size(c->sink) != 0)) return; /* an empty file is complete at once */
   int rc = cdht_xfer_sink_write(c->sink, p, n);
   uint64_t total = cdht_xfer_sink_size(c->sink), done = cdht_xfer_sink_done(c->sink);
   if (rc == 0 && net->xfer.progress && total >= (16u << 20) && done * 10 / total > c->progress_step) {

@@ -191,6 +191,12 @@ def start_ring(ids, options=FAST):
     return {p: Peer(p, s1, s2, options) for p, (s1, s2) in successors(ids).items()}
 
 
+def responsible(ids, file):
+    """The peer responsible for file number |file|: the key's closest successor (§1)."""
+    key = file % 256
+    return min((p for p in ids if p >= key), default=min(ids))
+
+
 def predecessors(ids):
     ring = sorted(ids)
     n = len(ring)

@@ -106,3 +106,34 @@ def test_killed_peer_restarted_with_its_old_successors_is_taken_back_by_stabiliz
     m = ring[1].out.mark()
     ring[1].type("request 0005")
     ring[1].wait_line("Received a response message from peer 5, which has the file 0005.", start=m)
+
+
+def test_joins_into_the_classic_ring_including_a_new_smallest_id(peers):
+    ring = peers.ring([1, 3, 4, 5, 8, 10, 12], options=OPTS)
+    h.wait_pinging(ring)
+    fwd = lambda j: f"Peer {j} Join request forwarded to my successor."
+    succ = lambda a, b: [f"My first successor is now peer {a}.", f"My second successor is now peer {b}."]
+    # Peer 15 through peer 4: 4, 5, 8, 10 pass it on; 12 takes it; 10 changes its successors.
+    marks = {p: peer.out.mark() for p, peer in ring.items()}
+    j15 = peers.start(None, None, None, options=OPTS, args=["15", "--join", "4"])
+    j15.expect_events(["Join request has been accepted."] + succ(1, 3))
+    ring[12].expect_events(["Peer 15 Join request received."] + succ(15, 1), start=marks[12])
+    ring[10].expect_events([fwd(15), "Successor Change request received."] + succ(12, 15), start=marks[10])
+    for p in (4, 5, 8):
+        ring[p].expect_events([fwd(15)], start=marks[p])
+    for p in (1, 3):
+        assert ring[p].events(marks[p]) == []
+    ring[15] = j15
+    j15.wait_line("A ping request message was received from Peer 12.")  # 15 knows its predecessor
+    # Peer 0 through peer 12: it becomes the smallest id, between 15 and 1.
+    marks = {p: peer.out.mark() for p, peer in ring.items()}
+    j0 = peers.start(None, None, None, options=OPTS, args=["0", "--join", "12"])
+    j0.expect_events(["Join request has been accepted."] + succ(1, 3))
+    ring[15].expect_events(["Peer 0 Join request received."] + succ(0, 1), start=marks[15])
+    ring[12].expect_events([fwd(0), "Successor Change request received."] + succ(15, 0), start=marks[12])
+    ring[0] = j0
+    # The ring is whole: key 0 (file 0256) is 0's, key 14 (file 0014) is 15's.
+    for name, owner in (("0256", 0), ("0014", 15)):
+        m = ring[5].out.mark()
+        ring[5].type(f"request {name}")
+        ring[5].wait_line(f"Received a response message from peer {owner}, which has the file {name}.", start=m)

@@ -169,3 +169,39 @@ def test_keys_follow_the_ring_on_quit_and_join(peers, tmp_path):
     ring[15].type("request 0006")
     ring[15].wait_line("Received a response message from peer 6, which has the file 0006.", start=m)
     ring[15].wait_line("The file is received.", start=m)
+
+
+def test_store_then_request_from_every_peer_small_empty_and_64_mib(peers, tmp_path):
+    ring = peers.ring(h.CLASSIC_RING, options=OPTS)
+    h.wait_pinging(ring)
+    files = {"0005": make(tmp_path / "small.txt", 777, seed=7),
+             "0100": make(tmp_path / "empty", 0),
+             "2012": make(tmp_path / "big.pdf", 64 << 20, seed=8)}
+    if os.environ.get("CDHT_SANITIZED") == "1":
+        del files["2012"]  # the 64 MiB case stays out of the sanitizer pass
+    for name, src in files.items():
+        m = ring[3].out.mark()
+        ring[3].type(f"store {name} {src}")
+        ring[3].wait_line(f"File {name} has been stored at peer {h.responsible(h.CLASSIC_RING, int(name))}.",
+                          start=m, timeout=60)
+    for p, peer in ring.items():
+        dl = tmp_path / f"dl{p}"
+        os.makedirs(dl)
+    # Restart every peer with a download directory of its own, on its data directory.
+    for peer in ring.values():
+        peer.stop()
+    ring = {p: peers.start(p, s1, s2, options=OPTS + ["--download-dir", str(tmp_path / f"dl{p}")])
+            for p, (s1, s2) in h.successors(h.CLASSIC_RING).items()}
+    h.wait_pinging(ring)
+    for name, src in files.items():
+        holder = h.responsible(h.CLASSIC_RING, int(name))
+        ext = os.path.splitext(str(src))[1]
+        for p, peer in ring.items():
+            m = peer.out.mark()
+            peer.type(f"request {name}")
+            if p == holder:
+                peer.wait_line(f"File {name} is here.", start=m)
+                continue
+            peer.wait_line("The file is received.", start=m, timeout=60)
+            got = tmp_path / f"dl{p}" / f"received_{name}{ext}"
+            assert digest(got) == digest(src), (p, name)
