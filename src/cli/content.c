@@ -36,6 +36,12 @@ struct cdht_content {
   cdht_net *net;
   char data_dir[2048], download_dir[2048];
   char (*ext)[CDHT_EXT_LEN + 1]; /* per file held: its extension ("" for none) */
+  struct digest_cache {          /* per file held: its digest, while size and mtime still match */
+    bool valid;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint8_t digest[CDHT_DIGEST_LEN];
+  } *dig;
   expect expects[EXPECT_MAX];
   struct { bool used; uint16_t file; char path[1024]; } stores[STORE_MAX];
   struct { bool used; cdht_id peer; unsigned pending, done; } handovers[HANDOVER_MAX];
@@ -73,6 +79,30 @@ static void path_ext(const char *path, char ext[CDHT_EXT_LEN + 1]) {
 
 static void held_path(const cdht_content *c, uint16_t file, const char *ext, char *out, size_t cap) {
   snprintf(out, cap, "%s/%04u%s%s", c->data_dir, file, ext[0] ? "." : "", ext);
+}
+
+static int64_t mtime_ns(const struct stat *st) { return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec; }
+
+/* A held file's digest was just checked (it arrived, or was stored here): keep it. */
+static void remember_digest(cdht_content *c, uint16_t file, const uint8_t digest[CDHT_DIGEST_LEN]) {
+  char path[4096];
+  struct stat st;
+  held_path(c, file, c->ext[file], path, sizeof path);
+  if (stat(path, &st) < 0) return;
+  c->dig[file].valid = true;
+  c->dig[file].size = (uint64_t)st.st_size;
+  c->dig[file].mtime_ns = mtime_ns(&st);
+  memcpy(c->dig[file].digest, digest, CDHT_DIGEST_LEN);
+}
+
+/* The known digest of a held file, if the file is unchanged since; else NULL (computed then). */
+static const uint8_t *known_digest(cdht_content *c, uint16_t file, const char *path, uint64_t *size) {
+  struct stat st;
+  if (!c->dig[file].valid || stat(path, &st) < 0 || (uint64_t)st.st_size != c->dig[file].size ||
+      mtime_ns(&st) != c->dig[file].mtime_ns)
+    return NULL;
+  *size = c->dig[file].size;
+  return c->dig[file].digest;
 }
 
 static int mkdirs(const char *path, char *err, size_t errlen) {
@@ -195,6 +225,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
     unlink(old);
   }
   snprintf(c->ext[h->file], sizeof c->ext[h->file], "%s", ext);
+  remember_digest(c, h->file, h->digest);
   if (h->flags == CDHT_XFER_HANDOVER) {
     cdht_node_set_stored(c->node, h->file, true);
     fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
@@ -229,6 +260,7 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
     unlink(path);
     cdht_node_set_stored(c->node, file, false);
     c->ext[file][0] = '\0';
+    c->dig[file].valid = false;
   }
   if (slot >= HANDOVER_MAX || !c->handovers[slot].used) return;
   if (status == 0) c->handovers[slot].done++;
@@ -281,6 +313,7 @@ static void store_locally(cdht_content *c, uint16_t file, const char *src, uint3
   }
   cdht_msg h = { .from = cdht_node_config(c->node)->self, .seq = seq, .file = file, .flags = CDHT_XFER_PUT };
   memcpy(h.ext, ext, CDHT_EXT_LEN);
+  memcpy(h.digest, digest, CDHT_DIGEST_LEN);
   on_received(c, &h, dst, 0, "");
   return;
 fail:
@@ -307,19 +340,22 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     }
     char ext[CDHT_EXT_LEN + 1];
     path_ext(src, ext);
-    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_PUT, ev->file, ev->seq, src, ext, on_uploaded, c, err,
-                           sizeof err) < 0)
+    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_PUT, ev->file, ev->seq, src, ext, NULL, 0, on_uploaded, c,
+                           err, sizeof err) < 0)
       fprintf(stderr, "store %04u failed: %s\n", ev->file, err);
     break;
   }
-  case CDHT_EV_RESPONSE_SENT:
+  case CDHT_EV_RESPONSE_SENT: {
     if (!ev->content) break;
     held_path(c, ev->file, c->ext[ev->file], path, sizeof path);
     fputs(cdht_lines_transfer(CDHT_LINE_SENDING), stdout);
-    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_GET, ev->file, ev->seq, path, c->ext[ev->file], on_sent, c,
-                           err, sizeof err) < 0)
+    uint64_t size = 0;
+    const uint8_t *dg = known_digest(c, ev->file, path, &size);
+    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_GET, ev->file, ev->seq, path, c->ext[ev->file], dg, size,
+                           on_sent, c, err, sizeof err) < 0)
       fprintf(stderr, "sending %04u failed: %s\n", ev->file, err);
     break;
+  }
   case CDHT_EV_HANDOVER: {
     const cdht_config *cfg = cdht_node_config(c->node);
     unsigned slot = 0;
@@ -339,8 +375,10 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
         continue;
       held_path(c, (uint16_t)f, c->ext[f], path, sizeof path);
       c->handing[f] = (uint16_t)(slot + 1);
-      if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_HANDOVER, (uint16_t)f, 0, path, c->ext[f], on_handed, c,
-                             err, sizeof err) < 0) {
+      uint64_t size = 0;
+      const uint8_t *dg = known_digest(c, (uint16_t)f, path, &size);
+      if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_HANDOVER, (uint16_t)f, 0, path, c->ext[f], dg, size,
+                             on_handed, c, err, sizeof err) < 0) {
         c->handing[f] = 0;
         fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
       } else {
@@ -422,8 +460,9 @@ int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const 
   *out = NULL;
   cdht_content *c = calloc(1, sizeof *c);
   if (c) c->ext = calloc(CDHT_FILE_MAX + 1, sizeof *c->ext);
-  if (!c || !c->ext) {
-    if (c) free(c);
+  if (c) c->dig = calloc(CDHT_FILE_MAX + 1, sizeof *c->dig);
+  if (!c || !c->ext || !c->dig) {
+    if (c) free(c->ext), free(c->dig), free(c);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
@@ -451,12 +490,14 @@ int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const 
   return 0;
 fail:
   free(c->ext);
+  free(c->dig);
   free(c);
   return -1;
 }
 
 void cdht_content_close(cdht_content *c) {
   if (!c) return;
+  free(c->dig);
   free(c->ext);
   free(c);
 }

@@ -75,6 +75,7 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
   cdht_msg xfer_hdr;          /* that header */
   char xfer_path[4096];       /* where it ends up */
   unsigned progress_step;     /* tenths reported so far */
+  char *big;                  /* a 256 KiB read buffer, once the connection carries content */
   char buf[16384];
 } in_conn;
 
@@ -271,7 +272,7 @@ typedef struct out_file {     /* a file streamed to a peer: header, then chunks,
   void *ctx;
   size_t hdr_len;
   uint8_t hdr[CDHT_MSG_MAX];
-  uint8_t chunk[1 << 16];
+  uint8_t chunk[1 << 18];     /* 256 KiB: fewer, larger writes (one buffered at a time) */
 } out_file;
 
 static void file_closed(uv_handle_t *h) {
@@ -346,14 +347,20 @@ static void file_connected(uv_connect_t *req, int status) {
 static void file_timeout(uv_timer_t *t) { file_close(t->data, -1, "the peer did not accept the connection"); }
 
 int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
-                       const char *ext, cdht_net_sent_fn done, void *ctx, char *err, size_t errlen) {
+                       const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done, void *ctx,
+                       char *err, size_t errlen) {
   if (net->closing || net->outbound >= net->opts.max_outbound) {
     snprintf(err, errlen, "too many transfers at once");
     return -1;
   }
   cdht_msg m = { .type = CDHT_MSG_XFER, .from = cdht_node_config(net->node)->self, .seq = seq, .file = file,
                  .flags = kind };
-  if (cdht_xfer_digest_file(path, &m.size, m.digest, err, errlen) < 0) return -1;
+  if (digest) { /* known already: no second pass over a large file */
+    memcpy(m.digest, digest, CDHT_DIGEST_LEN);
+    m.size = size;
+  } else if (cdht_xfer_digest_file(path, &m.size, m.digest, err, errlen) < 0) {
+    return -1;
+  }
   for (size_t i = 0; ext && i < sizeof m.ext && ext[i]; i++) m.ext[i] = ext[i]; /* NUL-padded, not terminated */
   out_file *f = calloc(1, sizeof *f);
   if (!f) {
@@ -413,6 +420,7 @@ int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq) 
 static void in_handle_closed(uv_handle_t *h) {
   in_conn *c = h->data;
   if (--c->open_handles == 0) {
+    free(c->big);
     if (c->sink) { /* cut off halfway: nothing is left under the final name */
       cdht_xfer_sink_abort(c->sink);
       c->sink = NULL;
@@ -451,7 +459,9 @@ static void in_check(uv_timer_t *t) {
 static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
   in_conn *c = h->data;
-  *buf = uv_buf_init(c->buf, sizeof c->buf);
+  if (c->sink && !c->big) c->big = malloc(1 << 18);
+  if (c->sink && c->big) *buf = uv_buf_init(c->big, 1 << 18);
+  else *buf = uv_buf_init(c->buf, sizeof c->buf);
 }
 
 /* A transfer header turns the rest of the connection into raw content, if the CLI expects it. */

@@ -69,9 +69,11 @@ typedef void (*cdht_net_sent_fn)(void *ctx, uint16_t file, int status, const cha
 
 /* Streams the file at |path| (copied) to peer |to| over a connection of its own: a XFER header
  * (kind CDHT_XFER_PUT or _GET, |file|, |seq|, |ext|, size and BLAKE2b digest), then the bytes.
+ * |digest| (with |size|) is the file's known digest, or NULL to compute it first.
  * Returns 0 (|done| follows), or -1 with a message in |err| (nothing started). */
 int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
-                       const char *ext, cdht_net_sent_fn done, void *ctx, char *err, size_t errlen);
+                       const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done, void *ctx,
+                       char *err, size_t errlen);
 
 /* Tells the node that a handover to |peer| is over (|count| files went), and sends what it causes. */
 int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t count);
