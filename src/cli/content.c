@@ -459,10 +459,16 @@ int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const 
                       const char *download_dir, char *err, size_t errlen) {
   *out = NULL;
   cdht_content *c = calloc(1, sizeof *c);
-  if (c) c->ext = calloc(CDHT_FILE_MAX + 1, sizeof *c->ext);
-  if (c) c->dig = calloc(CDHT_FILE_MAX + 1, sizeof *c->dig);
-  if (!c || !c->ext || !c->dig) {
-    if (c) free(c->ext), free(c->dig), free(c);
+  /* One block for both per-file tables: large enough that malloc maps it fresh from the
+   * kernel, so only the pages of files actually held ever become resident. */
+  size_t ext_bytes = ((CDHT_FILE_MAX + 1) * sizeof *c->ext + 15) / 16 * 16;
+  char *block = c ? calloc(1, ext_bytes + (CDHT_FILE_MAX + 1) * sizeof *c->dig) : NULL;
+  if (block) {
+    c->ext = (void *)block;
+    c->dig = (void *)(block + ext_bytes);
+  }
+  if (!c || !block) {
+    free(c);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
@@ -489,15 +495,13 @@ int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const 
   *out = c;
   return 0;
 fail:
-  free(c->ext);
-  free(c->dig);
+  free(c->ext); /* the block */
   free(c);
   return -1;
 }
 
 void cdht_content_close(cdht_content *c) {
   if (!c) return;
-  free(c->dig);
-  free(c->ext);
+  free(c->ext); /* the block, with dig */
   free(c);
 }

@@ -30,7 +30,7 @@ struct cdht_net {
   struct conn_link *conns;    /* every open connection, in or out, to close with the net */
   cdht_net_stats stats;
   cdht_net_xfer_hooks xfer;   /* where received content goes (cdht_net_set_xfer_hooks) */
-  char udp_buf[65536];        /* one datagram at a time; larger than any valid message */
+  char udp_buf[2048];         /* one datagram at a time; any valid one is far smaller (longer: dropped as truncated) */
 };
 
 /* Connections of either direction sit on one list so that closing the net closes them. */
