@@ -723,6 +723,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       /* A lookup may pass every peer: give it time for that many hops before resending. */
       uint64_t walk_ms = (uint64_t)w.n * o->delay_max_us * 2 / 1000 + 10000;
       if (c.request_timeout_ms < walk_ms) c.request_timeout_ms = (uint32_t)walk_ms;
+      if (c.join_timeout_ms < walk_ms) c.join_timeout_ms = (uint32_t)walk_ms; /* a join walks the ring too */
       cdht_node_del(p->node); /* a restart: the old process is long gone */
       p->node = NULL;
       memset(p->lk, 0, sizeof p->lk);

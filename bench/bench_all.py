@@ -1,0 +1,965 @@
+"""cdht against its references, measured side by side in one run (issue #6).
+
+Figures only, never pass/fail: medians and p99s of repeated runs, each next to a reference measured
+in the same run (the loopback floor from bench/floor.c, OpenDHT from Debian, `nc`), and each
+target marked met or missed with its figure.  Writes BENCHMARKS.md and docs/bench-*.png (gnuplot),
+or, with --quick, a tiny run into a temporary directory (no OpenDHT, no default-profile kills).
+
+Run it through scripts/bench-all.sh, which installs what is missing, builds build-bench/ and runs
+this inside scripts/netns.sh (peers use ports 50000+id; they must not meet anyone else's).
+
+Clocks: every cdht time comes from the peers' --events files (`t_us`, libuv's uv_hrtime, which is
+CLOCK_MONOTONIC), and the kill instant from time.monotonic_ns() (also CLOCK_MONOTONIC), so a kill
+and the verdicts it causes are read on one clock.  OpenDHT and nc are timed from this script."""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("CDHT_BENCH_BIN_DIR", os.path.join(ROOT, "build-bench"))
+CDHT = os.path.join(BIN, "cdht")
+SIM = os.path.join(BIN, "cdht-sim")
+FLOOR = os.path.join(BIN, "bench", "cdht-floor")
+SLOW = float(os.environ.get("CDHT_TEST_SLOW", "1"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CLASSIC = [1, 3, 4, 5, 8, 10, 12, 15]
+FAST = ["--ping-interval", "0.1", "--ping-timeout", "0.05"]
+POLL_S = float(os.environ.get("CDHT_BENCH_POLL", "0.002"))  # how often a waited-for events file is read
+
+FULL = dict(floor_count=10000, rings=[8, 64, 256], requests=300, warmup=20,
+            kill_rings=[8, 64], kill_reps=10, profiles=["default", "fast"],
+            foot_peers=256, foot_settle=5.0, foot_window=20.0,
+            opendht=[8, 64, 256], od_gets=300, nc_mib=256, nc_reps=3,
+            sim=[(256, 256, 3, 600, []), (10000, 65536, 1, 600, ["--lookups", "64"])],
+            hops_n=[16, 64, 256, 1024, 4096, 10000])
+QUICK = dict(floor_count=2000, rings=[8, 16], requests=20, warmup=3,
+             kill_rings=[8, 16], kill_reps=2, profiles=["fast"],
+             foot_peers=8, foot_settle=1.0, foot_window=3.0,
+             opendht=[], od_gets=0, nc_mib=16, nc_reps=1,
+             sim=[(256, 256, 1, 60, [])], hops_n=[16, 64])
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def pct(values, q):
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    v = sorted(values)
+    k = max(1, -(-len(v) * q // 100))
+    return v[int(k) - 1]
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+# ---- the ring and its peers ---------------------------------------------------------------------
+
+def ring_ids(n):
+    """Ids for an n-peer ring: the classic ring for 8, every id for 256, else spread over 0..255."""
+    if n == 8:
+        return list(CLASSIC)
+    if n >= 256:
+        return list(range(256))
+    return sorted({round(i * 256 / n + 256 / n / 2) % 256 for i in range(n)})
+
+
+def successors(ids):
+    r = sorted(ids)
+    return {p: (r[(i + 1) % len(r)], r[(i + 2) % len(r)]) for i, p in enumerate(r)}
+
+
+def listening_ports():
+    """TCP ports in LISTEN state in this network namespace."""
+    ports = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A":
+                        ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+        except FileNotFoundError:
+            pass
+    return ports
+
+
+def wait_until(cond, timeout, what):
+    end = time.monotonic() + timeout * SLOW
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {timeout * SLOW:.0f} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def proc_status(pid):
+    """(VmRSS, RssAnon) in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon"):
+                out[k] = int(v.split()[0])
+    return out["VmRSS"], out["RssAnon"]
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])  # utime + stime (fields 14 and 15)
+
+
+def cpu_ns(pid):
+    """Time on a CPU in ns, summed over the process's threads from /proc/PID/task/*/schedstat: the
+    scheduler's exact sum, where utime+stime are sampled once a clock tick and miss a process that
+    runs 20 µs at a time (it is rarely the one running when the tick comes)."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except FileNotFoundError:
+                pass  # a thread that ended meanwhile
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+    return total
+
+
+def idle_cpu(pids, window):
+    """CPU of each process over |window| seconds, in % of one core: (from utime+stime, from schedstat)."""
+    t0 = {p: (cpu_ticks(p), cpu_ns(p)) for p in pids}
+    w0 = time.monotonic()
+    time.sleep(window)
+    w = time.monotonic() - w0
+    out = []
+    for p in pids:
+        ticks, ns = cpu_ticks(p), cpu_ns(p)
+        out.append((100.0 * (ticks - t0[p][0]) / CLK_TCK / w,
+                    100.0 * (ns - t0[p][1]) / 1e9 / w if ns is not None and t0[p][1] is not None else float("nan")))
+    return out
+
+
+class EventLog:
+    """One peer's --events file, read as it grows."""
+
+    def __init__(self, path):
+        self.path, self.f, self.buf, self.events = path, None, b"", []
+
+    def poll(self):
+        if self.f is None:
+            try:
+                self.f = open(self.path, "rb")
+            except FileNotFoundError:
+                return
+        data = self.f.read()
+        if data:
+            *lines, self.buf = (self.buf + data).split(b"\n")
+            self.events.extend(json.loads(l) for l in lines if l)
+
+    def mark(self):
+        self.poll()
+        return len(self.events)
+
+    def wait(self, pred, start, timeout, what):
+        end = time.monotonic() + timeout * SLOW
+        i = start
+        while True:
+            self.poll()
+            while i < len(self.events):
+                if pred(self.events[i]):
+                    return i, self.events[i]
+                i += 1
+            if time.monotonic() > end:
+                raise TimeoutError(f"{self.path}: no {what} within {timeout * SLOW:.0f} s")
+            time.sleep(POLL_S)
+
+
+class Ring:
+    """Real cdht peers on loopback: stdin a pipe to type on, stdout discarded, events in files."""
+
+    def __init__(self, ids, options, workdir, events=True):
+        self.ids = sorted(ids)
+        self.procs, self.logs = {}, {}
+        os.makedirs(workdir, exist_ok=True)
+        for p, (s1, s2) in successors(self.ids).items():
+            argv = [CDHT, *options]
+            if events:
+                path = os.path.join(workdir, f"events-{p}.jsonl")
+                argv += ["--events", path]
+                self.logs[p] = EventLog(path)
+            with open(os.path.join(workdir, f"stderr-{p}.txt"), "w") as err:
+                self.procs[p] = subprocess.Popen(argv + [str(p), str(s1), str(s2)], stdin=subprocess.PIPE,
+                                                 stdout=subprocess.DEVNULL, stderr=err)
+        wait_until(lambda: {50000 + p for p in self.ids} <= listening_ports(), 30 + len(ids) / 10,
+                   f"{len(ids)} peers to listen")
+
+    def type(self, p, line):
+        self.procs[p].stdin.write((line + "\n").encode())
+        self.procs[p].stdin.flush()
+
+    def pids(self):
+        return [self.procs[p].pid for p in self.ids if self.procs[p].poll() is None]
+
+    def wait_pinging(self, timeout):
+        """Until every live peer has had an answer from each of its successors."""
+        for p, (s1, s2) in successors(self.ids).items():
+            for s in {s1, s2} - {p}:
+                self.logs[p].wait(lambda e, s=s: e["event"] == "ping_response" and e.get("peer") == s, 0,
+                                  timeout, f"ping response from {s}")
+
+    def kill(self, p):
+        self.procs[p].send_signal(signal.SIGKILL)
+        self.procs[p].wait()
+        self.ids.remove(p)
+
+    def stop(self):
+        for pr in self.procs.values():
+            if pr.poll() is None:
+                pr.kill()
+        for pr in self.procs.values():
+            pr.wait()
+            try:
+                pr.stdin.close()
+            except OSError:
+                pass
+
+
+# ---- 1. the floor --------------------------------------------------------------------------------
+
+def bench_floor(cfg):
+    out = subprocess.run([FLOOR, "--count", str(cfg["floor_count"])], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout)
+    log(f"floor: UDP round trip median {r['udp_rtt_us']['median']} us, TCP hop median {r['tcp_hop_us']['median']} us")
+    return r
+
+
+# ---- 2. request latency and hops -----------------------------------------------------------------
+
+def owner(ids, key):
+    for p in ids:
+        if p >= key:
+            return p
+    return ids[0]
+
+
+def bench_requests(cfg, n, floor_hop_us, rng, workdir):
+    ring = Ring(ring_ids(n), ["--ping-interval", "5"], os.path.join(workdir, f"req-{n}"))
+    try:
+        for p in ring.ids:
+            ring.type(p, "pings off")
+        ids = ring.ids
+        idx = {p: i for i, p in enumerate(ids)}
+        time.sleep(1.0)  # let the start-up burst of n processes settle
+        samples, failed, expected_forwards = [], 0, 0
+        for i in range(cfg["warmup"] + cfg["requests"]):
+            r = rng.choice(ids)
+            while True:
+                f = rng.randrange(10000)
+                o = owner(ids, f % 256)
+                if o != r:
+                    break
+            name = f"{f:04d}"
+            lg = ring.logs[r]
+            start = lg.mark()
+            ring.type(r, f"request {name}")
+            try:
+                _, sent = lg.wait(lambda e: e["event"] == "request_sent" and e.get("file") == name, start, 10,
+                                  "request_sent")
+                _, got = lg.wait(lambda e: e["event"] == "response_received" and e.get("file") == name, start, 25,
+                                 "response_received")
+            except TimeoutError:
+                failed += 1
+                continue
+            dist = (idx[o] - idx[r]) % len(ids)
+            expected_forwards += dist - 1
+            if i >= cfg["warmup"]:
+                hops = dist + 1  # to the first successor, dist - 1 forwards, the direct answer
+                lat = got["t_us"] - sent["t_us"]
+                samples.append((lat, hops, lat / (hops * floor_hop_us)))
+        time.sleep(0.3)
+        forwarded = 0
+        for lg in ring.logs.values():
+            lg.poll()
+            forwarded += sum(1 for e in lg.events if e["event"] == "request_forwarded")
+        time.sleep(2.0)
+        mem = [proc_status(pid) for pid in ring.pids()]
+    finally:
+        ring.stop()
+    lats = [s[0] for s in samples]
+    res = dict(n=n, requests=len(samples), failed=failed, median_us=med(lats), p99_us=pct(lats, 99),
+               hops_median=med([s[1] for s in samples]), hops_mean=statistics.mean(s[1] for s in samples),
+               hops_max=max(s[1] for s in samples),
+               ratio_median=med([s[2] for s in samples]), ratio_p99=pct([s[2] for s in samples], 99),
+               forwarded_counted=forwarded, forwarded_expected=expected_forwards,
+               rss_kib=med([m[0] for m in mem]), anon_kib=med([m[1] for m in mem]))
+    log(f"requests on {n} peers: median {res['median_us']:.0f} us, p99 {res['p99_us']:.0f} us, "
+        f"hops median {res['hops_median']}, {res['ratio_median']:.2f} x floor x hops; forwards "
+        f"{forwarded} counted / {expected_forwards} from ring distance")
+    return res
+
+
+# ---- 3. failure detection and repair -------------------------------------------------------------
+
+def kill_once(ring, victim, interval, rng):
+    """Kills |victim| at a seeded random phase; returns its predecessors' times in seconds."""
+    ids = ring.ids
+    i = ids.index(victim)
+    p1, p2 = ids[i - 1], ids[i - 2]
+    s1, s2 = ids[(i + 1) % len(ids)], ids[(i + 2) % len(ids)]
+    final = {p1: [s1, s2], p2: [p1, s1]}
+    marks = {p: ring.logs[p].mark() for p in (p1, p2)}
+    time.sleep(rng.uniform(0, interval))
+    t_kill = time.monotonic_ns() // 1000
+    ring.kill(victim)
+    out = {}
+    for role, p in (("pred1", p1), ("pred2", p2)):
+        lg = ring.logs[p]
+        j, dead = lg.wait(lambda e: e["event"] == "peer_dead" and e.get("peer") == victim, marks[p], 60,
+                          f"peer_dead {victim}")
+        _, rep = lg.wait(lambda e, f=final[p]: e["event"] == "successors" and e.get("succ") == f, j, 60,
+                         f"successors {final[p]}")
+        out[role] = ((dead["t_us"] - t_kill) / 1e6, (rep["t_us"] - t_kill) / 1e6)
+    return out
+
+
+def bench_kills(cfg, n, profile, rng, workdir):
+    options, interval = (FAST, 0.1) if profile == "fast" else ([], 1.0)
+    settle = 2 * interval + 0.5
+    runs = []
+    ring = None
+    try:
+        for rep in range(cfg["kill_reps"]):
+            # The classic ring is started anew for each kill; a larger one takes its kills in turn
+            # (64 -> 54 peers over ten kills), each after the previous repair has finished.
+            if ring is None or n <= 8:
+                if ring:
+                    ring.stop()
+                ring = Ring(ring_ids(n), options, os.path.join(workdir, f"kill-{n}-{profile}-{rep}"))
+                ring.wait_pinging(30)
+            time.sleep(settle)
+            victim = rng.choice(ring.ids)
+            runs.append(kill_once(ring, victim, interval, rng))
+    finally:
+        if ring:
+            ring.stop()
+    res = dict(n=n, profile=profile, reps=len(runs))
+    for role in ("pred1", "pred2"):
+        d = [r[role][0] for r in runs]
+        res[f"{role}_detect"] = (med(d), max(d))
+    d_all = [r[role][0] for r in runs for role in ("pred1", "pred2")]
+    rep = [max(r["pred1"][1], r["pred2"][1]) for r in runs]
+    res["detect"] = (med(d_all), max(d_all))
+    res["repair"] = (med(rep), max(rep))
+    log(f"kills on {n} peers, {profile}: detected median {res['detect'][0]:.2f} s (max {res['detect'][1]:.2f}), "
+        f"repaired median {res['repair'][0]:.2f} s (max {res['repair'][1]:.2f}), {len(runs)} kills")
+    return res
+
+
+# ---- 4. footprint --------------------------------------------------------------------------------
+
+def bench_footprint(cfg, workdir):
+    n = cfg["foot_peers"]
+    ring = Ring(ring_ids(n), [], os.path.join(workdir, "footprint"), events=False)
+    try:
+        time.sleep(cfg["foot_settle"])
+        pids = ring.pids()
+        cpu = idle_cpu(pids, cfg["foot_window"])
+        mem = [proc_status(pid) for pid in pids]
+    finally:
+        ring.stop()
+    res = dict(n=n, window=cfg["foot_window"], rss_kib=med([m[0] for m in mem]), rss_max=max(m[0] for m in mem),
+               anon_kib=med([m[1] for m in mem]), anon_max=max(m[1] for m in mem),
+               cpu_total=sum(c[1] for c in cpu), cpu_per_peer=sum(c[1] for c in cpu) / len(cpu),
+               cpu_max=max(c[1] for c in cpu), stat_total=sum(c[0] for c in cpu),
+               stat_per_peer=sum(c[0] for c in cpu) / len(cpu), stat_max=max(c[0] for c in cpu))
+    log(f"footprint of {n} idle peers: VmRSS median {res['rss_kib']} KiB, RssAnon median {res['anon_kib']} KiB, "
+        f"CPU {res['cpu_per_peer']:.4f}% per peer, {res['cpu_total']:.3f}% in all (utime+stime {res['stat_total']:.3f}%)")
+    return res
+
+
+# ---- 5. transfer ---------------------------------------------------------------------------------
+
+def nc_copy(nc, src, dst, port):
+    """A plain TCP copy of |src| into the file |dst| (as a peer writes what it receives); seconds."""
+    with open(dst, "wb") as out:
+        sink = subprocess.Popen([nc, "-l", "127.0.0.1", str(port)], stdout=out, stderr=subprocess.DEVNULL)
+        wait_until(lambda: port in listening_ports(), 10, "nc to listen")
+        t0 = time.monotonic()
+        with open(src, "rb") as f:
+            subprocess.run([nc, "-N", "127.0.0.1", str(port)], stdin=f, stdout=subprocess.DEVNULL, check=True)
+        sink.wait(timeout=120 * SLOW)
+        took = time.monotonic() - t0
+    os.unlink(dst)
+    return took
+
+
+def bench_transfer(cfg, workdir):
+    """A file stored at peer 1 and requested by peer 2 (typed -> `The file is received.`, the
+    digest checked), next to nc copying the same file into a file, alternately, in the same run."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+    import cdht_harness as h
+    h.CDHT = CDHT
+    nc = shutil.which("nc")
+    work = os.path.join(workdir, "transfer")
+    os.makedirs(work, exist_ok=True)
+    path = os.path.join(work, "payload.bin")
+    block = random.Random(1).randbytes(1 << 20)
+    with open(path, "wb") as f:
+        for _ in range(cfg["nc_mib"]):
+            f.write(block)
+    ncs, gets, err = [], [], None
+    a = b = None
+    try:
+        opts = ["--ping-interval", "0.5"]
+        a = h.Peer(1, 2, 1, opts, cwd=work)
+        b = h.Peer(2, 1, 2, opts + ["--download-dir", work], cwd=work)
+        a.wait_line("A ping response message was received from Peer 2.", timeout=30)
+        m = a.out.mark()
+        a.type(f"store 0001 {path}")  # key 1: peer 1 holds it
+        a.wait_line("File 0001 has been stored at peer 1.", start=m, timeout=120)
+        for rep in range(cfg["nc_reps"]):
+            if nc:
+                ncs.append(nc_copy(nc, path, os.path.join(work, "nc.out"), 47000 + rep))
+            m = b.out.mark()
+            t0 = time.monotonic()
+            b.type("request 0001")
+            b.wait_line("The file is received.", start=m, timeout=120)
+            gets.append(time.monotonic() - t0)
+            os.unlink(os.path.join(work, "received_0001.bin"))
+    except (AssertionError, OSError, subprocess.CalledProcessError) as e:
+        err = str(e).splitlines()[0]
+    finally:
+        for p in (a, b):
+            if p:
+                p.stop()
+        os.unlink(path)
+    mib = cfg["nc_mib"]
+    res = dict(mib=mib, reps=len(gets), error=err,
+               nc_mib_s=mib / med(ncs) if ncs else None, cdht_mib_s=mib / med(gets) if gets else None)
+    if ncs and gets:
+        res["share"] = med(ncs) / med(gets)
+    log(f"transfer of {mib} MiB: nc {res['nc_mib_s'] or 0:.0f} MiB/s, cdht {res['cdht_mib_s'] or 0:.0f} MiB/s"
+        + (f" ({res['share'] * 100:.0f}% of nc)" if "share" in res else "") + (f"; {err}" if err else ""))
+    return res
+
+
+# ---- 6. OpenDHT ----------------------------------------------------------------------------------
+
+def bench_opendht(cfg, n, workdir, window, rng):
+    """n dhtnode processes bootstrapped to the first, plus two in-process runners: A puts, B gets.
+    A key is used only if B is not among the 8 nodes closest to it (OpenDHT stores a value on the
+    8 closest), so B's get has to go over the network instead of finding its own copy."""
+    import opendht as dht
+    base = 41000
+    procs, ids = [], []
+    a = b = None
+    try:
+        for i in range(n):
+            # Interactive mode (not -s) only to read the node's id from its first lines.
+            argv = ["dhtnode", "-p", str(base + i)] + (["-b", f"127.0.0.1:{base}"] if i else [])
+            procs.append(subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, text=True))
+        for p in procs:
+            while True:
+                line = p.stdout.readline()
+                if not line:
+                    raise OSError("dhtnode ended before printing its id")
+                if line.startswith("OpenDHT node "):
+                    ids.append(int(line.split()[2], 16))
+                    break
+        a, b = dht.DhtRunner(), dht.DhtRunner()
+        a.run(port=base + 1000)
+        b.run(port=base + 1001)
+        a.bootstrap("127.0.0.1", str(base))
+        b.bootstrap("127.0.0.1", str(base + n // 2))
+        ids += [int(r.getNodeId().decode(), 16) for r in (a, b)]
+        b_id = ids[-1]
+        time.sleep(3 + n / 32)  # the nodes find each other
+        firsts, dones, failed, local = [], [], 0, []
+        for i in range(cfg["warmup"] + cfg["od_gets"]):
+            while True:
+                key = dht.InfoHash.get(f"cdht-bench-{n}-{rng.random()}")
+                k = int(key.toString().decode(), 16)
+                if sum(1 for x in ids if x ^ k < b_id ^ k) >= 8:
+                    break
+            stored, put_ok = threading.Event(), []
+            a.put(key, dht.Value(b"cdht-bench-value"),
+                  lambda ok, nodes, stored=stored, put_ok=put_ok: (put_ok.append(ok), stored.set()))
+            if not stored.wait(30) or not put_ok[0]:
+                failed += 1
+                continue
+            # A's put goes to the 8 closest nodes A knows of, which may still include B.
+            held = key.toString().decode() in b.getStorageLog()
+            done = threading.Event()
+            first = []
+
+            def on_value(v, first=first):
+                if not first:
+                    first.append(time.perf_counter())
+                return True
+
+            t0 = time.perf_counter()
+            b.get(key, on_value, lambda ok, nodes, done=done: done.set())
+            if not done.wait(30) or not first:
+                failed += 1
+                continue
+            t1 = time.perf_counter()
+            if i >= cfg["warmup"]:
+                dones.append((t1 - t0) * 1e6)
+                if held:
+                    local.append((first[0] - t0) * 1e6)
+                else:
+                    firsts.append((first[0] - t0) * 1e6)
+        known = b.getRoutingTablesLog(2).count("Node ")
+        time.sleep(1.0)
+        pids = [p.pid for p in procs]
+        cpu = idle_cpu(pids, window)
+        mem = [proc_status(pid) for pid in pids]
+    finally:
+        for r in (a, b):
+            if r is not None:
+                r.shutdown()
+                r.join()
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+            for f in (p.stdin, p.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+    if not dones:
+        raise OSError(f"no get succeeded ({failed} failed)")
+    nan = float("nan")
+    res = dict(n=n, gets=len(dones), failed=failed, local=len(local),
+               first_median_us=med(firsts) if firsts else nan, first_p99_us=pct(firsts, 99) if firsts else nan,
+               done_median_us=med(dones), done_p99_us=pct(dones, 99),
+               local_first_median_us=med(local) if local else nan, getter_knows=known,
+               rss_kib=med([m[0] for m in mem]), anon_kib=med([m[1] for m in mem]),
+               cpu_per_node=sum(c[1] for c in cpu) / len(cpu), cpu_total=sum(c[1] for c in cpu),
+               stat_per_node=sum(c[0] for c in cpu) / len(cpu), stat_total=sum(c[0] for c in cpu), window=window)
+    log(f"OpenDHT {n} nodes: get first value median {res['first_median_us']:.0f} us (p99 {res['first_p99_us']:.0f}), "
+        f"done median {res['done_median_us']:.0f} us; {len(local)} answered from B's own copy, {failed} failed; dhtnode VmRSS median {res['rss_kib']} KiB, "
+        f"CPU {res['cpu_per_node']:.4f}% per node")
+    return res
+
+
+# ---- 7. simulator --------------------------------------------------------------------------------
+
+def bench_sim(cfg):
+    rows = []
+    for peers, ring, reps, duration, extra in cfg["sim"]:
+        rs = []
+        for i in range(reps):
+            p = subprocess.run([SIM, "--peers", str(peers), "--ring-size", str(ring), "--seed", str(7 + i),
+                                "--duration", str(duration), *extra], capture_output=True, text=True)
+            # A run that reports invariant violations still ran at its speed: keep the figure, say so.
+            line = next((l for l in p.stdout.splitlines() if l.startswith("seed ")), None)
+            if line is None:
+                log(f"sim {peers} peers: no summary line (exit {p.returncode}): {p.stderr[-300:]}")
+                continue
+            rs.append(dict(wall=float(re.search(r"in ([\d.]+) s wall", line).group(1)),
+                           eps=float(re.search(r"events \d+ \((\d+)/s\)", line).group(1)),
+                           violations=int(re.search(r"violations (\d+)", line).group(1)), code=p.returncode))
+        if not rs:
+            continue
+        wall = med([r["wall"] for r in rs])
+        rows.append(dict(peers=peers, ring=ring, duration=duration, reps=len(rs), wall=wall, ratio=duration / wall,
+                         eps=med([r["eps"] for r in rs]), extra=" ".join(extra),
+                         violations=sum(r["violations"] for r in rs)))
+        log(f"sim {peers} peers: {duration} s simulated in {wall:.2f} s wall, {rows[-1]['eps'] / 1e6:.2f} M events/s")
+    return rows
+
+
+def sim_hops(n):
+    """Hops per lookup (to the first successor, the forwards, the answer) in one quiet simulated
+    run: read from the trace, one lookup per file name (a name looked up twice at once is left out)."""
+    p = subprocess.Popen([SIM, "--peers", str(n), "--ring-size", "65536", "--seed", "3", "--duration", "40",
+                          "--churn", "0", "--loss", "0", "--lookups", "64", "--trace"],
+                         stdout=subprocess.PIPE, text=True)
+    open_, fwd, hops, bad = {}, {}, [], set()
+    sent = re.compile(r"peer (\d+): File request message for (\d{4}) has been sent")
+    notst = re.compile(r"peer \d+: File (\d{4}) is not stored here\.")
+    recv = re.compile(r"peer (\d+): Received a response message from peer \d+, which has the file (\d{4})\.")
+    for line in p.stdout:
+        if "ping" in line:
+            continue
+        if m := sent.search(line):
+            f = m.group(2)
+            if f in open_:
+                bad.add(f)
+            open_[f], fwd[f] = m.group(1), 0
+        elif m := notst.search(line):
+            if m.group(1) in fwd:
+                fwd[m.group(1)] += 1
+        elif m := recv.search(line):
+            f = m.group(2)
+            if open_.get(f) == m.group(1):
+                if f not in bad:
+                    hops.append(fwd[f] + 2)
+                del open_[f]
+    p.wait()
+    if not hops:
+        return None
+    return dict(n=n, lookups=len(hops), mean=statistics.mean(hops), p99=pct(hops, 99))
+
+
+# ---- output --------------------------------------------------------------------------------------
+
+def machine():
+    model, cores = "?", 0
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                cores += 1
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    u = platform.uname()
+    return f"{model}, {cores} logical CPUs, {mem} memory; {u.system} {u.release} {u.machine}"
+
+
+def git_rev():
+    try:
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "include", "bench",
+                                "CMakeLists.txt"], capture_output=True, text=True).stdout.strip()
+        return rev + (" with uncommitted changes to the sources" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def mark(met):
+    return "**met**" if met else "**missed**"
+
+
+def us(x):
+    return f"{x / 1000:.2f} ms" if x >= 1000 else f"{x:.0f} µs"
+
+
+def gnuplot(script):
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots")
+        return False
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    return True
+
+
+def plots(R, outdir, datadir):
+    made = []
+    lat = os.path.join(datadir, "latency.dat")
+    od = {o["n"]: o for o in R["opendht"]}
+    with open(lat, "w") as f:
+        f.write("# n ours_median_ms ours_p99_ms floor_x_hops_ms opendht_first_ms opendht_done_ms\n")
+        for r in R["requests"]:
+            o = od.get(r["n"])
+            f.write(f"{r['n']} {r['median_us'] / 1e3} {r['p99_us'] / 1e3} "
+                    f"{r['hops_median'] * R['floor']['tcp_hop_us']['median'] / 1e3} "
+                    f"{o['first_median_us'] / 1e3 if o else 'NaN'} {o['done_median_us'] / 1e3 if o else 'NaN'}\n")
+    png = os.path.join(outdir, "bench-latency.png")
+    if gnuplot(f"""set terminal png size 900,550 noenhanced
+set output '{png}'
+set title 'Request latency versus ring size (loopback, medians; cdht: request_sent -> response_received)'
+set xlabel 'peers in the ring'
+set ylabel 'milliseconds'
+set logscale xy
+set xrange [6:340]
+set xtics (8, 16, 64, 256)
+set key top left
+set grid
+plot '{lat}' using 1:2 with linespoints lw 2 title 'cdht median', \\
+     '' using 1:3 with linespoints dt 2 title 'cdht p99', \\
+     '' using 1:4 with linespoints lw 2 title 'floor x hops (loopback TCP hop x median hops)', \\
+     '' using 1:6 with linespoints lw 2 title 'OpenDHT get (to the end of the search)', \\
+     '' using 1:5 with linespoints dt 2 title 'OpenDHT get, first value over the network'
+"""):
+        made.append(png)
+    det = os.path.join(datadir, "detection.dat")
+    with open(det, "w") as f:
+        f.write("# label detect_median detect_max repair_median repair_max\n")
+        for k in R["kills"]:
+            f.write(f"\"{k['profile']}, {k['n']} peers\" {k['detect'][0]} {k['detect'][0]} {k['detect'][1]} "
+                    f"{k['repair'][0]} {k['repair'][0]} {k['repair'][1]}\n")
+    png = os.path.join(outdir, "bench-detection.png")
+    if gnuplot(f"""set terminal png size 900,550 noenhanced
+set output '{png}'
+set title 'Kill -> verdict and repair at the predecessors (median, bar to the max)'
+set ylabel 'seconds after SIGKILL'
+set logscale y
+set yrange [0.05:10]
+set style data histogram
+set style histogram errorbars gap 2 lw 1
+set style fill solid 0.6 border -1
+set key top right
+set grid ytics
+set arrow from graph 0, first 5 to graph 1, first 5 nohead dt 2 lc rgb 'red'
+set label 'target, default: 5 s' at graph 0.01, first 5.6 tc rgb 'red'
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb 'blue'
+set label 'target, fast: 1 s' at graph 0.01, first 1.12 tc rgb 'blue'
+plot '{det}' using 2:3:4:xtic(1) title 'peer_dead (both predecessors)', \\
+     '' using 5:6:7 title 'ring repaired (both final successors events)'
+"""):
+        made.append(png)
+    rss = os.path.join(datadir, "rss.dat")
+    with open(rss, "w") as f:
+        f.write("# n ours_rss ours_anon opendht_rss opendht_anon (MiB)\n")
+        for r in R["requests"]:
+            o = od.get(r["n"])
+            f.write(f"{r['n']} {r['rss_kib'] / 1024} {r['anon_kib'] / 1024} "
+                    f"{o['rss_kib'] / 1024 if o else 'NaN'} {o['anon_kib'] / 1024 if o else 'NaN'}\n")
+    png = os.path.join(outdir, "bench-rss.png")
+    if gnuplot(f"""set terminal png size 900,550 noenhanced
+set output '{png}'
+set title 'Memory per idle node (median over the nodes of the ring)'
+set xlabel 'nodes'
+set ylabel 'MiB'
+set logscale x
+set logscale y
+set xrange [6:340]
+set yrange [0.1:*]
+set xtics (8, 16, 64, 256)
+set key outside bottom center horizontal
+set grid
+plot '{rss}' using 1:2 with linespoints lw 2 title 'cdht VmRSS', \\
+     '' using 1:3 with linespoints dt 2 title 'cdht RssAnon', \\
+     '' using 1:4 with linespoints lw 2 title 'OpenDHT dhtnode VmRSS', \\
+     '' using 1:5 with linespoints dt 2 title 'OpenDHT dhtnode RssAnon'
+"""):
+        made.append(png)
+    return made
+
+
+def report(R, cfg, quick, command, images):
+    fl = R["floor"]
+    hop = fl["tcp_hop_us"]["median"]
+    L = ["# Benchmarks" + (" (quick mode: tiny sizes, figures not comparable)" if quick else ""), "",
+         "Generated by `bench/bench_all.py`; do not edit by hand. Figures, never pass/fail: medians and p99s "
+         "of repeated runs, each next to a reference measured in the same run.", "",
+         f"- machine: {R['machine']}",
+         f"- date: {R['date']}; cdht {R['rev']}; took {R['took']:.0f} s",
+         f"- command: `{command}`", "",
+         "## Floor: what loopback costs (bench/floor.c)", "",
+         f"{fl['count']} of each, between two processes on 127.0.0.1.", "",
+         "| what | median | p99 |", "|---|---|---|",
+         f"| UDP round trip (16-byte datagram and its echo) | {fl['udp_rtt_us']['median']:.1f} µs | "
+         f"{fl['udp_rtt_us']['p99']:.1f} µs |",
+         f"| TCP hop: connect, send 29 bytes, close → receiver has read them | {fl['tcp_hop_us']['median']:.1f} µs | "
+         f"{fl['tcp_hop_us']['p99']:.1f} µs |",
+         f"| for comparison: the same 29 bytes on a TCP connection kept open | "
+         f"{fl['tcp_open_hop_us']['median']:.1f} µs | {fl['tcp_open_hop_us']['p99']:.1f} µs |", "",
+         "## Request latency and hops", "",
+         "A `request NNNN` typed into a random peer for a random file owned by another peer; the time is the "
+         "requester's own `request_sent` → `response_received` events (one monotonic clock). Hops = to the first "
+         "successor + each forward + the direct answer, each a new TCP connection. Rings: 8 = the classic "
+         "1 3 4 5 8 10 12 15, larger ones spread over 0..255 (256 = every id); `--ping-interval 5`, `pings off`. "
+         "The ratio is each request's latency ÷ (its hops × the floor's TCP hop), median and p99 over requests.",
+         "", "| peers | requests | median | p99 | hops median (mean, max) | floor × median hops | ours ÷ floor×hops "
+         "median (p99) | forwards counted / from ring distance |", "|---|---|---|---|---|---|---|---|"]
+    for r in R["requests"]:
+        L.append(f"| {r['n']} | {r['requests']}" + (f" ({r['failed']} failed)" if r["failed"] else "") +
+                 f" | {us(r['median_us'])} | {us(r['p99_us'])} | {r['hops_median']:g} ({r['hops_mean']:.1f}, "
+                 f"{r['hops_max']}) | {us(r['hops_median'] * hop)} | {r['ratio_median']:.2f} ({r['ratio_p99']:.2f}) | "
+                 f"{r['forwarded_counted']} / {r['forwarded_expected']} |")
+    ours = {r["n"]: r for r in R["requests"]}
+    L += ["", "### OpenDHT on the same loopback, same run", ""]
+    if R["opendht"]:
+        L += ["OpenDHT 2.4 from Debian: n `dhtnode` processes bootstrapped to the first one, plus two "
+              "in-process `python3-opendht` runners in this script: A puts a fresh key and waits for the put to "
+              "complete, then B gets it. **get** is the time from the `get` call to the end of the search (when "
+              "a blocking `get` returns); **first value** is the time to the first value, over the gets where B "
+              "held no copy itself (OpenDHT stores each value on the 8 closest nodes A knows of; keys are drawn "
+              "so that B is not among the 8 closest, but A may not know closer nodes yet). Gets that B answered "
+              "from its own copy are counted apart. The Python callback adds a few µs to OpenDHT's figures. "
+              "Ratios are OpenDHT ÷ cdht medians: above 1, cdht is faster.", "",
+              "| nodes | gets | get median (p99) | first value, over the network, median (p99) | gets B held a copy "
+              "of (their first value) | cdht median, same size | OpenDHT get ÷ cdht | OpenDHT first value ÷ cdht "
+              "| getter's routing table |", "|---|---|---|---|---|---|---|---|---|"]
+        for o in R["opendht"]:
+            r = ours.get(o["n"])
+            net = o["gets"] - o["local"]
+            L.append(f"| {o['n']} (+2) | {o['gets']}" + (f" ({o['failed']} failed)" if o["failed"] else "") +
+                     f" | {us(o['done_median_us'])} ({us(o['done_p99_us'])}) | " +
+                     (f"{us(o['first_median_us'])} ({us(o['first_p99_us'])}), {net} gets" if net else "none") +
+                     f" | {o['local']}" + (f" ({us(o['local_first_median_us'])})" if o["local"] else "") + " | " +
+                     (f"{us(r['median_us'])} | {o['done_median_us'] / r['median_us']:.2f} | " +
+                      (f"{o['first_median_us'] / r['median_us']:.2f}" if net else "–") if r else "– | – | –") +
+                     f" | {o['getter_knows']} nodes |")
+    else:
+        L.append("Not run" + (" (quick mode)." if quick else (": " + R.get("opendht_skip", "") + ".")))
+    if R.get("opendht_note"):
+        L += ["", R["opendht_note"]]
+    L += ["", "## Failure detection and repair", "",
+          "SIGKILL at a seeded random phase of the ping cycle; times from the kill to each predecessor's "
+          "`peer_dead` event and to its final `successors` event (the ring is repaired when both have theirs). "
+          "The classic ring is started anew for each kill; a larger ring takes its kills in turn, each after the "
+          "previous repair. Default profile: 1 s pings, 0.5 s timeout, 4 misses; fast: `--ping-interval 0.1 "
+          "--ping-timeout 0.05`.", "",
+          "| peers | profile | kills | first predecessor detects median (max) | second predecessor detects "
+          "median (max) | ring repaired median (max) |", "|---|---|---|---|---|---|"]
+    for k in R["kills"]:
+        L.append(f"| {k['n']} | {k['profile']} | {k['reps']} | {k['pred1_detect'][0]:.2f} s ({k['pred1_detect'][1]:.2f}) "
+                 f"| {k['pred2_detect'][0]:.2f} s ({k['pred2_detect'][1]:.2f}) | {k['repair'][0]:.2f} s "
+                 f"({k['repair'][1]:.2f}) |")
+    fp = R["footprint"]
+    big = max(R["opendht"], key=lambda o: o["n"]) if R["opendht"] else None
+    L += ["", "## Footprint", "",
+          f"{fp['n']} idle cdht peers, default settings (1 s pings), stdout discarded, no `--events`"
+          + (f"; OpenDHT: the {big['n']} `dhtnode` processes of the cluster above, idle after its gets" if big else "")
+          + f". Memory from `/proc/PID/status`; CPU over {fp['window']:.0f} s from `/proc/PID/schedstat` (the "
+          "scheduler's exact time on a CPU) and from `/proc/PID/stat` utime+stime, which is sampled "
+          f"once a clock tick ({100 / CLK_TCK / fp['window']:.3f}% of a core over the window) and misses a process "
+          "that runs a few µs at a time.", "",
+          "| what | cdht | OpenDHT dhtnode |", "|---|---|---|"]
+    L += [f"| VmRSS per node, median (max) | {fp['rss_kib'] / 1024:.2f} MiB ({fp['rss_max'] / 1024:.2f}) | "
+          + (f"{big['rss_kib'] / 1024:.2f} MiB |" if big else "– |"),
+          f"| RssAnon per node, median (max) | {fp['anon_kib']:.0f} KiB ({fp['anon_max']}) | "
+          + (f"{big['anon_kib']:.0f} KiB |" if big else "– |"),
+          f"| CPU per node (schedstat), mean (max) | {fp['cpu_per_peer']:.4f}% ({fp['cpu_max']:.4f}%) | "
+          + (f"{big['cpu_per_node']:.4f}% |" if big else "– |"),
+          f"| CPU of all {fp['n']} nodes (schedstat) | {fp['cpu_total']:.3f}% of one core | "
+          + (f"{big['cpu_total']:.3f}% ({big['n']} nodes) |" if big else "– |"),
+          f"| CPU of all {fp['n']} nodes (utime+stime) | {fp['stat_total']:.3f}% of one core | "
+          + (f"{big['stat_total']:.3f}% |" if big else "– |")]
+    t = R["transfer"]
+    L += ["", "## Transfer", "",
+          f"A {t['mib']} MiB file stored at peer 1 (`store 0001 PATH`) and requested by peer 2 of a two-peer ring "
+          "(`--ping-interval 0.5`, `--download-dir`): typed `request 0001` → `The file is received.` (written and its "
+          "digest checked). Reference: `nc` (netcat-openbsd) copying the same file into a file over loopback TCP, "
+          f"alternating with cdht, median of {t['reps']}.", "",
+          "| what | median |", "|---|---|",
+          "| nc into a file | " + (f"{t['nc_mib_s']:.0f} MiB/s |" if t["nc_mib_s"] else "not measured (no nc) |"),
+          "| cdht request → received | " + (f"{t['cdht_mib_s']:.0f} MiB/s" + (f" ({t['share'] * 100:.0f}% of nc)"
+                                                                          if t.get("share") else "") + " |"
+                                          if t["cdht_mib_s"] else f"not measured: {t['error']} |")]
+    L += ["", "## Simulator (cdht-sim)", "", "| peers | ring | simulated | wall (median) | simulated ÷ wall | events/s |",
+          "|---|---|---|---|---|---|"]
+    for s in R["sim"]:
+        L.append(f"| {s['peers']} | {s['ring']} | {s['duration']} s{(' ' + s['extra']) if s['extra'] else ''} | "
+                 f"{s['wall']:.2f} s ({s['reps']} run{'s' if s['reps'] > 1 else ''}) | {s['ratio']:.0f}× | "
+                 f"{s['eps'] / 1e6:.2f} M" + (f" (the run reported {s['violations']} invariant violations)"
+                                               if s["violations"] else "") + " |")
+    if R["hops"]:
+        L += ["", "Hops per lookup versus peers (one quiet seeded run each, 65536-id ring, 64 lookups; hops as above: "
+              "lookups a peer answers itself are left out). cdht routes along successors only, so hops grow as N/2.",
+              "", "| peers | lookups | mean hops | p99 hops |", "|---|---|---|---|"]
+        for h in R["hops"]:
+            L.append(f"| {h['n']} | {h['lookups']} | {h['mean']:.1f} | {h['p99']} |")
+    # Targets
+    L += ["", "## Targets (reported, not tested)", ""]
+    classic = ours.get(8)
+    if classic:
+        L.append(f"- request latency on the classic ring ≤ 2 × (floor × hops): {mark(classic['ratio_median'] <= 2)} — "
+                 f"median {classic['ratio_median']:.2f} × ({us(classic['median_us'])} over {classic['hops_median']:g} "
+                 f"hops of {hop:.1f} µs)")
+        o8 = next((o for o in R["opendht"] if o["n"] == 8), None)
+        if o8:
+            x = o8["done_median_us"] / classic["median_us"]
+            first = (f"to the first value over the network {o8['first_median_us'] / classic['median_us']:.2f} ×"
+                     if o8["gets"] > o8["local"] else
+                     f"every first value came from the getter's own copy, in {us(o8['local_first_median_us'])}")
+            L.append(f"- ≥ 2 × faster than an OpenDHT get on a same-size cluster: {mark(x >= 2)} — cdht "
+                     f"{us(classic['median_us'])} vs an OpenDHT get of {us(o8['done_median_us'])} on 8 nodes "
+                     f"({x:.2f} ×; {first})")
+        else:
+            L.append("- ≥ 2 × faster than an OpenDHT get on a same-size cluster: not measured in this run")
+    for prof, limit in (("default", 5.0), ("fast", 1.0)):
+        ks = [k for k in R["kills"] if k["profile"] == prof]
+        if ks:
+            worst = max(k["repair"][1] for k in ks)
+            L.append(f"- kill detected and repaired ≤ {limit:g} s ({prof}{', --ping-interval 0.1' if prof == 'fast' else ''}): "
+                     f"{mark(worst <= limit)} — worst of {sum(k['reps'] for k in ks)} kills {worst:.2f} s; medians "
+                     + ", ".join(f"{k['repair'][0]:.2f} s on {k['n']} peers" for k in ks))
+        else:
+            L.append(f"- kill detected and repaired ≤ {limit:g} s ({prof}): not measured in this run")
+    L.append(f"- idle peer RssAnon ≤ 512 KiB: {mark(fp['anon_kib'] <= 512)} — median {fp['anon_kib']} KiB "
+             f"(max {fp['anon_max']})")
+    L.append(f"- idle peer RSS ≤ 2.5 MiB: {mark(fp['rss_kib'] <= 2560)} — median {fp['rss_kib'] / 1024:.2f} MiB "
+             f"(max {fp['rss_max'] / 1024:.2f})")
+    L.append(f"- idle peer ≤ 0.5% CPU: {mark(fp['cpu_max'] <= 0.5)} — mean {fp['cpu_per_peer']:.4f}%, max "
+             f"{fp['cpu_max']:.4f}% over {fp['n']} peers (schedstat; utime+stime: mean {fp['stat_per_peer']:.4f}%)")
+    if t.get("share"):
+        L.append(f"- transfer ≥ 80% of nc: {mark(t['share'] >= 0.8)} — {t['share'] * 100:.0f}% ({t['cdht_mib_s']:.0f} "
+                 f"vs {t['nc_mib_s']:.0f} MiB/s, {t['mib']} MiB)")
+    else:
+        L.append("- transfer ≥ 80% of nc: not measured in this run" + (f" ({t['error']})" if t["error"] else ""))
+    if images:
+        L += ["", "## Plots", ""] + [f"![{os.path.basename(p)}]({os.path.relpath(p, R['outdir'])})" for p in images]
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, no OpenDHT, into a temporary directory")
+    ap.add_argument("--out", help="where BENCHMARKS.md goes (default: the repository, or a temp dir with --quick)")
+    ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--no-opendht", action="store_true")
+    args = ap.parse_args()
+    cfg = QUICK if args.quick else FULL
+    outdir = args.out or (tempfile.mkdtemp(prefix="cdht-bench-quick-") if args.quick else ROOT)
+    imgdir = outdir if args.quick or args.out else os.path.join(ROOT, "docs")
+    os.makedirs(imgdir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="cdht-bench-work-")
+    rng = random.Random(args.seed)
+    t_start = time.monotonic()
+    R = dict(machine=machine(), date=time.strftime("%Y-%m-%d %H:%M %Z"), rev=git_rev(), outdir=outdir)
+    try:
+        R["floor"] = bench_floor(cfg)
+        hop = R["floor"]["tcp_hop_us"]["median"]
+        R["requests"] = [bench_requests(cfg, n, hop, rng, work) for n in cfg["rings"]]
+        R["opendht"] = []
+        if cfg["opendht"] and not args.no_opendht:
+            if importlib.util.find_spec("opendht") is None or not shutil.which("dhtnode"):
+                R["opendht_skip"] = "python3-opendht or dhtnode is not installed"
+            else:
+                for n in cfg["opendht"]:
+                    try:
+                        R["opendht"].append(bench_opendht(cfg, n, work, cfg["foot_window"], rng))
+                    except (TimeoutError, OSError, MemoryError) as e:
+                        R["opendht_note"] = f"OpenDHT with {n} nodes could not be measured: {e}"
+                        break
+        else:
+            R["opendht_skip"] = "--no-opendht"
+        R["kills"] = [bench_kills(cfg, n, prof, rng, work) for prof in cfg["profiles"] for n in cfg["kill_rings"]]
+        R["footprint"] = bench_footprint(cfg, work)
+        R["transfer"] = bench_transfer(cfg, work)
+        R["sim"] = bench_sim(cfg)
+        R["hops"] = [h for h in (sim_hops(n) for n in cfg["hops_n"]) if h]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    R["took"] = time.monotonic() - t_start
+    datadir = tempfile.mkdtemp(prefix="cdht-bench-data-") if not args.quick else outdir
+    images = plots(R, imgdir, datadir)
+    command = "scripts/bench-all.sh" + (" --quick" if args.quick else "")
+    text = report(R, cfg, args.quick, command, images)
+    path = os.path.join(outdir, "BENCHMARKS.md")
+    with open(path, "w") as f:
+        f.write(text)
+    with open(os.path.join(datadir, "results.json"), "w") as f:
+        json.dump(R, f, indent=1, default=str)
+    print(text)
+    log(f"wrote {path}" + (f" and {', '.join(images)}" if images else "") + f"; raw figures in {datadir}")
+
+
+if __name__ == "__main__":
+    main()
