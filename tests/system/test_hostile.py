@@ -126,6 +126,10 @@ def test_hostile_traffic_leaves_the_peer_working(peers):
     slow.close()
     assert all(p.alive() for p in ring.values())
     assert rss_kib(ring[2].proc.pid) < rss_before + 8 * 1024
+    with open(f"/proc/{ring[2].proc.pid}/status") as f:
+        peak = next(l.split()[1] for l in f if l.startswith("VmHWM:"))
+    print(f"attacked peer: {sent} datagrams, RSS before {rss_before} KiB, after {rss_kib(ring[2].proc.pid)} KiB, "
+          f"peak {peak} KiB; {text.splitlines()[2]}")
     assert not any("no longer alive" in l for p in ring.values() for l in p.out.since())
 
 
