@@ -15,20 +15,8 @@ quick=0
 for a in "$@"; do [ "$a" = "--quick" ] && quick=1; done
 
 if [ "$quick" = 0 ]; then
-  scripts/setup.sh --no-build
   # What the benchmarks add to the project's packages: the reference DHT, nc and gnuplot.
-  EXTRA=(python3-opendht dhtnode netcat-openbsd gnuplot-nox)
-  missing=()
-  for p in "${EXTRA[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "bench-all: installing ${missing[*]}" >&2
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+  scripts/setup.sh --no-build python3-opendht dhtnode netcat-openbsd gnuplot-nox
 fi
 
 if [ -z "${CDHT_BENCH_BIN_DIR:-}" ]; then

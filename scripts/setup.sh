@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cdht needs (only those missing) and builds the peer into build-demo/.
-# Usage: scripts/setup.sh [--no-build]
+# Usage: scripts/setup.sh [--no-build] [EXTRA-PACKAGE...]   (extras: what a benchmark adds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libcmocka-dev python3 python3-pytest
           libsodium-dev tmux iproute2 util-linux procps valgrind clang libclang-rt-14-dev)
+
+build=1
+for a in "$@"; do
+  if [ "$a" = "--no-build" ]; then build=0; else PACKAGES+=("$a"); fi
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -19,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" != "--no-build" ]; then
+if [ "$build" = 1 ]; then
   cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
   cmake --build build-demo -j"$(nproc)" >/dev/null
   echo "setup: built build-demo/cdht" >&2
