@@ -675,8 +675,8 @@ static int on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
 /* A joiner between |about| and us takes the keys (about, joiner] that were ours (§9). */
 static int on_keys_request(cdht_node *n, const cdht_msg *m) {
   cdht_id self = n->cfg.self;
-  if (!valid_id(n, m->about) || m->about == self ||
-      !cdht_ring_between(m->about, m->from, self, n->cfg.ring_size) || m->from == self) {
+  /* |about| is the joiner's predecessor: us too, if we were alone. */
+  if (!valid_id(n, m->about) || !cdht_ring_between(m->about, m->from, self, n->cfg.ring_size) || m->from == self) {
     drop(n, CDHT_DROP_ROLE);
     return CDHT_ERR_ROLE;
   }

@@ -144,12 +144,13 @@ static void classic_scenario(sim_opts *o) {
 static void print_summary(FILE *f, const sim_opts *o, const sim_result *r) {
   double sim_s = (double)o->duration_us / 1e6;
   fprintf(f, "seed %llu: peers %u, simulated %.0f s in %.2f s wall (%.0fx), events %llu (%.0f/s), "
-             "lookups %llu ok / %llu failed, kills %llu, quits %llu, joins %llu, restarts %llu, repairs %llu, "
+             "lookups %llu ok / %llu failed, stores %llu, kills %llu, quits %llu, joins %llu, restarts %llu, repairs %llu, "
              "detection mean %.2f s p50 %.2f s p99 %.2f s, repair mean %.2f s p99 %.2f s, false detections %llu, "
              "memory %zu B/peer, violations %llu\n",
           (unsigned long long)o->seed, r->peers, sim_s, r->wall_s, r->wall_s > 0 ? sim_s / r->wall_s : 0,
           (unsigned long long)r->events, r->wall_s > 0 ? (double)r->events / r->wall_s : 0,
-          (unsigned long long)r->lookups_ok, (unsigned long long)r->lookups_failed, (unsigned long long)r->kills,
+          (unsigned long long)r->lookups_ok, (unsigned long long)r->lookups_failed, (unsigned long long)r->stores,
+          (unsigned long long)r->kills,
           (unsigned long long)r->quits, (unsigned long long)r->joins, (unsigned long long)r->restarts,
           (unsigned long long)r->repairs, r->detect_mean_s, r->detect_p50_s,
           r->detect_p99_s, r->repair_mean_s, r->repair_p99_s, (unsigned long long)r->false_deaths, r->bytes_per_peer,

@@ -36,6 +36,7 @@ typedef struct speer {
   struct { uint64_t t_us; cdht_event ev; } recent[RECENT];
   unsigned nrecent;
   lookup lk[PEER_LOOKUPS];
+  uint8_t *held;                     /* files whose content this peer holds (its data directory) */
 } speer;
 
 typedef struct samples { double *v; size_t n, cap; } samples;
@@ -57,6 +58,7 @@ typedef struct world {
   cdht_id recent_victims[4];
   uint64_t recent_victims_us[4];
   bool oom;
+  uint8_t stored[CDHT_FILE_MAX + 1];  /* 1: stored and confirmed; 2: lost with a killed holder */
 } world;
 
 static const uint64_t NEVER_US = UINT64_MAX;
@@ -114,6 +116,13 @@ static speer *find(world *w, cdht_id id) {
 }
 
 static uint32_t index_of(world *w, const speer *p) { return (uint32_t)(p - w->p); }
+
+static bool holds(const speer *p, unsigned f) { return p->held && (p->held[f / 8] >> (f % 8)) & 1; }
+static void set_held(speer *p, unsigned f, bool on) {
+  if (!p->held) return;
+  if (on) p->held[f / 8] |= (uint8_t)(1u << (f % 8));
+  else p->held[f / 8] &= (uint8_t)~(1u << (f % 8));
+}
 
 static void push(world *w, sim_ev *ev) {
   if (sim_sched_push(&w->sched, ev) < 0) w->oom = true;
@@ -235,11 +244,12 @@ static void finish_lookup(world *w, speer *p, uint16_t file, cdht_id holder, boo
   }
 }
 
+static void settle_node(world *w, speer *p);
+
 static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   const sim_opts *o = w->o;
   sim_result *r = w->r;
   r->node_events++;
-  (void)o;
   mix(w, w->now_us);
   mix(w, p->id);
   mix(w, ((uint64_t)ev->kind << 32) | ev->file);
@@ -304,9 +314,30 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     p->gone_us = w->now_us;
     break;
   case CDHT_EV_JOIN_ACCEPTED: p->state = P_RUNNING; break;
-  case CDHT_EV_HANDOVER: /* simulated peers hold no files: the handover is over at once */
-    if (p->node) cdht_node_on_handover_done(p->node, w->now_us / 1000, ev->peer, 0);
+  case CDHT_EV_STORE_UPLOAD: { /* the content reaches the accepting peer at once, verified */
+    speer *h = find(w, ev->peer);
+    if (!h || !alive(h) || !h->node) break;
+    set_held(h, ev->file, true);
+    cdht_node_on_stored(h->node, w->now_us / 1000, ev->file, p->id, ev->seq);
+    if (h != p) settle_node(w, h);
     break;
+  }
+  case CDHT_EV_STORED: w->stored[ev->file] = 1; break;
+  case CDHT_EV_HANDOVER: { /* as the I/O layer does: the files in the range move, then the count */
+    speer *t = find(w, ev->peer);
+    uint32_t count = 0;
+    for (unsigned f = 0; t && alive(t) && f <= CDHT_FILE_MAX; f++) {
+      if (!holds(p, f) || !cdht_ring_between(ev->succ[0], cdht_ring_key(f, o->ring_size), ev->succ[1], o->ring_size))
+        continue;
+      set_held(p, f, false);
+      if (p->node) cdht_node_set_stored(p->node, (uint16_t)f, false);
+      set_held(t, f, true);
+      if (t->node) cdht_node_set_stored(t->node, (uint16_t)f, true);
+      count++;
+    }
+    if (p->node) cdht_node_on_handover_done(p->node, w->now_us / 1000, ev->peer, count);
+    break;
+  }
   case CDHT_EV_JOIN_FAILED:
     r->join_failures++;
     break;
@@ -379,6 +410,19 @@ static void check_ring(world *w) {
     }
   }
   if (wrong) w->r->split = true;
+  /* Every stored file, unless its holder was killed (there is no replication yet), is held by
+   * the peer now responsible for its key, and by no one else. */
+  for (unsigned f = 0; f <= CDHT_FILE_MAX && k > 0; f++) {
+    if (w->stored[f] != 1) continue;
+    speer *owner = find(w, cdht_ring_closest_successor(ids, k, cdht_ring_key(f, w->o->ring_size), w->o->ring_size));
+    if (owner && holds(owner, f) && owner->node && cdht_node_is_stored(owner->node, (uint16_t)f)) continue;
+    char what[160];
+    snprintf(what, sizeof what, "stored file %04u is not held by its responsible peer %llu", f,
+             owner ? (unsigned long long)owner->id : 0ull);
+    violation(w, what, owner, owner);
+    w->r->split = true;
+    break;
+  }
   free(ids);
 }
 
@@ -402,8 +446,18 @@ static void issue_lookup(world *w, speer *p, uint16_t file) {
   settle_node(w, p);
 }
 
+static void issue_store(world *w, speer *p, uint16_t file) {
+  if (p->state != P_RUNNING || !p->node) return;
+  w->r->stores++;
+  cdht_command cmd = { .kind = CDHT_CMD_STORE, .file = file };
+  cdht_node_on_command(p->node, w->now_us / 1000, &cmd);
+  settle_node(w, p);
+}
+
 static void lookup_batch(world *w) {
   if (w->o->no_lookups) return;
+  for (int i = 0; i < 4; i++) /* a few files stored each quiet period, to follow through the churn */
+    issue_store(w, &w->p[cdht_rng_below(&w->rng, w->n)], (uint16_t)cdht_rng_below(&w->rng, 10000));
   uint32_t sample = w->o->lookup_sample;
   if (sample == 0 || sample >= w->n) {
     for (uint32_t i = 0; i < w->n; i++) issue_lookup(w, &w->p[i], (uint16_t)cdht_rng_below(&w->rng, 10000));
@@ -442,6 +496,11 @@ static void kill_peer(world *w, speer *p) {
   p->gone_us = w->now_us;
   cdht_node_del(p->node);
   p->node = NULL;
+  for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) /* no replication yet: its files go with it */
+    if (holds(p, f)) {
+      set_held(p, f, false);
+      if (w->stored[f] == 1) w->stored[f] = 2;
+    }
   w->r->kills++;
   mix(w, 0x6b696c6c00000000ull | p->id);
   if (w->o->trace) {
@@ -608,6 +667,8 @@ static int choose_ids(world *w, uint32_t n) {
   }
   for (uint32_t i = 1; i < n; i++)
     if (w->p[i].id <= w->p[i - 1].id) return -1; /* explicit ids must be sorted and distinct */
+  for (uint32_t i = 0; i < n; i++)
+    if (!(w->p[i].held = calloc((CDHT_FILE_MAX + 8) / 8, 1))) return -1;
   return 0;
 }
 
@@ -727,6 +788,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       cdht_node_del(p->node); /* a restart: the old process is long gone */
       p->node = NULL;
       memset(p->lk, 0, sizeof p->lk);
+      if (p->held) memset(p->held, 0, (CDHT_FILE_MAX + 8) / 8);
       p->ndeclared = 0;
       p->repair_kill_us = 0;
       p->scheduled_us = NEVER_US;
@@ -800,7 +862,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
 out:
   clock_gettime(CLOCK_MONOTONIC, &t1);
   r->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-  for (uint32_t i = 0; i < w.n; i++) cdht_node_del(w.p[i].node);
+  for (uint32_t i = 0; i < w.n; i++) {
+    cdht_node_del(w.p[i].node);
+    free(w.p[i].held);
+  }
   free(w.p);
   free(w.detect.v);
   free(w.repair.v);

@@ -55,7 +55,7 @@ typedef struct sim_result {
   double wall_s;              /* wall-clock seconds the run took */
   uint64_t node_events;       /* events the nodes emitted */
   uint64_t lookups_ok, lookups_failed;
-  uint64_t kills, quits, joins, restarts, join_failures, repairs, false_deaths, checks;
+  uint64_t kills, quits, joins, restarts, join_failures, repairs, false_deaths, checks, stores;
   uint64_t violations;
   double detect_mean_s, detect_p50_s, detect_p99_s, detect_max_s; /* kill -> "no longer alive", per predecessor */
   double repair_mean_s, repair_p50_s, repair_p99_s; /* kill -> both successor lines */
