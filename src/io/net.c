@@ -79,18 +79,36 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
   char buf[16384];
 } in_conn;
 
-typedef struct out_conn {     /* one message to one peer, then close */
-  conn_link link;             /* first member */
-  bool closing;
-  int open_handles;           /* tcp and timer */
-  uv_tcp_t tcp;
-  uv_timer_t timer;           /* gives up on a peer that neither accepts nor refuses */
-  uv_connect_t connect;
-  uv_write_t write;
-  cdht_net *net;
-  cdht_id to;
+#define OUT_QUEUE 16      /* messages to one peer waiting or in flight; more are refused */
+#define OUT_IDLE_MS 5000  /* a connection to a peer unused this long is closed */
+
+struct out_conn;
+typedef struct out_msg {      /* one message on its way */
+  uv_write_t req;
+  struct out_conn *c;
+  bool busy;                  /* queued or being written */
   size_t len;
   uint8_t buf[CDHT_MSG_MAX];
+} out_msg;
+
+/* Messages to one peer share a connection while it is in use: a hop then costs a write, not a
+ * connect and a close (about 10 us instead of 35-70 us on loopback). */
+typedef struct out_conn {
+  conn_link link;             /* first member */
+  bool closing;
+  bool open;                  /* connected: queued messages are written at once */
+  bool failed;                /* unreachable already reported */
+  int open_handles;           /* tcp and timer */
+  uv_tcp_t tcp;
+  uv_timer_t timer;           /* connect deadline, then idle deadline */
+  uv_connect_t connect;
+  cdht_net *net;
+  cdht_id to;
+  unsigned writing;           /* writes in flight */
+  unsigned waiting[OUT_QUEUE]; /* FIFO of slots to write once connected */
+  unsigned head, count;
+  out_msg q[OUT_QUEUE];
+  char rbuf[64];              /* the peer never answers here; reading only notices it closing */
 } out_conn;
 
 static void format_ipv4(uint32_t ip, char *dst, size_t cap) {
@@ -184,7 +202,8 @@ static void out_close(out_conn *c) {
 }
 
 static void out_failed(out_conn *c) {
-  if (!c->net->closing) {
+  if (!c->failed && !c->closing && !c->net->closing) {
+    c->failed = true;
     c->net->stats.send_failed++;
     cdht_node_on_unreachable(c->net->node, uv_now(c->net->loop), c->to);
     drain(c->net);
@@ -196,6 +215,10 @@ static void out_failed(out_conn *c) {
  * kernel's SYN retries, minutes, holding a descriptor.  Give up after CDHT_NET_SEND_MS. */
 static void out_timeout(uv_timer_t *t) {
   out_conn *c = t->data;
+  if (c->open) { /* idle: nothing to say to this peer lately */
+    if (c->writing == 0) out_close(c);
+    return;
+  }
   c->net->stats.send_timeouts++;
   out_failed(c);
 }
@@ -203,51 +226,104 @@ static void out_timeout(uv_timer_t *t) {
 static void out_close_link(conn_link *l) { out_close((out_conn *)l); }
 
 static void out_written(uv_write_t *w, int status) {
-  out_conn *c = w->data;
-  if (status < 0 && !c->closing) out_failed(c);
-  else out_close(c);
+  out_msg *m = w->data;
+  out_conn *c = m->c;
+  m->busy = false;
+  c->writing--;
+  if (status < 0) { out_failed(c); return; }
+  if (c->net->closing && c->writing == 0) out_close(c); /* the last words of a leaving peer */
+}
+
+static void out_write(out_conn *c, out_msg *m) {
+  uv_buf_t b = uv_buf_init((char *)m->buf, (unsigned)m->len);
+  m->req.data = m;
+  if (uv_write(&m->req, (uv_stream_t *)&c->tcp, &b, 1, out_written) < 0) {
+    m->busy = false;
+    out_failed(c);
+    return;
+  }
+  c->writing++;
+  uv_timer_start(&c->timer, out_timeout, OUT_IDLE_MS, 0);
+}
+
+static void out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  out_conn *c = h->data;
+  *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  if (nread < 0) out_close(s->data); /* the peer closed or died: the next message reconnects */
 }
 
 static void out_connected(uv_connect_t *req, int status) {
   out_conn *c = req->data;
-  if (status < 0) {
-    if (!c->closing) out_failed(c);
-    return;
+  if (c->closing) return;
+  if (status < 0) { out_failed(c); return; }
+  c->open = true;
+  uv_read_start((uv_stream_t *)&c->tcp, out_alloc, out_read);
+  while (c->count > 0 && !c->closing) {
+    unsigned slot = c->waiting[c->head];
+    c->head = (c->head + 1) % OUT_QUEUE;
+    c->count--;
+    out_write(c, &c->q[slot]);
   }
-  uv_buf_t b = uv_buf_init((char *)c->buf, (unsigned)c->len);
-  c->write.data = c;
-  if (c->closing || uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, out_written) < 0) out_close(c);
+  if (!c->closing && c->writing == 0) {
+    if (c->net->closing) out_close(c);
+    else uv_timer_start(&c->timer, out_timeout, OUT_IDLE_MS, 0);
+  }
+}
+
+static out_conn *find_out(cdht_net *net, cdht_id to) {
+  for (conn_link *l = net->conns; l; l = l->next)
+    if (l->close == out_close_link && ((out_conn *)l)->to == to && !((out_conn *)l)->closing) return (out_conn *)l;
+  return NULL;
 }
 
 static void send_tcp(cdht_net *net, const cdht_output *o) {
-  if (net->outbound >= net->opts.max_outbound) {
-    /* Anyone may ask us to answer a made-up peer: what that costs is bounded too. */
-    net->stats.send_refused++;
-    return;
+  out_conn *c = find_out(net, o->to);
+  if (!c) {
+    if (net->outbound >= net->opts.max_outbound) {
+      /* Anyone may ask us to answer a made-up peer: what that costs is bounded too. */
+      net->stats.send_refused++;
+      return;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) { net->stats.send_failed++; return; }
+    c->net = net;
+    c->to = o->to;
+    c->link.close = out_close_link;
+    c->link.outbound = true;
+    link_add(net, &c->link);
+    net->outbound++;
+    uv_tcp_init(net->loop, &c->tcp);
+    uv_timer_init(net->loop, &c->timer);
+    c->open_handles = 2;
+    c->timer.data = c->tcp.data = c;
+    uv_timer_start(&c->timer, out_timeout, CDHT_NET_SEND_MS, 0);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->connect.data = c;
+    struct sockaddr_in sa;
+    to_sockaddr(&o->addr, &sa);
+    if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, out_connected) < 0) {
+      out_failed(c);
+      return;
+    }
   }
-  out_conn *c = calloc(1, sizeof *c);
-  if (!c) { net->stats.send_failed++; return; }
-  c->net = net;
-  c->to = o->to;
-  c->len = o->len;
-  memcpy(c->buf, o->buf, o->len);
-  c->link.close = out_close_link;
-  c->link.outbound = true;
-  link_add(net, &c->link);
-  net->outbound++;
-  uv_tcp_init(net->loop, &c->tcp);
-  uv_timer_init(net->loop, &c->timer);
-  c->open_handles = 2;
-  c->timer.data = c;
-  uv_timer_start(&c->timer, out_timeout, CDHT_NET_SEND_MS, 0);
-  c->tcp.data = c;
-  uv_tcp_nodelay(&c->tcp, 1);
-  c->connect.data = c;
-  struct sockaddr_in sa;
-  to_sockaddr(&o->addr, &sa);
-  if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, out_connected) < 0) {
-    net->stats.send_failed++;
-    out_close(c);
+  out_msg *m = NULL;
+  for (unsigned i = 0; i < OUT_QUEUE && !m; i++)
+    if (!c->q[i].busy) m = &c->q[i];
+  if (!m) { net->stats.send_refused++; return; } /* that peer is not keeping up */
+  m->busy = true;
+  m->c = c;
+  m->len = o->len;
+  memcpy(m->buf, o->buf, o->len);
+  if (c->open) {
+    out_write(c, m);
+  } else {
+    c->waiting[(c->head + c->count) % OUT_QUEUE] = (unsigned)(m - c->q);
+    c->count++;
   }
 }
 
@@ -661,6 +737,7 @@ void cdht_net_close(cdht_net *net) {
   for (conn_link *l = net->conns, *next; l; l = next) {
     next = l->next;
     if (!l->outbound) l->close(l);
+    else if (l->close == out_close_link && ((out_conn *)l)->open && ((out_conn *)l)->writing == 0) l->close(l);
   }
   uv_close((uv_handle_t *)&net->udp, net_handle_closed);
   uv_close((uv_handle_t *)&net->listener, net_handle_closed);
