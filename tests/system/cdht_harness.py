@@ -56,6 +56,19 @@ def deadline(seconds):
     return time.monotonic() + seconds * SLOW
 
 
+def eventually(check, timeout, what):
+    """Polls |check| (returns a problem string, or None when satisfied) until it holds or the
+    deadline passes; for states the peers show only on request (status, /proc)."""
+    end = deadline(timeout)
+    while True:
+        problem = check()
+        if problem is None:
+            return
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout * SLOW:.1f}s waiting for {what}: {problem}")
+        time.sleep(0.05)
+
+
 class Stream:
     """Lines read from one pipe by a thread, kept for the whole run."""
 
