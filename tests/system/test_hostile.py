@@ -30,10 +30,14 @@ def msg(mtype, body):
 
 
 def status(peer):
+    """The whole report of one `status` typed now.  Anchored on its own first line, so that the
+    tail of an earlier report still arriving cannot be taken for this one."""
     m = peer.err.mark()
     peer.type("status")
-    i = peer.err.wait_for(lambda l: l.startswith("failure detection:"), 10, m)
-    return "\n".join(peer.err.since(m)[: i - m + 1])
+    head = f"peer {peer.id}: predecessors"
+    first = peer.err.wait_for(lambda l: l.startswith(head), 10, m, repr(head))
+    last = peer.err.wait_for(lambda l: l.startswith("failure detection:"), 10, first)
+    return "\n".join(peer.err.since(first)[: last - first + 1])
 
 
 def counters(text, line_prefix):
@@ -260,8 +264,7 @@ def test_answers_to_made_up_peers_cannot_exhaust_descriptors(peers):
     """Any TCP client can ask a peer to answer "peer 202"; if 202's port accepts nothing, each
     answer waits in a connection of its own.  Those are capped and time out."""
     p = peers.start(201, 201, 201)
-    p.type("status")
-    p.wait_err("peer 201: predecessors")
+    status(p)  # the peer is up and reading its console
     sink = socket.socket()
     sink.bind(("127.0.0.1", 50202))
     sink.listen(1)  # never accepts: connections pile up, then hang
