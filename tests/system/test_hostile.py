@@ -34,8 +34,8 @@ def status(peer):
     tail of an earlier report still arriving cannot be taken for this one."""
     m = peer.err.mark()
     peer.type("status")
-    head = f"peer {peer.id}: predecessors"
-    first = peer.err.wait_for(lambda l: l.startswith(head), 10, m, repr(head))
+    first = peer.err.wait_for(lambda l: l.startswith("peer ") and ": predecessors " in l, 10, m,
+                              "the first line of a status report")
     last = peer.err.wait_for(lambda l: l.startswith("failure detection:"), 10, first)
     return "\n".join(peer.err.since(first)[: last - first + 1])
 
