@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -329,15 +331,16 @@ static void send_tcp(cdht_net *net, const cdht_output *o) {
 
 /* ---- outgoing content ---- */
 
-typedef struct out_file {     /* a file streamed to a peer: header, then chunks, then close */
+typedef struct out_file {     /* a file streamed to a peer: header, then the content, then close */
   conn_link link;             /* first member */
   bool closing;
+  bool connected;
   int open_handles;
-  uv_tcp_t tcp;
-  uv_timer_t timer;           /* connect deadline */
-  uv_connect_t connect;
-  uv_write_t write;
+  uv_poll_t poll;             /* our own socket: libuv streams cannot sendfile, and a copy through
+                               * user space costs about as much as the network path itself */
+  uv_timer_t timer;           /* connect deadline, then a stall deadline re-armed on progress */
   cdht_net *net;
+  int sock;
   int fd;
   uint16_t file;
   uint64_t size, sent;
@@ -346,14 +349,16 @@ typedef struct out_file {     /* a file streamed to a peer: header, then chunks,
   char err[256];
   cdht_net_sent_fn done;
   void *ctx;
-  size_t hdr_len;
+  size_t hdr_len, hdr_sent;
   uint8_t hdr[CDHT_MSG_MAX];
-  uint8_t chunk[1 << 18];     /* 256 KiB: fewer, larger writes (one buffered at a time) */
 } out_file;
+
+#define FILE_SLICE (1u << 20) /* bytes handed to one sendfile(); a few per wakeup, then others run */
 
 static void file_closed(uv_handle_t *h) {
   out_file *f = h->data;
   if (--f->open_handles > 0) return;
+  close(f->sock); /* after the poll handle: whatever is queued still goes out, then a FIN */
   if (f->fd >= 0) close(f->fd);
   if (f->done) f->done(f->ctx, f->file, f->status, f->err);
   f->net->outbound--;
@@ -368,59 +373,65 @@ static void file_close(out_file *f, int status, const char *why) {
     f->status = status;
     snprintf(f->err, sizeof f->err, "%s", why);
   }
-  uv_close((uv_handle_t *)&f->tcp, file_closed);
+  uv_close((uv_handle_t *)&f->poll, file_closed);
   uv_close((uv_handle_t *)&f->timer, file_closed);
 }
 
 static void file_close_link(conn_link *l) { file_close((out_file *)l, -1, "the peer is shutting down"); }
 
-static void file_next(out_file *f);
-
-static void file_written(uv_write_t *w, int status) {
-  out_file *f = w->data;
-  if (status < 0) { file_close(f, -1, uv_strerror(status)); return; }
-  file_next(f);
+static void file_timeout(uv_timer_t *t) {
+  out_file *f = t->data;
+  file_close(f, -1, f->connected ? "the peer stopped reading" : "the peer did not accept the connection");
 }
 
-/* Reads the next chunk and writes it; the next read waits for this write: no more than one
- * chunk is ever buffered, whatever the file's size. */
-static void file_next(out_file *f) {
-  if (f->closing) return;
-  if (f->sent == f->size) { file_close(f, 0, ""); return; }
-  ssize_t n;
-  do n = read(f->fd, f->chunk, sizeof f->chunk); while (n < 0 && errno == EINTR);
-  if (n <= 0) { file_close(f, -1, n < 0 ? strerror(errno) : "the file shrank while it was sent"); return; }
-  if ((uint64_t)n > f->size - f->sent) n = (ssize_t)(f->size - f->sent); /* it grew: send what we announced */
-  f->sent += (uint64_t)n;
-  cdht_net *net = f->net;
-  if (net->xfer.progress && f->size >= (16u << 20) && f->sent * 10 / f->size > f->progress_step) {
-    f->progress_step = (unsigned)(f->sent * 10 / f->size);
-    net->xfer.progress(net->xfer.ctx, f->file, 1, f->sent, f->size);
+static bool would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+/* Sends what the socket takes now: the rest of the header, then content straight from the page
+ * cache (sendfile).  Returns false when the transfer ended, successfully or not. */
+static bool file_pump(out_file *f) {
+  while (f->hdr_sent < f->hdr_len) {
+    ssize_t n = send(f->sock, f->hdr + f->hdr_sent, f->hdr_len - f->hdr_sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && would_block()) return true;
+    if (n < 0) { file_close(f, -1, strerror(errno)); return false; }
+    f->hdr_sent += (size_t)n;
   }
-  uv_buf_t b = uv_buf_init((char *)f->chunk, (unsigned)n);
-  f->write.data = f;
-  int rc = uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, file_written);
-  if (rc < 0) file_close(f, -1, uv_strerror(rc));
+  cdht_net *net = f->net;
+  for (int slices = 0; slices < 8 && f->sent < f->size; slices++) {
+    off_t off = (off_t)f->sent;
+    uint64_t left = f->size - f->sent;
+    ssize_t n = sendfile(f->sock, f->fd, &off, left < FILE_SLICE ? (size_t)left : FILE_SLICE);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && would_block()) return true;
+    if (n < 0) { file_close(f, -1, strerror(errno)); return false; }
+    if (n == 0) { file_close(f, -1, "the file shrank while it was sent"); return false; }
+    f->sent += (uint64_t)n;
+    uv_timer_again(&f->timer);
+    if (net->xfer.progress && f->size >= (16u << 20) && f->sent * 10 / f->size > f->progress_step) {
+      f->progress_step = (unsigned)(f->sent * 10 / f->size);
+      net->xfer.progress(net->xfer.ctx, f->file, 1, f->sent, f->size);
+    }
+  }
+  if (f->sent == f->size) { file_close(f, 0, ""); return false; } /* a file that grew: what we announced */
+  return true;
 }
 
-static void file_header_written(uv_write_t *w, int status) {
-  out_file *f = w->data;
-  if (status < 0) { file_close(f, -1, uv_strerror(status)); return; }
-  file_next(f);
-}
-
-static void file_connected(uv_connect_t *req, int status) {
-  out_file *f = req->data;
+static void file_writable(uv_poll_t *p, int status, int events) {
+  out_file *f = p->data;
+  (void)events;
   if (f->closing) return;
   if (status < 0) { file_close(f, -1, uv_strerror(status)); return; }
-  uv_timer_stop(&f->timer);
-  uv_buf_t b = uv_buf_init((char *)f->hdr, (unsigned)f->hdr_len);
-  f->write.data = f;
-  int rc = uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, file_header_written);
-  if (rc < 0) file_close(f, -1, uv_strerror(rc));
+  if (!f->connected) {
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0) e = errno;
+    if (e == EINPROGRESS) return;
+    if (e) { file_close(f, -1, strerror(e)); return; }
+    f->connected = true;
+    uv_timer_start(&f->timer, file_timeout, f->net->opts.idle_ms, f->net->opts.idle_ms);
+  }
+  file_pump(f);
 }
-
-static void file_timeout(uv_timer_t *t) { file_close(t->data, -1, "the peer did not accept the connection"); }
 
 int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
                        const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done, void *ctx,
@@ -443,11 +454,23 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  f->fd = open(path, O_RDONLY | O_CLOEXEC);
   cdht_ssize hl = cdht_msg_encode(f->hdr, sizeof f->hdr, &m);
-  if (f->fd < 0 || hl < 0) {
-    snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+  f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  f->sock = f->fd < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (f->fd < 0 || f->sock < 0 || hl < 0) {
+    snprintf(err, errlen, "%s %s: %s", f->fd < 0 ? "open" : "socket for", path, strerror(errno));
     if (f->fd >= 0) close(f->fd);
+    free(f);
+    return -1;
+  }
+  struct sockaddr_in sa;
+  cdht_addr addr = cdht_config_addr(cdht_node_config(net->node), to);
+  to_sockaddr(&addr, &sa);
+  int rc = connect(f->sock, (const struct sockaddr *)&sa, sizeof sa);
+  if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(net->loop, &f->poll, f->sock) < 0) {
+    snprintf(err, errlen, "connect to peer %llu: %s", (unsigned long long)to, strerror(errno));
+    close(f->sock);
+    close(f->fd);
     free(f);
     return -1;
   }
@@ -461,16 +484,11 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
   f->link.outbound = true; /* a transfer under way may finish when we leave */
   link_add(net, &f->link);
   net->outbound++;
-  uv_tcp_init(net->loop, &f->tcp);
   uv_timer_init(net->loop, &f->timer);
-  f->tcp.data = f->timer.data = f;
+  f->poll.data = f->timer.data = f;
   f->open_handles = 2;
   uv_timer_start(&f->timer, file_timeout, CDHT_NET_SEND_MS, 0);
-  struct sockaddr_in sa;
-  cdht_addr addr = cdht_config_addr(cdht_node_config(net->node), to);
-  to_sockaddr(&addr, &sa);
-  f->connect.data = f;
-  int rc = uv_tcp_connect(&f->connect, &f->tcp, (const struct sockaddr *)&sa, file_connected);
+  rc = uv_poll_start(&f->poll, UV_WRITABLE, file_writable);
   if (rc < 0) file_close(f, -1, uv_strerror(rc)); /* |done| reports it */
   return 0;
 }
