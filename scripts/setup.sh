@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libcmocka-dev python3 python3-pytest
-          libsodium-dev tmux iproute2 util-linux procps valgrind clang libclang-rt-14-dev)
+          libsodium-dev libssl-dev tmux iproute2 util-linux procps valgrind clang libclang-rt-14-dev)
 
 build=1
 for a in "$@"; do

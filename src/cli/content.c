@@ -46,6 +46,10 @@ struct cdht_content {
   struct { bool used; uint16_t file; char path[1024]; } stores[STORE_MAX];
   struct { bool used; cdht_id peer; unsigned pending, done; } handovers[HANDOVER_MAX];
   uint16_t handing[CDHT_FILE_MAX + 1]; /* per file being handed over: 1 + its handovers[] slot */
+  /* Keys coming to us, per giver: its KEYS_DONE travels on another connection than the files
+   * and may overtake their last bytes or their digest check, so "N files received" waits for
+   * the files themselves (keys_check). */
+  struct keys_in { bool used, announced; cdht_id peer; unsigned expected, arrived, ok; } keys_in[HANDOVER_MAX];
 };
 
 /* "2012.pdf" -> 2012 and "pdf"; -1 for any other name. */
@@ -155,6 +159,49 @@ static void advance_get(expect *e) {
   e->used = false;
 }
 
+static struct keys_in *keys_from(cdht_content *c, cdht_id peer) {
+  struct keys_in *free_slot = NULL;
+  for (int i = 0; i < HANDOVER_MAX; i++) {
+    if (c->keys_in[i].used && c->keys_in[i].peer == peer) return &c->keys_in[i];
+    if (!c->keys_in[i].used && !free_slot) free_slot = &c->keys_in[i];
+  }
+  if (free_slot) *free_slot = (struct keys_in){ .used = true, .peer = peer };
+  return free_slot; /* NULL: too many givers at once; their lines are not held back */
+}
+
+/* Prints "N files received from peer G." once G announced its handover and every file it
+ * announced has arrived here (N: those that arrived whole). */
+static void print_keys_received(cdht_id peer, unsigned count) {
+  char line[128];
+  cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = peer, .seq = count };
+  if (cdht_lines_format(line, sizeof line, &ev) == CDHT_STDOUT) fputs(line, stdout);
+}
+
+static void keys_check(struct keys_in *k) {
+  if (!k || !k->announced || k->arrived < k->expected) return;
+  print_keys_received(k->peer, k->ok);
+  k->used = false;
+}
+
+static void keys_arrived(cdht_content *c, cdht_id peer, bool whole) {
+  struct keys_in *k = keys_from(c, peer);
+  if (!k) return;
+  k->arrived++;
+  k->ok += whole;
+  keys_check(k);
+}
+
+void cdht_content_keys_announced(cdht_content *c, cdht_id peer, unsigned count) {
+  struct keys_in *k = keys_from(c, peer);
+  if (!k) {
+    print_keys_received(peer, count);
+    return;
+  }
+  k->announced = true;
+  k->expected = count;
+  keys_check(k);
+}
+
 static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
   cdht_content *c = ctx;
   char ext[CDHT_EXT_LEN + 1] = { 0 };
@@ -167,7 +214,10 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
     bool neighbour = h->from == cdht_node_successor(c->node, 0) || h->from == pred;
     bool ours = pred == CDHT_ID_NONE ||
                 cdht_ring_between(pred, cdht_ring_key(h->file, cfg->ring_size), cfg->self, cfg->ring_size);
-    if (!neighbour && !ours) return -1;
+    if (!neighbour && !ours) {
+      keys_arrived(c, h->from, false); /* counted, so that the giver's announcement is not awaited forever */
+      return -1;
+    }
     held_path(c, h->file, ext, path, cap);
     return 0;
   }
@@ -215,6 +265,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   if (status < 0) {
     fprintf(stderr, "%s %04u from peer %llu failed: %s\n", h->flags == CDHT_XFER_HANDOVER ? "taking over" : "storing",
             h->file, (unsigned long long)h->from, err);
+    if (h->flags == CDHT_XFER_HANDOVER) keys_arrived(c, h->from, false);
     return;
   }
   /* A second store of the same name replaces the first, whatever its extension was. */
@@ -229,6 +280,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   if (h->flags == CDHT_XFER_HANDOVER) {
     cdht_node_set_stored(c->node, h->file, true);
     fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
+    keys_arrived(c, h->from, true);
     return;
   }
   cdht_net_stored(c->net, h->file, h->from, h->seq);

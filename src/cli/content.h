@@ -24,6 +24,10 @@ int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path,
 /* Acts on the node's events that move content (store accepted, upload, responses). */
 void cdht_content_on_event(cdht_content *c, const cdht_event *ev);
 
+/* |peer| says it handed us |count| files (KEYS_DONE): prints "N files received from peer P."
+ * as soon as they have all arrived here, which may be before or after this call. */
+void cdht_content_keys_announced(cdht_content *c, cdht_id peer, unsigned count);
+
 void cdht_content_close(cdht_content *c);
 
 #endif

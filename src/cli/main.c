@@ -54,6 +54,10 @@ static void on_event(void *ctx, const cdht_event *ev) {
   if (ev->kind == CDHT_EV_LEAVE_UNCONFIRMED) a->unconfirmed = true;
   if (ev->kind == CDHT_EV_JOIN_FAILED) a->join_failed = true;
   if (!a->show_pings && (ev->kind == CDHT_EV_PING_REQUEST || ev->kind == CDHT_EV_PING_RESPONSE)) return;
+  if (ev->kind == CDHT_EV_KEYS_RECEIVED && a->content) { /* the line waits for the files themselves */
+    cdht_content_keys_announced(a->content, ev->peer, ev->seq);
+    return;
+  }
   cdht_stream s = cdht_lines_format(buf, sizeof buf, ev);
   if (s == CDHT_STDOUT) fputs(buf, stdout);
   else if (s == CDHT_STDERR) fputs(buf, stderr);

@@ -73,13 +73,22 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
   int open_handles;
   bool closing;
   cdht_framer framer;
-  cdht_xfer_sink *sink;       /* after a XFER header: the raw content goes here */
-  cdht_msg xfer_hdr;          /* that header */
-  char xfer_path[4096];       /* where it ends up */
-  unsigned progress_step;     /* tenths reported so far */
-  char *big;                  /* a 256 KiB read buffer, once the connection carries content */
+  struct in_content *content; /* after a XFER header: the raw content goes there */
+  bool paused;                /* reading stopped until the content's sink has room */
   char buf[16384];
 } in_conn;
+
+/* Content arriving on an in_conn, then checked on the thread pool: it may outlive the
+ * connection, and sits on the net's list so that the net outlives it. */
+typedef struct in_content {
+  conn_link link;             /* first member */
+  cdht_net *net;
+  cdht_xfer_sink *sink;       /* NULL once given up or reported */
+  in_conn *conn;              /* while bytes still arrive */
+  unsigned progress_step;     /* tenths reported so far */
+  cdht_msg hdr;               /* the XFER header */
+  char path[4096];            /* where it ends up */
+} in_content;
 
 #define OUT_QUEUE 16      /* messages to one peer waiting or in flight; more are refused */
 #define OUT_IDLE_MS 5000  /* a connection to a peer unused this long is closed */
@@ -511,16 +520,60 @@ int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq) 
 
 /* ---- incoming TCP ---- */
 
+static void in_close(in_conn *c);
+
+/* The last word on a transfer: tells the CLI (unless we are leaving) and forgets it. */
+static void content_report(in_content *ct, int status, const char *err) {
+  cdht_net *net = ct->net;
+  if (net->xfer.received && !net->closing) net->xfer.received(net->xfer.ctx, &ct->hdr, ct->path, status, err);
+  link_remove(net, &ct->link);
+  free(ct);
+}
+
+/* Gives the content up while its bytes arrive (cut off, too many, or we are leaving):
+ * nothing is left under the final name. */
+static void content_drop(in_content *ct, bool report, const char *why) {
+  cdht_xfer_sink_abort(ct->sink);
+  ct->sink = NULL;
+  if (ct->conn) ct->conn->content = NULL;
+  ct->conn = NULL;
+  if (report) {
+    content_report(ct, -1, why);
+  } else {
+    link_remove(ct->net, &ct->link);
+    free(ct);
+  }
+}
+
+static void content_close_link(conn_link *l) { content_drop((in_content *)l, false, ""); }
+
+static void content_done(void *ctx, int status, const char *err) { /* the sink's verdict */
+  in_content *ct = ctx;
+  ct->sink = NULL;
+  if (ct->conn) {
+    ct->conn->content = NULL;
+    in_close(ct->conn);
+    ct->conn = NULL;
+  }
+  content_report(ct, status, err);
+}
+
+static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void content_room(void *ctx) {
+  in_content *ct = ctx;
+  in_conn *c = ct->conn;
+  if (c && c->paused && !c->closing) {
+    c->paused = false;
+    if (uv_read_start((uv_stream_t *)&c->tcp, in_alloc, in_read) < 0) in_close(c);
+  }
+}
+
 static void in_handle_closed(uv_handle_t *h) {
   in_conn *c = h->data;
   if (--c->open_handles == 0) {
-    free(c->big);
-    if (c->sink) { /* cut off halfway: nothing is left under the final name */
-      cdht_xfer_sink_abort(c->sink);
-      c->sink = NULL;
-      if (c->net->xfer.received && !c->net->closing)
-        c->net->xfer.received(c->net->xfer.ctx, &c->xfer_hdr, c->xfer_path, -1, "the connection closed before the end");
-    }
+    if (c->content) content_drop(c->content, !c->net->closing, "the connection closed before the end");
     c->net->inbound--;
     link_remove(c->net, &c->link);
     free(c);
@@ -553,24 +606,37 @@ static void in_check(uv_timer_t *t) {
 static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
   in_conn *c = h->data;
-  if (c->sink && !c->big) c->big = malloc(1 << 18);
-  if (c->sink && c->big) *buf = uv_buf_init(c->big, 1 << 18);
-  else *buf = uv_buf_init(c->buf, sizeof c->buf);
+  if (c->content) { /* straight into a leaf buffer of the sink; none free: UV_ENOBUFS, and we pause */
+    size_t len;
+    uint8_t *p = cdht_xfer_sink_space(c->content->sink, &len);
+    *buf = uv_buf_init((char *)p, p ? (unsigned)len : 0);
+  } else {
+    *buf = uv_buf_init(c->buf, sizeof c->buf);
+  }
 }
 
 /* A transfer header turns the rest of the connection into raw content, if the CLI expects it. */
 static int start_sink(in_conn *c, const uint8_t *frame, size_t len) {
   cdht_net *net = c->net;
   char err[256];
-  if (cdht_msg_decode(&c->xfer_hdr, frame, len) != (cdht_ssize)len || !net->xfer.accept ||
-      net->xfer.accept(net->xfer.ctx, &c->xfer_hdr, c->xfer_path, sizeof c->xfer_path) < 0) {
+  in_content *ct = calloc(1, sizeof *ct);
+  if (!ct) return -1;
+  if (cdht_msg_decode(&ct->hdr, frame, len) != (cdht_ssize)len || !net->xfer.accept ||
+      net->xfer.accept(net->xfer.ctx, &ct->hdr, ct->path, sizeof ct->path) < 0) {
     net->stats.xfer_refused++;
+    free(ct);
     return -1;
   }
-  if (cdht_xfer_sink_open(&c->sink, c->xfer_path, c->xfer_hdr.size, c->xfer_hdr.digest, err, sizeof err) < 0) {
-    if (net->xfer.received) net->xfer.received(net->xfer.ctx, &c->xfer_hdr, c->xfer_path, -1, err);
+  ct->net = net;
+  ct->link.close = content_close_link;
+  link_add(net, &ct->link);
+  if (cdht_xfer_sink_open(&ct->sink, ct->path, ct->hdr.size, ct->hdr.digest, err, sizeof err) < 0) {
+    content_report(ct, -1, err);
     return -1;
   }
+  cdht_xfer_sink_on_loop(ct->sink, net->loop, content_done, content_room, ct);
+  ct->conn = c;
+  c->content = ct;
   return CDHT_FRAME_STOP;
 }
 
@@ -581,35 +647,40 @@ static int in_frame(void *ctx, const uint8_t *frame, size_t len) {
   return 0; /* a refused message is counted by the node; the stream stays usable */
 }
 
-/* Raw content for the sink; the connection ends when it is complete. */
-static void sink_bytes(in_conn *c, const uint8_t *p, size_t n) {
+/* After content bytes reached the sink (rc from it): progress, or the end of the connection.
+ * Once all bytes are in, the connection closes and the sink's verdict follows (content_done). */
+static void content_took(in_conn *c, int rc) {
+  in_content *ct = c->content;
   cdht_net *net = c->net;
-  if (!c->sink || (n == 0 && cdht_xfer_sink_size(c->sink) != 0)) return; /* an empty file is complete at once */
-  int rc = cdht_xfer_sink_write(c->sink, p, n);
-  uint64_t total = cdht_xfer_sink_size(c->sink), done = cdht_xfer_sink_done(c->sink);
-  if (rc == 0 && net->xfer.progress && total >= (16u << 20) && done * 10 / total > c->progress_step) {
-    c->progress_step = (unsigned)(done * 10 / total);
-    net->xfer.progress(net->xfer.ctx, c->xfer_hdr.file, 0, done, total);
+  uint64_t total = cdht_xfer_sink_size(ct->sink), done = cdht_xfer_sink_done(ct->sink);
+  if (rc == 0 && net->xfer.progress && total >= (16u << 20) && done * 10 / total > ct->progress_step) {
+    ct->progress_step = (unsigned)(done * 10 / total);
+    net->xfer.progress(net->xfer.ctx, ct->hdr.file, 0, done, total);
   }
   if (rc == 0) return;
-  char err[256] = "more bytes than announced, or a write error";
-  int status = -1;
-  if (rc > 0) status = cdht_xfer_sink_finish(c->sink, err, sizeof err);
-  else cdht_xfer_sink_abort(c->sink);
-  c->sink = NULL;
-  if (net->xfer.received) net->xfer.received(net->xfer.ctx, &c->xfer_hdr, c->xfer_path, status, err);
+  if (rc > 0) {
+    ct->conn = NULL;
+    c->content = NULL;
+  } else {
+    content_drop(ct, true, "more bytes than announced, or a write error");
+  }
   in_close(c);
 }
 
 static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   in_conn *c = s->data;
+  if (nread == UV_ENOBUFS && c->content) { /* every leaf buffer is being hashed: wait for room */
+    c->paused = true;
+    uv_read_stop(s);
+    return;
+  }
   if (nread < 0) { in_close(c); return; }
   if (nread == 0) return;
   if (c->net->closing) return;
   uint64_t now = uv_now(c->net->loop);
   c->last_read_ms = now;
-  if (c->sink) {
-    sink_bytes(c, (const uint8_t *)buf->base, (size_t)nread);
+  if (c->content) {
+    content_took(c, cdht_xfer_sink_received(c->content->sink, (size_t)nread));
     return;
   }
   bool was_partial = c->framer.len > 0;
@@ -617,7 +688,8 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   int rc = cdht_framer_feed_until(&c->framer, (const uint8_t *)buf->base, (size_t)nread, in_frame, c, &used);
   if (!was_partial || c->framer.len == 0) c->partial_since_ms = now;
   drain(c->net);
-  if (rc == CDHT_FRAME_STOP) sink_bytes(c, (const uint8_t *)buf->base + used, (size_t)nread - used);
+  if (rc == CDHT_FRAME_STOP && c->content) /* what followed the header (an empty file ends here) */
+    content_took(c, cdht_xfer_sink_put(c->content->sink, (const uint8_t *)buf->base + used, (size_t)nread - used));
   else if (rc < 0) { c->net->stats.tcp_bad_stream++; in_close(c); }
 }
 

@@ -1,16 +1,24 @@
 /* File content for transfers: the digest of a file to send, and a sink that writes received
- * bytes to a temporary file, checks their length and BLAKE2b-256 digest (libsodium), and only
- * then renames it to its final name, so a transfer cut off halfway leaves nothing under it. */
+ * bytes to a temporary file, checks their length and digest, and only then renames it to its
+ * final name, so a transfer cut off halfway leaves nothing under it.
+ *
+ * The digest is a tree of BLAKE2b hashes over 256 KiB leaves (xfer.c and docs/protocol.md say
+ * exactly how).  Leaves are independent, so a sink on an event loop writes and hashes them on
+ * libuv's thread pool, in parallel, while the loop thread only receives: one BLAKE2b stream is
+ * slower than loopback TCP. */
 #ifndef CDHT_XFER_H
 #define CDHT_XFER_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "core/msg.h"
 
+#define CDHT_XFER_LEAF (256u << 10)
+
 /* Computes the size and digest of the file at |path|.  Returns 0, or -1 with a message
- * naming the operation in |err|.  Must be preceded by a successful sodium_init(). */
+ * naming the operation in |err|. */
 int cdht_xfer_digest_file(const char *path, uint64_t *size, uint8_t digest[CDHT_DIGEST_LEN], char *err,
                           size_t errlen);
 
@@ -21,20 +29,46 @@ typedef struct cdht_xfer_sink cdht_xfer_sink;
 int cdht_xfer_sink_open(cdht_xfer_sink **out, const char *final_path, uint64_t size,
                         const uint8_t digest[CDHT_DIGEST_LEN], char *err, size_t errlen);
 
+/* Bytes received so far and in all. */
+uint64_t cdht_xfer_sink_done(const cdht_xfer_sink *s);
+uint64_t cdht_xfer_sink_size(const cdht_xfer_sink *s);
+
+/* Gives up: removes the temporary file and frees |s| (once work on the thread pool, if any,
+ * has returned).  No callback runs after this. */
+void cdht_xfer_sink_abort(cdht_xfer_sink *s);
+
+/* ---- in one go, on the calling thread ---- */
+
 /* Writes |n| bytes (borrowed).  Returns 0 while more are due, 1 when all |size| have arrived,
  * or -1 for more bytes than announced or a write error. */
 int cdht_xfer_sink_write(cdht_xfer_sink *s, const uint8_t *p, size_t n);
-
-/* Bytes written so far and in all. */
-uint64_t cdht_xfer_sink_done(const cdht_xfer_sink *s);
-uint64_t cdht_xfer_sink_size(const cdht_xfer_sink *s);
 
 /* After all bytes arrived: checks the digest and renames the file into place, replacing an
  * older copy.  Returns 0, or -1 with a message in |err| (the temporary file is removed).
  * Frees |s| either way. */
 int cdht_xfer_sink_finish(cdht_xfer_sink *s, char *err, size_t errlen);
 
-/* Gives up: removes the temporary file and frees |s|. */
-void cdht_xfer_sink_abort(cdht_xfer_sink *s);
+/* ---- on an event loop: leaves hashed and written on the thread pool ---- */
+
+/* |done| reports the outcome once (status 0, or -1 and a message), always from a later loop
+ * iteration, never from inside a call below; |s| is freed after it returns.  |room| says that
+ * space is free again after cdht_xfer_sink_space() returned NULL. */
+typedef void (*cdht_xfer_done_fn)(void *ctx, int status, const char *err);
+typedef void (*cdht_xfer_room_fn)(void *ctx);
+void cdht_xfer_sink_on_loop(cdht_xfer_sink *s, uv_loop_t *loop, cdht_xfer_done_fn done, cdht_xfer_room_fn room,
+                            void *ctx);
+
+/* Where the next bytes may be received, and how many; NULL while every leaf buffer is busy
+ * (at most 4, 1 MiB, per transfer): stop reading until |room|. */
+uint8_t *cdht_xfer_sink_space(cdht_xfer_sink *s, size_t *len);
+
+/* |n| bytes were received into the space last given (n = 0 is allowed, and completes an empty
+ * file).  Returns 0 while more are due, 1 when all have arrived (|done| follows), -1 for more
+ * than announced or an earlier failure (then abort). */
+int cdht_xfer_sink_received(cdht_xfer_sink *s, size_t n);
+
+/* Copies |n| bytes (borrowed) into the sink, as cdht_xfer_sink_received() would take them;
+ * -1 also when there is no room (never the case for the first leaf's worth). */
+int cdht_xfer_sink_put(cdht_xfer_sink *s, const uint8_t *p, size_t n);
 
 #endif

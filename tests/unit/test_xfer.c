@@ -1,0 +1,277 @@
+/* Unit tests for src/io/xfer.h: the content digest (docs/protocol.md §7) and the sink, both in
+ * one go and on a real libuv loop whose thread pool writes and hashes the leaves. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/rng.h"
+#include "io/xfer.h"
+
+#define LEAF CDHT_XFER_LEAF
+
+static char dir[] = "/tmp/cdht-test-xfer-XXXXXX";
+
+static void path_in_dir(char *out, size_t len, const char *name) { snprintf(out, len, "%s/%s", dir, name); }
+
+static uint8_t *pattern(size_t n, uint64_t seed) {
+  uint8_t *p = malloc(n ? n : 1);
+  assert_non_null(p);
+  cdht_rng r;
+  cdht_rng_seed(&r, seed);
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)cdht_rng_next(&r);
+  return p;
+}
+
+static void write_file(const char *path, const uint8_t *p, size_t n) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  if (n > 0) assert_int_equal(fwrite(p, 1, n, f), n);
+  assert_int_equal(fclose(f), 0);
+}
+
+static void assert_file_is(const char *path, const uint8_t *p, size_t n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  uint8_t *got = malloc(n + 1);
+  assert_int_equal(fread(got, 1, n + 1, f), n);
+  fclose(f);
+  if (n > 0) assert_memory_equal(got, p, n);
+  free(got);
+}
+
+/* Nothing but |keep| (or nothing) is left in the directory: no temporary file survives. */
+static void assert_dir_holds_only(const char *keep) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if (keep && !strcmp(e->d_name, keep)) continue;
+    fail_msg("left behind: %s", e->d_name);
+  }
+  closedir(d);
+}
+
+static void digest_of(const uint8_t *p, size_t n, uint8_t out[CDHT_DIGEST_LEN]) {
+  char src[512], err[256];
+  path_in_dir(src, sizeof src, "src");
+  write_file(src, p, n);
+  uint64_t size = 0;
+  assert_int_equal(cdht_xfer_digest_file(src, &size, out, err, sizeof err), 0);
+  assert_int_equal(size, n);
+  unlink(src);
+}
+
+static void hex(const uint8_t d[CDHT_DIGEST_LEN], char out[2 * CDHT_DIGEST_LEN + 1]) {
+  for (int i = 0; i < CDHT_DIGEST_LEN; i++) sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* Pins the format written in docs/protocol.md; the values come from Python's hashlib.blake2b. */
+static void test_digest_known_answers(void **state) {
+  (void)state;
+  uint8_t d[CDHT_DIGEST_LEN];
+  char h[2 * CDHT_DIGEST_LEN + 1];
+  digest_of(NULL, 0, d);
+  hex(d, h);
+  assert_string_equal(h, "e6af4ee4458c7a51a060f9231a942fb98fa29831ca26b1159a4e31ab11d1497a");
+  digest_of((const uint8_t *)"abc", 3, d);
+  hex(d, h);
+  assert_string_equal(h, "78cf2165df7377a9e4228e4f7b850240d7df26d292453250925fd08948cb240f");
+  size_t n = LEAF + 5;
+  uint8_t *p = malloc(n);
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(i * 7);
+  digest_of(p, n, d);
+  hex(d, h);
+  assert_string_equal(h, "3b047a9ca1079a3f94b33eadc1995085134437e1a790044d7b8824b3c5fb7a99");
+  free(p);
+}
+
+static void test_digest_tells_a_prefix_and_a_swap_apart(void **state) {
+  (void)state;
+  size_t n = 2 * LEAF;
+  uint8_t *p = pattern(n, 1), *q = malloc(n);
+  uint8_t whole[CDHT_DIGEST_LEN], prefix[CDHT_DIGEST_LEN], swapped[CDHT_DIGEST_LEN];
+  digest_of(p, n, whole);
+  digest_of(p, n - 1, prefix);
+  memcpy(q, p + LEAF, LEAF); /* the two leaves in the other order */
+  memcpy(q + LEAF, p, LEAF);
+  digest_of(q, n, swapped);
+  assert_memory_not_equal(whole, prefix, CDHT_DIGEST_LEN);
+  assert_memory_not_equal(whole, swapped, CDHT_DIGEST_LEN);
+  free(p);
+  free(q);
+}
+
+static const size_t sizes[] = { 0, 1, LEAF - 1, LEAF, LEAF + 1, 3 * LEAF + 5, 9 * LEAF };
+
+static void test_sink_in_one_go(void **state) {
+  (void)state;
+  char dst[512], err[256];
+  path_in_dir(dst, sizeof dst, "dst");
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k];
+    uint8_t *p = pattern(n, k), d[CDHT_DIGEST_LEN];
+    digest_of(p, n, d);
+    cdht_xfer_sink *s;
+    assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
+    int rc = n == 0 ? 1 : 0;
+    for (size_t off = 0, step = 1; off < n; off += step, step = step * 3 + 1) {
+      if (step > n - off) step = n - off;
+      rc = cdht_xfer_sink_write(s, p + off, step);
+      assert_int_equal(rc, off + step == n ? 1 : 0);
+    }
+    assert_int_equal(rc, 1);
+    assert_int_equal(cdht_xfer_sink_finish(s, err, sizeof err), 0);
+    assert_file_is(dst, p, n);
+    assert_dir_holds_only("dst");
+    unlink(dst);
+    free(p);
+  }
+}
+
+/* ---- on a loop ---- */
+
+typedef struct {
+  int calls, status;
+  int rooms;
+  char err[512];
+} outcome;
+
+static void on_done(void *ctx, int status, const char *err) {
+  outcome *o = ctx;
+  o->calls++;
+  o->status = status;
+  snprintf(o->err, sizeof o->err, "%s", err);
+}
+
+static void on_room(void *ctx) { ((outcome *)ctx)->rooms++; }
+
+/* Feeds |p| the way the network does: the first bytes copied in after the header, the rest
+ * received straight into the sink's space, in uneven pieces, waiting for room when it is full.
+ * Returns the last rc. */
+static int feed(uv_loop_t *loop, cdht_xfer_sink *s, outcome *o, const uint8_t *p, size_t n) {
+  size_t first = n < 1000 ? n : 1000;
+  int rc = cdht_xfer_sink_put(s, p, first);
+  size_t off = first, piece = 4096;
+  while (off < n && rc == 0) {
+    size_t room;
+    uint8_t *dst = cdht_xfer_sink_space(s, &room);
+    if (!dst) {
+      int before = o->rooms;
+      while (o->rooms == before && o->calls == 0) uv_run(loop, UV_RUN_ONCE);
+      if (o->calls) return -1;
+      continue;
+    }
+    size_t k = piece < room ? piece : room;
+    if (k > n - off) k = n - off;
+    memcpy(dst, p + off, k);
+    rc = cdht_xfer_sink_received(s, k);
+    off += k;
+    piece = piece * 5 % 300007 + 1;
+  }
+  return rc;
+}
+
+static void test_sink_on_a_loop(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char dst[512], err[256];
+  path_in_dir(dst, sizeof dst, "dst");
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k];
+    uint8_t *p = pattern(n, 100 + k), d[CDHT_DIGEST_LEN];
+    digest_of(p, n, d);
+    cdht_xfer_sink *s;
+    outcome o = { 0 };
+    assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
+    cdht_xfer_sink_on_loop(s, &loop, on_done, on_room, &o);
+    assert_int_equal(feed(&loop, s, &o, p, n), 1);
+    assert_int_equal(o.calls, 0); /* never from inside a call */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, 0);
+    assert_file_is(dst, p, n);
+    assert_dir_holds_only("dst");
+    unlink(dst);
+    free(p);
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_sink_on_a_loop_refuses_a_changed_byte(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char dst[512], err[256];
+  path_in_dir(dst, sizeof dst, "dst");
+  size_t n = 5 * LEAF + 17;
+  uint8_t *p = pattern(n, 7), d[CDHT_DIGEST_LEN];
+  digest_of(p, n, d);
+  p[3 * LEAF + 2] ^= 1;
+  cdht_xfer_sink *s;
+  outcome o = { 0 };
+  assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
+  cdht_xfer_sink_on_loop(s, &loop, on_done, on_room, &o);
+  assert_int_equal(feed(&loop, s, &o, p, n), 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(o.calls, 1);
+  assert_int_equal(o.status, -1);
+  assert_non_null(strstr(o.err, "does not match its digest"));
+  assert_dir_holds_only(NULL);
+  free(p);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_sink_on_a_loop_refuses_extra_bytes_and_aborts_cleanly(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char dst[512], err[256];
+  path_in_dir(dst, sizeof dst, "dst");
+  size_t n = 2 * LEAF;
+  uint8_t *p = pattern(n + 10, 9), d[CDHT_DIGEST_LEN];
+  digest_of(p, n, d);
+  cdht_xfer_sink *s;
+  outcome o = { 0 };
+  assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
+  cdht_xfer_sink_on_loop(s, &loop, on_done, on_room, &o);
+  assert_int_equal(feed(&loop, s, &o, p, LEAF + 3), 0); /* a leaf is on the pool now */
+  assert_int_equal(cdht_xfer_sink_put(s, p, LEAF), -1);  /* more than the size announced */
+  cdht_xfer_sink_abort(s);                               /* with work in flight */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(o.calls, 0); /* no word after an abort */
+  assert_dir_holds_only(NULL);
+  free(p);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int setup(void **state) {
+  (void)state;
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return rmdir(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_digest_known_answers),
+    cmocka_unit_test(test_digest_tells_a_prefix_and_a_swap_apart),
+    cmocka_unit_test(test_sink_in_one_go),
+    cmocka_unit_test(test_sink_on_a_loop),
+    cmocka_unit_test(test_sink_on_a_loop_refuses_a_changed_byte),
+    cmocka_unit_test(test_sink_on_a_loop_refuses_extra_bytes_and_aborts_cleanly),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
