@@ -561,6 +561,45 @@ def bench_opendht(cfg, n, workdir, window, rng):
     return res
 
 
+def bench_opendht_guarded(cfg, n, workdir, window, seed, tries=2):
+    """bench_opendht in a child process of its own process group, killed with its dhtnodes if it
+    outlives its time, and tried again once.  OpenDHT's Python binding can deadlock: a DHT thread
+    holding the runner's lock waits for the GIL while this script, holding the GIL, waits for
+    that lock (seen here once in a 64-node run: the script sat in a futex for minutes)."""
+    import multiprocessing
+    import queue
+    mp = multiprocessing.get_context("fork")
+    limit = 90 + n  # seconds; a 256-node cluster takes about two minutes when nothing hangs
+    why = "no attempt"
+    for attempt in range(tries):
+        q = mp.Queue()
+
+        def child(q=q, attempt=attempt):
+            os.setpgrp()  # its dhtnodes join this group: one kill ends them all
+            try:
+                q.put(("ok", bench_opendht(cfg, n, workdir, window, random.Random(seed + attempt))))
+            except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
+                q.put(("error", f"{type(e).__name__}: {e}"))
+
+        proc = mp.Process(target=child)
+        proc.start()
+        try:
+            kind, value = q.get(timeout=limit * SLOW)
+        except queue.Empty:
+            kind, value = "hung", f"no result within {limit * SLOW:.0f} s (the binding deadlocked?)"
+        if kind != "ok":
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.join(10)
+        if kind == "ok":
+            return value
+        why = value
+        log(f"OpenDHT {n} nodes, attempt {attempt + 1}: {why}")
+    raise OSError(why)
+
+
 # ---- 7. simulator --------------------------------------------------------------------------------
 
 def bench_sim(cfg):
@@ -934,7 +973,8 @@ def main():
             else:
                 for n in cfg["opendht"]:
                     try:
-                        R["opendht"].append(bench_opendht(cfg, n, work, cfg["foot_window"], rng))
+                        R["opendht"].append(bench_opendht_guarded(cfg, n, work, cfg["foot_window"],
+                                                                  rng.randrange(1 << 30)))
                     except (TimeoutError, OSError, MemoryError) as e:
                         R["opendht_note"] = f"OpenDHT with {n} nodes could not be measured: {e}"
                         break

@@ -1,5 +1,6 @@
-/* Unit tests for src/io/xfer.h: the content digest (docs/protocol.md §7) and the sink, both in
- * one go and on a real libuv loop whose thread pool writes and hashes the leaves. */
+/* Unit tests for src/io/xfer.h: the content digest (docs/protocol.md §9) and the sink, both in
+ * one go and on a real libuv loop whose thread pool writes and hashes the leaves.  Everything
+ * runs twice: with libcrypto's BLAKE2b, then with libsodium's, which must agree to the bit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +13,10 @@
 
 #include <cmocka.h>
 
+#include <sodium.h>
+
 #include "core/rng.h"
+#include "io/blake2b.h"
 #include "io/xfer.h"
 
 #define LEAF CDHT_XFER_LEAF
@@ -264,7 +268,21 @@ static int teardown(void **state) {
   return rmdir(dir);
 }
 
+static int use_libsodium(void **state) {
+  (void)state;
+  cdht_blake2b_force_libsodium(true);
+  return strcmp(cdht_blake2b_library(), "libsodium") == 0 ? setup(state) : -1;
+}
+
+static int use_libcrypto(void **state) {
+  (void)state;
+  cdht_blake2b_force_libsodium(false);
+  /* setup.sh installs libssl-dev, and with it libcrypto: it must have been found */
+  return strcmp(cdht_blake2b_library(), "libcrypto") == 0 ? setup(state) : -1;
+}
+
 int main(void) {
+  if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_digest_known_answers),
     cmocka_unit_test(test_digest_tells_a_prefix_and_a_swap_apart),
@@ -273,5 +291,7 @@ int main(void) {
     cmocka_unit_test(test_sink_on_a_loop_refuses_a_changed_byte),
     cmocka_unit_test(test_sink_on_a_loop_refuses_extra_bytes_and_aborts_cleanly),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  int failed = cmocka_run_group_tests_name("libcrypto", tests, use_libcrypto, teardown);
+  strcpy(dir, "/tmp/cdht-test-xfer-XXXXXX");
+  return failed + cmocka_run_group_tests_name("libsodium", tests, use_libsodium, teardown);
 }
