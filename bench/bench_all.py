@@ -810,7 +810,7 @@ def report(R, cfg, quick, command, images):
          "## Request latency and hops", "",
          "A `request NNNN` typed into a random peer for a random file owned by another peer; the time is the "
          "requester's own `request_sent` → `response_received` events (one monotonic clock). Hops = to the first "
-         "successor + each forward + the direct answer, each a new TCP connection. Rings: 8 = the classic "
+         "successor + each forward + the direct answer, each a TCP message on a connection the sender keeps open to that peer while in use. Rings: 8 = the classic "
          "1 3 4 5 8 10 12 15, larger ones spread over 0..255 (256 = every id); `--ping-interval 5`, `pings off`. "
          "The ratio is each request's latency ÷ (its hops × the floor's TCP hop), median and p99 over requests.",
          "", "| peers | requests | median | p99 | hops median (mean, max) | floor × median hops | ours ÷ floor×hops "
