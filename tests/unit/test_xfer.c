@@ -184,20 +184,28 @@ static int feed(uv_loop_t *loop, cdht_xfer_sink *s, outcome *o, const uint8_t *p
   return rc;
 }
 
+/* A sink on |loop| for |n| bytes that must hash to |d|, saved as "dst" in the test directory. */
+static cdht_xfer_sink *sink_on_loop(uv_loop_t *loop, outcome *o, size_t n, const uint8_t d[CDHT_DIGEST_LEN]) {
+  char dst[512], err[256];
+  path_in_dir(dst, sizeof dst, "dst");
+  cdht_xfer_sink *s;
+  assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
+  cdht_xfer_sink_on_loop(s, loop, on_done, on_room, o);
+  return s;
+}
+
 static void test_sink_on_a_loop(void **state) {
   (void)state;
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
-  char dst[512], err[256];
+  char dst[512];
   path_in_dir(dst, sizeof dst, "dst");
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
     size_t n = sizes[k];
     uint8_t *p = pattern(n, 100 + k), d[CDHT_DIGEST_LEN];
     digest_of(p, n, d);
-    cdht_xfer_sink *s;
     outcome o = { 0 };
-    assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
-    cdht_xfer_sink_on_loop(s, &loop, on_done, on_room, &o);
+    cdht_xfer_sink *s = sink_on_loop(&loop, &o, n, d);
     assert_int_equal(feed(&loop, s, &o, p, n), 1);
     assert_int_equal(o.calls, 0); /* never from inside a call */
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -215,16 +223,12 @@ static void test_sink_on_a_loop_refuses_a_changed_byte(void **state) {
   (void)state;
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
-  char dst[512], err[256];
-  path_in_dir(dst, sizeof dst, "dst");
   size_t n = 5 * LEAF + 17;
   uint8_t *p = pattern(n, 7), d[CDHT_DIGEST_LEN];
   digest_of(p, n, d);
   p[3 * LEAF + 2] ^= 1;
-  cdht_xfer_sink *s;
   outcome o = { 0 };
-  assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
-  cdht_xfer_sink_on_loop(s, &loop, on_done, on_room, &o);
+  cdht_xfer_sink *s = sink_on_loop(&loop, &o, n, d);
   assert_int_equal(feed(&loop, s, &o, p, n), 1);
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 1);
@@ -239,15 +243,11 @@ static void test_sink_on_a_loop_refuses_extra_bytes_and_aborts_cleanly(void **st
   (void)state;
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
-  char dst[512], err[256];
-  path_in_dir(dst, sizeof dst, "dst");
   size_t n = 2 * LEAF;
   uint8_t *p = pattern(n + 10, 9), d[CDHT_DIGEST_LEN];
   digest_of(p, n, d);
-  cdht_xfer_sink *s;
   outcome o = { 0 };
-  assert_int_equal(cdht_xfer_sink_open(&s, dst, n, d, err, sizeof err), 0);
-  cdht_xfer_sink_on_loop(s, &loop, on_done, on_room, &o);
+  cdht_xfer_sink *s = sink_on_loop(&loop, &o, n, d);
   assert_int_equal(feed(&loop, s, &o, p, LEAF + 3), 0); /* a leaf is on the pool now */
   assert_int_equal(cdht_xfer_sink_put(s, p, LEAF), -1);  /* more than the size announced */
   cdht_xfer_sink_abort(s);                               /* with work in flight */
