@@ -49,7 +49,15 @@ struct cdht_content {
   /* Keys coming to us, per giver: its KEYS_DONE travels on another connection than the files
    * and may overtake their last bytes or their digest check, so "N files received" waits for
    * the files themselves (keys_check). */
-  struct keys_in { bool used, announced; cdht_id peer; unsigned expected, arrived, ok; } keys_in[HANDOVER_MAX];
+  struct keys_in {
+    bool used, announced;
+    cdht_id peer;
+    unsigned expected, arrived, ok, inflight; /* announced; verdicts and refusals; whole; under way */
+    uint64_t since_ms;                        /* last news from |peer| */
+  } keys_in[HANDOVER_MAX];
+  uv_loop_t *loop;
+  uv_timer_t keys_timer;       /* sweeps keys_in while it is not empty (keys_sweep) */
+  bool keys_timer_open;
 };
 
 /* "2012.pdf" -> 2012 and "pdf"; -1 for any other name. */
@@ -159,14 +167,24 @@ static void advance_get(expect *e) {
   e->used = false;
 }
 
+#define KEYS_QUIET_MS 5000 /* a giver's handover with nothing under way for this long is over */
+
+static void keys_sweep(uv_timer_t *t);
+
 static struct keys_in *keys_from(cdht_content *c, cdht_id peer) {
-  struct keys_in *free_slot = NULL;
-  for (int i = 0; i < HANDOVER_MAX; i++) {
-    if (c->keys_in[i].used && c->keys_in[i].peer == peer) return &c->keys_in[i];
-    if (!c->keys_in[i].used && !free_slot) free_slot = &c->keys_in[i];
-  }
-  if (free_slot) *free_slot = (struct keys_in){ .used = true, .peer = peer };
-  return free_slot; /* NULL: too many givers at once; their lines are not held back */
+  struct keys_in *k = NULL;
+  for (int i = 0; i < HANDOVER_MAX && !k; i++)
+    if (c->keys_in[i].used && c->keys_in[i].peer == peer) k = &c->keys_in[i];
+  for (int i = 0; i < HANDOVER_MAX && !k; i++)
+    if (!c->keys_in[i].used) {
+      k = &c->keys_in[i];
+      *k = (struct keys_in){ .used = true, .peer = peer };
+    }
+  if (!k) return NULL; /* too many givers at once: their lines are not held back */
+  k->since_ms = uv_now(c->loop);
+  if (c->keys_timer_open && !uv_is_active((uv_handle_t *)&c->keys_timer))
+    uv_timer_start(&c->keys_timer, keys_sweep, 1000, 1000);
+  return k;
 }
 
 /* Prints "N files received from peer G." once G announced its handover and every file it
@@ -178,14 +196,41 @@ static void print_keys_received(cdht_id peer, unsigned count) {
 }
 
 static void keys_check(struct keys_in *k) {
-  if (!k || !k->announced || k->arrived < k->expected) return;
+  if (!k || !k->announced || k->arrived < k->expected || k->inflight > 0) return;
   print_keys_received(k->peer, k->ok);
   k->used = false;
 }
 
-static void keys_arrived(cdht_content *c, cdht_id peer, bool whole) {
+/* The giver's count holds only what it sent whole; a file it counted may never reach us (refused
+ * at our connection limit) and one it gave up may have reached us: after a quiet spell the line
+ * says what did arrive, and an entry nobody announced is forgotten. */
+static void keys_sweep(uv_timer_t *t) {
+  cdht_content *c = t->data;
+  uint64_t now = uv_now(c->loop);
+  bool left = false;
+  for (int i = 0; i < HANDOVER_MAX; i++) {
+    struct keys_in *k = &c->keys_in[i];
+    if (!k->used) continue;
+    if (k->inflight == 0 && now - k->since_ms >= KEYS_QUIET_MS) {
+      if (k->announced) print_keys_received(k->peer, k->ok);
+      k->used = false;
+    } else {
+      left = true;
+    }
+  }
+  if (!left) uv_timer_stop(t);
+}
+
+static void keys_started(cdht_content *c, cdht_id peer) {
+  struct keys_in *k = keys_from(c, peer);
+  if (k) k->inflight++;
+}
+
+/* A handover file from |peer| was refused (started = false) or got its verdict. */
+static void keys_arrived(cdht_content *c, cdht_id peer, bool started, bool whole) {
   struct keys_in *k = keys_from(c, peer);
   if (!k) return;
+  if (started && k->inflight > 0) k->inflight--;
   k->arrived++;
   k->ok += whole;
   keys_check(k);
@@ -215,10 +260,11 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
     bool ours = pred == CDHT_ID_NONE ||
                 cdht_ring_between(pred, cdht_ring_key(h->file, cfg->ring_size), cfg->self, cfg->ring_size);
     if (!neighbour && !ours) {
-      keys_arrived(c, h->from, false); /* counted, so that the giver's announcement is not awaited forever */
+      keys_arrived(c, h->from, false, false); /* counted: the giver's announcement is not awaited for it */
       return -1;
     }
     held_path(c, h->file, ext, path, cap);
+    keys_started(c, h->from);
     return 0;
   }
   for (int i = 0; i < EXPECT_MAX; i++) {
@@ -265,7 +311,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   if (status < 0) {
     fprintf(stderr, "%s %04u from peer %llu failed: %s\n", h->flags == CDHT_XFER_HANDOVER ? "taking over" : "storing",
             h->file, (unsigned long long)h->from, err);
-    if (h->flags == CDHT_XFER_HANDOVER) keys_arrived(c, h->from, false);
+    if (h->flags == CDHT_XFER_HANDOVER) keys_arrived(c, h->from, true, false);
     return;
   }
   /* A second store of the same name replaces the first, whatever its extension was. */
@@ -280,7 +326,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   if (h->flags == CDHT_XFER_HANDOVER) {
     cdht_node_set_stored(c->node, h->file, true);
     fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
-    keys_arrived(c, h->from, true);
+    keys_arrived(c, h->from, true, true);
     return;
   }
   cdht_net_stored(c->net, h->file, h->from, h->seq);
@@ -507,7 +553,7 @@ int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path,
   return -1;
 }
 
-int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const char *data_dir,
+int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht_net *net, const char *data_dir,
                       const char *download_dir, char *err, size_t errlen) {
   *out = NULL;
   cdht_content *c = calloc(1, sizeof *c);
@@ -526,6 +572,7 @@ int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const 
   }
   c->node = node;
   c->net = net;
+  c->loop = loop;
   snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir);
   snprintf(c->download_dir, sizeof c->download_dir, "%s", download_dir);
   if (mkdirs(c->data_dir, err, errlen) < 0) goto fail;
@@ -544,12 +591,21 @@ int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const 
   closedir(d);
   cdht_net_xfer_hooks hooks = { on_accept, on_received, on_progress, c };
   cdht_net_set_xfer_hooks(net, &hooks);
+  uv_timer_init(loop, &c->keys_timer);
+  c->keys_timer.data = c;
+  c->keys_timer_open = true;
   *out = c;
   return 0;
 fail:
   free(c->ext); /* the block */
   free(c);
   return -1;
+}
+
+void cdht_content_stop(cdht_content *c) {
+  if (!c || !c->keys_timer_open) return;
+  c->keys_timer_open = false;
+  uv_close((uv_handle_t *)&c->keys_timer, NULL);
 }
 
 void cdht_content_close(cdht_content *c) {

@@ -14,7 +14,7 @@ typedef struct cdht_content cdht_content;
 /* Creates |data_dir| if needed and marks every file in it named NNNN or NNNN.ext as held by
  * |node|; received files go to |download_dir|.  Strings are copied.  Returns 0, or -1 with a
  * message naming the operation in |err|. */
-int cdht_content_open(cdht_content **out, cdht_node *node, cdht_net *net, const char *data_dir,
+int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht_net *net, const char *data_dir,
                       const char *download_dir, char *err, size_t errlen);
 
 /* Remembers which file `store NNNN [PATH]` sends: PATH, or NNNN, or NNNN.pdf in the current
@@ -27,6 +27,9 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev);
 /* |peer| says it handed us |count| files (KEYS_DONE): prints "N files received from peer P."
  * as soon as they have all arrived here, which may be before or after this call. */
 void cdht_content_keys_announced(cdht_content *c, cdht_id peer, unsigned count);
+
+/* Closes its handle (a timer): call before the loop's last run. */
+void cdht_content_stop(cdht_content *c);
 
 void cdht_content_close(cdht_content *c);
 

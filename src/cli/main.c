@@ -40,6 +40,7 @@ static void shutdown_app(app *a) {
   cdht_console_close(a->console);
   a->console = NULL;
   cdht_net_close(a->net);
+  cdht_content_stop(a->content);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
 }
 
@@ -201,7 +202,7 @@ int main(int argc, char **argv) {
   else snprintf(data_dir, sizeof data_dir, "cdht-data/peer-%llu", (unsigned long long)args.cfg.self);
   if (sodium_init() < 0) snprintf(err, sizeof err, "libsodium could not start");
   if (sodium_init() < 0 ||
-      cdht_content_open(&a.content, a.node, a.net, data_dir, args.download_dir ? args.download_dir : ".", err,
+      cdht_content_open(&a.content, a.loop, a.node, a.net, data_dir, args.download_dir ? args.download_dir : ".", err,
                         sizeof err) < 0) {
     fprintf(stderr, "cdht: %s\n", err);
     cdht_net_close(a.net);
@@ -218,6 +219,8 @@ int main(int argc, char **argv) {
   if (cdht_console_open(&a.console, a.loop, 0, on_line, &a) < 0)
     fprintf(stderr, "cdht: no console on standard input; running without one\n");
 
+  uv_run(a.loop, UV_RUN_DEFAULT);
+  cdht_content_stop(a.content); /* if the loop ended another way than shutdown_app */
   uv_run(a.loop, UV_RUN_DEFAULT);
   if (a.unconfirmed) fprintf(stderr, "cdht: left the ring without every predecessor's confirmation\n");
   cdht_content_close(a.content);

@@ -429,13 +429,13 @@ static void file_writable(uv_poll_t *p, int status, int events) {
   out_file *f = p->data;
   (void)events;
   if (f->closing) return;
-  if (status < 0) { file_close(f, -1, uv_strerror(status)); return; }
+  int e = 0; /* a refused connect or a reset: libuv reports it as UV_EBADF; the socket knows */
+  socklen_t len = sizeof e;
+  if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0) e = errno;
+  if (e == 0 && status < 0) { file_close(f, -1, uv_strerror(status)); return; }
+  if (e && e != EINPROGRESS) { file_close(f, -1, strerror(e)); return; }
   if (!f->connected) {
-    int e = 0;
-    socklen_t len = sizeof e;
-    if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &e, &len) < 0) e = errno;
     if (e == EINPROGRESS) return;
-    if (e) { file_close(f, -1, strerror(e)); return; }
     f->connected = true;
     uv_timer_start(&f->timer, file_timeout, f->net->opts.idle_ms, f->net->opts.idle_ms);
   }
@@ -467,7 +467,9 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
   f->fd = open(path, O_RDONLY | O_CLOEXEC);
   f->sock = f->fd < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (f->fd < 0 || f->sock < 0 || hl < 0) {
-    snprintf(err, errlen, "%s %s: %s", f->fd < 0 ? "open" : "socket for", path, strerror(errno));
+    if (hl < 0) snprintf(err, errlen, "the transfer header for %s could not be encoded", path);
+    else snprintf(err, errlen, "%s %s: %s", f->fd < 0 ? "open" : "socket for", path, strerror(errno));
+    if (f->sock >= 0) close(f->sock);
     if (f->fd >= 0) close(f->fd);
     free(f);
     return -1;
@@ -525,8 +527,11 @@ static void in_close(in_conn *c);
 /* The last word on a transfer: tells the CLI (unless we are leaving) and forgets it. */
 static void content_report(in_content *ct, int status, const char *err) {
   cdht_net *net = ct->net;
-  if (net->xfer.received && !net->closing) net->xfer.received(net->xfer.ctx, &ct->hdr, ct->path, status, err);
-  link_remove(net, &ct->link);
+  bool tell = net->xfer.received && !net->closing;
+  cdht_net_xfer_hooks hooks = net->xfer;
+  net->inbound--; /* its slot, held since its header (start_sink) */
+  link_remove(net, &ct->link); /* first: the hook may close the net */
+  if (tell) hooks.received(hooks.ctx, &ct->hdr, ct->path, status, err);
   free(ct);
 }
 
@@ -540,6 +545,7 @@ static void content_drop(in_content *ct, bool report, const char *why) {
   if (report) {
     content_report(ct, -1, why);
   } else {
+    ct->net->inbound--;
     link_remove(ct->net, &ct->link);
     free(ct);
   }
@@ -630,6 +636,9 @@ static int start_sink(in_conn *c, const uint8_t *frame, size_t len) {
   ct->net = net;
   ct->link.close = content_close_link;
   link_add(net, &ct->link);
+  /* Until its verdict a content holds buffers, a file and pool work, also after its connection
+   * closed: it counts against the connection limit, or a sender could pile them up. */
+  net->inbound++;
   if (cdht_xfer_sink_open(&ct->sink, ct->path, ct->hdr.size, ct->hdr.digest, err, sizeof err) < 0) {
     content_report(ct, -1, err);
     return -1;

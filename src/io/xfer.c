@@ -383,7 +383,7 @@ static void submit(cdht_xfer_sink *s, slot *sl) {
 }
 
 static bool slot_ready(slot *sl) { /* its buffer and hash state, made on first use */
-  if (!sl->buf) sl->buf = malloc(LEAF);
+  if (!sl->buf) sl->buf = malloc(sl->s->size < LEAF ? (size_t)sl->s->size : LEAF); /* a small file, a small buffer */
   if (!sl->hash) sl->hash = cdht_blake2b_new();
   return sl->buf && sl->hash;
 }

@@ -1,5 +1,7 @@
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -12,8 +14,17 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(f"no cdht binary at {h.CDHT}: build first (scripts/setup.sh)")
 
 
+@pytest.fixture(autouse=True)
+def own_workdir():
+    """Each test's peers run in a directory of their own: data directories (cdht-data/peer-N)
+    and downloads one test leaves behind must not be served to the next."""
+    h.WORKDIR = tempfile.mkdtemp(prefix="cdht-test-")
+    yield h.WORKDIR
+    shutil.rmtree(h.WORKDIR, ignore_errors=True)
+
+
 @pytest.fixture
-def peers():
+def peers(own_workdir):
     """Every Peer a test starts through peers.start(...) is killed at the end."""
     started = []
 
