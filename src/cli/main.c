@@ -166,6 +166,9 @@ int main(int argc, char **argv) {
 
   setvbuf(stdout, NULL, _IOLBF, 0); /* each canonical line reaches a pipe as soon as it is made */
   signal(SIGPIPE, SIG_IGN);         /* a peer that vanished mid-write is an error code, not a death */
+  /* Ctrl-C is the classic kill, even for a peer started from a script in the background, where
+   * a non-interactive shell hands its children SIGINT already ignored. */
+  signal(SIGINT, SIG_DFL);
 
   app a = { .loop = uv_default_loop(), .show_pings = true };
   int rc = cdht_node_new(&a.node, &args.cfg, NULL, uv_now(a.loop));

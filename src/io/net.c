@@ -75,6 +75,8 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
   cdht_framer framer;
   struct in_content *content; /* after a XFER header: the raw content goes there */
   bool paused;                /* reading stopped until the content's sink has room */
+  uv_write_t verdict_req;     /* the one byte a transfer's sender waits for */
+  uint8_t verdict;
   char buf[16384];
 } in_conn;
 
@@ -84,7 +86,8 @@ typedef struct in_content {
   conn_link link;             /* first member */
   cdht_net *net;
   cdht_xfer_sink *sink;       /* NULL once given up or reported */
-  in_conn *conn;              /* while bytes still arrive */
+  in_conn *conn;              /* while bytes arrive, then to send the verdict on */
+  bool all_in;                /* every byte arrived: only the verdict is awaited */
   unsigned progress_step;     /* tenths reported so far */
   cdht_msg hdr;               /* the XFER header */
   char path[4096];            /* where it ends up */
@@ -395,6 +398,8 @@ static void file_timeout(uv_timer_t *t) {
 
 static bool would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
+static void file_verdict(uv_poll_t *p, int status, int events);
+
 /* Sends what the socket takes now: the rest of the header, then content straight from the page
  * cache (sendfile).  Returns false when the transfer ended, successfully or not. */
 static bool file_pump(out_file *f) {
@@ -421,8 +426,28 @@ static bool file_pump(out_file *f) {
       net->xfer.progress(net->xfer.ctx, f->file, 1, f->sent, f->size);
     }
   }
-  if (f->sent == f->size) { file_close(f, 0, ""); return false; } /* a file that grew: what we announced */
+  if (f->sent == f->size) { /* a file that grew: what we announced; now the receiver's word */
+    int rc = uv_poll_start(&f->poll, UV_READABLE, file_verdict);
+    if (rc < 0) file_close(f, -1, uv_strerror(rc));
+    return false;
+  }
   return true;
+}
+
+/* The receiver answers one byte once the content is checked and in place (docs/protocol.md §9):
+ * only then is a transfer done, and a handed-over key deleted here. */
+static void file_verdict(uv_poll_t *p, int status, int events) {
+  out_file *f = p->data;
+  (void)status;
+  (void)events;
+  if (f->closing) return;
+  uint8_t verdict;
+  ssize_t n = recv(f->sock, &verdict, 1, 0);
+  if (n < 0 && (errno == EINTR || would_block())) return;
+  if (n < 0) file_close(f, -1, strerror(errno));
+  else if (n == 0) file_close(f, -1, "the peer closed the transfer without taking it");
+  else if (verdict != CDHT_XFER_VERDICT_OK) file_close(f, -1, "the peer could not keep it (a digest mismatch or a write error there)");
+  else file_close(f, 0, "");
 }
 
 static void file_writable(uv_poll_t *p, int status, int events) {
@@ -553,13 +578,22 @@ static void content_drop(in_content *ct, bool report, const char *why) {
 
 static void content_close_link(conn_link *l) { content_drop((in_content *)l, false, ""); }
 
+static void verdict_written(uv_write_t *w, int status) {
+  (void)status;
+  in_close(w->data); /* the sender has its answer (or is gone) */
+}
+
 static void content_done(void *ctx, int status, const char *err) { /* the sink's verdict */
   in_content *ct = ctx;
   ct->sink = NULL;
-  if (ct->conn) {
-    ct->conn->content = NULL;
-    in_close(ct->conn);
+  in_conn *c = ct->conn;
+  if (c) { /* tell the sender, then close */
+    c->content = NULL;
     ct->conn = NULL;
+    c->verdict = status == 0 ? CDHT_XFER_VERDICT_OK : CDHT_XFER_VERDICT_FAILED;
+    c->verdict_req.data = c;
+    uv_buf_t b = uv_buf_init((char *)&c->verdict, 1);
+    if (c->closing || uv_write(&c->verdict_req, (uv_stream_t *)&c->tcp, &b, 1, verdict_written) < 0) in_close(c);
   }
   content_report(ct, status, err);
 }
@@ -579,7 +613,11 @@ static void content_room(void *ctx) {
 static void in_handle_closed(uv_handle_t *h) {
   in_conn *c = h->data;
   if (--c->open_handles == 0) {
-    if (c->content) content_drop(c->content, !c->net->closing, "the connection closed before the end");
+    if (c->content && c->content->all_in) { /* the verdict goes nowhere; the content still lands */
+      c->content->conn = NULL;
+    } else if (c->content) {
+      content_drop(c->content, !c->net->closing, "the connection closed before the end");
+    }
     c->net->inbound--;
     link_remove(c->net, &c->link);
     free(c);
@@ -667,12 +705,12 @@ static void content_took(in_conn *c, int rc) {
     net->xfer.progress(net->xfer.ctx, ct->hdr.file, 0, done, total);
   }
   if (rc == 0) return;
-  if (rc > 0) {
-    ct->conn = NULL;
-    c->content = NULL;
-  } else {
-    content_drop(ct, true, "more bytes than announced, or a write error");
+  if (rc > 0) { /* the check goes on in the pool; the connection waits to carry its verdict */
+    ct->all_in = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    return;
   }
+  content_drop(ct, true, "more bytes than announced, or a write error");
   in_close(c);
 }
 

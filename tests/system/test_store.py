@@ -205,3 +205,22 @@ def test_store_then_request_from_every_peer_small_empty_and_64_mib(peers, tmp_pa
             peer.wait_line("The file is received.", start=m, timeout=60)
             got = tmp_path / f"dl{p}" / f"received_{name}{ext}"
             assert digest(got) == digest(src), (p, name)
+
+
+def test_a_sender_hears_whether_its_content_was_kept(peers, tmp_path):
+    """The receiver answers each transfer with one byte once the content is checked and in place
+    (docs/protocol.md §9): "The file is sent." means kept, and a transfer the receiver could not
+    keep is a failure at the sender too (a handed-over key stays with the giver then)."""
+    a = peers.start(1, 2, 1, options=h.FAST)
+    b = peers.start(2, 1, 2, options=h.FAST + ["--download-dir", str(tmp_path / "not-there")])
+    a.wait_line("A ping response message was received from Peer 2.")
+    src = make(tmp_path / "x.dat", 200000, seed=9)
+    m = a.out.mark()
+    a.type(f"store 0001 {src}")
+    a.wait_line("File 0001 has been stored at peer 1.", start=m)
+    m, e = a.out.mark(), a.err.mark()
+    b.type("request 0001")  # b cannot save where it was told to
+    b.wait_err("receiving 0001 from peer 1 failed: create ")
+    a.wait_err("sending 0001 failed: ", start=e)  # a reset, or a close without the verdict
+    assert a.events(m) == ["File 0001 is here.", "A response message, destined for peer 2, has been sent.",
+                           "We now start sending the file ........."]
