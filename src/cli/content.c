@@ -187,14 +187,14 @@ static struct keys_in *keys_from(cdht_content *c, cdht_id peer) {
   return k;
 }
 
-/* Prints "N files received from peer G." once G announced its handover and every file it
- * announced has arrived here (N: those that arrived whole). */
 static void print_keys_received(cdht_id peer, unsigned count) {
   char line[128];
   cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = peer, .seq = count };
   if (cdht_lines_format(line, sizeof line, &ev) == CDHT_STDOUT) fputs(line, stdout);
 }
 
+/* Prints "N files received from peer G." once G announced its handover and every file it
+ * announced has arrived here and got its verdict (N: those that arrived whole). */
 static void keys_check(struct keys_in *k) {
   if (!k || !k->announced || k->arrived < k->expected || k->inflight > 0) return;
   print_keys_received(k->peer, k->ok);
