@@ -240,7 +240,9 @@ def test_events_file_has_one_json_object_per_event(peers, tmp_path):
 
 
 @pytest.mark.skipif(SANITIZED or shutil.which("valgrind") is None, reason="valgrind runs on the plain build")
-def test_a_peer_under_valgrind_has_no_errors_and_no_leaks(peers):
+def test_a_peer_under_valgrind_has_no_errors_and_no_leaks(peers, tmp_path):
+    """Also with content: a store it takes (thread pool), one it sends (sendfile), a download,
+    and the handover of its key when it quits, each ended by a verdict."""
     slow = ["--ping-interval", "0.5", "--ping-timeout", "0.5"]
     others = [peers.start(2, 3, 1, options=slow), peers.start(3, 1, 2, options=slow)]
     others[1].wait_line("A ping response message was received from Peer 2.", timeout=20)
@@ -253,11 +255,22 @@ def test_a_peer_under_valgrind_has_no_errors_and_no_leaks(peers):
     m = vg.out.mark()
     vg.type("request 0002")
     vg.out.wait_for(lambda l: l == "Received a response message from peer 2, which has the file 0002.", 30, m)
+    src = tmp_path / "content.bin"
+    src.write_bytes(random.Random(4).randbytes(700_000))  # three leaves
+    others[0].type(f"store 0001 {src}")  # key 1: the peer under valgrind takes it
+    others[0].wait_line("File 0001 has been stored at peer 1.", timeout=60)
+    vg.type(f"store 0003 {src}")  # key 3: it sends one
+    vg.out.wait_for(lambda l: l == "File 0003 has been stored at peer 3.", 60, m)
+    m = vg.out.mark()
+    vg.type("request 0003")  # and downloads it back
+    vg.out.wait_for(lambda l: l == "The file is received.", 60, m)
     vg.type("status")
     vg.type("quit")
     assert vg.wait_exit(60) == 0, "\n".join(vg.err.since())
     assert not [l for l in vg.err.since() if l.startswith("==")], "\n".join(vg.err.since())
+    assert "1 files handed over to peer 2." in vg.out.since(m)
     others[0].wait_line("Peer 1 will depart from the network.", timeout=20)
+    others[0].wait_line("1 files received from peer 1.", timeout=20)
 
 
 def test_answers_to_made_up_peers_cannot_exhaust_descriptors(peers):
