@@ -400,6 +400,8 @@ static bool would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; 
 
 static void file_verdict(uv_poll_t *p, int status, int events);
 
+static void file_no_verdict(uv_timer_t *t) { file_close(t->data, -1, "the peer did not say whether it kept it"); }
+
 /* Sends what the socket takes now: the rest of the header, then content straight from the page
  * cache (sendfile).  Returns false when the transfer ended, successfully or not. */
 static bool file_pump(out_file *f) {
@@ -427,6 +429,7 @@ static bool file_pump(out_file *f) {
     }
   }
   if (f->sent == f->size) { /* a file that grew: what we announced; now the receiver's word */
+    uv_timer_start(&f->timer, file_no_verdict, net->opts.idle_ms, 0); /* its last bytes and leaves, then the byte */
     int rc = uv_poll_start(&f->poll, UV_READABLE, file_verdict);
     if (rc < 0) file_close(f, -1, uv_strerror(rc));
     return false;
@@ -438,9 +441,15 @@ static bool file_pump(out_file *f) {
  * only then is a transfer done, and a handed-over key deleted here. */
 static void file_verdict(uv_poll_t *p, int status, int events) {
   out_file *f = p->data;
-  (void)status;
   (void)events;
   if (f->closing) return;
+  if (status < 0) { /* a reset: the socket has the reason */
+    int e = 0;
+    socklen_t len = sizeof e;
+    getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &e, &len);
+    file_close(f, -1, e ? strerror(e) : uv_strerror(status));
+    return;
+  }
   uint8_t verdict;
   ssize_t n = recv(f->sock, &verdict, 1, 0);
   if (n < 0 && (errno == EINTR || would_block())) return;
@@ -590,6 +599,8 @@ static void content_done(void *ctx, int status, const char *err) { /* the sink's
   if (c) { /* tell the sender, then close */
     c->content = NULL;
     ct->conn = NULL;
+    uv_read_stop((uv_stream_t *)&c->tcp); /* a failed write ends it early: what follows is not frames */
+    c->paused = false;
     c->verdict = status == 0 ? CDHT_XFER_VERDICT_OK : CDHT_XFER_VERDICT_FAILED;
     c->verdict_req.data = c;
     uv_buf_t b = uv_buf_init((char *)&c->verdict, 1);
