@@ -292,12 +292,17 @@ def bench_requests(cfg, n, floor_hop_us, rng, workdir):
                 hops = dist + 1  # to the first successor, dist - 1 forwards, the direct answer
                 lat = got["t_us"] - sent["t_us"]
                 samples.append((lat, hops, lat / (hops * floor_hop_us)))
-        time.sleep(0.3)
-        forwarded = 0
-        for lg in ring.logs.values():
-            lg.poll()
-            forwarded += sum(1 for e in lg.events if e["event"] == "request_forwarded")
-        time.sleep(2.0)
+        def forwards():
+            for lg in ring.logs.values():
+                lg.poll()
+            return sum(1 for lg in ring.logs.values() for e in lg.events if e["event"] == "request_forwarded")
+
+        # The last answers can overtake the last forwards' lines into the events files: wait for
+        # the count the ring distances predict, or report what arrived by the deadline.
+        end = time.monotonic() + 5 * SLOW
+        while (forwarded := forwards()) < expected_forwards and time.monotonic() < end:
+            time.sleep(POLL_S)
+        time.sleep(2.0)  # idle a moment before reading memory: the request burst is not the footprint
         mem = [proc_status(pid) for pid in ring.pids()]
     finally:
         ring.stop()

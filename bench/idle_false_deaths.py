@@ -18,6 +18,8 @@ try:
     alive = all(peer.alive() for peer in ring.values())
     print(f"idle {seconds:.0f} s, 8 peers, default settings: {pings} ping requests received, "
           f"{sum(len(v) for v in false.values())} 'no longer alive' lines, all alive: {alive}")
+    ok = alive and not any(false.values())
 finally:
     for peer in ring.values():
         peer.stop()
+sys.exit(0 if ok else 1)

@@ -13,7 +13,9 @@
 static int same_msg(const cdht_msg *a, const cdht_msg *b) {
   return a->type == b->type && a->from == b->from && a->seq == b->seq && a->role == b->role &&
          a->file == b->file && a->origin == b->origin && a->hops == b->hops && a->flags == b->flags &&
-         a->succ[0] == b->succ[0] && a->succ[1] == b->succ[1];
+         a->succ[0] == b->succ[0] && a->succ[1] == b->succ[1] && a->about == b->about && a->age_ms == b->age_ms &&
+         a->size == b->size && memcmp(a->digest, b->digest, sizeof a->digest) == 0 &&
+         memcmp(a->ext, b->ext, sizeof a->ext) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -32,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Field values the decoder promises. */
   if (a.type == CDHT_MSG_PING) FUZZ_CHECK(a.role == CDHT_ROLE_FIRST || a.role == CDHT_ROLE_SECOND);
   if (a.type == CDHT_MSG_FILE_REQ || a.type == CDHT_MSG_FILE_RESP) FUZZ_CHECK(a.file <= CDHT_FILE_MAX);
-  FUZZ_CHECK((a.flags & ~CDHT_REQ_FINAL) == 0);
+  if (a.type == CDHT_MSG_XFER) FUZZ_CHECK(a.flags <= CDHT_XFER_HANDOVER); /* the transfer's kind */
+  else FUZZ_CHECK((a.flags & ~CDHT_REQ_FINAL) == 0);                     /* one bit, or none */
 
   uint8_t buf[CDHT_MSG_MAX];
   cdht_ssize e = cdht_msg_encode(buf, sizeof buf, &a);

@@ -10,7 +10,8 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 (PING, PONG, FILE_REQ, FILE_RESP, DEPART, DEPART_ACK, SUCC_QUERY, SUCC_REPLY, WITNESS_QUERY, WITNESS_REPLY,
- JOIN_REQ, JOIN_ACCEPT, JOIN_REJECT, SUCC_CHANGE, STAB_QUERY, STAB_REPLY) = range(1, 17)
+ JOIN_REQ, JOIN_ACCEPT, JOIN_REJECT, SUCC_CHANGE, STAB_QUERY, STAB_REPLY, STORE_REQ, STORE_ACCEPT, STORE_DONE,
+ XFER, KEYS_REQ, KEYS_DONE) = range(1, 23)
 ID_NONE = 0xffffffffffffffff
 AGE_NEVER = 0xffffffff
 FIRST, SECOND = 1, 2
@@ -83,6 +84,14 @@ def stab_query(frm, seq):
 
 def stab_reply(frm, seq, s1, s2, pred, age_ms):
     return msg(STAB_REPLY, struct.pack(">QIQQQI", frm, seq, s1, s2, pred, age_ms))
+
+
+def store_req(frm, origin, seq, file, hops=0, flags=0):
+    return msg(STORE_REQ, struct.pack(">QQIHHB", frm, origin, seq, file, hops, flags))
+
+
+def xfer(frm, seq, file, kind, size, digest=bytes(32), ext=b"pdf"):
+    return msg(XFER, struct.pack(">QIHBQ", frm, seq, file, kind, size) + digest + ext.ljust(8, b"\0"))
 
 
 # ---- node scripts (fuzz_node.c) ----
@@ -237,7 +246,15 @@ def msg_seeds():
         "succ_change": succ_change(5, 5, 6),
         "stab_query": stab_query(4, 3),
         "stab_reply": stab_reply(5, 3, 8, 1, ID_NONE, AGE_NEVER),
+        "store_req": store_req(3, 1, 7, 2012, 2, FINAL),
+        "store_accept": msg(STORE_ACCEPT, struct.pack(">QIH", 1, 7, 2012)),
+        "store_done": msg(STORE_DONE, struct.pack(">QIH", 1, 7, 2012)),
+        "xfer_handover": xfer(8, 0, 6, 2, 3000, bytes(range(32)), b"txt"),
+        "keys_req": msg(KEYS_REQ, struct.pack(">QQ", 6, 5)),
+        "keys_done": msg(KEYS_DONE, struct.pack(">QI", 8, 1)),
     }
+    s["bad_xfer_kind"] = xfer(8, 0, 6, 3, 10)
+    s["bad_xfer_ext"] = xfer(8, 0, 6, 1, 10, ext=b"p/f")
     s["bad_version"] = b"\x02" + ping(3, 0, FIRST)[1:]
     s["bad_type"] = b"\x01\x11\x00\x00"
     s["type_zero"] = b"\x01\x00\x00\x08" + bytes(8)

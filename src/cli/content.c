@@ -25,7 +25,8 @@ typedef struct expect {
   /* GET only: the content may overtake the response that announces it (two connections), so
    * the lines wait until both are there, and keep their order. */
   bool responded;    /* "Received a response message ..." was printed */
-  bool started;      /* the transfer's header arrived */
+  bool started;      /* the transfer's header arrived (and no verdict yet) */
+  bool said_start;   /* "We now start receiving the file" was printed */
   bool finished;     /* the transfer ended */
   int status;        /* how it ended */
   char note[600];    /* what to say on stderr when it ended */
@@ -134,6 +135,10 @@ fail:
 }
 
 static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id from, uint32_t seq) {
+  for (int i = 0; i < EXPECT_MAX; i++) { /* a retried request accepted twice is awaited once */
+    const expect *e = &c->expects[i];
+    if (e->used && e->kind == kind && e->file == file && e->from == from && e->seq == seq) return;
+  }
   for (int i = 0; i < EXPECT_MAX; i++) {
     if (c->expects[i].used) continue;
     memset(&c->expects[i], 0, sizeof c->expects[i]);
@@ -157,9 +162,9 @@ static expect *find_get(cdht_content *c, uint32_t seq, uint16_t file) {
 /* Prints what a GET can print now, in order; frees the expectation when all is said. */
 static void advance_get(expect *e) {
   if (!e->responded) return;
-  if (e->started) {
+  if (e->started && !e->said_start) {
     fputs(cdht_lines_transfer(CDHT_LINE_RECEIVING), stdout);
-    e->started = false; /* printed */
+    e->said_start = true;
   }
   if (!e->finished) return;
   if (e->status == 0) fputs(cdht_lines_transfer(CDHT_LINE_RECEIVED), stdout);
@@ -201,8 +206,8 @@ static void keys_check(struct keys_in *k) {
   k->used = false;
 }
 
-/* The giver's count holds only what it sent whole; a file it counted may never reach us (refused
- * at our connection limit) and one it gave up may have reached us: after a quiet spell the line
+/* The giver counts the files we confirmed, so the counts agree unless a confirmation was lost on
+ * its way or a header came from someone claiming to be a giver: after a quiet spell the line
  * says what did arrive, and an entry nobody announced is forgotten. */
 static void keys_sweep(uv_timer_t *t) {
   cdht_content *c = t->data;
@@ -226,11 +231,11 @@ static void keys_started(cdht_content *c, cdht_id peer) {
   if (k) k->inflight++;
 }
 
-/* A handover file from |peer| was refused (started = false) or got its verdict. */
-static void keys_arrived(cdht_content *c, cdht_id peer, bool started, bool whole) {
+/* A handover file from |peer| got its verdict. */
+static void keys_arrived(cdht_content *c, cdht_id peer, bool whole) {
   struct keys_in *k = keys_from(c, peer);
   if (!k) return;
-  if (started && k->inflight > 0) k->inflight--;
+  if (k->inflight > 0) k->inflight--;
   k->arrived++;
   k->ok += whole;
   keys_check(k);
@@ -259,10 +264,7 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
     bool neighbour = h->from == cdht_node_successor(c->node, 0) || h->from == pred;
     bool ours = pred == CDHT_ID_NONE ||
                 cdht_ring_between(pred, cdht_ring_key(h->file, cfg->ring_size), cfg->self, cfg->ring_size);
-    if (!neighbour && !ours) {
-      keys_arrived(c, h->from, false, false); /* counted: the giver's announcement is not awaited for it */
-      return -1;
-    }
+    if (!neighbour && !ours) return -1; /* no verdict: the giver keeps it and does not count it */
     held_path(c, h->file, ext, path, cap);
     keys_started(c, h->from);
     return 0;
@@ -311,7 +313,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   if (status < 0) {
     fprintf(stderr, "%s %04u from peer %llu failed: %s\n", h->flags == CDHT_XFER_HANDOVER ? "taking over" : "storing",
             h->file, (unsigned long long)h->from, err);
-    if (h->flags == CDHT_XFER_HANDOVER) keys_arrived(c, h->from, true, false);
+    if (h->flags == CDHT_XFER_HANDOVER) keys_arrived(c, h->from, false);
     return;
   }
   /* A second store of the same name replaces the first, whatever its extension was. */
@@ -326,7 +328,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   if (h->flags == CDHT_XFER_HANDOVER) {
     cdht_node_set_stored(c->node, h->file, true);
     fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
-    keys_arrived(c, h->from, true, true);
+    keys_arrived(c, h->from, true);
     return;
   }
   cdht_net_stored(c->net, h->file, h->from, h->seq);
@@ -531,19 +533,21 @@ int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path,
   for (int i = 0; i < ntries; i++) {
     struct stat st;
     if (stat(tries[i], &st) == 0 && S_ISREG(st.st_mode) && access(tries[i], R_OK) == 0) {
-      char abs[1024];
-      if (tries[i][0] == '/' || !getcwd(abs, sizeof abs)) snprintf(abs, sizeof abs, "%s", tries[i]);
-      else {
-        size_t l = strlen(abs);
-        snprintf(abs + l, sizeof abs - l, "/%s", tries[i]);
+      char *abs = realpath(tries[i], NULL); /* the upload starts later, whatever the cwd then */
+      if (!abs || strlen(abs) >= sizeof c->stores[0].path) {
+        snprintf(err, errlen, "%.200s: %s", tries[i], abs ? "path too long" : strerror(errno));
+        free(abs);
+        return -1;
       }
       for (int k = 0; k < STORE_MAX; k++) {
         if (c->stores[k].used && c->stores[k].file != file) continue;
         c->stores[k].used = true;
         c->stores[k].file = file;
         snprintf(c->stores[k].path, sizeof c->stores[k].path, "%s", abs);
+        free(abs);
         return 0;
       }
+      free(abs);
       snprintf(err, errlen, "too many stores in flight");
       return -1;
     }

@@ -203,8 +203,9 @@ int main(int argc, char **argv) {
   char data_dir[1100];
   if (args.data_dir) snprintf(data_dir, sizeof data_dir, "%s", args.data_dir);
   else snprintf(data_dir, sizeof data_dir, "cdht-data/peer-%llu", (unsigned long long)args.cfg.self);
-  if (sodium_init() < 0) snprintf(err, sizeof err, "libsodium could not start");
-  if (sodium_init() < 0 ||
+  bool sodium = sodium_init() >= 0;
+  if (!sodium) snprintf(err, sizeof err, "libsodium could not start");
+  if (!sodium ||
       cdht_content_open(&a.content, a.loop, a.node, a.net, data_dir, args.download_dir ? args.download_dir : ".", err,
                         sizeof err) < 0) {
     fprintf(stderr, "cdht: %s\n", err);

@@ -67,12 +67,12 @@ typedef struct cdht_msg {
   uint16_t file;     /* FILE_REQ, FILE_RESP: file number 0..9999 */
   cdht_id origin;    /* FILE_REQ: the requester, who gets the answer */
   uint16_t hops;     /* FILE_REQ: peers passed so far (loop guard) */
-  uint8_t flags;     /* FILE_REQ: CDHT_REQ_FINAL */
+  uint8_t flags;     /* FILE_REQ: CDHT_REQ_FINAL; FILE_RESP: CDHT_RESP_CONTENT; XFER: the kind */
   cdht_id succ[2];   /* DEPART: the receiver's new successors; SUCC_REPLY: the sender's */
   cdht_id about;     /* WITNESS_QUERY, WITNESS_REPLY: the suspected peer */
   uint32_t age_ms;   /* WITNESS_REPLY: ms since the sender last heard from it */
   uint64_t size;     /* XFER: content length in bytes */
-  uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: BLAKE2b-256 of the content */
+  uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
 } cdht_msg;
 

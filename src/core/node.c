@@ -451,7 +451,7 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if ((m->flags & CDHT_REQ_FINAL) || n->succ[0] == self) {
     if (m->origin == self) { /* our own request came round to us: we hold the file */
       pending_req *r = find_request(n, m->seq);
-      if (!r || r->store != store) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+      if (!r || r->store != store || r->accepted) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; } /* a retry's copy */
       if (store) {
         r->accepted = true;
         r->deadline_ms = now + n->cfg.transfer_timeout_ms;

@@ -229,10 +229,12 @@ static void out_failed(out_conn *c) {
  * kernel's SYN retries, minutes, holding a descriptor.  Give up after CDHT_NET_SEND_MS. */
 static void out_timeout(uv_timer_t *t) {
   out_conn *c = t->data;
-  if (c->open) { /* idle: nothing to say to this peer lately */
-    if (c->writing == 0) out_close(c);
+  if (c->open && c->writing == 0) { /* idle: nothing to say to this peer lately */
+    out_close(c);
     return;
   }
+  /* Not connected in time, or a write still pending since the last one was queued: the peer
+   * does not read (stopped, or its buffers full).  Its queue would fill and stay full. */
   c->net->stats.send_timeouts++;
   out_failed(c);
 }
@@ -648,6 +650,7 @@ static void in_close_link(conn_link *l) { in_close((in_conn *)l); }
  * it (a byte a minute), is cut off. */
 static void in_check(uv_timer_t *t) {
   in_conn *c = t->data;
+  if (c->paused || (c->content && c->content->all_in)) return; /* waiting on our own pool, not on the peer */
   uint64_t now = uv_now(c->net->loop);
   if (now - c->last_read_ms >= c->net->opts.idle_ms) {
     c->net->stats.tcp_idle++;

@@ -185,6 +185,9 @@ class Peer:
         if self.alive():
             self.proc.kill()
         self.proc.wait()
+        # Read to the end before anyone looks: a sanitizer report may still be in the pipe.
+        self.out.thread.join(5 * SLOW)
+        self.err.thread.join(5 * SLOW)
         for s in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if s:
                 try:

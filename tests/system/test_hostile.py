@@ -167,6 +167,8 @@ def test_lossy_soak_kills_quits_and_rejoins_with_no_false_deaths(peers):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         t0 = time.monotonic()
+        marks = {p: ring[p].out.mark() for p in live}
+        dead_now = None  # killed in this step: the only peer a verdict may name now
         if gone and (len(live) < 12 or rng.random() < 0.3):
             back = gone.pop(rng.randrange(len(gone)))  # a restart, through any live peer
             via = rng.choice(sorted(live))
@@ -182,6 +184,7 @@ def test_lossy_soak_kills_quits_and_rejoins_with_no_false_deaths(peers):
                 ring[victim].kill(signal.SIGKILL)
                 ring[victim].wait_exit()
                 killed.add(victim)
+                dead_now = victim
             else:
                 ring[victim].type("quit")
                 assert ring[victim].wait_exit() == 0
@@ -191,6 +194,11 @@ def test_lossy_soak_kills_quits_and_rejoins_with_no_false_deaths(peers):
         # Converged: every live peer agrees with the live ring, within the bound.
         h.eventually(lambda: live_ring_check(ring, live), bound, f"convergence after fault {faults}")
         converge_times.append(time.monotonic() - t0)
+        for p, m in marks.items():
+            if p in live:
+                verdicts = [l for l in ring[p].out.since(m) if l.endswith("is no longer alive.")]
+                assert all(l == f"Peer {dead_now} is no longer alive." for l in verdicts), \
+                    f"fault {faults}, peer {p}: false death: {verdicts} (killed now: {dead_now})"
         # Every request after convergence is answered, by the responsible peer.
         requester = rng.choice(sorted(live))
         f = rng.randrange(10000)
@@ -202,7 +210,7 @@ def test_lossy_soak_kills_quits_and_rejoins_with_no_false_deaths(peers):
                 f"Received a response message from peer {owner}, which has the file {f:04d}.")
         ring[requester].wait_line(want, start=m)
         answered += 1
-        time.sleep(0.3)
+        time.sleep(0.3)  # the soak's pace: faults a few tenths of a second apart, not a wait for a state
     if os.environ.get("CDHT_SOAK_DUMP"):
         with open(os.environ["CDHT_SOAK_DUMP"], "w") as f:
             for p, peer in ring.items():
