@@ -118,36 +118,51 @@ cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
   return CDHT_SILENT;
 }
 
+/* Each event's JSON name and the fields it carries besides t_us, self and peer (or succ). */
+enum { J_FILE = 1, J_MS = 2, J_COUNT = 4 };
+static const struct {
+  const char *name;
+  unsigned fields;
+} events[CDHT_EV_COUNT] = {
+  [CDHT_EV_PING_REQUEST] = { "ping_request", 0 },
+  [CDHT_EV_PING_RESPONSE] = { "ping_response", 0 },
+  [CDHT_EV_REQUEST_SENT] = { "request_sent", J_FILE },
+  [CDHT_EV_REQUEST_FORWARDED] = { "request_forwarded", J_FILE },
+  [CDHT_EV_FILE_HERE] = { "file_here", J_FILE },
+  [CDHT_EV_RESPONSE_SENT] = { "response_sent", J_FILE },
+  [CDHT_EV_RESPONSE_RECEIVED] = { "response_received", J_FILE },
+  [CDHT_EV_REQUEST_RETRIED] = { "request_retried", J_FILE },
+  [CDHT_EV_REQUEST_FAILED] = { "request_failed", J_FILE | J_MS },
+  [CDHT_EV_DEPARTING] = { "departing", 0 },
+  [CDHT_EV_SUCCESSORS] = { "successors", 0 },
+  [CDHT_EV_PEER_DEAD] = { "peer_dead", 0 },
+  [CDHT_EV_RING_BROKEN] = { "ring_broken", 0 },
+  [CDHT_EV_LEAVE_UNCONFIRMED] = { "leave_unconfirmed", 0 },
+  [CDHT_EV_LEFT] = { "left", 0 },
+  [CDHT_EV_JOIN_FORWARDED] = { "join_forwarded", 0 },
+  [CDHT_EV_JOIN_RECEIVED] = { "join_received", 0 },
+  [CDHT_EV_SUCC_CHANGE] = { "successor_change", 0 },
+  [CDHT_EV_JOIN_ACCEPTED] = { "join_accepted", 0 },
+  [CDHT_EV_JOIN_FAILED] = { "join_failed", 0 },
+  [CDHT_EV_STORE_FORWARDED] = { "store_forwarded", J_FILE },
+  [CDHT_EV_STORE_ACCEPTED] = { "store_accepted", J_FILE },
+  [CDHT_EV_STORE_UPLOAD] = { "store_upload", J_FILE },
+  [CDHT_EV_STORED] = { "stored", J_FILE },
+  [CDHT_EV_STORE_FAILED] = { "store_failed", J_FILE | J_MS },
+  [CDHT_EV_HANDOVER] = { "handover", 0 },
+  [CDHT_EV_HANDED_OVER] = { "handed_over", J_COUNT },
+  [CDHT_EV_KEYS_RECEIVED] = { "keys_received", J_COUNT },
+};
+
 const char *cdht_event_name(cdht_event_kind kind) {
-  static const char *const names[CDHT_EV_COUNT] = {
-    [CDHT_EV_PING_REQUEST] = "ping_request",       [CDHT_EV_PING_RESPONSE] = "ping_response",
-    [CDHT_EV_REQUEST_SENT] = "request_sent",       [CDHT_EV_REQUEST_FORWARDED] = "request_forwarded",
-    [CDHT_EV_FILE_HERE] = "file_here",             [CDHT_EV_RESPONSE_SENT] = "response_sent",
-    [CDHT_EV_RESPONSE_RECEIVED] = "response_received", [CDHT_EV_REQUEST_RETRIED] = "request_retried",
-    [CDHT_EV_REQUEST_FAILED] = "request_failed",   [CDHT_EV_DEPARTING] = "departing",
-    [CDHT_EV_SUCCESSORS] = "successors",           [CDHT_EV_PEER_DEAD] = "peer_dead",
-    [CDHT_EV_RING_BROKEN] = "ring_broken",         [CDHT_EV_LEAVE_UNCONFIRMED] = "leave_unconfirmed",
-    [CDHT_EV_LEFT] = "left",                       [CDHT_EV_JOIN_FORWARDED] = "join_forwarded",
-    [CDHT_EV_JOIN_RECEIVED] = "join_received",     [CDHT_EV_SUCC_CHANGE] = "successor_change",
-    [CDHT_EV_JOIN_ACCEPTED] = "join_accepted",     [CDHT_EV_JOIN_FAILED] = "join_failed",
-    [CDHT_EV_STORE_FORWARDED] = "store_forwarded", [CDHT_EV_STORE_ACCEPTED] = "store_accepted",
-    [CDHT_EV_STORE_UPLOAD] = "store_upload",       [CDHT_EV_STORED] = "stored",
-    [CDHT_EV_STORE_FAILED] = "store_failed",       [CDHT_EV_HANDOVER] = "handover",
-    [CDHT_EV_HANDED_OVER] = "handed_over",         [CDHT_EV_KEYS_RECEIVED] = "keys_received",
-  };
-  return (unsigned)kind < CDHT_EV_COUNT && names[kind] ? names[kind] : "?";
+  return (unsigned)kind < CDHT_EV_COUNT && events[kind].name ? events[kind].name : "?";
 }
 
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev) {
   int n = snprintf(buf, cap, "{\"t_us\":%llu,\"self\":%llu,\"event\":\"%s\"", (unsigned long long)t_us,
                    (unsigned long long)self, cdht_event_name(ev->kind));
   size_t off = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
-  bool has_file = ev->kind == CDHT_EV_REQUEST_SENT || ev->kind == CDHT_EV_REQUEST_FORWARDED ||
-                  ev->kind == CDHT_EV_FILE_HERE || ev->kind == CDHT_EV_RESPONSE_SENT ||
-                  ev->kind == CDHT_EV_RESPONSE_RECEIVED || ev->kind == CDHT_EV_REQUEST_RETRIED ||
-                  ev->kind == CDHT_EV_REQUEST_FAILED || ev->kind == CDHT_EV_STORE_FORWARDED ||
-                  ev->kind == CDHT_EV_STORE_ACCEPTED || ev->kind == CDHT_EV_STORE_UPLOAD ||
-                  ev->kind == CDHT_EV_STORED || ev->kind == CDHT_EV_STORE_FAILED;
+  unsigned fields = (unsigned)ev->kind < CDHT_EV_COUNT ? events[ev->kind].fields : 0;
   if (ev->kind == CDHT_EV_SUCCESSORS)
     n = snprintf(buf + off, cap - off, ",\"succ\":[%llu,%llu]", (unsigned long long)ev->succ[0],
                  (unsigned long long)ev->succ[1]);
@@ -156,12 +171,16 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
   else
     n = 0;
   off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
-  if (has_file) {
+  if (fields & J_FILE) {
     n = snprintf(buf + off, cap - off, ",\"file\":\"%04u\"", ev->file);
     off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   }
-  if (ev->kind == CDHT_EV_REQUEST_FAILED) {
+  if (fields & J_MS) {
     n = snprintf(buf + off, cap - off, ",\"ms\":%u", ev->ms);
+    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+  }
+  if (fields & J_COUNT) {
+    n = snprintf(buf + off, cap - off, ",\"count\":%u", ev->seq);
     off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   }
   snprintf(buf + off, cap - off, "}\n");

@@ -10,7 +10,7 @@ void cdht_ratelim_init(cdht_ratelim *rl, uint32_t rate, uint32_t burst) {
 
 bool cdht_ratelim_allow(cdht_ratelim *rl, uint64_t key, uint64_t now_ms) {
   if (rl->rate == 0) return true;
-  key |= 1; /* never 0, which marks a free slot; neighbouring ports share a bucket, harmlessly */
+  key += 1; /* never 0, which marks a free slot: the callers key on 48 bits (address, port) */
   /* Open addressing over a short window; the stalest slot in it is reused. */
   uint64_t h = key * 0x9e3779b97f4a7c15ull;
   size_t base = (size_t)(h >> 58), victim = base % CDHT_RATELIM_SLOTS;

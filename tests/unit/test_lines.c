@@ -238,6 +238,25 @@ static void test_lines_longest_fits(void **state) {
   }
 }
 
+/* The --events output: one JSON object per event, with the fields its kind carries. */
+static void test_lines_json_fields_follow_the_kind(void **state) {
+  (void)state;
+  char buf[512];
+  cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = 1, .file = 2012 };
+  cdht_lines_json(buf, sizeof buf, 77, 8, &ev);
+  assert_string_equal(buf, "{\"t_us\":77,\"self\":8,\"event\":\"response_received\",\"peer\":1,\"file\":\"2012\"}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { 12, 15 } };
+  cdht_lines_json(buf, sizeof buf, 1, 10, &ev);
+  assert_string_equal(buf, "{\"t_us\":1,\"self\":10,\"event\":\"successors\",\"succ\":[12,15]}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_STORE_FAILED, .peer = CDHT_ID_NONE, .file = 6, .ms = 10000 };
+  cdht_lines_json(buf, sizeof buf, 2, 3, &ev);
+  assert_string_equal(buf, "{\"t_us\":2,\"self\":3,\"event\":\"store_failed\",\"file\":\"0006\",\"ms\":10000}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_KEYS_RECEIVED, .peer = 8, .seq = 3 };
+  cdht_lines_json(buf, sizeof buf, 4, 6, &ev);
+  assert_string_equal(buf, "{\"t_us\":4,\"self\":6,\"event\":\"keys_received\",\"peer\":8,\"count\":3}\n");
+  for (int k = 0; k < CDHT_EV_COUNT; k++) assert_string_not_equal(cdht_event_name((cdht_event_kind)k), "?");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_lines_ping_request),
@@ -259,6 +278,7 @@ int main(void) {
     cmocka_unit_test(test_lines_left_is_silent),
     cmocka_unit_test(test_lines_short_buffer_is_cut_safely),
     cmocka_unit_test(test_lines_longest_fits),
+    cmocka_unit_test(test_lines_json_fields_follow_the_kind),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,11 @@ static void test_ratelim_sources_are_separate(void **state) {
   for (int i = 0; i < 100; i++) cdht_ratelim_allow(&rl, 1000, 0);
   assert_false(cdht_ratelim_allow(&rl, 1000, 0));
   assert_true(cdht_ratelim_allow(&rl, 2000, 0)); /* another source still passes */
+  /* Neighbouring ports are neighbouring peers (50000 + id): a flood from one leaves the other. */
+  uint64_t p50002 = (0x7f000001ull << 16) | 50002, p50003 = p50002 + 1;
+  for (int i = 0; i < 100; i++) cdht_ratelim_allow(&rl, p50002, 0);
+  assert_false(cdht_ratelim_allow(&rl, p50002, 0));
+  assert_true(cdht_ratelim_allow(&rl, p50003, 0));
 }
 
 static void test_ratelim_many_sources_do_not_crash_or_starve(void **state) {
