@@ -14,7 +14,9 @@
 
 #define EXPECT_MAX 64  /* transfers this peer waits for at once (each announced by the protocol) */
 #define STORE_MAX 32   /* stores in flight (as many as the node has pending requests) */
-#define HANDOVER_MAX 8 /* handovers in progress at once (one per joiner, one for our quit) */
+#define HANDOVER_MAX 8    /* handovers in progress at once (one per joiner, one for our quit) */
+#define HANDOVER_WINDOW 8 /* transfers of one handover under way at once: a peer may hold 10,000 files,
+                           * far more than the net lets out at once */
 
 typedef struct expect {
   bool used;
@@ -45,7 +47,12 @@ struct cdht_content {
   } *dig;
   expect expects[EXPECT_MAX];
   struct { bool used; uint16_t file; char path[1024]; } stores[STORE_MAX];
-  struct { bool used; cdht_id peer; unsigned pending, done; } handovers[HANDOVER_MAX];
+  struct handover {            /* keys in (lo, hi] going to |peer|, a few files at a time */
+    bool used;
+    cdht_id peer, lo, hi;
+    unsigned next_file;        /* the next file number to look at */
+    unsigned inflight, done;   /* transfers under way; kept by the receiver */
+  } handovers[HANDOVER_MAX];
   uint16_t handing[CDHT_FILE_MAX + 1]; /* per file being handed over: 1 + its handovers[] slot */
   /* Keys coming to us, per giver: its KEYS_DONE travels on another connection than the files
    * and may overtake their last bytes or their digest check, so "N files received" waits for
@@ -346,6 +353,36 @@ static void on_sent(void *ctx, uint16_t file, int status, const char *err) {
   else fprintf(stderr, "sending %04u failed: %s\n", file, err);
 }
 
+/* Starts the next transfers of a handover, up to the window; when none is left under way and
+ * none left to start, the node says how many went. */
+static void on_handed(void *ctx, uint16_t file, int status, const char *err);
+
+static void handover_pump(cdht_content *c, unsigned slot) {
+  struct handover *ho = &c->handovers[slot];
+  const cdht_config *cfg = cdht_node_config(c->node);
+  char path[4096], err[512];
+  while (ho->inflight < HANDOVER_WINDOW && ho->next_file <= CDHT_FILE_MAX) {
+    uint16_t f = (uint16_t)ho->next_file++;
+    if (!cdht_node_is_stored(c->node, f) || c->handing[f] ||
+        !cdht_ring_between(ho->lo, cdht_ring_key(f, cfg->ring_size), ho->hi, cfg->ring_size))
+      continue;
+    held_path(c, f, c->ext[f], path, sizeof path);
+    uint64_t size = 0;
+    const uint8_t *dg = known_digest(c, f, path, &size);
+    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, f, 0, path, c->ext[f], dg, size, on_handed, c, err,
+                           sizeof err) < 0) {
+      fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
+      continue;
+    }
+    c->handing[f] = (uint16_t)(slot + 1);
+    ho->inflight++;
+  }
+  if (ho->inflight == 0 && ho->next_file > CDHT_FILE_MAX) {
+    ho->used = false;
+    cdht_net_handover_done(c->net, ho->peer, ho->done);
+  }
+}
+
 /* A key handed over is the neighbour's now: one holder per key.  When the last file of a
  * handover is through, the node says how many went. */
 static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
@@ -363,11 +400,9 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
     c->dig[file].valid = false;
   }
   if (slot >= HANDOVER_MAX || !c->handovers[slot].used) return;
+  c->handovers[slot].inflight--;
   if (status == 0) c->handovers[slot].done++;
-  if (--c->handovers[slot].pending == 0) {
-    c->handovers[slot].used = false;
-    cdht_net_handover_done(c->net, c->handovers[slot].peer, c->handovers[slot].done);
-  }
+  handover_pump(c, slot);
 }
 
 static void on_uploaded(void *ctx, uint16_t file, int status, const char *err) {
@@ -457,7 +492,6 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     break;
   }
   case CDHT_EV_HANDOVER: {
-    const cdht_config *cfg = cdht_node_config(c->node);
     unsigned slot = 0;
     while (slot < HANDOVER_MAX && c->handovers[slot].used) slot++;
     if (slot == HANDOVER_MAX) { /* cannot track it: keep the files, and say none went */
@@ -465,30 +499,8 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
       cdht_net_handover_done(c->net, ev->peer, 0);
       break;
     }
-    c->handovers[slot].used = true;
-    c->handovers[slot].peer = ev->peer;
-    c->handovers[slot].pending = 1; /* held until every transfer is started */
-    c->handovers[slot].done = 0;
-    for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) {
-      if (!cdht_node_is_stored(c->node, (uint16_t)f) || c->handing[f] ||
-          !cdht_ring_between(ev->succ[0], cdht_ring_key(f, cfg->ring_size), ev->succ[1], cfg->ring_size))
-        continue;
-      held_path(c, (uint16_t)f, c->ext[f], path, sizeof path);
-      c->handing[f] = (uint16_t)(slot + 1);
-      uint64_t size = 0;
-      const uint8_t *dg = known_digest(c, (uint16_t)f, path, &size);
-      if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_HANDOVER, (uint16_t)f, 0, path, c->ext[f], dg, size,
-                             on_handed, c, err, sizeof err) < 0) {
-        c->handing[f] = 0;
-        fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
-      } else {
-        c->handovers[slot].pending++;
-      }
-    }
-    if (--c->handovers[slot].pending == 0) { /* nothing to send */
-      c->handovers[slot].used = false;
-      cdht_net_handover_done(c->net, ev->peer, 0);
-    }
+    c->handovers[slot] = (struct handover){ .used = true, .peer = ev->peer, .lo = ev->succ[0], .hi = ev->succ[1] };
+    handover_pump(c, slot);
     break;
   }
   case CDHT_EV_REQUEST_SENT: /* the content may come before the response: be ready for it */

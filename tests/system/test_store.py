@@ -224,3 +224,24 @@ def test_a_sender_hears_whether_its_content_was_kept(peers, tmp_path):
     a.wait_err("sending 0001 failed: ", start=e)  # a reset, or a close without the verdict
     assert a.events(m) == ["File 0001 is here.", "A response message, destined for peer 2, has been sent.",
                            "We now start sending the file ........."]
+
+
+def test_a_quit_hands_over_more_files_than_transfers_run_at_once(peers):
+    """A peer may hold thousands of files; its handover runs a few transfers at a time, so a
+    quit hands every one over, not only as many as the net lets out at once (256)."""
+    held = os.path.join(h.WORKDIR, "cdht-data", "peer-1")
+    os.makedirs(held)
+    names = [f"{f:04d}" for f in range(10000) if f % 256 > 200 or f % 256 <= 1][:300]  # keys (200, 1]
+    for i, name in enumerate(names):
+        with open(os.path.join(held, name), "wb") as f:
+            f.write(f"file {name}, {i}".encode())
+    a = peers.start(1, 200, 1, options=OPTS)  # a restarted peer serves what its data directory holds
+    b = peers.start(200, 1, 200, options=OPTS)
+    a.wait_line("A ping response message was received from Peer 200.")
+    m = b.out.mark()
+    a.type("quit")
+    assert a.wait_exit(60) == 0
+    assert "300 files handed over to peer 200." in a.events()
+    b.wait_line("300 files received from peer 1.", start=m, timeout=20)
+    assert sorted(os.listdir(os.path.join(h.WORKDIR, "cdht-data", "peer-200"))) == sorted(names)
+    assert os.listdir(held) == []
