@@ -24,6 +24,12 @@ typedef struct expect {
   uint16_t file;
   cdht_id from;      /* the only peer it may come from; CDHT_ID_NONE: any (a request's holder) */
   uint32_t seq;      /* and for that request */
+  uint64_t token;    /* the token its header must carry (a GET's: from the response, or from content
+                      * that overtook the response, checked when the response comes) */
+  bool early;        /* GET: content began before the response: it lands under a hidden name and
+                      * takes its real one only once the response vouches for its sender and token */
+  bool vouched;      /* ... and the response did */
+  char ext[CDHT_EXT_LEN + 1]; /* GET: the content's extension */
   /* GET only: the content may overtake the response that announces it (two connections), so
    * the lines wait until both are there, and keep their order. */
   bool responded;    /* "Received a response message ..." was printed */
@@ -49,11 +55,16 @@ struct cdht_content {
   struct { bool used; uint16_t file; char path[1024]; } stores[STORE_MAX];
   struct handover {            /* keys in (lo, hi] going to |peer|, a few files at a time */
     bool used;
+    uint32_t id;               /* the node's handover id */
     cdht_id peer, lo, hi;
     unsigned next_file;        /* the next file number to look at */
-    unsigned inflight, done;   /* transfers under way; kept by the receiver */
+    unsigned inflight, done, failed; /* transfers under way; kept by the receiver; kept here */
   } handovers[HANDOVER_MAX];
   uint16_t handing[CDHT_FILE_MAX + 1]; /* per file being handed over: 1 + its handovers[] slot */
+  /* Per file: bumped each time new content lands under its name, so that a handover removes
+   * exactly the content it handed over, never what arrived since (§6). */
+  uint32_t ver[CDHT_FILE_MAX + 1];
+  uint32_t handing_ver[CDHT_FILE_MAX + 1]; /* the version on its way */
   /* Keys coming to us, per giver: its KEYS_DONE travels on another connection than the files
    * and may overtake their last bytes or their digest check, so "N files received" waits for
    * the files themselves (keys_check). */
@@ -141,15 +152,16 @@ fail:
   return -1;
 }
 
-static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id from, uint32_t seq) {
+static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id from, uint32_t seq, uint64_t token) {
   for (int i = 0; i < EXPECT_MAX; i++) { /* a retried request accepted twice is awaited once */
-    const expect *e = &c->expects[i];
+    expect *e = &c->expects[i];
+    /* The storer acts on the first acceptance it gets, and they travel in order: keep its token. */
     if (e->used && e->kind == kind && e->file == file && e->from == from && e->seq == seq) return;
   }
   for (int i = 0; i < EXPECT_MAX; i++) {
     if (c->expects[i].used) continue;
     memset(&c->expects[i], 0, sizeof c->expects[i]);
-    c->expects[i] = (expect){ .used = true, .kind = kind, .file = file, .from = from, .seq = seq };
+    c->expects[i] = (expect){ .used = true, .kind = kind, .file = file, .from = from, .seq = seq, .token = token };
     return;
   }
   fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
@@ -157,6 +169,43 @@ static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id fro
 }
 
 /* ---- transfer hooks ---- */
+
+static void get_path(const cdht_content *c, const expect *e, char *out, size_t cap) {
+  snprintf(out, cap, "%s/received_%04u%s%s", c->download_dir, e->file, e->ext[0] ? "." : "", e->ext);
+}
+
+static void early_path(const cdht_content *c, const expect *e, char *out, size_t cap) {
+  snprintf(out, cap, "%s/.received_%04u.%016llx.early", c->download_dir, e->file, (unsigned long long)e->token);
+}
+
+/* The response settles content that overtook it: genuine content takes its real name; content
+ * from anyone else is removed, and the genuine one may still come. */
+static void early_to_final(cdht_content *c, expect *e) {
+  char early[4096], final[4096];
+  early_path(c, e, early, sizeof early);
+  get_path(c, e, final, sizeof final);
+  e->early = false;
+  if (e->status == 0 && rename(early, final) < 0) {
+    e->status = -1;
+    snprintf(e->note, sizeof e->note, "receiving %04u failed: rename %.300s: %s\n", e->file, final, strerror(errno));
+  }
+}
+
+static void settle_early(cdht_content *c, expect *e, cdht_id from, uint64_t token) {
+  char early[4096];
+  early_path(c, e, early, sizeof early);
+  if (e->from == from && e->token == token) {
+    e->vouched = true;
+    if (e->finished) early_to_final(c, e);
+    return;
+  }
+  fprintf(stderr, "content for file %04u from peer %llu refused: the response came from peer %llu\n", e->file,
+          (unsigned long long)e->from, (unsigned long long)from);
+  if (e->finished) unlink(early);
+  e->early = e->started = e->finished = e->vouched = false;
+  e->from = from;
+  e->token = token;
+}
 
 static expect *find_get(cdht_content *c, uint32_t seq, uint16_t file) {
   for (int i = 0; i < EXPECT_MAX; i++) {
@@ -264,14 +313,12 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
   char ext[CDHT_EXT_LEN + 1] = { 0 };
   memcpy(ext, h->ext, CDHT_EXT_LEN);
   if (h->flags == CDHT_XFER_HANDOVER) {
-    /* Keys move between neighbours, or to us when they are ours now (a leaving neighbour may
-     * already have told us it is gone). */
-    const cdht_config *cfg = cdht_node_config(c->node);
-    cdht_id pred = cdht_node_predecessor(c->node, 0);
-    bool neighbour = h->from == cdht_node_successor(c->node, 0) || h->from == pred;
-    bool ours = pred == CDHT_ID_NONE ||
-                cdht_ring_between(pred, cdht_ring_key(h->file, cfg->ring_size), cfg->self, cfg->ring_size);
-    if (!neighbour && !ours) return -1; /* no verdict: the giver keeps it and does not count it */
+    /* Keys come only from the neighbour that gives them, for keys in its range (the node's rule). */
+    if (!cdht_node_handover_allowed(c->node, uv_now(c->loop), h->from, h->file)) {
+      fprintf(stderr, "handover of %04u from peer %llu refused: not a neighbour handing over its keys\n", h->file,
+              (unsigned long long)h->from);
+      return -1; /* no verdict: the giver keeps it and does not count it */
+    }
     held_path(c, h->file, ext, path, cap);
     keys_started(c, h->from);
     return 0;
@@ -281,14 +328,23 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
     if (!e->used || e->kind != h->flags || e->file != h->file || e->seq != h->seq) continue;
     if (e->from != CDHT_ID_NONE && e->from != h->from) continue;
     if (h->flags == CDHT_XFER_PUT) {
+      if (h->token != e->token) continue; /* only the storer saw the token we accepted it with */
       e->used = false;
       held_path(c, h->file, ext, path, cap);
       return 0;
     }
     if (e->started || e->finished) continue; /* one transfer per request */
+    if (e->responded && h->token != e->token) continue; /* not the content the answer announced */
     e->from = h->from;
     e->started = true;
-    snprintf(path, cap, "%s/received_%04u%s%s", c->download_dir, h->file, ext[0] ? "." : "", ext);
+    snprintf(e->ext, sizeof e->ext, "%s", ext);
+    if (!e->responded) { /* ahead of its response: held under a hidden name until it vouches */
+      e->early = true;
+      e->token = h->token;
+      early_path(c, e, path, cap);
+      return 0;
+    }
+    get_path(c, e, path, cap);
     advance_get(e);
     return 0;
   }
@@ -299,22 +355,28 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   cdht_content *c = ctx;
   if (h->flags == CDHT_XFER_GET) {
     expect *e = find_get(c, h->seq, h->file);
-    if (!e) return;
+    if (!e || !e->started || e->from != h->from || e->token != h->token) { /* refused on the way */
+      if (status == 0) unlink(path);
+      return;
+    }
     if (status < 0) { /* say so now; the genuine content may still come for this request */
       fprintf(stderr, "receiving %04u from peer %llu failed: %s\n", h->file, (unsigned long long)h->from, err);
-      e->started = false;
+      e->started = e->early = e->vouched = false;
       if (!e->responded) e->from = CDHT_ID_NONE;
       return;
     }
     e->finished = true;
     e->status = status;
+    char final[4096];
+    get_path(c, e, final, sizeof final);
     if (status == 0)
-      snprintf(e->note, sizeof e->note, "file %04u saved as %.400s (%llu bytes, digest checked)\n", h->file, path,
+      snprintf(e->note, sizeof e->note, "file %04u saved as %.400s (%llu bytes, digest checked)\n", h->file, final,
                (unsigned long long)h->size);
     else
       snprintf(e->note, sizeof e->note, "receiving %04u from peer %llu failed: %.400s\n", h->file,
                (unsigned long long)h->from, err);
-    advance_get(e);
+    if (e->early && e->vouched) early_to_final(c, e);
+    if (!e->early) advance_get(e); /* else its response settles it (settle_early) */
     return;
   }
   if (status < 0) {
@@ -332,10 +394,11 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   }
   snprintf(c->ext[h->file], sizeof c->ext[h->file], "%s", ext);
   remember_digest(c, h->file, h->digest);
+  c->ver[h->file]++;
   if (h->flags == CDHT_XFER_HANDOVER) {
-    cdht_node_set_stored(c->node, h->file, true);
     fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
     keys_arrived(c, h->from, true);
+    cdht_net_taken_over(c->net, h->file, h->from);
     return;
   }
   cdht_net_stored(c->net, h->file, h->from, h->seq);
@@ -369,17 +432,19 @@ static void handover_pump(cdht_content *c, unsigned slot) {
     held_path(c, f, c->ext[f], path, sizeof path);
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, f, path, &size);
-    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, f, 0, path, c->ext[f], dg, size, on_handed, c, err,
-                           sizeof err) < 0) {
+    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, f, 0, 0, path, c->ext[f], dg, size, on_handed, c,
+                           err, sizeof err) < 0) {
       fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
+      ho->failed++;
       continue;
     }
     c->handing[f] = (uint16_t)(slot + 1);
+    c->handing_ver[f] = c->ver[f];
     ho->inflight++;
   }
   if (ho->inflight == 0 && ho->next_file > CDHT_FILE_MAX) {
     ho->used = false;
-    cdht_net_handover_done(c->net, ho->peer, ho->done);
+    cdht_net_handover_done(c->net, ho->peer, ho->id, ho->done, ho->failed);
   }
 }
 
@@ -388,20 +453,39 @@ static void handover_pump(cdht_content *c, unsigned slot) {
 static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
   cdht_content *c = ctx;
   unsigned slot = c->handing[file] ? c->handing[file] - 1u : HANDOVER_MAX;
+  bool live = slot < HANDOVER_MAX && c->handovers[slot].used;
   c->handing[file] = 0;
-  if (status < 0) {
+  char path[4096];
+  held_path(c, file, c->ext[file], path, sizeof path);
+  if (status == 0 && c->ver[file] != c->handing_ver[file] && cdht_node_is_stored(c->node, file) && live) {
+    /* New content arrived while the old went: the receiver holds the old one, so the new one
+     * follows it, and nothing is removed here until it is through. */
+    struct handover *ho = &c->handovers[slot];
+    char e2[512];
+    uint64_t size = 0;
+    const uint8_t *dg = known_digest(c, file, path, &size);
+    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, file, 0, 0, path, c->ext[file], dg, size, on_handed,
+                           c, e2, sizeof e2) == 0) {
+      c->handing[file] = (uint16_t)(slot + 1);
+      c->handing_ver[file] = c->ver[file];
+      return; /* still in flight for this handover */
+    }
+    fprintf(stderr, "handing over %04u failed: %s (kept here)\n", file, e2);
+    status = -1;
+  } else if (status < 0) {
     fprintf(stderr, "handing over %04u failed: %s (kept here)\n", file, err);
-  } else {
-    char path[4096];
-    held_path(c, file, c->ext[file], path, sizeof path);
+  } else if (c->ver[file] == c->handing_ver[file]) {
+    /* Exactly the content that went is removed; newer content that came since stays. */
     unlink(path);
-    cdht_node_set_stored(c->node, file, false);
     c->ext[file][0] = '\0';
     c->dig[file].valid = false;
+    if (live) cdht_net_file_handed(c->net, file, c->handovers[slot].peer);
+    else cdht_node_set_stored(c->node, file, false);
   }
-  if (slot >= HANDOVER_MAX || !c->handovers[slot].used) return;
+  if (!live) return;
   c->handovers[slot].inflight--;
   if (status == 0) c->handovers[slot].done++;
+  else c->handovers[slot].failed++;
   handover_pump(c, slot);
 }
 
@@ -461,7 +545,7 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
   char err[512], path[4096];
   switch (ev->kind) {
   case CDHT_EV_STORE_ACCEPTED:
-    if (ev->peer != self) add_expect(c, CDHT_XFER_PUT, ev->file, ev->peer, ev->seq);
+    if (ev->peer != self) add_expect(c, CDHT_XFER_PUT, ev->file, ev->peer, ev->seq, ev->token);
     break;
   case CDHT_EV_STORE_UPLOAD: {
     const char *src = take_store_path(c, ev->file);
@@ -475,8 +559,8 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     }
     char ext[CDHT_EXT_LEN + 1];
     path_ext(src, ext);
-    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_PUT, ev->file, ev->seq, src, ext, NULL, 0, on_uploaded, c,
-                           err, sizeof err) < 0)
+    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_PUT, ev->file, ev->seq, ev->token, src, ext, NULL, 0,
+                           on_uploaded, c, err, sizeof err) < 0)
       fprintf(stderr, "store %04u failed: %s\n", ev->file, err);
     break;
   }
@@ -486,8 +570,8 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     fputs(cdht_lines_transfer(CDHT_LINE_SENDING), stdout);
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, ev->file, path, &size);
-    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_GET, ev->file, ev->seq, path, c->ext[ev->file], dg, size,
-                           on_sent, c, err, sizeof err) < 0)
+    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_GET, ev->file, ev->seq, ev->token, path, c->ext[ev->file],
+                           dg, size, on_sent, c, err, sizeof err) < 0)
       fprintf(stderr, "sending %04u failed: %s\n", ev->file, err);
     break;
   }
@@ -496,34 +580,39 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     while (slot < HANDOVER_MAX && c->handovers[slot].used) slot++;
     if (slot == HANDOVER_MAX) { /* cannot track it: keep the files, and say none went */
       fprintf(stderr, "handover to peer %llu postponed: too many at once\n", (unsigned long long)ev->peer);
-      cdht_net_handover_done(c->net, ev->peer, 0);
+      cdht_net_handover_done(c->net, ev->peer, ev->seq, 0, 1);
       break;
     }
-    c->handovers[slot] = (struct handover){ .used = true, .peer = ev->peer, .lo = ev->succ[0], .hi = ev->succ[1] };
+    c->handovers[slot] = (struct handover){ .used = true, .id = ev->seq, .peer = ev->peer, .lo = ev->succ[0],
+                                            .hi = ev->succ[1] };
     handover_pump(c, slot);
     break;
   }
   case CDHT_EV_REQUEST_SENT: /* the content may come before the response: be ready for it */
-    add_expect(c, CDHT_XFER_GET, ev->file, CDHT_ID_NONE, ev->seq);
+    add_expect(c, CDHT_XFER_GET, ev->file, CDHT_ID_NONE, ev->seq, 0);
     break;
   case CDHT_EV_RESPONSE_RECEIVED: {
     expect *e = find_get(c, ev->seq, ev->file);
     if (!e) break;
-    if (!ev->content) { e->used = false; break; }
-    e->responded = true;
-    if (e->from != CDHT_ID_NONE && e->from != ev->peer) { /* someone else sent content: not ours */
+    if (!ev->content) {
+      if (e->early && e->finished) settle_early(c, e, CDHT_ID_NONE, 0); /* nobody sends content: remove it */
       e->used = false;
       break;
     }
+    e->responded = true;
+    if (e->early) settle_early(c, e, ev->peer, ev->token);
     e->from = ev->peer;
+    e->token = ev->token;
     advance_get(e);
     break;
   }
   case CDHT_EV_REQUEST_FAILED:
-    for (int i = 0; i < EXPECT_MAX; i++)
-      if (c->expects[i].used && c->expects[i].kind == CDHT_XFER_GET && c->expects[i].file == ev->file &&
-          !c->expects[i].started)
-        c->expects[i].used = false;
+    for (int i = 0; i < EXPECT_MAX; i++) {
+      expect *e = &c->expects[i];
+      if (!e->used || e->kind != CDHT_XFER_GET || e->file != ev->file || (e->started && !e->finished)) continue;
+      if (e->early && e->finished) settle_early(c, e, CDHT_ID_NONE, 0); /* nobody vouched for it */
+      e->used = false;
+    }
     break;
   default:
     break;

@@ -96,8 +96,9 @@ static void print_status(app *a) {
           (unsigned long long)ns->send_failed, (unsigned long long)ns->udp_partial,
           (unsigned long long)ns->tcp_refused, (unsigned long long)ns->tcp_bad_stream,
           (unsigned long long)ns->tcp_idle, (unsigned long long)ns->tcp_slow, (unsigned long long)ns->udp_dropped);
-  fprintf(stderr, "sending: %llu timed out, %llu refused at the limit\n", (unsigned long long)ns->send_timeouts,
-          (unsigned long long)ns->send_refused);
+  fprintf(stderr, "sending: %llu timed out, %llu refused at the limit; transfers: %llu refused\n",
+          (unsigned long long)ns->send_timeouts, (unsigned long long)ns->send_refused,
+          (unsigned long long)ns->xfer_refused);
   fprintf(stderr, "failure detection: %llu probes, %llu witness questions, %llu verdicts overturned\n",
           (unsigned long long)st->probes_sent, (unsigned long long)st->witness_queries,
           (unsigned long long)st->vouched);
@@ -170,6 +171,11 @@ int main(int argc, char **argv) {
    * a non-interactive shell hands its children SIGINT already ignored. */
   signal(SIGINT, SIG_DFL);
 
+  if (sodium_init() < 0) {
+    fprintf(stderr, "cdht: libsodium could not start\n");
+    return 1;
+  }
+  randombytes_buf(args.cfg.secret, sizeof args.cfg.secret); /* request ids and tokens nobody can guess */
   app a = { .loop = uv_default_loop(), .show_pings = true };
   int rc = cdht_node_new(&a.node, &args.cfg, NULL, uv_now(a.loop));
   if (rc < 0) {
@@ -203,10 +209,7 @@ int main(int argc, char **argv) {
   char data_dir[1100];
   if (args.data_dir) snprintf(data_dir, sizeof data_dir, "%s", args.data_dir);
   else snprintf(data_dir, sizeof data_dir, "cdht-data/peer-%llu", (unsigned long long)args.cfg.self);
-  bool sodium = sodium_init() >= 0;
-  if (!sodium) snprintf(err, sizeof err, "libsodium could not start");
-  if (!sodium ||
-      cdht_content_open(&a.content, a.loop, a.node, a.net, data_dir, args.download_dir ? args.download_dir : ".", err,
+  if (cdht_content_open(&a.content, a.loop, a.node, a.net, data_dir, args.download_dir ? args.download_dir : ".", err,
                         sizeof err) < 0) {
     fprintf(stderr, "cdht: %s\n", err);
     cdht_net_close(a.net);

@@ -30,12 +30,13 @@ static void wr_uint(wr *w, uint64_t v, size_t n) {
 
 /* Body layouts, in field order.  One table, so encode, decode and the lengths agree. */
 enum { F_FROM = 1, F_SEQ = 2, F_ROLE = 4, F_FILE = 8, F_ORIGIN = 16, F_HOPS = 32, F_FLAGS = 64,
-       F_SUCC = 128, F_ABOUT = 256, F_AGE = 512, F_SIZE = 1024, F_DIGEST = 2048, F_EXT = 4096 };
+       F_SUCC = 128, F_ABOUT = 256, F_AGE = 512, F_SIZE = 1024, F_DIGEST = 2048, F_EXT = 4096,
+       F_TOKEN = 8192 };
 static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUNT] = {
   [CDHT_MSG_PING] = { "ping", F_FROM | F_SEQ | F_ROLE },
   [CDHT_MSG_PONG] = { "pong", F_FROM | F_SEQ },
   [CDHT_MSG_FILE_REQ] = { "file-request", F_FROM | F_ORIGIN | F_SEQ | F_FILE | F_HOPS | F_FLAGS },
-  [CDHT_MSG_FILE_RESP] = { "file-response", F_FROM | F_SEQ | F_FILE | F_FLAGS },
+  [CDHT_MSG_FILE_RESP] = { "file-response", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_TOKEN },
   [CDHT_MSG_DEPART] = { "depart", F_FROM | F_SUCC },
   [CDHT_MSG_DEPART_ACK] = { "depart-ack", F_FROM },
   [CDHT_MSG_SUCC_QUERY] = { "successor-query", F_FROM | F_SEQ },
@@ -49,9 +50,9 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_STAB_QUERY] = { "stabilize-query", F_FROM | F_SEQ },
   [CDHT_MSG_STAB_REPLY] = { "stabilize-reply", F_FROM | F_SEQ | F_SUCC | F_ABOUT | F_AGE },
   [CDHT_MSG_STORE_REQ] = { "store-request", F_FROM | F_ORIGIN | F_SEQ | F_FILE | F_HOPS | F_FLAGS },
-  [CDHT_MSG_STORE_ACCEPT] = { "store-accept", F_FROM | F_SEQ | F_FILE },
-  [CDHT_MSG_STORE_DONE] = { "store-done", F_FROM | F_SEQ | F_FILE },
-  [CDHT_MSG_XFER] = { "transfer", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_SIZE | F_DIGEST | F_EXT },
+  [CDHT_MSG_STORE_ACCEPT] = { "store-accept", F_FROM | F_SEQ | F_FILE | F_TOKEN },
+  [CDHT_MSG_STORE_DONE] = { "store-done", F_FROM | F_SEQ | F_FILE | F_ABOUT },
+  [CDHT_MSG_XFER] = { "transfer", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_SIZE | F_DIGEST | F_EXT | F_TOKEN },
   [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT },
   [CDHT_MSG_KEYS_DONE] = { "keys-done", F_FROM | F_SEQ },
 };
@@ -64,7 +65,7 @@ int cdht_msg_body_len(uint8_t type) {
   return 8 * !!(f & F_FROM) + 8 * !!(f & F_ORIGIN) + 4 * !!(f & F_SEQ) + 1 * !!(f & F_ROLE) +
          2 * !!(f & F_FILE) + 2 * !!(f & F_HOPS) + 1 * !!(f & F_FLAGS) + 16 * !!(f & F_SUCC) +
          8 * !!(f & F_ABOUT) + 4 * !!(f & F_AGE) + 8 * !!(f & F_SIZE) + CDHT_DIGEST_LEN * !!(f & F_DIGEST) +
-         CDHT_EXT_LEN * !!(f & F_EXT);
+         CDHT_EXT_LEN * !!(f & F_EXT) + 8 * !!(f & F_TOKEN);
 }
 
 const char *cdht_msg_name(uint8_t type) { return known(type) ? layouts[type].name : "?"; }
@@ -89,6 +90,7 @@ cdht_ssize cdht_msg_encode(uint8_t *dst, size_t cap, const cdht_msg *m) {
   if (f & F_SIZE) wr_uint(&w, m->size, 8);
   for (size_t i = 0; (f & F_DIGEST) && i < CDHT_DIGEST_LEN; i++) wr_uint(&w, m->digest[i], 1);
   for (size_t i = 0; (f & F_EXT) && i < CDHT_EXT_LEN; i++) wr_uint(&w, (uint8_t)m->ext[i], 1);
+  if (f & F_TOKEN) wr_uint(&w, m->token, 8);
   return w.bad ? CDHT_ERR_NOBUF : (cdht_ssize)w.off;
 }
 
@@ -116,6 +118,7 @@ cdht_ssize cdht_msg_decode(cdht_msg *m, const uint8_t *buf, size_t len) {
   if (f & F_SIZE) m->size = rd_u64(&r);
   for (size_t i = 0; (f & F_DIGEST) && i < CDHT_DIGEST_LEN; i++) m->digest[i] = rd_u8(&r);
   for (size_t i = 0; (f & F_EXT) && i < CDHT_EXT_LEN; i++) m->ext[i] = (char)rd_u8(&r);
+  if (f & F_TOKEN) m->token = rd_u64(&r);
   if (r.bad) return CDHT_ERR_MALFORMED;
   if ((f & F_ROLE) && m->role != CDHT_ROLE_FIRST && m->role != CDHT_ROLE_SECOND)
     return CDHT_ERR_MALFORMED;

@@ -69,9 +69,10 @@ typedef struct cdht_msg {
   uint16_t hops;     /* FILE_REQ: peers passed so far (loop guard) */
   uint8_t flags;     /* FILE_REQ: CDHT_REQ_FINAL; FILE_RESP: CDHT_RESP_CONTENT; XFER: the kind */
   cdht_id succ[2];   /* DEPART: the receiver's new successors; SUCC_REPLY: the sender's */
-  cdht_id about;     /* WITNESS_QUERY, WITNESS_REPLY: the suspected peer */
+  cdht_id about;     /* WITNESS_QUERY, WITNESS_REPLY: the suspected peer; STORE_DONE: the holder */
   uint32_t age_ms;   /* WITNESS_REPLY: ms since the sender last heard from it */
   uint64_t size;     /* XFER: content length in bytes */
+  uint64_t token;    /* FILE_RESP, STORE_ACCEPT: unguessable; XFER (GET, PUT) echoes it (§9) */
   uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
 } cdht_msg;

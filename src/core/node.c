@@ -1,6 +1,7 @@
 /* The peer's state machine.  Rules cite docs/protocol.md. */
 #include "node.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,8 @@
 
 enum node_state { JOINING, RUNNING, LEAVING, LEFT };
 #define DEAD_LOG 4 /* peers recently declared dead or departed, never re-adopted on hearsay */
+#define LEAVE_HO_MAX 8 /* handovers a leaving node runs or retries at once: its own keys, and what
+                        * reaches it while it leaves (stores it accepted, a neighbour's keys) */
 
 typedef struct pending_req {
   bool used;
@@ -48,11 +51,29 @@ struct cdht_node {
   uint32_t next_qid;
 
   pending_req reqs[CDHT_MAX_PENDING];
-  uint32_t next_req_id;
+  uint64_t nonce;              /* counts the ids and tokens derived from cfg.secret */
+
+  /* Stores that reached us while leaving: confirmed to their storer only once our successor
+   * holds the content (§6), so that "stored at peer P" is never said of a file about to leave
+   * with us. */
+  struct { bool used; uint16_t file; cdht_id origin; uint32_t seq; } acks[CDHT_MAX_PENDING];
+  /* Stores we accepted whose content has not arrived: a quit waits for them (until its
+   * deadline), so that content on its way to us is passed on, not cut off. */
+  struct { bool used; cdht_id origin; uint32_t seq; uint64_t until_ms; } awaiting[CDHT_MAX_PENDING];
+  uint32_t next_ho;            /* handover ids (CDHT_EV_HANDOVER's seq) */
+  struct leave_ho {            /* a handover of a leaving node: under way, or waiting to be retried */
+    bool used, running;
+    bool own;                  /* our own keys: the quit says how many went, even none */
+    uint32_t id;
+    cdht_id lo, hi;            /* keys in (lo, hi] */
+    uint64_t retry_ms;         /* !running: try again then, with our successor of that time */
+  } leave_ho[LEAVE_HO_MAX];
+  struct { cdht_id peer, about; uint64_t until_ms; } keys_wait;   /* a KEYS_REQ waiting for its sender's ping */
+  struct { cdht_id peer, about; uint64_t until_ms; } keys_asked;  /* we asked |peer| for keys (about, self] */
+  struct { cdht_id peer; uint64_t until_ms; } giver;              /* a predecessor handing us its keys */
 
   struct { cdht_id peer; bool waiting; } leave[2]; /* quit (§6): who must confirm */
   uint64_t leave_deadline_ms;
-  bool handing_over;           /* quit: our files are on their way to our first successor */
   cdht_id departed;            /* last successor whose departure we applied */
   struct { cdht_id id; uint64_t t_ms; } dead_log[DEAD_LOG]; /* when we declared each gone */
   unsigned ndead;
@@ -127,6 +148,19 @@ static void emit(cdht_node *n, cdht_event ev) {
 static void emit_peer(cdht_node *n, cdht_event_kind kind, cdht_id peer, uint16_t file) {
   cdht_event ev = { .kind = kind, .peer = peer, .file = file };
   emit(n, ev);
+}
+
+/* A value nobody without cfg.secret can predict: SipHash-2-4 of a counter (§9).  Request ids
+ * and content tokens come from here, so that a party that sees none of our messages cannot
+ * answer for a peer it is not. */
+static uint64_t unguessable(cdht_node *n) {
+  uint8_t in[8], out[crypto_shorthash_BYTES];
+  uint64_t c = ++n->nonce;
+  for (int i = 0; i < 8; i++) in[i] = (uint8_t)(c >> (8 * i));
+  crypto_shorthash(out, in, sizeof in, n->cfg.secret);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | out[i];
+  return v ? v : 1; /* 0 means "no token" */
 }
 
 static void send_msg(cdht_node *n, cdht_transport t, cdht_id to, cdht_msg *m) {
@@ -314,8 +348,46 @@ static void finish_leave(cdht_node *n) {
   emit_peer(n, CDHT_EV_LEFT, CDHT_ID_NONE, 0);
 }
 
+static bool handing_over(const cdht_node *n) {
+  for (int i = 0; i < LEAVE_HO_MAX; i++)
+    if (n->leave_ho[i].used) return true;
+  return false;
+}
+
+/* Content of a store we accepted is still on its way (and our leave deadline has not passed). */
+static bool awaiting_content(const cdht_node *n) {
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+    if (n->awaiting[i].used && n->awaiting[i].until_ms > n->leave_deadline_ms - n->cfg.leave_timeout_ms) return true;
+  return false;
+}
+
 static void check_leave_done(cdht_node *n) {
-  if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting && !n->handing_over) finish_leave(n);
+  if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting && !handing_over(n) &&
+      !awaiting_content(n))
+    finish_leave(n);
+}
+
+static void run_leave_handover(cdht_node *n, struct leave_ho *h) {
+  h->running = true;
+  h->id = ++n->next_ho;
+  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = n->succ[0], .seq = h->id, .succ = { h->lo, h->hi } };
+  emit(n, ev);
+}
+
+/* Our first successor answers for the keys (lo, hi] from now on (§9).  Ranges already on their
+ * way are not sent twice: the I/O layer sends again a file that changed while it was sent. */
+static struct leave_ho *start_leave_handover(cdht_node *n, uint64_t now, cdht_id lo, cdht_id hi) {
+  (void)now;
+  struct leave_ho *free_slot = NULL;
+  for (int i = 0; i < LEAVE_HO_MAX; i++) {
+    struct leave_ho *h = &n->leave_ho[i];
+    if (h->used && !h->running && h->lo == lo && h->hi == hi) return h; /* a retry will take it */
+    if (!h->used && !free_slot) free_slot = h;
+  }
+  if (!free_slot) return NULL; /* more than we can follow: the files stay in the data directory */
+  *free_slot = (struct leave_ho){ .used = true, .lo = lo, .hi = hi };
+  run_leave_handover(n, free_slot);
+  return free_slot;
 }
 
 static void start_leave(cdht_node *n, uint64_t now) {
@@ -327,10 +399,10 @@ static void start_leave(cdht_node *n, uint64_t now) {
   cdht_id p2 = pred_fresh(n, 1, now) ? n->pred[1] : CDHT_ID_NONE;
   n->state = LEAVING;
   n->leave[0].waiting = n->leave[1].waiting = false;
-  if (s1 != self) { /* our first successor answers for our keys from now on (§9) */
-    cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = s1, .succ = { p1 != CDHT_ID_NONE ? p1 : self, self } };
-    emit(n, ev);
-    n->handing_over = true;
+  n->leave_deadline_ms = now + n->cfg.leave_timeout_ms;
+  if (s1 != self) {
+    struct leave_ho *h = start_leave_handover(n, now, p1 != CDHT_ID_NONE ? p1 : self, self);
+    if (h) h->own = true;
   }
   if (p1 != CDHT_ID_NONE && p1 != self) {
     /* The first predecessor takes our successors.  If it is our own first successor, the
@@ -352,7 +424,6 @@ static void start_leave(cdht_node *n, uint64_t now) {
       emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, p2, 0);
     }
   }
-  n->leave_deadline_ms = now + n->cfg.leave_timeout_ms;
   check_leave_done(n);
 }
 
@@ -407,6 +478,9 @@ static pending_req *find_request(cdht_node *n, uint32_t id) {
   return NULL;
 }
 
+static uint64_t key_of(const cdht_node *n, uint16_t file) { return cdht_ring_key(file, n->cfg.ring_size); }
+
+
 static int start_request(cdht_node *n, uint64_t now, uint16_t file, bool store) {
   if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
   cdht_id self = n->cfg.self, key = cdht_ring_key(file, n->cfg.ring_size);
@@ -423,7 +497,8 @@ static int start_request(cdht_node *n, uint64_t now, uint16_t file, bool store) 
   r->used = true;
   r->store = store;
   r->file = file;
-  r->id = ++n->next_req_id;
+  do r->id = (uint32_t)unguessable(n); /* an answer must come from someone who saw the request */
+  while (r->id == 0 || find_request(n, r->id) != r);
   r->retry_ms = now + n->cfg.request_timeout_ms / 2;
   r->deadline_ms = now + n->cfg.request_timeout_ms;
   if (ours) { /* a store for a key we hold: accept it from ourselves */
@@ -448,7 +523,12 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (!valid_id(n, m->origin)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
   n->stats.requests_handled++;
   bool store = m->type == CDHT_MSG_STORE_REQ;
-  if ((m->flags & CDHT_REQ_FINAL) || n->succ[0] == self) {
+  bool last = (m->flags & CDHT_REQ_FINAL) || n->succ[0] == self;
+  /* A leaving peer's keys are its successor's from now on (§6): a store goes there, and so does a
+   * request for a file this peer no longer holds. */
+  bool passing = n->state == LEAVING && n->succ[0] != self && n->succ[0] != CDHT_ID_NONE && m->origin != self &&
+                 (store || !cdht_node_is_stored(n, m->file));
+  if (last && !passing) {
     if (m->origin == self) { /* our own request came round to us: we hold the file */
       pending_req *r = find_request(n, m->seq);
       if (!r || r->store != store || r->accepted) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; } /* a retry's copy */
@@ -465,20 +545,29 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
       emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
       return 0;
     }
-    if (store) {
-      cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = m->origin, .file = m->file, .seq = m->seq };
+    if (store) { /* the storer's content must carry this token (§9) */
+      for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+        if (n->awaiting[i].used && now < n->awaiting[i].until_ms) continue;
+        n->awaiting[i].used = true;
+        n->awaiting[i].origin = m->origin;
+        n->awaiting[i].seq = m->seq;
+        n->awaiting[i].until_ms = now + n->cfg.transfer_timeout_ms;
+        break;
+      }
+      cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = m->origin, .file = m->file, .seq = m->seq,
+                        .token = unguessable(n) };
       emit(n, ev);
-      cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = m->seq, .file = m->file };
+      cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = m->seq, .file = m->file, .token = ev.token };
       send_msg(n, CDHT_TCP, m->origin, &yes);
       return 0;
     }
     bool content = cdht_node_is_stored(n, m->file);
     emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
     cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = m->seq, .file = m->file,
-                      .flags = content ? CDHT_RESP_CONTENT : 0 };
+                      .flags = content ? CDHT_RESP_CONTENT : 0, .token = content ? unguessable(n) : 0 };
     send_msg(n, CDHT_TCP, m->origin, &resp);
     cdht_event ev = { .kind = CDHT_EV_RESPONSE_SENT, .peer = m->origin, .file = m->file, .content = content,
-                      .seq = m->seq };
+                      .seq = m->seq, .token = resp.token };
     emit(n, ev);
     return 0;
   }
@@ -490,8 +579,7 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   cdht_msg fwd = *m;
   fwd.hops++;
-  fwd.flags = cdht_ring_between(self, cdht_ring_key(m->file, n->cfg.ring_size), n->succ[0],
-                                n->cfg.ring_size) ? CDHT_REQ_FINAL : 0;
+  fwd.flags = passing || cdht_ring_between(self, key_of(n, m->file), n->succ[0], n->cfg.ring_size) ? CDHT_REQ_FINAL : 0;
   send_msg(n, CDHT_TCP, n->succ[0], &fwd);
   emit_peer(n, store ? CDHT_EV_STORE_FORWARDED : CDHT_EV_REQUEST_FORWARDED, n->succ[0], m->file);
   return 0;
@@ -502,7 +590,7 @@ static int on_file_response(cdht_node *n, const cdht_msg *m) {
   if (!r || r->store || r->file != m->file) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
   r->used = false;
   cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = m->from, .file = m->file,
-                    .content = (m->flags & CDHT_RESP_CONTENT) != 0, .seq = m->seq };
+                    .content = (m->flags & CDHT_RESP_CONTENT) != 0, .seq = m->seq, .token = m->token };
   emit(n, ev);
   return 0;
 }
@@ -518,12 +606,16 @@ static int on_store_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (m->type == CDHT_MSG_STORE_ACCEPT) { /* now the content goes, straight to that peer */
     r->accepted = true;
     r->deadline_ms = now + n->cfg.transfer_timeout_ms;
-    cdht_event ev = { .kind = CDHT_EV_STORE_UPLOAD, .peer = m->from, .file = m->file, .seq = m->seq };
+    cdht_event ev = { .kind = CDHT_EV_STORE_UPLOAD, .peer = m->from, .file = m->file, .seq = m->seq,
+                      .token = m->token };
     emit(n, ev);
     return 0;
   }
+  /* The peer that accepted may have passed the content on while it left: |about| holds it now. */
+  cdht_id holder = m->about;
+  if (!valid_id(n, holder) || holder == n->cfg.self) holder = m->from;
   r->used = false;
-  emit_peer(n, CDHT_EV_STORED, m->from, m->file);
+  emit_peer(n, CDHT_EV_STORED, holder, m->file);
   return 0;
 }
 
@@ -537,18 +629,66 @@ bool cdht_node_is_stored(const cdht_node *n, uint16_t file) {
   return file <= CDHT_FILE_MAX && (n->stored[file / 8] >> (file % 8)) & 1;
 }
 
-int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origin, uint32_t seq) {
-  (void)now;
-  if (file > CDHT_FILE_MAX || !valid_id(n, origin)) return CDHT_ERR_INVAL;
-  cdht_node_set_stored(n, file, true);
+/* Tells a storer that the ring holds its file, at |holder|. */
+static void confirm_store(cdht_node *n, uint16_t file, cdht_id origin, uint32_t seq, cdht_id holder) {
   if (origin == n->cfg.self) { /* our own store of a key we hold */
     pending_req *r = find_request(n, seq);
     if (r && r->store) r->used = false;
-    emit_peer(n, CDHT_EV_STORED, origin, file);
-    return 0;
+    emit_peer(n, CDHT_EV_STORED, holder, file);
+    return;
   }
-  cdht_msg done = { .type = CDHT_MSG_STORE_DONE, .seq = seq, .file = file };
+  cdht_msg done = { .type = CDHT_MSG_STORE_DONE, .seq = seq, .file = file, .about = holder };
   send_msg(n, CDHT_TCP, origin, &done);
+}
+
+static struct leave_ho *start_leave_handover(cdht_node *n, uint64_t now, cdht_id lo, cdht_id hi);
+static void hand_keys_to_joiner(cdht_node *n, cdht_id joiner, cdht_id about);
+
+/* Content that reached a leaving node goes on to its successor before the node leaves. */
+static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
+  if (n->state != LEAVING || n->succ[0] == n->cfg.self || n->succ[0] == CDHT_ID_NONE) return false;
+  uint64_t key = key_of(n, file);
+  start_leave_handover(n, now, (key + n->cfg.ring_size - 1) % n->cfg.ring_size, key);
+  return true;
+}
+
+int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origin, uint32_t seq) {
+  if (file > CDHT_FILE_MAX || !valid_id(n, origin)) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, file, true);
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+    if (n->awaiting[i].used && n->awaiting[i].origin == origin && n->awaiting[i].seq == seq) n->awaiting[i].used = false;
+  if (pass_on_if_leaving(n, now, file)) {
+    for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+      if (n->acks[i].used) continue;
+      n->acks[i].used = true;
+      n->acks[i].file = file;
+      n->acks[i].origin = origin;
+      n->acks[i].seq = seq;
+      return 0;
+    }
+    return 0; /* too many to follow: the storer hears nothing and reports a failed store */
+  }
+  confirm_store(n, file, origin, seq, n->cfg.self);
+  return 0;
+}
+
+int cdht_node_on_taken_over(cdht_node *n, uint64_t now, uint16_t file, cdht_id from) {
+  (void)from;
+  if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, file, true);
+  pass_on_if_leaving(n, now, file);
+  return 0;
+}
+
+int cdht_node_on_file_handed(cdht_node *n, uint64_t now, uint16_t file, cdht_id peer) {
+  (void)now;
+  if (file > CDHT_FILE_MAX || !valid_id(n, peer)) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, file, false);
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+    if (!n->acks[i].used || n->acks[i].file != file) continue;
+    n->acks[i].used = false;
+    confirm_store(n, file, n->acks[i].origin, n->acks[i].seq, peer);
+  }
   return 0;
 }
 
@@ -560,6 +700,8 @@ static int on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
   n->pred[i] = m->from;
   n->pred_heard_ms[i] = now;
   n->stats.pings_received++;
+  if (i == 0 && n->keys_wait.peer == m->from && now < n->keys_wait.until_ms && n->state == RUNNING)
+    hand_keys_to_joiner(n, m->from, n->keys_wait.about);
   emit_peer(n, CDHT_EV_PING_REQUEST, m->from, 0);
   cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = m->seq };
   send_msg(n, CDHT_UDP, m->from, &pong);
@@ -654,6 +796,9 @@ static int on_join_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (n->succ[0] != n->cfg.self) { /* the keys (accepter, us] were our successor's until now */
     cdht_msg keys = { .type = CDHT_MSG_KEYS_REQ, .about = m->from };
     send_msg(n, CDHT_TCP, n->succ[0], &keys);
+    n->keys_asked.peer = n->succ[0];
+    n->keys_asked.about = m->from;
+    n->keys_asked.until_ms = now + n->cfg.transfer_timeout_ms;
   }
   n->next_ping_ms = now;
   n->next_stab_ms = now + n->cfg.stabilize_ms;
@@ -672,37 +817,93 @@ static int on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 0;
 }
 
-/* A joiner between |about| and us takes the keys (about, joiner] that were ours (§9). */
-static int on_keys_request(cdht_node *n, const cdht_msg *m) {
+static void hand_keys_to_joiner(cdht_node *n, cdht_id joiner, cdht_id about) {
+  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = joiner, .seq = ++n->next_ho, .succ = { about, joiner } };
+  emit(n, ev);
+  n->keys_wait.peer = CDHT_ID_NONE;
+}
+
+/* A joiner between |about| and us takes the keys (about, joiner] that were ours (§9) — but only
+ * once our own view of the ring makes it our first predecessor: it pings us as its first
+ * successor.  Its first ping and this request leave together on two transports, so the request
+ * waits for the ping a while; a request from a peer that never pings us hands nothing over. */
+static int on_keys_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_id self = n->cfg.self;
   /* |about| is the joiner's predecessor: us too, if we were alone. */
-  if (!valid_id(n, m->about) || !cdht_ring_between(m->about, m->from, self, n->cfg.ring_size) || m->from == self) {
+  if (n->state != RUNNING || !valid_id(n, m->about) || !cdht_ring_between(m->about, m->from, self, n->cfg.ring_size) ||
+      m->from == self) {
     drop(n, CDHT_DROP_ROLE);
     return CDHT_ERR_ROLE;
   }
-  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = m->from, .succ = { m->about, m->from } };
-  emit(n, ev);
+  if (pred_fresh(n, 0, now) && n->pred[0] == m->from) {
+    hand_keys_to_joiner(n, m->from, m->about);
+    return 0;
+  }
+  n->keys_wait.peer = m->from;
+  n->keys_wait.about = m->about;
+  n->keys_wait.until_ms = now + detect_ms(n);
   return 0;
 }
 
-int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t count) {
-  (void)now;
+bool cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file) {
+  cdht_id self = n->cfg.self;
+  uint64_t key = key_of(n, file), size = n->cfg.ring_size;
+  /* From the successor we asked, for the keys we asked for. */
+  if (from == n->keys_asked.peer && now < n->keys_asked.until_ms &&
+      cdht_ring_between(n->keys_asked.about, key, self, size))
+    return true;
+  /* From a predecessor, leaving (our second one when our first leaves at the same time): keys that
+   * are not ours already.  Its files may take longer than its pings last, so once it began it may
+   * go on for a transfer's time. */
+  bool pred = (pred_fresh(n, 0, now) && n->pred[0] == from) || (pred_fresh(n, 1, now) && n->pred[1] == from);
+  bool giving = from == n->giver.peer && now < n->giver.until_ms;
+  if ((pred || giving) && from != self && !cdht_ring_between(from, key, self, size)) {
+    n->giver.peer = from;
+    n->giver.until_ms = now + n->cfg.transfer_timeout_ms;
+    return true;
+  }
+  drop(n, CDHT_DROP_UNASKED);
+  return false;
+}
+
+int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t id, uint32_t count,
+                               uint32_t failed) {
   if (!valid_id(n, peer) || peer == n->cfg.self) return CDHT_ERR_INVAL;
-  bool quitting = n->state == LEAVING && n->handing_over;
-  if (quitting || count > 0) { /* a quit always says how many; a join only when there were some */
+  struct leave_ho *h = NULL;
+  for (int i = 0; i < LEAVE_HO_MAX && !h; i++)
+    if (n->leave_ho[i].used && n->leave_ho[i].running && n->leave_ho[i].id == id) h = &n->leave_ho[i];
+  /* A quit always says how many went (the classic "0 files handed over"); the rest only when
+   * there were some. */
+  if ((h && h->own) || count > 0) {
     cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = count };
     send_msg(n, CDHT_TCP, peer, &done);
     cdht_event ev = { .kind = CDHT_EV_HANDED_OVER, .peer = peer, .seq = count };
     emit(n, ev);
   }
-  if (quitting) {
-    n->handing_over = false;
-    check_leave_done(n);
+  if (!h) return 0;
+  if (failed > 0 && now < n->leave_deadline_ms) {
+    /* Kept here: try again, with whoever is our successor then (a neighbour leaving at the same
+     * time refuses, or is gone, and its departure names our next successor). */
+    h->running = false;
+    h->own = false; /* its line is said */
+    h->retry_ms = n->succ[0] != peer ? now : now + n->cfg.requery_ms;
+  } else {
+    h->used = false;
   }
+  check_leave_done(n);
   return 0;
 }
 
-static int on_keys_done(cdht_node *n, const cdht_msg *m) {
+/* "N files received" only from a peer whose keys we expect: the successor we asked, or a
+ * predecessor handing us its keys. */
+static int on_keys_done(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  bool asked = m->from == n->keys_asked.peer && now < n->keys_asked.until_ms;
+  bool giving = (m->from == n->giver.peer && now < n->giver.until_ms) ||
+                (pred_fresh(n, 0, now) && n->pred[0] == m->from);
+  if (!asked && !giving) { drop(n, CDHT_DROP_UNASKED); return CDHT_ERR_ROLE; }
+  /* The giver's window stays open: a leaving peer may hand on, after its own keys, content that
+   * reached it while it left (§6). */
+  if (asked) n->keys_asked.peer = CDHT_ID_NONE;
   cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = m->from, .seq = m->seq };
   emit(n, ev);
   return 0;
@@ -906,8 +1107,8 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   case CDHT_MSG_JOIN_REJECT: return on_join_answer(n, now, &m);
   case CDHT_MSG_SUCC_CHANGE: return on_succ_change(n, now, &m);
   case CDHT_MSG_STAB_QUERY: return on_stab_query(n, now, &m);
-  case CDHT_MSG_KEYS_REQ: return on_keys_request(n, &m);
-  case CDHT_MSG_KEYS_DONE: return on_keys_done(n, &m);
+  case CDHT_MSG_KEYS_REQ: return on_keys_request(n, now, &m);
+  case CDHT_MSG_KEYS_DONE: return on_keys_done(n, now, &m);
   case CDHT_MSG_STAB_REPLY: return on_stab_reply(n, now, &m);
   default: return count_decode_error(n, CDHT_ERR_TYPE); /* unreachable: decode checked */
   }
@@ -961,12 +1162,21 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
     return 0;
   }
   if (n->state == LEAVING) {
+    for (int i = 0; i < LEAVE_HO_MAX; i++) {
+      struct leave_ho *h = &n->leave_ho[i];
+      if (!h->used || h->running) continue;
+      if (now >= n->leave_deadline_ms || n->succ[0] == n->cfg.self || n->succ[0] == CDHT_ID_NONE)
+        h->used = false; /* given up: the files stay in our data directory */
+      else if (now >= h->retry_ms)
+        run_leave_handover(n, h);
+    }
     if (now >= n->leave_deadline_ms) {
+      for (size_t i = 0; i < CDHT_MAX_PENDING; i++) n->awaiting[i].used = false; /* too late: the storer is told it failed */
       for (int i = 0; i < 2; i++)
         if (n->leave[i].waiting) leave_target_gone(n, n->leave[i].peer);
-      /* The content may take longer than the confirmations: its transfers end on their own. */
-      if (n->state == LEAVING && !n->handing_over) finish_leave(n);
     }
+    /* The content may take longer than the confirmations: its transfers end on their own. */
+    check_leave_done(n);
     return 0;
   }
   for (int i = 0; i < 2; i++) {
@@ -1014,7 +1224,13 @@ static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 uint64_t cdht_node_next_deadline(const cdht_node *n) {
   if (n->state == LEFT) return CDHT_NEVER;
-  if (n->state == LEAVING) return n->leave[0].waiting || n->leave[1].waiting ? n->leave_deadline_ms : CDHT_NEVER;
+  if (n->state == LEAVING) {
+    uint64_t t = n->leave[0].waiting || n->leave[1].waiting || awaiting_content(n) ? n->leave_deadline_ms : CDHT_NEVER;
+    for (int i = 0; i < LEAVE_HO_MAX; i++)
+      if (n->leave_ho[i].used && !n->leave_ho[i].running)
+        t = min_u64(t, min_u64(n->leave_ho[i].retry_ms, n->leave_deadline_ms));
+    return t;
+  }
   if (n->state == JOINING) return n->join_deadline_ms;
   uint64_t t = n->next_ping_ms;
   if (n->cfg.stabilize_ms) t = min_u64(t, n->next_stab_ms);
@@ -1064,6 +1280,7 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   n->heard_ms[0] = n->heard_ms[1] = CDHT_NEVER;
   cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;
+  n->keys_wait.peer = n->keys_asked.peer = n->giver.peer = CDHT_ID_NONE;
   n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
   n->next_stab_ms = now + cfg->stabilize_ms;
   if (cfg->join_via != CDHT_ID_NONE) {

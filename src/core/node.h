@@ -46,6 +46,9 @@ typedef struct cdht_config {
   uint32_t join_timeout_ms;     /* a join not accepted by then fails (default 5000) */
   uint32_t stabilize_ms;        /* ask the first successor for its predecessor this often (3000; 0 = off) */
   uint32_t transfer_timeout_ms; /* a store whose content is not confirmed by then fails (600000) */
+  uint8_t secret[16];           /* keys the request ids and content tokens this peer hands out, so that
+                                 * nobody else can guess them (§9); the program fills it from
+                                 * randombytes, the simulator from its seed */
 } cdht_config;
 
 /* Fills |cfg| with the defaults above; self and successors are left 0. */
@@ -100,10 +103,11 @@ typedef enum cdht_event_kind {
   CDHT_EV_STORE_FORWARDED, /* file: a store request passed on to our successor */
   CDHT_EV_STORE_ACCEPTED,  /* file, peer, seq: we are responsible; |peer| will send the content */
   CDHT_EV_STORE_UPLOAD,    /* file, peer, seq: send the content of |file| to |peer| now */
-  CDHT_EV_STORED,          /* file, peer: |peer| has stored and verified our file */
+  CDHT_EV_STORED,          /* file, peer: the ring holds our file, at |peer|, verified */
   CDHT_EV_STORE_FAILED,    /* file, ms: no peer took the file within ms */
-  CDHT_EV_HANDOVER,        /* peer, succ[0] = lo, succ[1] = hi: give |peer| the files with keys in (lo, hi];
-                              the I/O layer answers with cdht_node_on_handover_done() */
+  CDHT_EV_HANDOVER,        /* peer, seq = handover id, succ[0] = lo, succ[1] = hi: give |peer| the files with
+                              keys in (lo, hi]; the I/O layer reports each file with cdht_node_on_file_handed()
+                              and the end with cdht_node_on_handover_done() */
   CDHT_EV_HANDED_OVER,     /* peer, seq = count: our files went to |peer| */
   CDHT_EV_KEYS_RECEIVED,   /* peer, seq = count: |peer| handed us its files */
   CDHT_EV_COUNT
@@ -118,6 +122,7 @@ typedef struct cdht_event {
   uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
   bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer */
   uint32_t seq;       /* REQUEST_SENT, STORE_ACCEPTED / _UPLOAD, RESPONSE_SENT / _RECEIVED: the request's id */
+  uint64_t token;     /* RESPONSE_SENT / _RECEIVED, STORE_ACCEPTED / _UPLOAD: the token its content carries */
 } cdht_event;
 
 typedef enum cdht_join_failure {
@@ -145,7 +150,9 @@ typedef struct cdht_command {
   X(ROLE, "wrong role")                                                                  \
   X(LOOP, "hop limit")                                                                   \
   X(QUEUE, "queue full")                                                                 \
-  X(RATE, "rate limited")
+  X(RATE, "rate limited")                                                                \
+  X(UNASKED, "not asked for")                                                            \
+  X(TOKEN, "wrong token")
 
 typedef enum cdht_drop {
 #define CDHT_DROP_ENUM(name, text) CDHT_DROP_##name,
@@ -191,12 +198,30 @@ void cdht_node_set_stored(cdht_node *node, uint16_t file, bool stored);
 bool cdht_node_is_stored(const cdht_node *node, uint16_t file);
 
 /* The I/O layer received and verified the content of |file| that peer |origin| stored with
- * request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the storer. */
+ * request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the storer.  A
+ * leaving node passes it on to its successor first and confirms once that one holds it (§6). */
 int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id origin, uint32_t seq);
 
-/* The handover asked for by CDHT_EV_HANDOVER to |peer| is over: |count| files went.  A leaving
- * node leaves only after this (and its predecessors' confirmations). */
-int cdht_node_on_handover_done(cdht_node *node, uint64_t now_ms, cdht_id peer, uint32_t count);
+/* A handover file (CDHT_XFER_HANDOVER) from |from| has arrived and been verified: marks it held.
+ * A leaving node passes it on to its successor before it leaves. */
+int cdht_node_on_taken_over(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id from);
+
+/* One file of a handover reached |peer|, which kept it, and the I/O layer removed exactly that
+ * content here: marks it no longer held, and confirms stores that waited for it. */
+int cdht_node_on_file_handed(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id peer);
+
+/* The handover |id| to |peer| asked for by CDHT_EV_HANDOVER is over: |count| files went and
+ * |failed| could not be handed over (kept here).  A leaving node tries those again with its
+ * current successor until its leave deadline, and leaves only after this (and its
+ * predecessors' confirmations). */
+int cdht_node_on_handover_done(cdht_node *node, uint64_t now_ms, cdht_id peer, uint32_t id, uint32_t count,
+                               uint32_t failed);
+
+/* Whether a handover transfer of |file| from |from| may be taken (§9): from our first
+ * predecessor while it pings us (and for a while after its first file), for a key that is not
+ * already ours; or from the successor we asked for keys, for a key in the range we asked.  A
+ * refusal is counted. */
+bool cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_id from, uint16_t file);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for

@@ -478,15 +478,15 @@ static void file_writable(uv_poll_t *p, int status, int events) {
   file_pump(f);
 }
 
-int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
-                       const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done, void *ctx,
-                       char *err, size_t errlen) {
+int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
+                       const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
+                       void *ctx, char *err, size_t errlen) {
   if (net->closing || net->outbound >= net->opts.max_outbound) {
     snprintf(err, errlen, "too many transfers at once");
     return -1;
   }
   cdht_msg m = { .type = CDHT_MSG_XFER, .from = cdht_node_config(net->node)->self, .seq = seq, .file = file,
-                 .flags = kind };
+                 .flags = kind, .token = token };
   if (digest) { /* known already: no second pass over a large file */
     memcpy(m.digest, digest, CDHT_DIGEST_LEN);
     m.size = size;
@@ -542,9 +542,23 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
 
 void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks) { net->xfer = *hooks; }
 
-int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t count) {
+int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t id, uint32_t count, uint32_t failed) {
   uv_update_time(net->loop);
-  int rc = cdht_node_on_handover_done(net->node, uv_now(net->loop), peer, count);
+  int rc = cdht_node_on_handover_done(net->node, uv_now(net->loop), peer, id, count, failed);
+  drain(net);
+  return rc;
+}
+
+int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_id peer) {
+  uv_update_time(net->loop);
+  int rc = cdht_node_on_file_handed(net->node, uv_now(net->loop), file, peer);
+  drain(net);
+  return rc;
+}
+
+int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_id from) {
+  uv_update_time(net->loop);
+  int rc = cdht_node_on_taken_over(net->node, uv_now(net->loop), file, from);
   drain(net);
   return rc;
 }

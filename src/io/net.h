@@ -68,15 +68,23 @@ void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks);
 typedef void (*cdht_net_sent_fn)(void *ctx, uint16_t file, int status, const char *err);
 
 /* Streams the file at |path| (copied) to peer |to| over a connection of its own: a XFER header
- * (kind CDHT_XFER_PUT or _GET, |file|, |seq|, |ext|, size and BLAKE2b digest), then the bytes.
+ * (kind CDHT_XFER_PUT, _GET or _HANDOVER, |file|, |seq|, |token| — the one the receiver handed out
+ * for this content, 0 for a handover —, |ext|, size and BLAKE2b digest), then the bytes.
  * |digest| (with |size|) is the file's known digest, or NULL to compute it first.
  * Returns 0 (|done| follows), or -1 with a message in |err| (nothing started). */
-int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, const char *path,
-                       const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done, void *ctx,
-                       char *err, size_t errlen);
+int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
+                       const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
+                       void *ctx, char *err, size_t errlen);
 
-/* Tells the node that a handover to |peer| is over (|count| files went), and sends what it causes. */
-int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t count);
+/* Tells the node that handover |id| to |peer| is over (|count| files went, |failed| stayed here),
+ * and sends what it causes. */
+int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t id, uint32_t count, uint32_t failed);
+
+/* Tells the node that |file| was handed to |peer| and removed here (cdht_node_on_file_handed). */
+int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_id peer);
+
+/* Tells the node that a handover file from |from| arrived and was verified (cdht_node_on_taken_over). */
+int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_id from);
 
 /* Tells the node that stored content arrived and was verified, and sends what it causes. */
 int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq);

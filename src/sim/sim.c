@@ -325,17 +325,19 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   case CDHT_EV_STORED: w->stored[ev->file] = 1; break;
   case CDHT_EV_HANDOVER: { /* as the I/O layer does: the files in the range move, then the count */
     speer *t = find(w, ev->peer);
-    uint32_t count = 0;
-    for (unsigned f = 0; t && alive(t) && f <= CDHT_FILE_MAX; f++) {
+    uint32_t count = 0, failed = 0;
+    for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) {
       if (!holds(p, f) || !cdht_ring_between(ev->succ[0], cdht_ring_key(f, o->ring_size), ev->succ[1], o->ring_size))
         continue;
-      set_held(p, f, false);
-      if (p->node) cdht_node_set_stored(p->node, (uint16_t)f, false);
+      if (!t || !alive(t) || !t->node) { failed++; continue; } /* refused: kept here */
       set_held(t, f, true);
-      if (t->node) cdht_node_set_stored(t->node, (uint16_t)f, true);
+      cdht_node_on_taken_over(t->node, w->now_us / 1000, (uint16_t)f, p->id);
+      set_held(p, f, false);
+      if (p->node) cdht_node_on_file_handed(p->node, w->now_us / 1000, (uint16_t)f, ev->peer);
       count++;
     }
-    if (p->node) cdht_node_on_handover_done(p->node, w->now_us / 1000, ev->peer, count);
+    if (p->node) cdht_node_on_handover_done(p->node, w->now_us / 1000, ev->peer, ev->seq, count, failed);
+    if (t && t != p && alive(t) && t->node) settle_node(w, t);
     break;
   }
   case CDHT_EV_JOIN_FAILED:
@@ -785,6 +787,9 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       uint64_t walk_ms = (uint64_t)w.n * o->delay_max_us * 2 / 1000 + 10000;
       if (c.request_timeout_ms < walk_ms) c.request_timeout_ms = (uint32_t)walk_ms;
       if (c.join_timeout_ms < walk_ms) c.join_timeout_ms = (uint32_t)walk_ms; /* a join walks the ring too */
+      cdht_rng secret; /* each process its own secret, from the seed, without moving the world's rng */
+      cdht_rng_seed(&secret, o->seed ^ (p->id << 20) ^ ((uint64_t)now_ms << 40));
+      for (size_t i = 0; i < sizeof c.secret; i++) c.secret[i] = (uint8_t)cdht_rng_next(&secret);
       cdht_node_del(p->node); /* a restart: the old process is long gone */
       p->node = NULL;
       memset(p->lk, 0, sizeof p->lk);

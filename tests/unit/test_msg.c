@@ -39,7 +39,7 @@ static cdht_msg sample(uint8_t type) {
     m.hops = 0xfedc;
     m.flags = CDHT_REQ_FINAL;
     break;
-  case CDHT_MSG_FILE_RESP: m.seq = 0x01020304u; m.file = 9999; break;
+  case CDHT_MSG_FILE_RESP: m.seq = 0x01020304u; m.file = 9999; m.token = 0xa0a1a2a3a4a5a6a7ull; break;
   case CDHT_MSG_DEPART: m.succ[0] = 0x2122232425262728ull; m.succ[1] = 0x3132333435363738ull; break;
   case CDHT_MSG_DEPART_ACK: break;
   case CDHT_MSG_SUCC_QUERY: m.seq = 5; break;
@@ -57,8 +57,8 @@ static cdht_msg sample(uint8_t type) {
   case CDHT_MSG_STAB_QUERY: m.seq = 8; break;
   case CDHT_MSG_STAB_REPLY: m.seq = 8; m.succ[0] = 60; m.succ[1] = 61; m.about = 59; m.age_ms = 250; break;
   case CDHT_MSG_STORE_REQ: m.origin = 3; m.seq = 5; m.file = 2067; m.hops = 1; m.flags = CDHT_REQ_FINAL; break;
-  case CDHT_MSG_STORE_ACCEPT: m.seq = 5; m.file = 2067; break;
-  case CDHT_MSG_STORE_DONE: m.seq = 5; m.file = 2067; break;
+  case CDHT_MSG_STORE_ACCEPT: m.seq = 5; m.file = 2067; m.token = UINT64_MAX; break;
+  case CDHT_MSG_STORE_DONE: m.seq = 5; m.file = 2067; m.about = 4; break;
   case CDHT_MSG_XFER:
     m.seq = 6;
     m.file = 2012;
@@ -66,6 +66,7 @@ static cdht_msg sample(uint8_t type) {
     m.size = 0x0102030405060708ull;
     for (int i = 0; i < CDHT_DIGEST_LEN; i++) m.digest[i] = (uint8_t)(i * 7);
     memcpy(m.ext, "pdf", 3);
+    m.token = 0x0807060504030201ull;
     break;
   case CDHT_MSG_KEYS_REQ: m.about = 77; break;
   case CDHT_MSG_KEYS_DONE: m.seq = 3; break;
@@ -90,6 +91,7 @@ static void assert_msg_equal(const cdht_msg *a, const cdht_msg *b) {
   assert_true(a->size == b->size);
   assert_memory_equal(a->digest, b->digest, CDHT_DIGEST_LEN);
   assert_memory_equal(a->ext, b->ext, CDHT_EXT_LEN);
+  assert_true(a->token == b->token);
 }
 
 /* Encodes |m| into a fresh heap buffer of exactly its length; sets *len. */
@@ -122,13 +124,13 @@ static void test_msg_body_len_of_every_type(void **state) {
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_PING), 13);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_PONG), 12);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_REQ), 25);
-  assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_RESP), 15);
+  assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_RESP), 23); /* + the content token */
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_DEPART), 24);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_DEPART_ACK), 8);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_SUCC_QUERY), 12);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_SUCC_REPLY), 28);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_STORE_REQ), 25);
-  assert_int_equal(cdht_msg_body_len(CDHT_MSG_XFER), 8 + 4 + 2 + 1 + 8 + 32 + 8);
+  assert_int_equal(cdht_msg_body_len(CDHT_MSG_XFER), 8 + 4 + 2 + 1 + 8 + 32 + 8 + 8);
   for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) assert_true(CDHT_HDR_LEN + cdht_msg_body_len((uint8_t)t) <= CDHT_MSG_MAX);
   assert_int_equal(cdht_msg_body_len(0), -1);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_COUNT), -1);
@@ -202,7 +204,8 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     bool has_succ = t == CDHT_MSG_DEPART || t == CDHT_MSG_SUCC_REPLY || t == CDHT_MSG_JOIN_ACCEPT ||
                     t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_STAB_REPLY;
     bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY ||
-                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_KEYS_REQ;
+                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_KEYS_REQ || t == CDHT_MSG_STORE_DONE;
+    bool has_token = t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_ACCEPT || t == CDHT_MSG_XFER;
     bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
     bool has_flags = t == CDHT_MSG_FILE_REQ || t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_REQ || t == CDHT_MSG_XFER;
     if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ && t != CDHT_MSG_STORE_REQ) { noisy.origin = 99; noisy.hops = 3; }
@@ -215,6 +218,7 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     if (!has_succ) { noisy.succ[0] = 1; noisy.succ[1] = 2; }
     if (!has_about) noisy.about = 77;
     if (!has_age) noisy.age_ms = 5;
+    if (!has_token) noisy.token = 0x5151;
     if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK || t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_KEYS_REQ)
       noisy.seq = 1234;
     uint8_t a[CDHT_MSG_MAX], b[CDHT_MSG_MAX];

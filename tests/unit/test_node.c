@@ -281,7 +281,7 @@ static void net_collect(net *w, peer *p) {
     if ((ev.kind == CDHT_EV_PEER_DEAD || ev.kind == CDHT_EV_DEPARTING) && p->ngone < 8)
       p->gone[p->ngone++] = ev.peer;
     if (ev.kind == CDHT_EV_HANDOVER) /* as the I/O layer would: no files held here */
-      assert_int_equal(cdht_node_on_handover_done(p->n, w->now, ev.peer, 0), 0);
+      assert_int_equal(cdht_node_on_handover_done(p->n, w->now, ev.peer, ev.seq, 0, 0), 0);
   }
   for (size_t g = 0; g < p->ngone; g++) {
     assert_int_not_equal(cdht_node_successor(p->n, 0), p->gone[g]);
@@ -1206,7 +1206,7 @@ static void expect_handover(cdht_node *n) {
   assert_true(ev[0].peer == cdht_node_successor(n, 0));
   assert_true(ev[0].succ[1] == cdht_node_config(n)->self);
   /* The I/O layer had no files to send: it says so, and the successor is told "0 files". */
-  assert_int_equal(cdht_node_on_handover_done(n, 0, ev[0].peer, 0), 0);
+  assert_int_equal(cdht_node_on_handover_done(n, 0, ev[0].peer, ev[0].seq, 0, 0), 0);
   sent out[OUT_CAP];
   size_t o = drain_out(n, out, OUT_CAP);
   assert_int_equal(o, 1);
