@@ -12,6 +12,15 @@
 #include "cli/lines.h"
 #include "io/xfer.h"
 
+/* Bounded tables, each entry given back on success, failure and timeout (docs/protocol.md §7):
+ * - an awaited transfer ends when it arrives, or its request fails, or — not started by then —
+ *   one request timeout after it was announced (a PUT: the store was accepted; a GET: the
+ *   response said the content follows).  An honest sender starts one round trip (and a hash)
+ *   after the announcement, so anything older was forged or lost.  When the table is full, a new
+ *   PUT takes the place of the oldest one not started: forged STORE_REQs can fill it, but not
+ *   hold it against an honest store (whose upload starts at once).
+ * - a store slot is held from the `store` command until its upload ends (or the store failed
+ *   before any peer accepted it, or the node refused the command). */
 #define EXPECT_MAX 64  /* transfers this peer waits for at once (each announced by the protocol) */
 #define STORE_MAX 32   /* stores in flight (as many as the node has pending requests) */
 #define HANDOVER_MAX 8    /* handovers in progress at once (one per joiner, one for our quit) */
@@ -37,8 +46,20 @@ typedef struct expect {
   bool said_start;   /* "We now start receiving the file" was printed */
   bool finished;     /* the transfer ended */
   int status;        /* how it ended */
+  uint64_t deadline_ms; /* uv_now ms: not started by then, it is given up; UINT64_MAX: no deadline */
   char note[600];    /* what to say on stderr when it ended */
 } expect;
+
+/* One `store` command, from the command until its upload ends. */
+typedef struct store_slot {
+  bool used;
+  bool uploading;    /* STORE_UPLOAD came: |seq| is known and the upload is under way */
+  uint16_t file;
+  uint32_t seq;      /* the node's request id, once uploading */
+  uint64_t order;    /* when prepared, in stores: slots of one file are taken oldest first */
+  cdht_content *c;   /* the upload's callback gets the slot */
+  char path[1024];
+} store_slot;
 
 struct cdht_content {
   cdht_node *node;
@@ -52,7 +73,11 @@ struct cdht_content {
     uint8_t digest[CDHT_DIGEST_LEN];
   } *dig;
   expect expects[EXPECT_MAX];
-  struct { bool used; uint16_t file; char path[1024]; } stores[STORE_MAX];
+  uv_timer_t expect_timer;     /* fires at the earliest expectation deadline (expect_sweep) */
+  bool expect_timer_open;
+  store_slot stores[STORE_MAX];
+  uint64_t store_order;        /* stores prepared so far */
+  cdht_content_stats stats;
   struct handover {            /* keys in (lo, hi] going to |peer|, a few files at a time */
     bool used;
     uint32_t id;               /* the node's handover id */
@@ -152,20 +177,63 @@ fail:
   return -1;
 }
 
+static void expect_sweep(uv_timer_t *t);
+
+/* Arms the timer for the earliest deadline of an expectation not started. */
+static void expect_arm(cdht_content *c) {
+  if (!c->expect_timer_open) return;
+  uint64_t first = UINT64_MAX, now = uv_now(c->loop);
+  for (int i = 0; i < EXPECT_MAX; i++)
+    if (c->expects[i].used && !c->expects[i].started && c->expects[i].deadline_ms < first)
+      first = c->expects[i].deadline_ms;
+  if (first == UINT64_MAX) uv_timer_stop(&c->expect_timer);
+  else uv_timer_start(&c->expect_timer, expect_sweep, first > now ? first - now : 0, 0);
+}
+
+/* How long an announced transfer may take to start: the request timeout (see the top). */
+static uint64_t start_deadline(const cdht_content *c) {
+  return uv_now(c->loop) + cdht_node_config(c->node)->request_timeout_ms;
+}
+
+static void expect_sweep(uv_timer_t *t) {
+  cdht_content *c = t->data;
+  uint64_t now = uv_now(c->loop);
+  for (int i = 0; i < EXPECT_MAX; i++) {
+    expect *e = &c->expects[i];
+    if (!e->used || e->started || e->deadline_ms > now) continue;
+    if (e->kind == CDHT_XFER_GET)
+      fprintf(stderr, "receiving %04u from peer %llu failed: the content did not come in time\n", e->file,
+              (unsigned long long)e->from);
+    e->used = false;
+    c->stats.awaited_expired++;
+  }
+  expect_arm(c);
+}
+
 static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id from, uint32_t seq, uint64_t token) {
   for (int i = 0; i < EXPECT_MAX; i++) { /* a retried request accepted twice is awaited once */
     expect *e = &c->expects[i];
     /* The storer acts on the first acceptance it gets, and they travel in order: keep its token. */
     if (e->used && e->kind == kind && e->file == file && e->from == from && e->seq == seq) return;
   }
-  for (int i = 0; i < EXPECT_MAX; i++) {
-    if (c->expects[i].used) continue;
-    memset(&c->expects[i], 0, sizeof c->expects[i]);
-    c->expects[i] = (expect){ .used = true, .kind = kind, .file = file, .from = from, .seq = seq, .token = token };
+  expect *slot = NULL;
+  for (int i = 0; i < EXPECT_MAX && !slot; i++)
+    if (!c->expects[i].used) slot = &c->expects[i];
+  for (int i = 0; i < EXPECT_MAX && !slot && kind == CDHT_XFER_PUT; i++) { /* full: the oldest PUT goes */
+    expect *e = &c->expects[i];
+    if (e->kind == CDHT_XFER_PUT && !e->started && (!slot || e->deadline_ms < slot->deadline_ms)) slot = e;
+  }
+  if (!slot) {
+    c->stats.awaited_refused++;
+    fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
+            (unsigned long long)from);
     return;
   }
-  fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
-          (unsigned long long)from);
+  if (slot->used) c->stats.awaited_taken++;
+  memset(slot, 0, sizeof *slot);
+  *slot = (expect){ .used = true, .kind = kind, .file = file, .from = from, .seq = seq, .token = token,
+                    .deadline_ms = kind == CDHT_XFER_PUT ? start_deadline(c) : UINT64_MAX };
+  expect_arm(c);
 }
 
 /* ---- transfer hooks ---- */
@@ -362,7 +430,8 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
     if (status < 0) { /* say so now; the genuine content may still come for this request */
       fprintf(stderr, "receiving %04u from peer %llu failed: %s\n", h->file, (unsigned long long)h->from, err);
       e->started = e->early = e->vouched = false;
-      if (!e->responded) e->from = CDHT_ID_NONE;
+      if (e->responded) e->used = false; /* the responder's one transfer failed: nothing else comes */
+      else e->from = CDHT_ID_NONE;
       return;
     }
     e->finished = true;
@@ -489,21 +558,39 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
   handover_pump(c, slot);
 }
 
+/* The upload of a store ended: its slot is free, and a failed one frees the node's request too. */
 static void on_uploaded(void *ctx, uint16_t file, int status, const char *err) {
-  (void)ctx;
-  if (status < 0) fprintf(stderr, "store %04u failed: %s\n", file, err);
+  store_slot *s = ctx;
+  if (status < 0) {
+    fprintf(stderr, "store %04u failed: %s\n", file, err);
+    cdht_net_upload_failed(s->c->net, s->file, s->seq);
+  }
+  s->used = false;
 }
 
 /* ---- events ---- */
 
-static const char *take_store_path(cdht_content *c, uint16_t file) {
-  for (int i = 0; i < STORE_MAX; i++)
-    if (c->stores[i].used && c->stores[i].file == file) {
-      c->stores[i].used = false;
-      return c->stores[i].path;
-    }
-  return NULL;
+/* The oldest (or newest) store of |file| not uploading yet, or NULL. */
+static store_slot *waiting_store(cdht_content *c, uint16_t file, bool newest) {
+  store_slot *best = NULL;
+  for (int i = 0; i < STORE_MAX; i++) {
+    store_slot *s = &c->stores[i];
+    if (!s->used || s->uploading || s->file != file) continue;
+    if (!best || (newest ? s->order > best->order : s->order < best->order)) best = s;
+  }
+  return best;
 }
+
+/* Out of line, so that the compiler judges the messages that quote a path (store_locally) by any
+ * path, as before, not by this buffer's size. */
+__attribute__((noinline)) static const char *slot_path(const store_slot *s) { return s->path; }
+
+void cdht_content_cancel_store(cdht_content *c, uint16_t file) {
+  store_slot *s = waiting_store(c, file, true);
+  if (s) s->used = false;
+}
+
+const cdht_content_stats *cdht_content_get_stats(const cdht_content *c) { return &c->stats; }
 
 /* Our own store of a key we hold: copy into the data directory, atomically. */
 static void store_locally(cdht_content *c, uint16_t file, const char *src, uint32_t seq) {
@@ -548,22 +635,29 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     if (ev->peer != self) add_expect(c, CDHT_XFER_PUT, ev->file, ev->peer, ev->seq, ev->token);
     break;
   case CDHT_EV_STORE_UPLOAD: {
-    const char *src = take_store_path(c, ev->file);
-    if (!src) {
+    store_slot *slot = waiting_store(c, ev->file, false);
+    if (!slot) {
       fprintf(stderr, "store %04u: the file to send is no longer known\n", ev->file);
       break;
     }
-    if (ev->peer == self) {
+    const char *src = slot_path(slot);
+    slot->uploading = true;
+    slot->seq = ev->seq;
+    if (ev->peer == self) { /* the node holds no request for it (node.c start_request) */
       store_locally(c, ev->file, src, ev->seq);
+      slot->used = false;
       break;
     }
     char ext[CDHT_EXT_LEN + 1];
     path_ext(src, ext);
-    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_PUT, ev->file, ev->seq, ev->token, src, ext, NULL, 0,
-                           on_uploaded, c, err, sizeof err) < 0)
-      fprintf(stderr, "store %04u failed: %s\n", ev->file, err);
+    if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_PUT, ev->file, ev->seq, ev->token, src, ext, NULL, 0, on_uploaded, slot,
+                           err, sizeof err) < 0)
+      on_uploaded(slot, ev->file, -1, err);
     break;
   }
+  case CDHT_EV_STORE_FAILED: /* not accepted by anyone: its slot is free (an accepted one's upload frees it) */
+    if (!ev->content) cdht_content_cancel_store(c, ev->file);
+    break;
   case CDHT_EV_RESPONSE_SENT: {
     if (!ev->content) break;
     held_path(c, ev->file, c->ext[ev->file], path, sizeof path);
@@ -603,13 +697,17 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     if (e->early) settle_early(c, e, ev->peer, ev->token);
     e->from = ev->peer;
     e->token = ev->token;
+    if (!e->started && !e->finished) { /* the content has one request timeout to start */
+      e->deadline_ms = start_deadline(c);
+      expect_arm(c);
+    }
     advance_get(e);
     break;
   }
-  case CDHT_EV_REQUEST_FAILED:
+  case CDHT_EV_REQUEST_FAILED: /* that request's transfer can no longer be told apart from a forged one */
     for (int i = 0; i < EXPECT_MAX; i++) {
       expect *e = &c->expects[i];
-      if (!e->used || e->kind != CDHT_XFER_GET || e->file != ev->file || (e->started && !e->finished)) continue;
+      if (!e->used || e->kind != CDHT_XFER_GET || e->seq != ev->seq || e->file != ev->file) continue;
       if (e->early && e->finished) settle_early(c, e, CDHT_ID_NONE, 0); /* nobody vouched for it */
       e->used = false;
     }
@@ -641,10 +739,10 @@ int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path,
         return -1;
       }
       for (int k = 0; k < STORE_MAX; k++) {
-        if (c->stores[k].used && c->stores[k].file != file) continue;
-        c->stores[k].used = true;
-        c->stores[k].file = file;
-        snprintf(c->stores[k].path, sizeof c->stores[k].path, "%s", abs);
+        store_slot *s = &c->stores[k];
+        if (s->used) continue;
+        *s = (store_slot){ .used = true, .file = file, .order = ++c->store_order, .c = c };
+        snprintf(s->path, sizeof s->path, "%s", abs);
         free(abs);
         return 0;
       }
@@ -699,6 +797,9 @@ int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht
   uv_timer_init(loop, &c->keys_timer);
   c->keys_timer.data = c;
   c->keys_timer_open = true;
+  uv_timer_init(loop, &c->expect_timer);
+  c->expect_timer.data = c;
+  c->expect_timer_open = true;
   *out = c;
   return 0;
 fail:
@@ -708,6 +809,10 @@ fail:
 }
 
 void cdht_content_stop(cdht_content *c) {
+  if (c && c->expect_timer_open) {
+    c->expect_timer_open = false;
+    uv_close((uv_handle_t *)&c->expect_timer, NULL);
+  }
   if (!c || !c->keys_timer_open) return;
   c->keys_timer_open = false;
   uv_close((uv_handle_t *)&c->keys_timer, NULL);

@@ -21,6 +21,18 @@ int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht
  * directory.  Returns 0, or -1 with a message in |err| (no such readable file). */
 int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path, char *err, size_t errlen);
 
+/* The `store` command for |file| just prepared was refused by the node: forgets its file. */
+void cdht_content_cancel_store(cdht_content *c, uint16_t file);
+
+/* Refusals and expiries of the bounded tables (docs/protocol.md §7), for `status`. */
+typedef struct cdht_content_stats {
+  uint64_t awaited_refused;  /* transfers announced while the table was full of GETs: not awaited */
+  uint64_t awaited_taken;    /* awaited PUTs not started, replaced by a newer one when the table was full */
+  uint64_t awaited_expired;  /* awaited transfers that did not start within the request timeout */
+} cdht_content_stats;
+
+const cdht_content_stats *cdht_content_get_stats(const cdht_content *c);
+
 /* Acts on the node's events that move content (store accepted, upload, responses). */
 void cdht_content_on_event(cdht_content *c, const cdht_event *ev);
 

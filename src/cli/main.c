@@ -92,21 +92,31 @@ static void print_status(app *a) {
     fprintf(stderr, " %s %llu%s", cdht_drop_name((cdht_drop)d), (unsigned long long)st->dropped[d],
             d + 1 < CDHT_DROP_COUNT ? "," : "");
   fprintf(stderr, "\nnetwork: %llu sends failed, %llu truncated datagrams, %llu connections refused, "
-                  "%llu bad streams, %llu idle closed, %llu slow closed, %llu datagrams dropped by --drop\n",
+                  "%llu bad streams, %llu idle closed, %llu useless closed, %llu slow closed, "
+                  "%llu datagrams dropped by --drop\n",
           (unsigned long long)ns->send_failed, (unsigned long long)ns->udp_partial,
           (unsigned long long)ns->tcp_refused, (unsigned long long)ns->tcp_bad_stream,
-          (unsigned long long)ns->tcp_idle, (unsigned long long)ns->tcp_slow, (unsigned long long)ns->udp_dropped);
-  fprintf(stderr, "sending: %llu timed out, %llu refused at the limit; transfers: %llu refused\n",
-          (unsigned long long)ns->send_timeouts, (unsigned long long)ns->send_refused,
-          (unsigned long long)ns->xfer_refused);
+          (unsigned long long)ns->tcp_idle, (unsigned long long)ns->tcp_useless, (unsigned long long)ns->tcp_slow,
+          (unsigned long long)ns->udp_dropped);
+  fprintf(stderr, "transfers: %llu refused as unexpected, %llu cut below the minimum rate\n",
+          (unsigned long long)ns->xfer_refused, (unsigned long long)ns->xfer_slow);
+  if (a->content) {
+    const cdht_content_stats *cs = cdht_content_get_stats(a->content);
+    fprintf(stderr, "awaited: %llu refused at the limit, %llu taken over when full, %llu expired\n",
+            (unsigned long long)cs->awaited_refused, (unsigned long long)cs->awaited_taken,
+            (unsigned long long)cs->awaited_expired);
+  }
+  fprintf(stderr, "sending: %llu timed out, %llu refused at the limit\n", (unsigned long long)ns->send_timeouts,
+          (unsigned long long)ns->send_refused);
   fprintf(stderr, "failure detection: %llu probes, %llu witness questions, %llu verdicts overturned\n",
           (unsigned long long)st->probes_sent, (unsigned long long)st->witness_queries,
           (unsigned long long)st->vouched);
 }
 
-static void run_command(app *a, const cdht_command *cmd, const char *what) {
+static int run_command(app *a, const cdht_command *cmd, const char *what) {
   int rc = cdht_net_command(a->net, cmd);
   if (rc < 0) fprintf(stderr, "%s: %s\n", what, cdht_strerror(rc));
+  return rc;
 }
 
 static void on_line(void *ctx, const char *text, size_t len, bool too_long) {
@@ -137,7 +147,7 @@ static void on_line(void *ctx, const char *text, size_t len, bool too_long) {
       break;
     }
     cdht_command cmd = { .kind = CDHT_CMD_STORE, .file = line.file };
-    run_command(a, &cmd, "store");
+    if (run_command(a, &cmd, "store") < 0) cdht_content_cancel_store(a->content, line.file);
     break;
   }
   case CDHT_LINE_QUIT: {

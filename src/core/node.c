@@ -502,8 +502,10 @@ static int start_request(cdht_node *n, uint64_t now, uint16_t file, bool store) 
   r->retry_ms = now + n->cfg.request_timeout_ms / 2;
   r->deadline_ms = now + n->cfg.request_timeout_ms;
   if (ours) { /* a store for a key we hold: accept it from ourselves */
-    r->accepted = true;
-    r->deadline_ms = now + n->cfg.transfer_timeout_ms;
+    /* Nothing comes back from the ring for it: the I/O layer copies the file here and says
+     * STORED itself (cdht_node_on_stored), or that it failed.  Holding a slot until the
+     * transfer timeout would only let failed local copies fill the table (§7). */
+    r->used = false;
     cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = self, .file = file, .seq = r->id };
     emit(n, ev);
     ev.kind = CDHT_EV_STORE_UPLOAD;
@@ -519,6 +521,7 @@ static int start_request(cdht_node *n, uint64_t now, uint16_t file, bool store) 
 }
 
 static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  (void)now;
   cdht_id self = n->cfg.self;
   if (!valid_id(n, m->origin)) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
   n->stats.requests_handled++;
@@ -533,8 +536,7 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
       pending_req *r = find_request(n, m->seq);
       if (!r || r->store != store || r->accepted) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; } /* a retry's copy */
       if (store) {
-        r->accepted = true;
-        r->deadline_ms = now + n->cfg.transfer_timeout_ms;
+        r->used = false; /* copied here by the I/O layer: nothing more to wait for (see start_request) */
         cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = self, .file = m->file, .seq = m->seq };
         emit(n, ev);
         ev.kind = CDHT_EV_STORE_UPLOAD;
@@ -616,6 +618,14 @@ static int on_store_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (!valid_id(n, holder) || holder == n->cfg.self) holder = m->from;
   r->used = false;
   emit_peer(n, CDHT_EV_STORED, holder, m->file);
+  return 0;
+}
+
+int cdht_node_on_upload_failed(cdht_node *n, uint64_t now, uint16_t file, uint32_t seq) {
+  (void)now;
+  pending_req *r = find_request(n, seq);
+  if (!r || !r->store || !r->accepted || r->file != file) return CDHT_ERR_STALE;
+  r->used = false; /* the I/O layer said why; no STORE_DONE can come for content that never arrived */
   return 0;
 }
 
@@ -1204,7 +1214,8 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
     if (now >= r->deadline_ms) {
       r->used = false;
       cdht_event ev = { .kind = r->store ? CDHT_EV_STORE_FAILED : CDHT_EV_REQUEST_FAILED, .file = r->file,
-                        .ms = r->accepted ? n->cfg.transfer_timeout_ms : n->cfg.request_timeout_ms };
+                        .ms = r->accepted ? n->cfg.transfer_timeout_ms : n->cfg.request_timeout_ms,
+                        .content = r->accepted, .seq = r->id };
       emit(n, ev);
     } else if (now >= r->retry_ms && !r->accepted) {
       r->retry_ms = r->deadline_ms;

@@ -88,7 +88,7 @@ typedef enum cdht_event_kind {
   CDHT_EV_RESPONSE_SENT,   /* file, peer: we answered requester |peer| */
   CDHT_EV_RESPONSE_RECEIVED, /* file, peer: |peer| answered our request */
   CDHT_EV_REQUEST_RETRIED, /* file, peer: resent to our (new) first successor |peer| */
-  CDHT_EV_REQUEST_FAILED,  /* file, ms: no answer within ms */
+  CDHT_EV_REQUEST_FAILED,  /* file, ms, seq: no answer within ms */
   CDHT_EV_DEPARTING,       /* peer: our successor |peer| is leaving the ring */
   CDHT_EV_SUCCESSORS,      /* succ[0], succ[1]: our successors are now these */
   CDHT_EV_PEER_DEAD,       /* peer: our successor |peer| missed too many pings */
@@ -104,7 +104,8 @@ typedef enum cdht_event_kind {
   CDHT_EV_STORE_ACCEPTED,  /* file, peer, seq: we are responsible; |peer| will send the content */
   CDHT_EV_STORE_UPLOAD,    /* file, peer, seq: send the content of |file| to |peer| now */
   CDHT_EV_STORED,          /* file, peer: the ring holds our file, at |peer|, verified */
-  CDHT_EV_STORE_FAILED,    /* file, ms: no peer took the file within ms */
+  CDHT_EV_STORE_FAILED,    /* file, ms, seq: no peer took the file within ms; content: a peer had
+                              accepted it (its upload was started, STORE_UPLOAD) */
   CDHT_EV_HANDOVER,        /* peer, seq = handover id, succ[0] = lo, succ[1] = hi: give |peer| the files with
                               keys in (lo, hi]; the I/O layer reports each file with cdht_node_on_file_handed()
                               and the end with cdht_node_on_handover_done() */
@@ -120,8 +121,10 @@ typedef struct cdht_event {
   cdht_id succ[2];    /* CDHT_EV_SUCCESSORS */
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
   uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
-  bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer */
-  uint32_t seq;       /* REQUEST_SENT, STORE_ACCEPTED / _UPLOAD, RESPONSE_SENT / _RECEIVED: the request's id */
+  bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer; STORE_FAILED: it
+                         had been accepted */
+  uint32_t seq;       /* REQUEST_SENT / _FAILED, STORE_ACCEPTED / _UPLOAD / _FAILED, RESPONSE_SENT / _RECEIVED:
+                         the request's id; HANDOVER: the handover's id */
   uint64_t token;     /* RESPONSE_SENT / _RECEIVED, STORE_ACCEPTED / _UPLOAD: the token its content carries */
 } cdht_event;
 
@@ -201,6 +204,12 @@ bool cdht_node_is_stored(const cdht_node *node, uint16_t file);
  * request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the storer.  A
  * leaving node passes it on to its successor first and confirms once that one holds it (§6). */
 int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id origin, uint32_t seq);
+
+/* The content of our store |seq| of |file|, accepted by a peer (CDHT_EV_STORE_UPLOAD), could not
+ * be delivered (refused, cut, not kept): forgets the request at once instead of at the transfer
+ * timeout, so failed uploads do not fill the pending table (§7).  No event: the I/O layer has
+ * said why.  Returns 0, or CDHT_ERR_STALE if no such accepted store is pending. */
+int cdht_node_on_upload_failed(cdht_node *node, uint64_t now_ms, uint16_t file, uint32_t seq);
 
 /* A handover file (CDHT_XFER_HANDOVER) from |from| has arrived and been verified: marks it held.
  * A leaving node passes it on to its successor before it leaves. */

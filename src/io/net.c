@@ -68,8 +68,11 @@ typedef struct in_conn {      /* an accepted connection: frames in, nothing out 
   uv_timer_t idle;
   cdht_net *net;
   cdht_addr from;
-  uint64_t last_read_ms;      /* when bytes last arrived */
+  uint64_t last_taken_ms;     /* when the node last took a frame from it (or it opened) */
+  bool refused;               /* the node refused a frame since then */
   uint64_t partial_since_ms;  /* when the frame now buffered began */
+  uint64_t window_ms;         /* content: when the current rate window began */
+  uint64_t window_done;       /* content: bytes in by then */
   int open_handles;
   bool closing;
   cdht_framer framer;
@@ -563,6 +566,10 @@ int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_id from) {
   return rc;
 }
 
+int cdht_net_upload_failed(cdht_net *net, uint16_t file, uint32_t seq) {
+  return cdht_node_on_upload_failed(net->node, uv_now(net->loop), file, seq);
+}
+
 int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq) {
   uv_update_time(net->loop);
   int rc = cdht_node_on_stored(net->node, uv_now(net->loop), file, origin, seq);
@@ -660,14 +667,44 @@ static void in_close(in_conn *c) {
 
 static void in_close_link(conn_link *l) { in_close((in_conn *)l); }
 
-/* Runs every few seconds: a silent connection, or one that began a frame and never finished
+/* A transfer must bring CDHT_NET_MIN_RATE bytes per second, measured over windows of one idle
+ * timeout, or all it has left: any bytes at all are no proof of progress (a byte every second
+ * would hold the slot, a file and buffers for ever).  Returns false if it was cut. */
+static bool content_moving(in_conn *c, uint64_t now) {
+  cdht_net *net = c->net;
+  cdht_xfer_sink *sink = c->content->sink;
+  uint64_t done = cdht_xfer_sink_done(sink), total = cdht_xfer_sink_size(sink);
+  if (c->paused || c->content->all_in) { /* waiting on our own pool, not on the peer: a new window */
+    c->window_ms = now;
+    c->window_done = done;
+    return true;
+  }
+  if (now - c->window_ms < net->opts.idle_ms) return true;
+  uint64_t need = (uint64_t)CDHT_NET_MIN_RATE * net->opts.idle_ms / 1000, left = total - c->window_done;
+  if (done - c->window_done < (need < left ? need : left)) {
+    net->stats.xfer_slow++;
+    content_drop(c->content, true, "it came slower than the minimum rate (64 KiB/s)");
+    in_close(c);
+    return false;
+  }
+  c->window_ms = now;
+  c->window_done = done;
+  return true;
+}
+
+/* Runs a few times per idle timeout: a connection that carried no frame the node took for the
+ * idle timeout, a transfer below the minimum rate, or one that began a frame and never finished
  * it (a byte a minute), is cut off. */
 static void in_check(uv_timer_t *t) {
   in_conn *c = t->data;
-  if (c->paused || (c->content && c->content->all_in)) return; /* waiting on our own pool, not on the peer */
   uint64_t now = uv_now(c->net->loop);
-  if (now - c->last_read_ms >= c->net->opts.idle_ms) {
+  if (c->content) {
+    content_moving(c, now);
+    return;
+  }
+  if (now - c->last_taken_ms >= c->net->opts.idle_ms) {
     c->net->stats.tcp_idle++;
+    if (c->refused) c->net->stats.tcp_useless++;
     in_close(c);
   } else if (c->framer.len > 0 && now - c->partial_since_ms >= c->net->opts.frame_ms) {
     c->net->stats.tcp_slow++;
@@ -712,14 +749,32 @@ static int start_sink(in_conn *c, const uint8_t *frame, size_t len) {
   cdht_xfer_sink_on_loop(ct->sink, net->loop, content_done, content_room, ct);
   ct->conn = c;
   c->content = ct;
+  c->window_ms = uv_now(net->loop); /* the minimum rate applies from here (content_moving) */
+  c->window_done = 0;
   return CDHT_FRAME_STOP;
 }
 
+/* Only a frame the node takes keeps a connection open: refused ones (wrong transport, malformed,
+ * stale, unexpected: counted by the node) do not refresh its idle clock, so a connection that
+ * sends nothing else is closed at the idle timeout whatever it sends.  Not closed at the first
+ * refusal: an honest peer's kept-open connection may carry a stale answer (a duplicate reply, a
+ * burst of them from a peer that was stopped), followed by frames we do want; closing then would
+ * lose those (a reset) and cost the peer a reconnect.  A stale answer costs it nothing here. */
 static int in_frame(void *ctx, const uint8_t *frame, size_t len) {
   in_conn *c = ctx;
   if (len > 1 && frame[1] == CDHT_MSG_XFER) return start_sink(c, frame, len);
-  cdht_node_on_frame(c->net->node, uv_now(c->net->loop), &c->from, frame, len);
-  return 0; /* a refused message is counted by the node; the stream stays usable */
+  if (c->closing || c->net->closing) return CDHT_FRAME_STOP; /* what a frame before caused closed it */
+  uint64_t now = uv_now(c->net->loop);
+  if (cdht_node_on_frame(c->net->node, now, &c->from, frame, len) == 0) {
+    c->last_taken_ms = now;
+    c->refused = false;
+  } else {
+    c->refused = true;
+  }
+  /* Each frame's outputs and events go before the next frame: one read may hold dozens of
+   * frames, and their outputs together would overflow the node's queues (CDHT_OUTQ_CAP). */
+  drain(c->net);
+  return 0; /* the stream stays usable */
 }
 
 /* After content bytes reached the sink (rc from it): progress, or the end of the connection.
@@ -753,7 +808,6 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   if (c->net->closing) return;
   uint64_t now = uv_now(c->net->loop);
-  c->last_read_ms = now;
   if (c->content) {
     content_took(c, cdht_xfer_sink_received(c->content->sink, (size_t)nread));
     return;
@@ -783,6 +837,9 @@ static void on_connection(uv_stream_t *server, int status) {
   c->open_handles = 2;
   net->inbound++;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) { in_close(c); return; }
+  /* Full: the newcomer is refused, not an older connection evicted.  Connections that do
+   * nothing useful give their slot back within an idle timeout (in_check), and eviction would
+   * let a burst of connections push out the honest transfers under way. */
   if (net->inbound > net->opts.max_inbound) { net->stats.tcp_refused++; in_close(c); return; }
   struct sockaddr_storage ss;
   int sslen = sizeof ss;
@@ -791,7 +848,7 @@ static void on_connection(uv_stream_t *server, int status) {
     in_close(c);
     return;
   }
-  c->last_read_ms = c->partial_since_ms = uv_now(net->loop);
+  c->last_taken_ms = c->partial_since_ms = uv_now(net->loop);
   uint64_t every = (net->opts.frame_ms < net->opts.idle_ms ? net->opts.frame_ms : net->opts.idle_ms) / 4;
   uv_timer_start(&c->idle, in_check, every ? every : 1, every ? every : 1);
   uv_read_start((uv_stream_t *)&c->tcp, in_alloc, in_read);

@@ -11,6 +11,10 @@
 #include "core/node.h"
 
 #define CDHT_NET_SEND_MS 2000 /* an outgoing message not delivered by then counts as unreachable */
+/* bytes/s: an inbound transfer must move at least this much per idle timeout (10 s: 640 KiB), or
+ * all it has left, or it is cut.  A thousandth of a loopback transfer's speed, and far above a
+ * trickle meant to hold a connection slot (docs/protocol.md §7). */
+#define CDHT_NET_MIN_RATE (64u << 10)
 
 /* Limits on what a remote party can make this peer spend (docs/protocol.md, "Bounds"). */
 typedef struct cdht_net_opts {
@@ -28,13 +32,15 @@ typedef struct cdht_net_stats {
   uint64_t udp_foreign;        /* datagrams from a non-IPv4 source, dropped */
   uint64_t tcp_refused;        /* inbound connections refused at the limit */
   uint64_t tcp_bad_stream;     /* inbound connections closed for an unusable frame header */
-  uint64_t tcp_idle;           /* inbound connections closed for idleness */
+  uint64_t tcp_idle;           /* inbound connections closed for idleness (no frame for the idle timeout) */
+  uint64_t tcp_useless;        /* ... of which frames did arrive, but the node refused every one */
   uint64_t tcp_slow;           /* inbound connections closed for a frame that never completed */
   uint64_t udp_dropped;        /* outgoing datagrams dropped on purpose (--drop) */
   uint64_t send_failed;        /* outgoing messages that could not be delivered */
   uint64_t send_timeouts;      /* ... of which the peer neither accepted nor refused in time */
   uint64_t send_refused;       /* outgoing messages refused at the in-flight limit */
   uint64_t xfer_refused;       /* transfers nobody expected, refused */
+  uint64_t xfer_slow;          /* inbound transfers cut for staying below CDHT_NET_MIN_RATE */
 } cdht_net_stats;
 
 /* Called for each event the node queues (|ev| borrowed for the call).  It may feed the node
@@ -85,6 +91,10 @@ int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_id peer);
 
 /* Tells the node that a handover file from |from| arrived and was verified (cdht_node_on_taken_over). */
 int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_id from);
+
+/* Tells the node that the upload of our store |seq| of |file| failed, so that it forgets the
+ * request now (cdht_node_on_upload_failed).  Queues nothing: callable from any callback. */
+int cdht_net_upload_failed(cdht_net *net, uint16_t file, uint32_t seq);
 
 /* Tells the node that stored content arrived and was verified, and sends what it causes. */
 int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq);

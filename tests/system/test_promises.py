@@ -146,16 +146,22 @@ def test_request_content_needs_the_token_of_the_answer(peers, tmp_path):
         a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
         a.wait_err("content for file 0002 from peer 2 refused", start=e)
         assert [n for n in os.listdir(tmp_path) if not n.startswith(".")] == []
-        # Cut off halfway: nothing under the final name.
         genuine = b"the genuine content " * 500
-        send_to(1, xfer(2, GET, seq, 2, genuine, token) + genuine[:400])
-        a.wait_err("receiving 0002 from peer 2 failed: the connection closed before the end", start=e)
-        assert os.listdir(tmp_path) == []
         # Another token with the right request id: refused at the header.
         assert send_to(1, xfer(2, GET, seq, 2, forged, token + 1) + forged, read_verdict=True) == b""
         # The answer's token: taken.
         assert send_to(1, xfer(2, GET, seq, 2, genuine, token) + genuine, read_verdict=True) == b"\0"
         a.wait_line("The file is received.", start=m)
+        assert open(tmp_path / "received_0002.bin", "rb").read() == genuine
+        # A second request whose content is cut off halfway: nothing replaces the first download.
+        m, e = a.out.mark(), a.err.mark()
+        a.type("request 0002")
+        seq = struct.unpack(">QQI", fake.expect(FILE_REQ)[:20])[2]
+        send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 2, seq, 2, 1, token)))
+        a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
+        send_to(1, xfer(2, GET, seq, 2, forged, token) + forged[:400])
+        a.wait_err("receiving 0002 from peer 2 failed: the connection closed before the end", start=e)
+        assert os.listdir(tmp_path) == ["received_0002.bin"]
         assert open(tmp_path / "received_0002.bin", "rb").read() == genuine
     finally:
         fake.close()

@@ -1183,6 +1183,60 @@ static void test_node_request_timeout(void **state) {
   cdht_node_del(n);
 }
 
+/* Every pending store gives its slot back (§7): refused or unanswered ones at the request timeout
+ * (STORE_FAILED says which request, and that nobody had accepted it), accepted ones whose upload
+ * failed at once, and our own stores of our own keys never hold one. */
+static void test_node_failed_stores_free_their_slots(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(1, 200, 1, now); /* 200 holds (1, 200] */
+  drain_all(n);
+  sent out[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  /* A full table of accepted stores whose uploads then fail: free again at once. */
+  for (int round = 0; round < 2; round++) {
+    for (uint16_t f = 2; f < 2 + CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_STORE, f), 0);
+    assert_int_equal(command(n, now, CDHT_CMD_STORE, 100), CDHT_ERR_BUSY);
+    size_t k = drain_out(n, out, OUT_CAP);
+    drain_all(n);
+    for (size_t i = 0; i < k; i++) {
+      if (out[i].m.type != CDHT_MSG_STORE_REQ) continue;
+      cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = out[i].m.seq, .file = out[i].m.file };
+      assert_int_equal(deliver(n, now, CDHT_TCP, 200, yes), 0);
+      size_t nev = drain_ev(n, ev, EV_CAP);
+      assert_true(nev == 1 && ev[0].kind == CDHT_EV_STORE_UPLOAD && ev[0].seq == out[i].m.seq);
+      assert_int_equal(cdht_node_on_upload_failed(n, now, out[i].m.file, out[i].m.seq), 0);
+      assert_int_equal(cdht_node_on_upload_failed(n, now, out[i].m.file, out[i].m.seq), CDHT_ERR_STALE);
+    }
+  }
+  /* Unanswered stores fail at the request timeout, naming their request. */
+  uint32_t seqs[CDHT_MAX_PENDING];
+  for (uint16_t f = 2; f < 2 + CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_STORE, f), 0);
+  size_t k = drain_out(n, out, OUT_CAP), ns = 0;
+  for (size_t i = 0; i < k; i++)
+    if (out[i].m.type == CDHT_MSG_STORE_REQ) seqs[ns++] = out[i].m.seq;
+  assert_int_equal(ns, CDHT_MAX_PENDING);
+  drain_all(n);
+  now += cdht_node_config(n)->request_timeout_ms;
+  timer(n, now);
+  drain_out(n, out, OUT_CAP);
+  size_t nev = drain_ev(n, ev, EV_CAP), failed = 0;
+  for (size_t i = 0; i < nev; i++) {
+    if (ev[i].kind != CDHT_EV_STORE_FAILED) continue;
+    assert_false(ev[i].content);
+    assert_int_equal(ev[i].seq, seqs[failed]);
+    failed++;
+  }
+  assert_int_equal(failed, CDHT_MAX_PENDING);
+  /* Our own keys: accepted and uploaded to ourselves, no slot held while the copy runs. */
+  assert_int_equal(ping_from(n, now, 200, CDHT_ROLE_FIRST, 0), 0); /* 200 precedes us: (200, 1] is ours */
+  drain_all(n);
+  for (int i = 0; i < CDHT_MAX_PENDING + 1; i++) assert_int_equal(command(n, now, CDHT_CMD_STORE, 1), 0);
+  assert_int_equal(command(n, now, CDHT_CMD_STORE, 2), 0);
+  drain_all(n);
+  cdht_node_del(n);
+}
+
 /* ---- 7. quit ---- */
 
 /* 10 with successors 12, 15 and predecessors 8 (first) and 5 (second). */
@@ -1831,6 +1885,7 @@ int main(void) {
     cmocka_unit_test(test_node_witness_vouches_or_times_out),
     cmocka_unit_test(test_node_witness_answers),
     cmocka_unit_test(test_node_departs_again_after_rejoining),
+    cmocka_unit_test(test_node_failed_stores_free_their_slots),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
