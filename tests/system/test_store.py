@@ -2,9 +2,6 @@
 
 import hashlib
 import os
-import signal
-import socket
-import struct
 
 import cdht_harness as h
 
