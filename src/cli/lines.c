@@ -39,7 +39,7 @@ static const char *join_failure_text(char *dst, size_t cap, uint8_t reason, cons
  * arguments, p is the peer, a and b the successors (each "?" if unknown), f the file, n the count,
  * SECS the event's ms in seconds, WHY a join failure's reason (both made only for their rows).
  * SILENT kinds have no line. */
-enum { J_FILE = 1, J_MS = 2, J_COUNT = 4 };
+enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not peer */
 #define CDHT_LINES(X)                                                                                          \
   /* The classic lines (stdout).  "Peer" is capitalised in the ping, depart and alive lines. */               \
   X(PING_REQUEST, STDOUT, "ping_request", 0, "A ping request message was received from Peer %s.\n", p)         \
@@ -52,7 +52,7 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4 };
   X(RESPONSE_RECEIVED, STDOUT, "response_received", J_FILE,                                                     \
     "Received a response message from peer %s, which has the file %04u.\n", p, f)                              \
   X(DEPARTING, STDOUT, "departing", 0, "Peer %s will depart from the network.\n", p)                           \
-  X(SUCCESSORS, STDOUT, "successors", 0, "My first successor is now peer %s.\nMy second successor is now peer %s.\n", a, b) \
+  X(SUCCESSORS, STDOUT, "successors", J_SUCC, "My first successor is now peer %s.\nMy second successor is now peer %s.\n", a, b) \
   X(PEER_DEAD, STDOUT, "peer_dead", 0, "Peer %s is no longer alive.\n", p)                                     \
   /* The join lines of the later variant, with full stops like the classic ones. */                          \
   X(JOIN_FORWARDED, STDOUT, "join_forwarded", 0, "Peer %s Join request forwarded to my successor.\n", p)       \
@@ -73,11 +73,14 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4 };
   X(STORE_FAILED, STDERR, "store_failed", J_FILE | J_MS, "store %04u failed: the file was not stored within %s s\n", f, SECS) \
   X(JOIN_FAILED, STDERR, "join_failed", 0, "join failed: %s\n", WHY)                                           \
   X(REQUEST_RETRIED, STDERR, "request_retried", J_FILE, "request %04u: no answer yet, sent again to peer %s\n", f, p) \
+  X(STORE_RETRIED, STDERR, "store_retried", J_FILE, "store %04u: no answer yet, sent again to peer %s\n", f, p) \
   X(REQUEST_FAILED, STDERR, "request_failed", J_FILE | J_MS,                                                    \
     "request %04u failed: no answer from the ring within %s s\n", f, SECS)                                      \
   X(RING_BROKEN, STDERR, "ring_broken", 0,                                                                      \
     "warning: both successors died before the repair finished; peer %s and its successor are gone and this "  \
     "peer now stands alone (the ring is broken)\n", p)                                                          \
+  X(NEVER_ANSWERED, STDERR, "never_answered", J_SUCC,                                                                \
+    "warning: successors %s and %s never answered a ping (are they running?); this peer now stands alone\n", a, b) \
   X(LEAVE_UNCONFIRMED, STDERR, "leave_unconfirmed", 0,                                                          \
     "warning: peer %s did not confirm the departure; leaving without it\n", p)
 
@@ -122,14 +125,22 @@ const char *cdht_event_name(cdht_event_kind kind) {
   return (unsigned)kind < CDHT_EV_COUNT && events[kind].name ? events[kind].name : "?";
 }
 
+/* A JSON id: the number, or null for CDHT_ID_NONE. */
+static const char *json_id(char *dst, size_t cap, cdht_id id) {
+  if (id == CDHT_ID_NONE) snprintf(dst, cap, "null");
+  else snprintf(dst, cap, "%llu", (unsigned long long)id);
+  return dst;
+}
+
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev) {
+  char ab[24], bb[24];
   int n = snprintf(buf, cap, "{\"t_us\":%llu,\"self\":%llu,\"event\":\"%s\"", (unsigned long long)t_us,
                    (unsigned long long)self, cdht_event_name(ev->kind));
   size_t off = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
   unsigned fields = (unsigned)ev->kind < CDHT_EV_COUNT ? events[ev->kind].fields : 0;
-  if (ev->kind == CDHT_EV_SUCCESSORS)
-    n = snprintf(buf + off, cap - off, ",\"succ\":[%llu,%llu]", (unsigned long long)ev->succ[0],
-                 (unsigned long long)ev->succ[1]);
+  if (fields & J_SUCC)
+    n = snprintf(buf + off, cap - off, ",\"succ\":[%s,%s]", json_id(ab, sizeof ab, ev->succ[0]),
+                 json_id(bb, sizeof bb, ev->succ[1]));
   else if (ev->peer != CDHT_ID_NONE && ev->kind != CDHT_EV_LEFT)
     n = snprintf(buf + off, cap - off, ",\"peer\":%llu", (unsigned long long)ev->peer);
   else
@@ -162,8 +173,15 @@ const char *cdht_lines_transfer(cdht_transfer_line which) {
 
 cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev) {
   buf[0] = '\0';
-  if (ev->kind != CDHT_EV_RESPONSE_RECEIVED || ev->content) return CDHT_SILENT;
-  /* After the classic line, on stderr so that stdout stays the classic lines exactly. */
-  snprintf(buf, cap, "Peer %llu has no content for file %04u.\n", (unsigned long long)ev->peer, ev->file);
+  char pb[24];
+  /* After the classic line, on stderr so that stdout stays the classic lines exactly.  The
+   * classic line says the peer "has the file": it is responsible for it, content or not. */
+  if (ev->kind == CDHT_EV_RESPONSE_RECEIVED && !ev->content)
+    snprintf(buf, cap, "peer %s is responsible for file %04u but holds no content for it\n",
+             id_text(pb, sizeof pb, ev->peer), ev->file);
+  else if (ev->kind == CDHT_EV_FILE_HERE && ev->own && !ev->content)
+    snprintf(buf, cap, "file %04u is this peer's, and no content for it is held here\n", ev->file);
+  else
+    return CDHT_SILENT;
   return CDHT_STDERR;
 }

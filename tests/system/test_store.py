@@ -72,7 +72,7 @@ def test_store_default_path_replace_and_no_content(peers):
     ring[1].type("request 0004")
     ring[1].expect_events(["File request message for 0004 has been sent to my successor.",
                            "Received a response message from peer 4, which has the file 0004."], start=m)
-    ring[1].wait_err("Peer 4 has no content for file 0004.", start=e)
+    ring[1].wait_err("peer 4 is responsible for file 0004 but holds no content for it", start=e)
     # Bad stores: one line on stderr, the peer keeps running.
     e = ring[1].err.mark()
     ring[1].type("store 0009 /no/such/file")
