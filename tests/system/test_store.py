@@ -94,11 +94,11 @@ def test_concurrent_requests_and_a_large_file_with_progress(peers, tmp_path):
     dl = {p: tmp_path / f"dl{p}" for p in (1, 4)}
     for p, peer in ring.items():
         peer.stop()
+    for d in dl.values():  # a download directory must exist when the peer starts
+        os.makedirs(d)
     # Restarted on their data directories, with download directories of their own.
     ring = {p: peers.start(p, s1, s2, options=OPTS + (["--download-dir", str(dl[p])] if p in dl else []))
             for p, (s1, s2) in h.successors([1, 2, 3, 4]).items()}
-    for d in dl.values():
-        os.makedirs(d)
     h.wait_pinging(ring)
     marks = {p: ring[p].out.mark() for p in (1, 4)}
     e4 = ring[4].err.mark()
@@ -212,8 +212,11 @@ def test_a_sender_hears_whether_its_content_was_kept(peers, tmp_path):
     (docs/protocol.md §9): "The file is sent." means kept, and a transfer the receiver could not
     keep is a failure at the sender too (a handed-over key stays with the giver then)."""
     a = peers.start(1, 2, 1, options=h.FAST)
-    b = peers.start(2, 1, 2, options=h.FAST + ["--download-dir", str(tmp_path / "not-there")])
+    gone = tmp_path / "gone-later"
+    os.makedirs(gone)  # there at the start (checked then), removed before the transfer
+    b = peers.start(2, 1, 2, options=h.FAST + ["--download-dir", str(gone)])
     a.wait_line("A ping response message was received from Peer 2.")
+    os.rmdir(gone)
     src = make(tmp_path / "x.dat", 200000, seed=9)
     m = a.out.mark()
     a.type(f"store 0001 {src}")
