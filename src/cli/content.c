@@ -152,8 +152,11 @@ static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id fro
     c->expects[i] = (expect){ .used = true, .kind = kind, .file = file, .from = from, .seq = seq };
     return;
   }
-  fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
-          (unsigned long long)from);
+  if (from == CDHT_ID_NONE) /* a request's content may come from whichever peer holds it */
+    fprintf(stderr, "cdht: too many transfers awaited; file %04u will be refused\n", file);
+  else
+    fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
+            (unsigned long long)from);
 }
 
 /* ---- transfer hooks ---- */
