@@ -2,8 +2,9 @@
  *
  * The input is one line of exactly |size| bytes, not NUL-terminated (the console hands the
  * parser a slice of its read buffer).  Whatever it holds, the result has a known kind; an
- * error line is a non-empty, NUL-terminated, printable, single line; a request names a file
- * 0..9999; and the return value agrees with the kind. */
+ * error line is a non-empty, NUL-terminated, printable, single line; a request or a store names
+ * a file 0..9999 (a store's path is one printable word, and only a store has one); and the
+ * return value agrees with the kind. */
 #include <string.h>
 
 #include "cli/commands.h"
@@ -23,16 +24,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else {
     FUZZ_CHECK(l.error[0] == '\0');
   }
-  if (l.kind == CDHT_LINE_REQUEST) {
+  if (l.kind == CDHT_LINE_REQUEST || l.kind == CDHT_LINE_STORE) {
     FUZZ_CHECK(l.file <= 9999);
-    /* The canonical spelling of the same request parses to the same file. */
-    char canon[16];
-    int n = snprintf(canon, sizeof canon, "request %04u", (unsigned)l.file);
+    /* The canonical spelling of the same command parses to the same file (and path). */
+    const char *path_end = memchr(l.path, '\0', sizeof l.path);
+    FUZZ_CHECK(path_end != NULL);
+    for (const char *p = l.path; p < path_end; p++) FUZZ_CHECK(*p > 32 && *p < 127);
+    char canon[16 + sizeof l.path];
+    int n = l.kind == CDHT_LINE_REQUEST ? snprintf(canon, sizeof canon, "request %04u", (unsigned)l.file)
+                                        : snprintf(canon, sizeof canon, "store %04u %s", (unsigned)l.file, l.path);
+    FUZZ_CHECK(n > 0 && (size_t)n < sizeof canon);
     cdht_line again;
     FUZZ_CHECK(cdht_line_parse(&again, canon, (size_t)n) == 0);
-    FUZZ_CHECK(again.kind == CDHT_LINE_REQUEST && again.file == l.file);
+    FUZZ_CHECK(again.kind == l.kind && again.file == l.file);
+    FUZZ_CHECK(strcmp(again.path, l.path) == 0);
   } else {
     FUZZ_CHECK(l.file == 0);
   }
+  if (l.kind != CDHT_LINE_STORE) FUZZ_CHECK(l.path[0] == '\0');
   return 0;
 }

@@ -296,6 +296,9 @@ def console_seeds():
         "request_extra": "request 2012 2013", "unknown": "foo bar", "quit_cr": "quit\r",
         "tabs": "\trequest\t0007\t", "many_words": "a b c d e f", "long_word": "x" * 80,
         "control": "request 20\x0112", "pings_bad": "pings maybe",
+        "store": "store 2012", "store_path": "store 2012 /tmp/a.pdf", "store_upper": "STORE 0007 x",
+        "store_bad": "store 20x2 f", "store_noarg": "store", "store_extra": "store 2012 a b",
+        "store_long_path": "store 0001 " + "p" * 239 + "\x7f",
     }
     return {k: v.encode("latin-1") for k, v in lines.items()}
 

@@ -23,6 +23,12 @@ def show(title, ring, marks):
 
 def main():
     options = sys.argv[1:] or h.FAST
+    # The peers work in a directory of their own (data in cdht-data/peer-N, downloads), never in
+    # the repository: $CDHT_DEMO_DIR, or a fresh temporary directory.
+    if os.environ.get("CDHT_DEMO_DIR"):
+        h.WORKDIR = os.environ["CDHT_DEMO_DIR"]
+        os.makedirs(h.WORKDIR, exist_ok=True)
+    print(f"demo-batch: the peers work in {h.WORKDIR}", file=sys.stderr)
     ring = h.start_ring(h.CLASSIC_RING, options)
     try:
         h.wait_pinging(ring)

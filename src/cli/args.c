@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/fd.h"
+
 const char cdht_usage[] =
   "usage: cdht [OPTIONS] ID S1 S2\n"
   "       cdht [OPTIONS] ID --join KNOWN\n"
@@ -323,9 +325,11 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
   }
   (void)form;
   cdht_config *c = &a->cfg;
-  if (c->ping_timeout_ms > c->ping_interval_ms * 15ull) {
-    snprintf(err, errlen, "--ping-timeout (%u ms) may be at most 15 ping intervals (15 x %u ms); "
-             "give a shorter --ping-timeout", c->ping_timeout_ms, c->ping_interval_ms);
+  /* The failure detector keeps CDHT_FD_WINDOW pings awaiting their deadline (core/fd.h). */
+  if (c->ping_timeout_ms > c->ping_interval_ms * (CDHT_FD_WINDOW - 1ull)) {
+    snprintf(err, errlen, "--ping-timeout (%u ms) may be at most %d ping intervals (%d x %u ms); "
+             "give a shorter --ping-timeout", c->ping_timeout_ms, CDHT_FD_WINDOW - 1, CDHT_FD_WINDOW - 1,
+             c->ping_interval_ms);
     return -1;
   }
   /* Kill repair asks again this often while the answer still names the dead peer. */

@@ -225,8 +225,11 @@ static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id fro
   }
   if (!slot) {
     c->stats.awaited_refused++;
-    fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
-            (unsigned long long)from);
+    if (from == CDHT_ID_NONE) /* a request's content may come from whichever peer holds it */
+      fprintf(stderr, "cdht: too many transfers awaited; file %04u will be refused\n", file);
+    else
+      fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
+              (unsigned long long)from);
     return;
   }
   if (slot->used) c->stats.awaited_taken++;
@@ -751,7 +754,10 @@ int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path,
       return -1;
     }
   }
-  if (path && path[0]) snprintf(err, errlen, "no readable file '%.200s'", path);
+  struct stat st;
+  if (path && path[0] && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    snprintf(err, errlen, "'%.200s' is a directory, not a file", path);
+  else if (path && path[0]) snprintf(err, errlen, "no readable file '%.200s'", path);
   else snprintf(err, errlen, "no readable file %04u or %04u.pdf in the current directory", file, file);
   return -1;
 }
@@ -822,4 +828,30 @@ void cdht_content_close(cdht_content *c) {
   if (!c) return;
   free(c->ext); /* the block, with dig */
   free(c);
+}
+
+/* What is wrong with directory |dir| (NULL: nothing); |need| is the access(2) mode it must allow. */
+static const char *dir_problem(const char *dir, int need) {
+  struct stat st;
+  if (stat(dir, &st) < 0) return strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "not a directory";
+  if (access(dir, need) < 0) return errno == EACCES || errno == EROFS ? "not writable" : strerror(errno);
+  return NULL;
+}
+
+int cdht_content_check_dirs(const char *data_dir, bool data_dir_given, const char *download_dir, char *err,
+                            size_t errlen) {
+  const char *why = dir_problem(download_dir, W_OK | X_OK);
+  if (why) {
+    snprintf(err, errlen, "--download-dir %.300s: %s", download_dir, why);
+    return -1;
+  }
+  struct stat st;
+  if (stat(data_dir, &st) < 0 && errno == ENOENT) return 0; /* created by cdht_content_open */
+  why = dir_problem(data_dir, R_OK | W_OK | X_OK);
+  if (why) {
+    snprintf(err, errlen, "%s %.300s: %s", data_dir_given ? "--data-dir" : "data directory", data_dir, why);
+    return -1;
+  }
+  return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef CDHT_CONTENT_H
 #define CDHT_CONTENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,13 @@ typedef struct cdht_content cdht_content;
  * message naming the operation in |err|. */
 int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht_net *net, const char *data_dir,
                       const char *download_dir, char *err, size_t errlen);
+
+/* Checks at start, before anything is bound or opened, that |download_dir| is a directory this
+ * process can write in, and that |data_dir| (given on the command line if |data_dir_given|) is
+ * either missing (cdht_content_open creates it) or a directory it can read and write.  Returns 0,
+ * or -1 with a message naming the directory and the reason in |err|. */
+int cdht_content_check_dirs(const char *data_dir, bool data_dir_given, const char *download_dir, char *err,
+                            size_t errlen);
 
 /* Remembers which file `store NNNN [PATH]` sends: PATH, or NNNN, or NNNN.pdf in the current
  * directory.  Returns 0, or -1 with a message in |err| (no such readable file). */

@@ -12,160 +12,135 @@ static void format_seconds(char *dst, size_t cap, uint32_t ms) {
   snprintf(dst, cap, "%u.%0*u", ms / 1000, digits, frac);
 }
 
+/* "?" for CDHT_ID_NONE: an internal sentinel is never printed (status does the same). */
+static const char *id_text(char *dst, size_t cap, cdht_id id) {
+  if (id == CDHT_ID_NONE) snprintf(dst, cap, "?");
+  else snprintf(dst, cap, "%llu", (unsigned long long)id);
+  return dst;
+}
+
+static const char *seconds_text(char *dst, size_t cap, uint32_t ms) {
+  format_seconds(dst, cap, ms);
+  return dst;
+}
+
+static const char *join_failure_text(char *dst, size_t cap, uint8_t reason, const char *p) {
+  if (reason == CDHT_JOIN_ID_TAKEN)
+    snprintf(dst, cap, "a peer with this id is already in the ring (told by peer %s)", p);
+  else if (reason == CDHT_JOIN_NO_ANSWER)
+    snprintf(dst, cap, "peer %s does not answer (connection refused)", p);
+  else
+    snprintf(dst, cap, "no answer from the ring through peer %s in time", p);
+  return dst;
+}
+
+/* Each event kind once: where its line goes, its --events (JSON) name, the JSON fields it carries
+ * besides t_us, self and peer (or succ), and its line as a printf format and arguments.  In the
+ * arguments, p is the peer, a and b the successors (each "?" if unknown), f the file, n the count,
+ * SECS the event's ms in seconds, WHY a join failure's reason (both made only for their rows).
+ * SILENT kinds have no line. */
+enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not peer */
+#define CDHT_LINES(X)                                                                                          \
+  /* The classic lines (stdout).  "Peer" is capitalised in the ping, depart and alive lines. */               \
+  X(PING_REQUEST, STDOUT, "ping_request", 0, "A ping request message was received from Peer %s.\n", p)         \
+  X(PING_RESPONSE, STDOUT, "ping_response", 0, "A ping response message was received from Peer %s.\n", p)      \
+  X(REQUEST_SENT, STDOUT, "request_sent", J_FILE, "File request message for %04u has been sent to my successor.\n", f) \
+  X(REQUEST_FORWARDED, STDOUT, "request_forwarded", J_FILE,                                                     \
+    "File %04u is not stored here.\nFile request message has been forwarded to my successor.\n", f)            \
+  X(FILE_HERE, STDOUT, "file_here", J_FILE, "File %04u is here.\n", f)                                         \
+  X(RESPONSE_SENT, STDOUT, "response_sent", J_FILE, "A response message, destined for peer %s, has been sent.\n", p) \
+  X(RESPONSE_RECEIVED, STDOUT, "response_received", J_FILE,                                                     \
+    "Received a response message from peer %s, which has the file %04u.\n", p, f)                              \
+  X(DEPARTING, STDOUT, "departing", 0, "Peer %s will depart from the network.\n", p)                           \
+  X(SUCCESSORS, STDOUT, "successors", J_SUCC, "My first successor is now peer %s.\nMy second successor is now peer %s.\n", a, b) \
+  X(PEER_DEAD, STDOUT, "peer_dead", 0, "Peer %s is no longer alive.\n", p)                                     \
+  /* The join lines of the later variant, with full stops like the classic ones. */                          \
+  X(JOIN_FORWARDED, STDOUT, "join_forwarded", 0, "Peer %s Join request forwarded to my successor.\n", p)       \
+  X(JOIN_RECEIVED, STDOUT, "join_received", 0, "Peer %s Join request received.\n", p)                          \
+  X(SUCC_CHANGE, STDOUT, "successor_change", 0, "%s", "Successor Change request received.\n")                  \
+  X(JOIN_ACCEPTED, STDOUT, "join_accepted", 0, "%s", "Join request has been accepted.\n")                       \
+  /* Store (the later variant's lines, with full stops). */                                                   \
+  X(STORE_FORWARDED, STDOUT, "store_forwarded", J_FILE, "Store %04u request forwarded to my successor.\n", f)   \
+  X(STORE_ACCEPTED, STDOUT, "store_accepted", J_FILE, "Store %04u request accepted.\n", f)                     \
+  X(STORED, STDOUT, "stored", J_FILE, "File %04u has been stored at peer %s.\n", f, p)                         \
+  X(HANDED_OVER, STDOUT, "handed_over", J_COUNT, "%u files handed over to peer %s.\n", n, p)                    \
+  X(KEYS_RECEIVED, STDOUT, "keys_received", J_COUNT, "%u files received from peer %s.\n", n, p)                \
+  /* Actions for the I/O layer, and the end; not lines. */                                                    \
+  X(STORE_UPLOAD, SILENT, "store_upload", J_FILE, "%s", "")                                                    \
+  X(HANDOVER, SILENT, "handover", 0, "%s", "")                                                                 \
+  X(LEFT, SILENT, "left", 0, "%s", "")                                                                         \
+  /* Diagnostics (stderr). */                                                                                 \
+  X(STORE_FAILED, STDERR, "store_failed", J_FILE | J_MS, "store %04u failed: the file was not stored within %s s\n", f, SECS) \
+  X(JOIN_FAILED, STDERR, "join_failed", 0, "join failed: %s\n", WHY)                                           \
+  X(REQUEST_RETRIED, STDERR, "request_retried", J_FILE, "request %04u: no answer yet, sent again to peer %s\n", f, p) \
+  X(STORE_RETRIED, STDERR, "store_retried", J_FILE, "store %04u: no answer yet, sent again to peer %s\n", f, p) \
+  X(REQUEST_FAILED, STDERR, "request_failed", J_FILE | J_MS,                                                    \
+    "request %04u failed: no answer from the ring within %s s\n", f, SECS)                                      \
+  X(RING_BROKEN, STDERR, "ring_broken", 0,                                                                      \
+    "warning: both successors died before the repair finished; peer %s and its successor are gone and this "  \
+    "peer now stands alone (the ring is broken)\n", p)                                                          \
+  X(NEVER_ANSWERED, STDERR, "never_answered", J_SUCC,                                                                \
+    "warning: successors %s and %s never answered a ping (are they running?); this peer now stands alone\n", a, b) \
+  X(LEAVE_UNCONFIRMED, STDERR, "leave_unconfirmed", 0,                                                          \
+    "warning: peer %s did not confirm the departure; leaving without it\n", p)
+
+/* Every kind has its row: the count of rows is the count of kinds. */
+#define COUNT_ROW(kind, ...) +1
+_Static_assert(0 CDHT_LINES(COUNT_ROW) == CDHT_EV_COUNT, "CDHT_LINES needs one row per cdht_event_kind");
+#undef COUNT_ROW
+
 cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
-  unsigned long long p = ev->peer, a = ev->succ[0], b = ev->succ[1];
-  unsigned f = ev->file;
+  char pb[24], ab[24], bb[24], sb[24], wb[128];
+  const char *p = id_text(pb, sizeof pb, ev->peer), *a = id_text(ab, sizeof ab, ev->succ[0]),
+             *b = id_text(bb, sizeof bb, ev->succ[1]);
+  unsigned f = ev->file, n = ev->seq;
   buf[0] = '\0';
+#define SECS seconds_text(sb, sizeof sb, ev->ms)
+#define WHY join_failure_text(wb, sizeof wb, ev->reason, p)
   switch (ev->kind) {
-  /* The classic lines (stdout).  "Peer" is capitalised in the ping, depart and alive lines. */
-  case CDHT_EV_PING_REQUEST:
-    snprintf(buf, cap, "A ping request message was received from Peer %llu.\n", p);
-    return CDHT_STDOUT;
-  case CDHT_EV_PING_RESPONSE:
-    snprintf(buf, cap, "A ping response message was received from Peer %llu.\n", p);
-    return CDHT_STDOUT;
-  case CDHT_EV_REQUEST_SENT:
-    snprintf(buf, cap, "File request message for %04u has been sent to my successor.\n", f);
-    return CDHT_STDOUT;
-  case CDHT_EV_REQUEST_FORWARDED:
-    snprintf(buf, cap, "File %04u is not stored here.\nFile request message has been forwarded to my successor.\n", f);
-    return CDHT_STDOUT;
-  case CDHT_EV_FILE_HERE:
-    snprintf(buf, cap, "File %04u is here.\n", f);
-    return CDHT_STDOUT;
-  case CDHT_EV_RESPONSE_SENT:
-    snprintf(buf, cap, "A response message, destined for peer %llu, has been sent.\n", p);
-    return CDHT_STDOUT;
-  case CDHT_EV_RESPONSE_RECEIVED:
-    snprintf(buf, cap, "Received a response message from peer %llu, which has the file %04u.\n", p, f);
-    return CDHT_STDOUT;
-  case CDHT_EV_DEPARTING:
-    snprintf(buf, cap, "Peer %llu will depart from the network.\n", p);
-    return CDHT_STDOUT;
-  case CDHT_EV_SUCCESSORS:
-    snprintf(buf, cap, "My first successor is now peer %llu.\nMy second successor is now peer %llu.\n", a, b);
-    return CDHT_STDOUT;
-  case CDHT_EV_PEER_DEAD:
-    snprintf(buf, cap, "Peer %llu is no longer alive.\n", p);
-    return CDHT_STDOUT;
-  /* The join lines of the later variant, with full stops like the classic ones. */
-  case CDHT_EV_JOIN_FORWARDED:
-    snprintf(buf, cap, "Peer %llu Join request forwarded to my successor.\n", p);
-    return CDHT_STDOUT;
-  case CDHT_EV_JOIN_RECEIVED:
-    snprintf(buf, cap, "Peer %llu Join request received.\n", p);
-    return CDHT_STDOUT;
-  case CDHT_EV_SUCC_CHANGE:
-    snprintf(buf, cap, "Successor Change request received.\n");
-    return CDHT_STDOUT;
-  case CDHT_EV_JOIN_ACCEPTED:
-    snprintf(buf, cap, "Join request has been accepted.\n");
-    return CDHT_STDOUT;
-  /* Store (the later variant's lines, with full stops). */
-  case CDHT_EV_STORE_FORWARDED:
-    snprintf(buf, cap, "Store %04u request forwarded to my successor.\n", f);
-    return CDHT_STDOUT;
-  case CDHT_EV_STORE_ACCEPTED:
-    snprintf(buf, cap, "Store %04u request accepted.\n", f);
-    return CDHT_STDOUT;
-  case CDHT_EV_STORED:
-    snprintf(buf, cap, "File %04u has been stored at peer %llu.\n", f, p);
-    return CDHT_STDOUT;
-  case CDHT_EV_HANDED_OVER:
-    snprintf(buf, cap, "%u files handed over to peer %llu.\n", ev->seq, p);
-    return CDHT_STDOUT;
-  case CDHT_EV_KEYS_RECEIVED:
-    snprintf(buf, cap, "%u files received from peer %llu.\n", ev->seq, p);
-    return CDHT_STDOUT;
-  case CDHT_EV_STORE_UPLOAD:
-  case CDHT_EV_HANDOVER:
-    break; /* actions for the I/O layer, not lines */
-  /* Diagnostics (stderr). */
-  case CDHT_EV_STORE_FAILED: {
-    char secs[24];
-    format_seconds(secs, sizeof secs, ev->ms);
-    snprintf(buf, cap, "store %04u failed: the file was not stored within %s s\n", f, secs);
-    return CDHT_STDERR;
-  }
-  case CDHT_EV_JOIN_FAILED:
-    if (ev->reason == CDHT_JOIN_ID_TAKEN)
-      snprintf(buf, cap, "join failed: a peer with this id is already in the ring (told by peer %llu)\n", p);
-    else if (ev->reason == CDHT_JOIN_NO_ANSWER)
-      snprintf(buf, cap, "join failed: peer %llu does not answer (connection refused)\n", p);
-    else
-      snprintf(buf, cap, "join failed: no answer from the ring through peer %llu in time\n", p);
-    return CDHT_STDERR;
-  case CDHT_EV_REQUEST_RETRIED:
-    snprintf(buf, cap, "request %04u: no answer yet, sent again to peer %llu\n", f, p);
-    return CDHT_STDERR;
-  case CDHT_EV_REQUEST_FAILED: {
-    char secs[24];
-    format_seconds(secs, sizeof secs, ev->ms);
-    snprintf(buf, cap, "request %04u failed: no answer from the ring within %s s\n", f, secs);
-    return CDHT_STDERR;
-  }
-  case CDHT_EV_RING_BROKEN:
-    snprintf(buf, cap, "warning: both successors died before the repair finished; peer %llu and its "
-                       "successor are gone and this peer now stands alone (the ring is broken)\n", p);
-    return CDHT_STDERR;
-  case CDHT_EV_LEAVE_UNCONFIRMED:
-    snprintf(buf, cap, "warning: peer %llu did not confirm the departure; leaving without it\n", p);
-    return CDHT_STDERR;
-  case CDHT_EV_LEFT:
+#define FORMAT_ROW(kind, stream, name, fields, ...)                                                            \
+  case CDHT_EV_##kind:                                                                                         \
+    snprintf(buf, cap, __VA_ARGS__);                                                                           \
+    return CDHT_##stream;
+    CDHT_LINES(FORMAT_ROW)
+#undef FORMAT_ROW
+#undef SECS
+#undef WHY
   case CDHT_EV_COUNT:
     break;
   }
   return CDHT_SILENT;
 }
 
-/* Each event's JSON name and the fields it carries besides t_us, self and peer (or succ). */
-enum { J_FILE = 1, J_MS = 2, J_COUNT = 4 };
 static const struct {
   const char *name;
   unsigned fields;
 } events[CDHT_EV_COUNT] = {
-  [CDHT_EV_PING_REQUEST] = { "ping_request", 0 },
-  [CDHT_EV_PING_RESPONSE] = { "ping_response", 0 },
-  [CDHT_EV_REQUEST_SENT] = { "request_sent", J_FILE },
-  [CDHT_EV_REQUEST_FORWARDED] = { "request_forwarded", J_FILE },
-  [CDHT_EV_FILE_HERE] = { "file_here", J_FILE },
-  [CDHT_EV_RESPONSE_SENT] = { "response_sent", J_FILE },
-  [CDHT_EV_RESPONSE_RECEIVED] = { "response_received", J_FILE },
-  [CDHT_EV_REQUEST_RETRIED] = { "request_retried", J_FILE },
-  [CDHT_EV_REQUEST_FAILED] = { "request_failed", J_FILE | J_MS },
-  [CDHT_EV_DEPARTING] = { "departing", 0 },
-  [CDHT_EV_SUCCESSORS] = { "successors", 0 },
-  [CDHT_EV_PEER_DEAD] = { "peer_dead", 0 },
-  [CDHT_EV_RING_BROKEN] = { "ring_broken", 0 },
-  [CDHT_EV_LEAVE_UNCONFIRMED] = { "leave_unconfirmed", 0 },
-  [CDHT_EV_LEFT] = { "left", 0 },
-  [CDHT_EV_JOIN_FORWARDED] = { "join_forwarded", 0 },
-  [CDHT_EV_JOIN_RECEIVED] = { "join_received", 0 },
-  [CDHT_EV_SUCC_CHANGE] = { "successor_change", 0 },
-  [CDHT_EV_JOIN_ACCEPTED] = { "join_accepted", 0 },
-  [CDHT_EV_JOIN_FAILED] = { "join_failed", 0 },
-  [CDHT_EV_STORE_FORWARDED] = { "store_forwarded", J_FILE },
-  [CDHT_EV_STORE_ACCEPTED] = { "store_accepted", J_FILE },
-  [CDHT_EV_STORE_UPLOAD] = { "store_upload", J_FILE },
-  [CDHT_EV_STORED] = { "stored", J_FILE },
-  [CDHT_EV_STORE_FAILED] = { "store_failed", J_FILE | J_MS },
-  [CDHT_EV_HANDOVER] = { "handover", 0 },
-  [CDHT_EV_HANDED_OVER] = { "handed_over", J_COUNT },
-  [CDHT_EV_KEYS_RECEIVED] = { "keys_received", J_COUNT },
+#define JSON_ROW(kind, stream, name, fields, ...) [CDHT_EV_##kind] = { name, fields },
+  CDHT_LINES(JSON_ROW)
+#undef JSON_ROW
 };
 
 const char *cdht_event_name(cdht_event_kind kind) {
   return (unsigned)kind < CDHT_EV_COUNT && events[kind].name ? events[kind].name : "?";
 }
 
+/* A JSON id: the number, or null for CDHT_ID_NONE. */
+static const char *json_id(char *dst, size_t cap, cdht_id id) {
+  if (id == CDHT_ID_NONE) snprintf(dst, cap, "null");
+  else snprintf(dst, cap, "%llu", (unsigned long long)id);
+  return dst;
+}
+
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev) {
+  char ab[24], bb[24];
   int n = snprintf(buf, cap, "{\"t_us\":%llu,\"self\":%llu,\"event\":\"%s\"", (unsigned long long)t_us,
                    (unsigned long long)self, cdht_event_name(ev->kind));
   size_t off = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
   unsigned fields = (unsigned)ev->kind < CDHT_EV_COUNT ? events[ev->kind].fields : 0;
-  if (ev->kind == CDHT_EV_SUCCESSORS)
-    n = snprintf(buf + off, cap - off, ",\"succ\":[%llu,%llu]", (unsigned long long)ev->succ[0],
-                 (unsigned long long)ev->succ[1]);
+  if (fields & J_SUCC)
+    n = snprintf(buf + off, cap - off, ",\"succ\":[%s,%s]", json_id(ab, sizeof ab, ev->succ[0]),
+                 json_id(bb, sizeof bb, ev->succ[1]));
   else if (ev->peer != CDHT_ID_NONE && ev->kind != CDHT_EV_LEFT)
     n = snprintf(buf + off, cap - off, ",\"peer\":%llu", (unsigned long long)ev->peer);
   else
@@ -198,8 +173,15 @@ const char *cdht_lines_transfer(cdht_transfer_line which) {
 
 cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev) {
   buf[0] = '\0';
-  if (ev->kind != CDHT_EV_RESPONSE_RECEIVED || ev->content) return CDHT_SILENT;
-  /* After the classic line, on stderr so that stdout stays the classic lines exactly. */
-  snprintf(buf, cap, "Peer %llu has no content for file %04u.\n", (unsigned long long)ev->peer, ev->file);
+  char pb[24];
+  /* After the classic line, on stderr so that stdout stays the classic lines exactly.  The
+   * classic line says the peer "has the file": it is responsible for it, content or not. */
+  if (ev->kind == CDHT_EV_RESPONSE_RECEIVED && !ev->content)
+    snprintf(buf, cap, "peer %s is responsible for file %04u but holds no content for it\n",
+             id_text(pb, sizeof pb, ev->peer), ev->file);
+  else if (ev->kind == CDHT_EV_FILE_HERE && ev->own && !ev->content)
+    snprintf(buf, cap, "file %04u is this peer's, and no content for it is held here\n", ev->file);
+  else
+    return CDHT_SILENT;
   return CDHT_STDERR;
 }

@@ -20,7 +20,10 @@ const char *cdht_event_name(cdht_event_kind kind);
  * --events format: t_us, self, event, and peer / file / succ / ms where the kind has them). */
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev);
 
-/* For a response without content: "Peer H has no content for file NNNN." (stderr), else silent. */
+/* The note after a classic line that announced no content (stderr), else silent: for a response
+ * without content "peer H is responsible for file NNNN but holds no content for it", and for our
+ * own request of a file we are responsible for but do not hold "file NNNN is this peer's, and no
+ * content for it is held here". */
 cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev);
 
 /* The transfer lines of the later variant (stdout), printed by the I/O side of a transfer. */

@@ -201,6 +201,16 @@ int main(int argc, char **argv) {
     }
     setvbuf(a.events, NULL, _IOLBF, 0);
   }
+  char data_dir[1100];
+  if (args.data_dir) snprintf(data_dir, sizeof data_dir, "%s", args.data_dir);
+  else snprintf(data_dir, sizeof data_dir, "cdht-data/peer-%llu", (unsigned long long)args.cfg.self);
+  const char *download_dir = args.download_dir ? args.download_dir : ".";
+  if (cdht_content_check_dirs(data_dir, args.data_dir != NULL, download_dir, err, sizeof err) < 0) {
+    fprintf(stderr, "cdht: %s\n", err); /* now, not at the first transfer */
+    if (a.events) fclose(a.events);
+    cdht_node_del(a.node);
+    return 1;
+  }
   cdht_net_opts nopts;
   cdht_net_opts_default(&nopts);
   nopts.max_inbound = args.max_inbound;
@@ -216,10 +226,7 @@ int main(int argc, char **argv) {
     uv_loop_close(a.loop);
     return 1;
   }
-  char data_dir[1100];
-  if (args.data_dir) snprintf(data_dir, sizeof data_dir, "%s", args.data_dir);
-  else snprintf(data_dir, sizeof data_dir, "cdht-data/peer-%llu", (unsigned long long)args.cfg.self);
-  if (cdht_content_open(&a.content, a.loop, a.node, a.net, data_dir, args.download_dir ? args.download_dir : ".", err,
+  if (cdht_content_open(&a.content, a.loop, a.node, a.net, data_dir, download_dir, err,
                         sizeof err) < 0) {
     fprintf(stderr, "cdht: %s\n", err);
     cdht_net_close(a.net);

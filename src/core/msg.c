@@ -59,6 +59,17 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
 
 static int known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }
 
+/* The flag bits each type with a flags byte (other than a transfer's kind) may set: each type
+ * its own, even where two share a value (CDHT_REQ_FINAL and CDHT_RESP_CONTENT are both 0x01). */
+static unsigned request_flags(uint8_t type) {
+  switch (type) {
+  case CDHT_MSG_FILE_REQ:
+  case CDHT_MSG_STORE_REQ: return CDHT_REQ_FINAL;
+  case CDHT_MSG_FILE_RESP: return CDHT_RESP_CONTENT;
+  default: return 0;
+  }
+}
+
 int cdht_msg_body_len(uint8_t type) {
   if (!known(type)) return -1;
   unsigned f = layouts[type].fields;
@@ -124,7 +135,7 @@ cdht_ssize cdht_msg_decode(cdht_msg *m, const uint8_t *buf, size_t len) {
     return CDHT_ERR_MALFORMED;
   if ((f & F_FILE) && m->file > CDHT_FILE_MAX) return CDHT_ERR_MALFORMED;
   if ((f & F_FLAGS) && type == CDHT_MSG_XFER && m->flags > CDHT_XFER_HANDOVER) return CDHT_ERR_MALFORMED;
-  if ((f & F_FLAGS) && type != CDHT_MSG_XFER && (m->flags & ~CDHT_REQ_FINAL)) return CDHT_ERR_MALFORMED; /* one bit */
+  if ((f & F_FLAGS) && type != CDHT_MSG_XFER && (m->flags & ~request_flags(type))) return CDHT_ERR_MALFORMED;
   if (f & F_EXT) { /* letters and digits, then NUL padding: safe in a file name */
     bool ended = false;
     for (size_t i = 0; i < CDHT_EXT_LEN; i++) {

@@ -2,6 +2,7 @@
 #include "node.h"
 
 #include <sodium.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,7 @@ struct cdht_node {
     uint32_t first_qid;        /* replies to older queries are stale */
     uint64_t started_ms;       /* when the repair began */
     uint64_t next_ms;          /* absolute: ask again if no acceptable answer by then */
+    cdht_id unheard;           /* the successor whose death began it, if it never answered; else NONE */
   } repair;
   uint32_t next_qid;
 
@@ -163,6 +165,13 @@ static uint64_t unguessable(cdht_node *n) {
   return v ? v : 1; /* 0 means "no token" */
 }
 
+/* Our own request ends here: we are responsible for |file|.  Says whether we hold it. */
+static void emit_own_here(cdht_node *n, uint16_t file) {
+  cdht_event ev = { .kind = CDHT_EV_FILE_HERE, .peer = n->cfg.self, .file = file, .own = true,
+                    .content = cdht_node_is_stored(n, file) };
+  emit(n, ev);
+}
+
 static void send_msg(cdht_node *n, cdht_transport t, cdht_id to, cdht_msg *m) {
   if (n->out_count == CDHT_OUTQ_CAP) { drop(n, CDHT_DROP_QUEUE); return; }
   cdht_output *o = &n->outq[(n->out_head + n->out_count) % CDHT_OUTQ_CAP];
@@ -233,12 +242,12 @@ static void set_successors(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
         /* Not resent: that would address ourselves, the message would be dropped as from
          * ourselves, and the request would end in a failure for a key we hold. */
         r->used = false;
-        emit_peer(n, CDHT_EV_FILE_HERE, a, r->file);
+        emit_own_here(n, r->file);
         continue;
       }
       send_request(n, r);
       r->retry_ms = now + n->cfg.request_timeout_ms / 2;
-      emit_peer(n, CDHT_EV_REQUEST_RETRIED, a, r->file);
+      emit_peer(n, r->store ? CDHT_EV_STORE_RETRIED : CDHT_EV_REQUEST_RETRIED, a, r->file);
     }
   }
 }
@@ -275,6 +284,7 @@ static void start_repair(cdht_node *n, uint64_t now, cdht_id dead) {
     n->repair.avoid[0] = n->repair.avoid[1] = CDHT_ID_NONE;
     n->repair.first_qid = n->next_qid + 1;
     n->repair.started_ms = now;
+    n->repair.unheard = CDHT_ID_NONE;
   }
   n->repair.avoid[n->repair.avoid[0] == CDHT_ID_NONE ? 0 : 1] = dead;
   send_query(n, now);
@@ -282,14 +292,21 @@ static void start_repair(cdht_node *n, uint64_t now, cdht_id dead) {
 
 static void successor_dead(cdht_node *n, uint64_t now, int slot) {
   cdht_id dead = n->succ[slot];
+  bool never = n->heard_ms[slot] == CDHT_NEVER; /* it never answered a ping of ours */
   emit_peer(n, CDHT_EV_PEER_DEAD, dead, 0);
   log_gone(n, dead, now);
   if (slot == 0) {
     if (n->succ[1] == CDHT_ID_NONE) {
       /* Both successors lost before the repair finished: with two successors the ring
-       * cannot be mended from here (§5).  Say so and carry on as a ring of one. */
+       * cannot be mended from here (§5).  Say so and carry on as a ring of one.  If neither
+       * ever answered, they did not die: they were never there (a peer started alone). */
+      if (never && n->repair.active && n->repair.unheard != CDHT_ID_NONE) {
+        cdht_event ev = { .kind = CDHT_EV_NEVER_ANSWERED, .peer = dead, .succ = { n->repair.unheard, dead } };
+        emit(n, ev);
+      } else {
+        emit_peer(n, CDHT_EV_RING_BROKEN, dead, 0);
+      }
       n->repair.active = false;
-      emit_peer(n, CDHT_EV_RING_BROKEN, dead, 0);
       set_successors(n, now, n->cfg.self, n->cfg.self);
       emit_successors(n);
       return;
@@ -304,7 +321,10 @@ static void successor_dead(cdht_node *n, uint64_t now, int slot) {
   } else {
     set_successors(n, now, n->succ[0], CDHT_ID_NONE);
   }
+  bool fresh = !n->repair.active;
   start_repair(n, now, dead);
+  if (fresh && never) n->repair.unheard = dead;
+  else if (!never) n->repair.unheard = CDHT_ID_NONE;
 }
 
 static int on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
@@ -486,7 +506,7 @@ static int start_request(cdht_node *n, uint64_t now, uint16_t file, bool store) 
   cdht_id self = n->cfg.self, key = cdht_ring_key(file, n->cfg.ring_size);
   bool ours = n->succ[0] == self || (pred_fresh(n, 0, now) && cdht_ring_between(n->pred[0], key, self, n->cfg.ring_size));
   if (ours && !store) {
-    emit_peer(n, CDHT_EV_FILE_HERE, self, file); /* ours: answered locally, nothing sent */
+    emit_own_here(n, file); /* ours: answered locally, nothing sent */
     return 0;
   }
   pending_req *r = NULL;
@@ -544,7 +564,7 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
         return 0;
       }
       r->used = false;
-      emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
+      emit_own_here(n, m->file);
       return 0;
     }
     if (store) { /* the storer's content must carry this token (§9) */
@@ -1220,7 +1240,7 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
     } else if (now >= r->retry_ms && !r->accepted) {
       r->retry_ms = r->deadline_ms;
       send_request(n, r);
-      emit_peer(n, CDHT_EV_REQUEST_RETRIED, n->succ[0], r->file);
+      emit_peer(n, r->store ? CDHT_EV_STORE_RETRIED : CDHT_EV_REQUEST_RETRIED, n->succ[0], r->file);
     }
   }
   if (now >= n->next_ping_ms) {
@@ -1313,8 +1333,14 @@ void cdht_node_del(cdht_node *n) {
 }
 
 const cdht_config *cdht_node_config(const cdht_node *n) { return &n->cfg; }
-cdht_id cdht_node_successor(const cdht_node *n, int i) { return n->succ[i & 1]; }
-cdht_id cdht_node_predecessor(const cdht_node *n, int i) { return n->pred[i & 1]; }
+cdht_id cdht_node_successor(const cdht_node *n, int i) {
+  assert(i == 0 || i == 1);
+  return n->succ[i];
+}
+cdht_id cdht_node_predecessor(const cdht_node *n, int i) {
+  assert(i == 0 || i == 1);
+  return n->pred[i];
+}
 const cdht_stats *cdht_node_stats(const cdht_node *n) { return &n->stats; }
 bool cdht_node_has_left(const cdht_node *n) { return n->state == LEFT; }
 size_t cdht_node_size(void) { return sizeof(cdht_node); }

@@ -19,8 +19,21 @@
 
 #define CDHT_NEVER UINT64_MAX /* "no deadline" */
 #define CDHT_MAX_PENDING 32   /* file requests a node may have in flight at once */
-#define CDHT_OUTQ_CAP 64      /* queued outputs; one input never causes more than a few */
-#define CDHT_EVQ_CAP 64       /* queued events */
+/* The queues are drained after every input, so each holds what one input can cause:
+ *  - per pending request (CDHT_MAX_PENDING), at most 2 outputs and 2 events.  One input changes
+ *    the first successor at most twice (a timer or an unreachable witness judges both slots
+ *    dead: the first death resends every request to the second successor, 1 output and 1
+ *    REQUEST_RETRIED each; the second leaves the peer alone, 1 FILE_HERE each, no output), and
+ *    the timer's own pass over the requests adds 1 retry (1 output, 1 event) or 1 failure
+ *    (1 event), and only to a request the deaths did not end;
+ *  - besides those, at most 16 outputs (timer: 2 pings, 2 probes, 4 witness queries, 2 repair
+ *    queries, 1 stabilization question; a message handler: at most 3, e.g. a join's accept and
+ *    successor change) and 16 events (2 PEER_DEAD, 1 RING_BROKEN or NEVER_ANSWERED, 1 SUCCESSORS;
+ *    a message handler: at most 4, e.g. DEPARTING, RING_BROKEN, SUCCESSORS).
+ * Hence 2 * 32 + 16 = 80 each (tests/unit/test_node.c provokes the requests' worst case). */
+#define CDHT_QUEUE_OTHER 16
+#define CDHT_OUTQ_CAP (2 * CDHT_MAX_PENDING + CDHT_QUEUE_OTHER) /* queued outputs */
+#define CDHT_EVQ_CAP (2 * CDHT_MAX_PENDING + CDHT_QUEUE_OTHER)  /* queued events */
 
 /* An IPv4 address and port, both in host byte order. */
 typedef struct cdht_addr {
@@ -88,11 +101,14 @@ typedef enum cdht_event_kind {
   CDHT_EV_RESPONSE_SENT,   /* file, peer: we answered requester |peer| */
   CDHT_EV_RESPONSE_RECEIVED, /* file, peer: |peer| answered our request */
   CDHT_EV_REQUEST_RETRIED, /* file, peer: resent to our (new) first successor |peer| */
+  CDHT_EV_STORE_RETRIED,   /* file, peer: a store resent to our (new) first successor |peer| */
   CDHT_EV_REQUEST_FAILED,  /* file, ms, seq: no answer within ms */
   CDHT_EV_DEPARTING,       /* peer: our successor |peer| is leaving the ring */
   CDHT_EV_SUCCESSORS,      /* succ[0], succ[1]: our successors are now these */
   CDHT_EV_PEER_DEAD,       /* peer: our successor |peer| missed too many pings */
-  CDHT_EV_RING_BROKEN,     /* both successors died before a repair finished */
+  CDHT_EV_RING_BROKEN,     /* peer: both successors died before a repair finished; |peer| was the last */
+  CDHT_EV_NEVER_ANSWERED,  /* succ[0], succ[1] = peer: both declared dead without ever having answered a ping, so
+                              this peer stands alone (it was started before, or without, its successors) */
   CDHT_EV_LEAVE_UNCONFIRMED, /* peer: quit went ahead without |peer|'s confirmation */
   CDHT_EV_LEFT,            /* quit is complete (or a join failed): the caller may exit */
   CDHT_EV_JOIN_FORWARDED,  /* peer: a join request of |peer| passed on to our successor */
@@ -122,7 +138,8 @@ typedef struct cdht_event {
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
   uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
   bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer; STORE_FAILED: it
-                         had been accepted */
+                         had been accepted; FILE_HERE with own: this peer holds the content */
+  bool own;           /* FILE_HERE: the request was this peer's own (no response follows) */
   uint32_t seq;       /* REQUEST_SENT / _FAILED, STORE_ACCEPTED / _UPLOAD / _FAILED, RESPONSE_SENT / _RECEIVED:
                          the request's id; HANDOVER: the handover's id */
   uint64_t token;     /* RESPONSE_SENT / _RECEIVED, STORE_ACCEPTED / _UPLOAD: the token its content carries */
@@ -251,8 +268,8 @@ int cdht_node_next_event(cdht_node *node, cdht_event *ev);
 
 /* Read-only views for `status` and tests. */
 const cdht_config *cdht_node_config(const cdht_node *node);
-cdht_id cdht_node_successor(const cdht_node *node, int i);    /* i = 0, 1; CDHT_ID_NONE if pending */
-cdht_id cdht_node_predecessor(const cdht_node *node, int i);  /* i = 0, 1; CDHT_ID_NONE if unknown */
+cdht_id cdht_node_successor(const cdht_node *node, int i);    /* i is 0 or 1 (asserted); CDHT_ID_NONE if pending */
+cdht_id cdht_node_predecessor(const cdht_node *node, int i);  /* i is 0 or 1 (asserted); CDHT_ID_NONE if unknown */
 const cdht_stats *cdht_node_stats(const cdht_node *node);
 bool cdht_node_has_left(const cdht_node *node);
 size_t cdht_node_size(void); /* bytes one node occupies (the simulator reports memory per peer) */

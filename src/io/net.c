@@ -33,6 +33,9 @@ struct cdht_net {
   cdht_net_stats stats;
   cdht_net_xfer_hooks xfer;   /* where received content goes (cdht_net_set_xfer_hooks) */
   char udp_buf[2048];         /* one datagram at a time; any valid one is far smaller (longer: dropped as truncated) */
+  uv_tcp_t spare;             /* takes a connection we cannot allocate for, only to close it */
+  bool spare_busy;            /* spare is closing: the next such connection waits for it */
+  bool accept_pending;        /* a connection waits in the listener for the spare */
 };
 
 /* Connections of either direction sit on one list so that closing the net closes them. */
@@ -822,11 +825,39 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   else if (rc < 0) { c->net->stats.tcp_bad_stream++; in_close(c); }
 }
 
+static void refuse_pending(cdht_net *net);
+
+static void spare_closed(uv_handle_t *h) {
+  cdht_net *net = h->data;
+  net->spare_busy = false;
+  net->open_handles--;
+  if (net->accept_pending && !net->closing) refuse_pending(net);
+  maybe_free(net);
+}
+
+/* Accepts the connection waiting in the listener into the spare handle and closes it.  Until a
+ * connection is accepted, libuv stops watching the listener: returning without accepting would
+ * stop every later connection too. */
+static void refuse_pending(cdht_net *net) {
+  if (net->spare_busy) { net->accept_pending = true; return; } /* spare_closed comes back here */
+  net->accept_pending = false;
+  net->spare_busy = true;
+  net->open_handles++;
+  uv_tcp_init(net->loop, &net->spare);
+  net->spare.data = net;
+  uv_accept((uv_stream_t *)&net->listener, (uv_stream_t *)&net->spare);
+  uv_close((uv_handle_t *)&net->spare, spare_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   cdht_net *net = server->data;
   if (status < 0 || net->closing) return;
   in_conn *c = calloc(1, sizeof *c);
-  if (!c) return;
+  if (!c) { /* no memory for it: refuse it, and keep listening */
+    net->stats.tcp_refused++;
+    refuse_pending(net);
+    return;
+  }
   c->net = net;
   c->link.close = in_close_link;
   link_add(net, &c->link);

@@ -307,6 +307,7 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     }
     break;
   case CDHT_EV_RING_BROKEN:
+  case CDHT_EV_NEVER_ANSWERED:
     violation(w, "a peer lost both successors (ring broken)", p, find(w, ev->peer));
     break;
   case CDHT_EV_LEFT:

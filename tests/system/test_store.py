@@ -69,7 +69,7 @@ def test_store_default_path_replace_and_no_content(peers):
     ring[1].type("request 0004")
     ring[1].expect_events(["File request message for 0004 has been sent to my successor.",
                            "Received a response message from peer 4, which has the file 0004."], start=m)
-    ring[1].wait_err("Peer 4 has no content for file 0004.", start=e)
+    ring[1].wait_err("peer 4 is responsible for file 0004 but holds no content for it", start=e)
     # Bad stores: one line on stderr, the peer keeps running.
     e = ring[1].err.mark()
     ring[1].type("store 0009 /no/such/file")
@@ -91,11 +91,11 @@ def test_concurrent_requests_and_a_large_file_with_progress(peers, tmp_path):
     dl = {p: tmp_path / f"dl{p}" for p in (1, 4)}
     for p, peer in ring.items():
         peer.stop()
+    for d in dl.values():  # a download directory must exist when the peer starts
+        os.makedirs(d)
     # Restarted on their data directories, with download directories of their own.
     ring = {p: peers.start(p, s1, s2, options=OPTS + (["--download-dir", str(dl[p])] if p in dl else []))
             for p, (s1, s2) in h.successors([1, 2, 3, 4]).items()}
-    for d in dl.values():
-        os.makedirs(d)
     h.wait_pinging(ring)
     marks = {p: ring[p].out.mark() for p in (1, 4)}
     e4 = ring[4].err.mark()
@@ -190,8 +190,11 @@ def test_a_sender_hears_whether_its_content_was_kept(peers, tmp_path):
     (docs/protocol.md §9): "The file is sent." means kept, and a transfer the receiver could not
     keep is a failure at the sender too (a handed-over key stays with the giver then)."""
     a = peers.start(1, 2, 1, options=h.FAST)
-    b = peers.start(2, 1, 2, options=h.FAST + ["--download-dir", str(tmp_path / "not-there")])
+    gone = tmp_path / "gone-later"
+    os.makedirs(gone)  # there at the start (checked then), removed before the transfer
+    b = peers.start(2, 1, 2, options=h.FAST + ["--download-dir", str(gone)])
     a.wait_line("A ping response message was received from Peer 2.")
+    os.rmdir(gone)
     src = make(tmp_path / "x.dat", 200000, seed=9)
     m = a.out.mark()
     a.type(f"store 0001 {src}")

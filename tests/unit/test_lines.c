@@ -257,6 +257,69 @@ static void test_lines_json_fields_follow_the_kind(void **state) {
   for (int k = 0; k < CDHT_EV_COUNT; k++) assert_string_not_equal(cdht_event_name((cdht_event_kind)k), "?");
 }
 
+/* An internal sentinel (CDHT_ID_NONE) never reaches a line or a JSON event: "?" or null instead. */
+static void test_lines_never_print_the_sentinel(void **state) {
+  (void)state;
+  for (int k = 0; k < CDHT_EV_COUNT; k++) {
+    cdht_event ev = ev_peer((cdht_event_kind)k, CDHT_ID_NONE, 10);
+    ev.succ[0] = ev.succ[1] = CDHT_ID_NONE;
+    char buf[BUF_CAP];
+    cdht_lines_format(buf, sizeof buf, &ev);
+    assert_null(strstr(buf, "18446744073709551615"));
+    cdht_lines_no_content(buf, sizeof buf, &ev);
+    assert_null(strstr(buf, "18446744073709551615"));
+    cdht_lines_json(buf, sizeof buf, 1, 2, &ev);
+    assert_null(strstr(buf, "18446744073709551615"));
+  }
+  cdht_event ev = ev_peer(CDHT_EV_REQUEST_RETRIED, CDHT_ID_NONE, 10);
+  assert_line(&ev, CDHT_STDERR, "request 0010: no answer yet, sent again to peer ?\n");
+  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { 12, CDHT_ID_NONE } };
+  char buf[BUF_CAP];
+  cdht_lines_json(buf, sizeof buf, 1, 10, &ev);
+  assert_string_equal(buf, "{\"t_us\":1,\"self\":10,\"event\":\"successors\",\"succ\":[12,null]}\n");
+}
+
+/* A store's retry says "store", not "request". */
+static void test_lines_store_retried(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_STORE_RETRIED, 8, 10);
+  assert_line(&ev, CDHT_STDERR, "store 0010: no answer yet, sent again to peer 8\n");
+  char buf[BUF_CAP];
+  cdht_lines_json(buf, sizeof buf, 5, 4, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":4,\"event\":\"store_retried\",\"peer\":8,\"file\":\"0010\"}\n");
+}
+
+/* Successors that never answered did not "die before the repair finished": they were never there. */
+static void test_lines_never_answered(void **state) {
+  (void)state;
+  cdht_event ev = { .kind = CDHT_EV_NEVER_ANSWERED, .peer = 4, .succ = { 3, 4 } };
+  assert_line(&ev, CDHT_STDERR,
+              "warning: successors 3 and 4 never answered a ping (are they running?); this peer now stands alone\n");
+  char buf[BUF_CAP];
+  cdht_lines_json(buf, sizeof buf, 5, 1, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":1,\"event\":\"never_answered\",\"succ\":[3,4]}\n");
+}
+
+/* The notes after a classic line that announced no content (stderr; the classic line is unchanged). */
+static void test_lines_no_content_notes(void **state) {
+  (void)state;
+  char buf[BUF_CAP];
+  cdht_event ev = ev_peer(CDHT_EV_RESPONSE_RECEIVED, 1, 2012);
+  assert_int_equal(cdht_lines_no_content(buf, sizeof buf, &ev), CDHT_STDERR);
+  assert_string_equal(buf, "peer 1 is responsible for file 2012 but holds no content for it\n");
+  ev.content = true;
+  assert_int_equal(cdht_lines_no_content(buf, sizeof buf, &ev), CDHT_SILENT);
+  assert_string_equal(buf, "");
+  ev = ev_peer(CDHT_EV_FILE_HERE, 5, 7);
+  ev.own = true;
+  assert_int_equal(cdht_lines_no_content(buf, sizeof buf, &ev), CDHT_STDERR);
+  assert_string_equal(buf, "file 0007 is this peer's, and no content for it is held here\n");
+  ev.content = true;
+  assert_int_equal(cdht_lines_no_content(buf, sizeof buf, &ev), CDHT_SILENT);
+  ev = ev_peer(CDHT_EV_FILE_HERE, 5, 7); /* answering someone else's request: the response says it */
+  assert_int_equal(cdht_lines_no_content(buf, sizeof buf, &ev), CDHT_SILENT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_lines_ping_request),
@@ -279,6 +342,10 @@ int main(void) {
     cmocka_unit_test(test_lines_short_buffer_is_cut_safely),
     cmocka_unit_test(test_lines_longest_fits),
     cmocka_unit_test(test_lines_json_fields_follow_the_kind),
+    cmocka_unit_test(test_lines_never_print_the_sentinel),
+    cmocka_unit_test(test_lines_store_retried),
+    cmocka_unit_test(test_lines_never_answered),
+    cmocka_unit_test(test_lines_no_content_notes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1859,6 +1859,106 @@ static void test_node_departs_again_after_rejoining(void **state) {
   cdht_node_del(n);
 }
 
+/* Runs |n| from |*now| to |until| in 50 ms steps, answering every ping; events are dropped. */
+static void run_answering(cdht_node *n, uint64_t *now, uint64_t until) {
+  sent rest[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  for (; *now < until; *now += 50) {
+    timer(n, *now);
+    answer_pings(n, *now, rest, OUT_CAP);
+    drain_ev(n, ev, EV_CAP);
+  }
+}
+
+/* The queues hold the worst one input can cause (node.h): 32 pending requests, and both
+ * successors declared dead in the same timer call.  The first death resends every request to
+ * the second successor; the second leaves the peer alone, which answers every request itself. */
+static void test_node_worst_case_fits_the_queues(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(8, 10, 12);
+  c.classic_detector = true; /* both successors miss the same pings and die in the same call */
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  run_answering(n, &now, 3000);
+  for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 20 + f), 0);
+  assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 60), CDHT_ERR_BUSY);
+  drain_all(n);
+  /* Nobody answers any more. */
+  sent out[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  size_t k = 0, nout = 0;
+  for (now += 50; now < 3000 + 2 * DETECT_MS; now += 50) {
+    timer(n, now);
+    nout = drain_out(n, out, OUT_CAP);
+    k = drain_ev(n, ev, EV_CAP);
+    if (ev_count(ev, k, CDHT_EV_PEER_DEAD) > 0) break;
+  }
+  assert_int_equal(ev_count(ev, k, CDHT_EV_PEER_DEAD), 2);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_REQUEST_RETRIED), CDHT_MAX_PENDING);
+  assert_int_equal(count_type(out, nout, CDHT_MSG_FILE_REQ), CDHT_MAX_PENDING);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_FILE_HERE), CDHT_MAX_PENDING);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_RING_BROKEN), 1); /* they did answer once */
+  assert_true(ev_find_succ(ev, k, 0, 8, 8) >= 0);
+  assert_true(k > 64); /* more than the old 64-entry queue held */
+  for (size_t i = 0; i < k; i++)
+    if (ev[i].kind == CDHT_EV_FILE_HERE) assert_true(ev[i].own && !ev[i].content);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
+  cdht_node_del(n);
+}
+
+/* A peer started alone (cdht 1 3 4 with neither running): its successors never answered, and
+ * the event says so instead of "both successors died before the repair finished". */
+static void test_node_successors_that_never_answered(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(1, 3, 4, now);
+  cdht_event ev[EV_CAP];
+  size_t never = 0, broken = 0;
+  cdht_event got = { 0 };
+  for (; now < 4 * DETECT_MS; now += 50) {
+    timer(n, now);
+    { sent o[OUT_CAP]; drain_out(n, o, OUT_CAP); }
+    size_t k = drain_ev(n, ev, EV_CAP);
+    for (size_t i = 0; i < k; i++) {
+      if (ev[i].kind == CDHT_EV_NEVER_ANSWERED) { never++; got = ev[i]; }
+      broken += ev[i].kind == CDHT_EV_RING_BROKEN;
+    }
+  }
+  assert_int_equal(never, 1);
+  assert_int_equal(broken, 0);
+  assert_true((got.succ[0] == 3 && got.succ[1] == 4) || (got.succ[0] == 4 && got.succ[1] == 3));
+  assert_succ(n, 1, 1);
+  cdht_node_del(n);
+}
+
+/* A store that gets no answer is retried as a store: its event is not a request's. */
+static void test_node_store_retry_is_a_store(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(8, 10, 12, now);
+  run_answering(n, &now, 2000);
+  assert_int_equal(command(n, now, CDHT_CMD_STORE, 20), 0);
+  sent rest[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  size_t store_retried = 0, request_retried = 0;
+  for (uint64_t end = now + cdht_node_config(n)->request_timeout_ms * 3 / 4; now < end; now += 50) {
+    timer(n, now);
+    answer_pings(n, now, rest, OUT_CAP);
+    size_t k = drain_ev(n, ev, EV_CAP);
+    for (size_t i = 0; i < k; i++) {
+      if (ev[i].kind == CDHT_EV_STORE_RETRIED) {
+        assert_true(ev_is(&ev[i], CDHT_EV_STORE_RETRIED, 10, 20));
+        store_retried++;
+      }
+      request_retried += ev[i].kind == CDHT_EV_REQUEST_RETRIED;
+    }
+  }
+  assert_int_equal(store_retried, 1);
+  assert_int_equal(request_retried, 0);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_pings),
@@ -1886,6 +1986,9 @@ int main(void) {
     cmocka_unit_test(test_node_witness_answers),
     cmocka_unit_test(test_node_departs_again_after_rejoining),
     cmocka_unit_test(test_node_failed_stores_free_their_slots),
+    cmocka_unit_test(test_node_worst_case_fits_the_queues),
+    cmocka_unit_test(test_node_successors_that_never_answered),
+    cmocka_unit_test(test_node_store_retry_is_a_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
