@@ -474,8 +474,13 @@ static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   n->departed = m->from;
   log_gone(n, m->from, now);
   n->repair.active = false;
-  for (int i = 0; i < 2; i++)
-    if (n->pred[i] == m->from) n->pred[i] = CDHT_ID_NONE;
+  for (int i = 0; i < 2; i++) {
+    if (n->pred[i] != m->from) continue;
+    /* It precedes us too (a small ring): its keys come to us, maybe after this message. */
+    n->pred[i] = CDHT_ID_NONE;
+    n->giver.peer = m->from;
+    n->giver.until_ms = now + n->cfg.transfer_timeout_ms;
+  }
   /* Neighbours leaving at once hand on each other: never take a peer we know has just gone. */
   uint64_t recent = now > 2 * detect_ms(n) ? now - 2 * detect_ms(n) : 0;
   cdht_id gone = CDHT_ID_NONE;

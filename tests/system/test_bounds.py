@@ -30,9 +30,11 @@ def test_failed_downloads_give_their_expectations_back(peers, tmp_path):
     os.makedirs(held)
     make(os.path.join(held, "0001.dat"), 3000)
     dl = tmp_path / "dl"
+    os.makedirs(dl)  # checked at start; removed once the peer runs
     a = peers.start(1, 2, 1, options=h.FAST)
     b = peers.start(2, 1, 2, options=h.FAST + ["--request-timeout", "2", "--download-dir", str(dl)])
     b.wait_line("A ping response message was received from Peer 1.")
+    os.rmdir(dl)
     for _ in range(70):
         e = b.err.mark()
         b.type("request 0001")

@@ -276,7 +276,7 @@ def test_a_peer_under_valgrind_has_no_errors_and_no_leaks(peers, tmp_path):
     vg.type("quit")
     assert vg.wait_exit(60) == 0, "\n".join(vg.err.since())
     assert not [l for l in vg.err.since() if l.startswith("==")], "\n".join(vg.err.since())
-    assert "1 files handed over to peer 2." in vg.out.since(m)
+    assert "1 files handed over to peer 2." in vg.out.since(m), (vg.err.since(), others[0].err.since())
     others[0].wait_line("Peer 1 will depart from the network.", timeout=20)
     others[0].wait_line("1 files received from peer 1.", timeout=20)
 
