@@ -322,7 +322,10 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     speer *k = find(w, ev->peer);
     p->declared[p->ndeclared++ % DECLARED] = ev->peer;
     if (w->partitioned) w->partition_deaths++;
-    if (k && alive(k)) {
+    if (k && alive(k) && k->gone_us && w->now_us - k->gone_us <= w->settle_us) {
+      /* Killed and restarted since: a verdict begun before the restart is about the killed
+       * process (the witness heard nothing from the new one yet), and it is right. */
+    } else if (k && alive(k)) {
       r->false_deaths++;
       if (!w->ever_partitioned) violation(w, "a live peer was declared dead (false detection)", p, k);
     } else if (k && k->state == P_DEAD) {
