@@ -54,7 +54,7 @@ typedef struct world {
   uint32_t n;
   uint64_t now_us;
   uint64_t settle_us;
-  uint64_t churn_count, last_churn_us;
+  uint64_t churn_count, last_churn_us; /* last_churn_us + settle_us: when the ring should have settled */
   bool partitioned, ever_partitioned;
   uint64_t partition_deaths;
   samples detect, repair, back;
@@ -244,8 +244,7 @@ static void route(world *w, speer *src, const cdht_output *out) {
    * datagram sent at the same moment arrives first, as on a real network.  A peer that is not
    * listening refuses the connection, which the sender learns one delay after it arrives. */
   if (dst && cut(w, src, dst)) return; /* a partition swallows it: no answer at all */
-  ev.t_us = w->now_us + delay(w);
-  ev.t_us += delay(w) + delay(w);
+  ev.t_us = w->now_us + 3 * delay(w);
   if (!dst) {
     ev.kind = SIM_UNREACHABLE;
     ev.b = (uint32_t)-1;
@@ -421,7 +420,7 @@ static void settle_node(world *w, speer *p) {
 
 static bool settled(world *w) {
   if (w->partitioned || w->now_us < w->settle_us) return false;
-  if (w->churn_count && w->now_us - w->last_churn_us < w->settle_us) return false;
+  if (w->churn_count && w->now_us < w->last_churn_us + w->settle_us) return false;
   for (uint32_t i = 0; i < w->n; i++)
     if (w->p[i].state == P_LEAVING || w->p[i].state == P_WAITING || w->p[i].state == P_JOINING) return false;
   return true;
@@ -534,7 +533,7 @@ static void note(world *w, speer *p, enum note what, cdht_event ev) { remember(w
 static void churned(world *w, speer *p) {
   check_ring(w); /* the moment before a fault is the end of a quiet period */
   w->churn_count++;
-  w->last_churn_us = w->now_us;
+  if (w->now_us > w->last_churn_us) w->last_churn_us = w->now_us; /* a restart may have pushed it later */
   for (int i = 3; i > 0; i--) {
     w->recent_victims[i] = w->recent_victims[i - 1];
     w->recent_victims_us[i] = w->recent_victims_us[i - 1];
@@ -648,10 +647,16 @@ static void restart_peer(world *w, speer *p) {
     if (q && q != p && q->state == P_RUNNING) continue;
     speer *a = live_neighbour(w, p, 1), *b = live_neighbour(w, a, 1);
     s[0] = a->id;
-    s[1] = a == p ? p->id : b->id; /* alone, or a ring of two */
+    s[1] = a == p || b == a ? p->id : b->id; /* alone, or a ring of two */
     break;
   }
   churned(w, p);
+  /* Only stabilization takes it back, which takes longer than a repair: the ring has settled
+   * when the bound has passed, not after the usual settle time. */
+  if (w->back_bound_us > w->settle_us) {
+    w->last_churn_us = w->now_us + (w->back_bound_us - w->settle_us);
+    schedule_lookups(w, w->now_us + w->back_bound_us + 1);
+  }
   w->r->restarts++;
   w->r->old_restarts++;
   mix(w, 0x7265737400000000ull | p->id);
@@ -762,7 +767,7 @@ static void run_action(world *w, uint32_t a) {
   if (a == ACT_PART_END) {
     w->partitioned = false;
     w->churn_count++;
-    w->last_churn_us = w->now_us;
+    if (w->now_us > w->last_churn_us) w->last_churn_us = w->now_us;
     mix(w, 0x6865616c00000000ull);
     /* A partition shorter than (misses - 1) pings cannot cost `misses` answers in a row. */
     uint64_t short_limit = ((uint64_t)o->node.misses - 1) * o->node.ping_interval_ms * 1000;
