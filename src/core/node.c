@@ -40,6 +40,8 @@ struct cdht_node {
   } suspect[2];
   cdht_id pred[2];             /* learned from pings; CDHT_ID_NONE until one arrives */
   uint64_t pred_heard_ms[2];   /* when that predecessor last pinged us */
+  cdht_id pred_was2;           /* the last peer another second predecessor displaced (CDHT_ID_NONE) */
+  uint64_t pred_was2_ms;       /* when it last pinged us as second */
   uint64_t next_ping_ms;       /* absolute */
 
   struct {                     /* kill repair (§5): asking succ[0] for its first successor */
@@ -729,14 +731,41 @@ int cdht_node_on_file_handed(cdht_node *n, uint64_t now, uint16_t file, cdht_id 
 
 /* ---- pings (§4) ---- */
 
+/* Whether |x|, pinging us as first successor, may be our first predecessor (§4, §8).  Chord
+ * keeps the closest predecessor, not the latest pinger: a restarted peer and the peer before it
+ * both ping us as their first successor until stabilization tells the one before, and if the
+ * slot followed every ping, that peer's question could always meet its own name.  So the slot
+ * takes a peer closer to us than the one it holds, or the same one again.  A first predecessor
+ * that died or left must still make way at once: its own predecessor, which pinged us as second
+ * (our second predecessor now, or until another just displaced it), pings us as first only
+ * once it has lost its first successor, so it moves up.  Failing that, any peer takes the slot
+ * when the one it holds has not pinged for a detection period (gone, and no longer trusted). */
+static bool takes_first_slot(const cdht_node *n, cdht_id x, uint64_t now) {
+  cdht_id cur = n->pred[0];
+  if (cur == CDHT_ID_NONE || cur == x || !pred_fresh(n, 0, now) || n->pred[1] == x) return true;
+  if (n->pred_was2 == x && now - n->pred_was2_ms <= detect_ms(n)) return true;
+  return cdht_ring_between(cur, x, n->cfg.self, n->cfg.ring_size); /* closer to us */
+}
+
 static int on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  int i = m->role == CDHT_ROLE_FIRST ? 0 : 1;
-  if (n->pred[i] != m->from && n->pred[1 - i] == m->from) n->pred[1 - i] = CDHT_ID_NONE;
-  n->pred[i] = m->from;
-  n->pred_heard_ms[i] = now;
+  cdht_id x = m->from;
+  if (m->role != CDHT_ROLE_FIRST) { /* the second slot follows its latest pinger */
+    if (n->pred[1] != CDHT_ID_NONE && n->pred[1] != x) {
+      n->pred_was2 = n->pred[1];
+      n->pred_was2_ms = n->pred_heard_ms[1];
+    }
+    if (n->pred[0] == x) n->pred[0] = CDHT_ID_NONE; /* it took a closer first successor */
+    n->pred[1] = x;
+    n->pred_heard_ms[1] = now;
+  } else if (takes_first_slot(n, x, now)) { /* else answered, but not our predecessor */
+    if (n->pred[1] == x) n->pred[1] = CDHT_ID_NONE;
+    if (n->pred_was2 == x) n->pred_was2 = CDHT_ID_NONE;
+    n->pred[0] = x;
+    n->pred_heard_ms[0] = now;
+  }
   n->stats.pings_received++;
-  if (i == 0 && n->keys_wait.peer == m->from && now < n->keys_wait.until_ms && n->state == RUNNING)
-    hand_keys_to_joiner(n, m->from, n->keys_wait.about);
+  if (n->pred[0] == x && n->keys_wait.peer == x && now < n->keys_wait.until_ms && n->state == RUNNING)
+    hand_keys_to_joiner(n, x, n->keys_wait.about); /* the joiner is our first predecessor now */
   emit_peer(n, CDHT_EV_PING_REQUEST, m->from, 0);
   cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = m->seq };
   send_msg(n, CDHT_UDP, m->from, &pong);
@@ -1312,7 +1341,7 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   n->state = RUNNING;
   n->succ[0] = cfg->succ[0];
   n->succ[1] = cfg->succ[1];
-  n->pred[0] = n->pred[1] = CDHT_ID_NONE;
+  n->pred[0] = n->pred[1] = n->pred_was2 = CDHT_ID_NONE;
   n->heard_ms[0] = n->heard_ms[1] = CDHT_NEVER;
   cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;

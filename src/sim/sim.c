@@ -11,7 +11,7 @@
 /* ABSENT: an id kept for a later join; WAITING: about to start; JOINING: started with --join. */
 enum pstate { P_WAITING, P_RUNNING, P_LEAVING, P_LEFT, P_DEAD, P_ABSENT, P_JOINING };
 
-#define RECENT 8      /* events kept per peer for violation reports */
+#define RECENT 8      /* ring events kept per peer for violation reports */
 #define DECLARED 4    /* peers a node declared dead, remembered */
 #define PEER_LOOKUPS 4
 
@@ -33,7 +33,10 @@ typedef struct speer {
   cdht_id declared[DECLARED];        /* peers this node declared dead */
   unsigned ndeclared;
   uint64_t repair_kill_us;           /* kill time of the successor being repaired, or 0 */
-  struct { uint64_t t_us; cdht_event ev; } recent[RECENT];
+  cdht_id old_succ[2];               /* its successors when it was killed or quit */
+  uint64_t restart_us;               /* restarted as `cdht ID S1 S2` then, not yet back (0: none) */
+  uint64_t restart_churn;            /* churn count at that restart: later churn voids the check */
+  struct { uint64_t t_us; cdht_event ev; uint8_t note; } recent[RECENT]; /* note: enum note */
   unsigned nrecent;
   lookup lk[PEER_LOOKUPS];
   uint8_t *held;                     /* files whose content this peer holds (its data directory) */
@@ -51,10 +54,12 @@ typedef struct world {
   uint32_t n;
   uint64_t now_us;
   uint64_t settle_us;
-  uint64_t churn_count, last_churn_us;
+  uint64_t churn_count, last_churn_us; /* last_churn_us + settle_us: when the ring should have settled */
   bool partitioned, ever_partitioned;
   uint64_t partition_deaths;
-  samples detect, repair;
+  samples detect, repair, back;
+  uint64_t back_bound_us;             /* a restarted peer is back in the ring by then (0: not judged) */
+  bool broken_on_purpose;             /* --kill-adjacent ran: the violations from then on are expected */
   cdht_id recent_victims[4];
   uint64_t recent_victims_us[4];
   bool oom;
@@ -140,18 +145,55 @@ static size_t live_ids(world *w, cdht_id *out, bool include_leaving) {
   return k;
 }
 
+/* What the simulator itself did to a peer, kept among its ring events. */
+enum note { NOTE_NONE, NOTE_KILLED, NOTE_STARTED, NOTE_JOINING, NOTE_QUIT };
+
+/* The events that explain a broken ring: who a peer took as successor, who it saw die, depart
+ * or join, and what the simulator did to it.  Pings and lookups would push them out. */
+static bool ring_event(cdht_event_kind k) {
+  switch (k) {
+  case CDHT_EV_SUCCESSORS: case CDHT_EV_PEER_DEAD: case CDHT_EV_RING_BROKEN: case CDHT_EV_DEPARTING:
+  case CDHT_EV_LEAVE_UNCONFIRMED: case CDHT_EV_LEFT: case CDHT_EV_JOIN_RECEIVED: case CDHT_EV_SUCC_CHANGE:
+  case CDHT_EV_JOIN_ACCEPTED: case CDHT_EV_JOIN_FAILED:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static void remember(world *w, speer *p, const cdht_event *ev, enum note note) {
+  unsigned j = p->nrecent++ % RECENT;
+  p->recent[j].t_us = w->now_us;
+  p->recent[j].ev = *ev;
+  p->recent[j].note = (uint8_t)note;
+}
+
 static void print_recent(world *w, const speer *p) {
   if (!p) return;
-  fprintf(w->report, "  last events of peer %llu (%s):\n", (unsigned long long)p->id,
+  fprintf(w->report, "  last ring events of peer %llu (%s):\n", (unsigned long long)p->id,
           (const char *[]){ "not started", "running", "leaving", "left", "killed", "absent", "joining" }[p->state]);
   unsigned k = p->nrecent < RECENT ? p->nrecent : RECENT;
   for (unsigned i = 0; i < k; i++) {
     unsigned j = (p->nrecent - k + i) % RECENT;
+    const cdht_event *ev = &p->recent[j].ev;
     char buf[512];
-    cdht_lines_format(buf, sizeof buf, &p->recent[j].ev);
+    cdht_lines_format(buf, sizeof buf, ev);
     fputs("    ", w->report);
     print_time(w->report, p->recent[j].t_us);
-    if (!buf[0]) snprintf(buf, sizeof buf, "(event %d)\n", (int)p->recent[j].ev.kind);
+    switch (p->recent[j].note) {
+    case NOTE_KILLED: snprintf(buf, sizeof buf, "(killed)\n"); break;
+    case NOTE_QUIT: snprintf(buf, sizeof buf, "(quit)\n"); break;
+    case NOTE_STARTED:
+      snprintf(buf, sizeof buf, "(started as `cdht %llu %llu %llu`)\n", (unsigned long long)p->id,
+               (unsigned long long)ev->succ[0], (unsigned long long)ev->succ[1]);
+      break;
+    case NOTE_JOINING:
+      snprintf(buf, sizeof buf, "(started, joining through peer %llu)\n", (unsigned long long)ev->peer);
+      break;
+    default: break;
+    }
+    if (!buf[0] && ev->kind == CDHT_EV_LEFT) snprintf(buf, sizeof buf, "(left the ring)\n");
+    if (!buf[0]) snprintf(buf, sizeof buf, "(%s %llu)\n", cdht_event_name(ev->kind), (unsigned long long)ev->peer);
     for (char *line = buf, *nl; *line; line = nl + 1) {
       nl = strchr(line, '\n');
       if (!nl) break;
@@ -163,7 +205,7 @@ static void print_recent(world *w, const speer *p) {
 static void violation(world *w, const char *what, const speer *a, const speer *b) {
   w->r->violations++;
   if (!w->report) return;
-  fprintf(w->report, "violation: seed %llu, t=", (unsigned long long)w->o->seed);
+  fprintf(w->report, "%sviolation: seed %llu, t=", w->broken_on_purpose ? "expected " : "", (unsigned long long)w->o->seed);
   print_time(w->report, w->now_us);
   fprintf(w->report, " s: %s\n", what);
   print_recent(w, a);
@@ -197,10 +239,12 @@ static void route(world *w, speer *src, const cdht_output *out) {
     }
     return;
   }
-  /* TCP: reliable and ordered enough for one message per connection; a peer that is not
-   * listening refuses the connection, which the sender learns one delay later. */
+  /* TCP: reliable and ordered enough for one message per connection, which is opened first:
+   * the message arrives after the handshake's round trip and its own one-way delay, so a
+   * datagram sent at the same moment arrives first, as on a real network.  A peer that is not
+   * listening refuses the connection, which the sender learns one delay after it arrives. */
   if (dst && cut(w, src, dst)) return; /* a partition swallows it: no answer at all */
-  ev.t_us = w->now_us + delay(w);
+  ev.t_us = w->now_us + 3 * delay(w);
   if (!dst) {
     ev.kind = SIM_UNREACHABLE;
     ev.b = (uint32_t)-1;
@@ -255,8 +299,7 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   mix(w, ((uint64_t)ev->kind << 32) | ev->file);
   mix(w, ev->peer);
   if (ev->kind == CDHT_EV_SUCCESSORS) { mix(w, ev->succ[0]); mix(w, ev->succ[1]); }
-  p->recent[p->nrecent++ % RECENT].t_us = w->now_us;
-  p->recent[(p->nrecent - 1) % RECENT].ev = *ev;
+  if (ring_event(ev->kind)) remember(w, p, ev, NOTE_NONE);
 
   if (o->trace || o->lines) {
     char buf[512];
@@ -278,7 +321,10 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     speer *k = find(w, ev->peer);
     p->declared[p->ndeclared++ % DECLARED] = ev->peer;
     if (w->partitioned) w->partition_deaths++;
-    if (k && alive(k)) {
+    if (k && alive(k) && k->gone_us && w->now_us - k->gone_us <= w->settle_us) {
+      /* Killed and restarted since: a verdict begun before the restart is about the killed
+       * process (the witness heard nothing from the new one yet), and it is right. */
+    } else if (k && alive(k)) {
       r->false_deaths++;
       if (!w->ever_partitioned) violation(w, "a live peer was declared dead (false detection)", p, k);
     } else if (k && k->state == P_DEAD) {
@@ -377,7 +423,7 @@ static void settle_node(world *w, speer *p) {
 
 static bool settled(world *w) {
   if (w->partitioned || w->now_us < w->settle_us) return false;
-  if (w->churn_count && w->now_us - w->last_churn_us < w->settle_us) return false;
+  if (w->churn_count && w->now_us < w->last_churn_us + w->settle_us) return false;
   for (uint32_t i = 0; i < w->n; i++)
     if (w->p[i].state == P_LEAVING || w->p[i].state == P_WAITING || w->p[i].state == P_JOINING) return false;
   return true;
@@ -477,12 +523,20 @@ static void schedule_lookups(world *w, uint64_t t_us) {
 
 /* ---- faults and commands ---- */
 
-enum { ACT_RANDOM_CHURN = SIM_MAX_ACTIONS, ACT_PART_START, ACT_PART_END };
+/* SIM_ACTION's a: a scheduled action's index, or one of these.  ACT_BACK polls whether
+ * restarted peer b is back in the ring; ACT_RESTART restarts killed peer b with its old
+ * successors, if it is still the kill of time buf (a uint64_t). */
+enum { ACT_RANDOM_CHURN = SIM_MAX_ACTIONS, ACT_PART_START, ACT_PART_END, ACT_BACK, ACT_RESTART };
+#define START_RESTART UINT32_MAX /* SIM_START's b: a restart with the successors in buf */
+
+/* What the simulator did to |p|, among its ring events (|ev| carries the successors or the
+ * known peer). */
+static void note(world *w, speer *p, enum note what, cdht_event ev) { remember(w, p, &ev, what); }
 
 static void churned(world *w, speer *p) {
   check_ring(w); /* the moment before a fault is the end of a quiet period */
   w->churn_count++;
-  w->last_churn_us = w->now_us;
+  if (w->now_us > w->last_churn_us) w->last_churn_us = w->now_us; /* a restart may have pushed it later */
   for (int i = 3; i > 0; i--) {
     w->recent_victims[i] = w->recent_victims[i - 1];
     w->recent_victims_us[i] = w->recent_victims_us[i - 1];
@@ -497,6 +551,9 @@ static void kill_peer(world *w, speer *p) {
   churned(w, p);
   p->state = P_DEAD;
   p->gone_us = w->now_us;
+  p->old_succ[0] = cdht_node_successor(p->node, 0);
+  p->old_succ[1] = cdht_node_successor(p->node, 1);
+  note(w, p, NOTE_KILLED, (cdht_event){ 0 });
   cdht_node_del(p->node);
   p->node = NULL;
   for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) /* no replication yet: its files go with it */
@@ -516,6 +573,9 @@ static void quit_peer(world *w, speer *p) {
   if (p->state != P_RUNNING) return;
   churned(w, p);
   p->state = P_LEAVING;
+  p->old_succ[0] = cdht_node_successor(p->node, 0);
+  p->old_succ[1] = cdht_node_successor(p->node, 1);
+  note(w, p, NOTE_QUIT, (cdht_event){ 0 });
   w->r->quits++;
   mix(w, 0x7175697400000000ull | p->id);
   cdht_command cmd = { .kind = CDHT_CMD_QUIT };
@@ -579,6 +639,92 @@ static void join_peer(world *w, speer *p, speer *via) {
   push(w, &e);
 }
 
+/* |p|, killed or departed, starts again as `cdht ID S1 S2` with the successors it had, the way
+ * a user restarts a peer with its old command line (issue 9).  If one of those is no longer
+ * running, the user would name the next two running peers instead. */
+static void restart_peer(world *w, speer *p) {
+  if (p->state != P_DEAD && p->state != P_LEFT) return;
+  cdht_id s[2] = { p->old_succ[0], p->old_succ[1] };
+  for (int i = 0; i < 2; i++) {
+    speer *q = find(w, s[i]);
+    if (q && q != p && q->state == P_RUNNING) continue;
+    speer *a = live_neighbour(w, p, 1), *b = live_neighbour(w, a, 1);
+    s[0] = a->id;
+    s[1] = a == p || b == a ? p->id : b->id; /* alone, or a ring of two */
+    break;
+  }
+  churned(w, p);
+  /* Only stabilization takes it back, which takes longer than a repair: the ring has settled
+   * when the bound has passed, not after the usual settle time. */
+  if (w->back_bound_us > w->settle_us) {
+    w->last_churn_us = w->now_us + (w->back_bound_us - w->settle_us);
+    schedule_lookups(w, w->now_us + w->back_bound_us + 1);
+  }
+  w->r->restarts++;
+  w->r->old_restarts++;
+  mix(w, 0x7265737400000000ull | p->id);
+  if (w->o->trace) {
+    print_time(w->o->trace, w->now_us);
+    fprintf(w->o->trace, " peer %llu: (restarts as `cdht %llu %llu %llu`)\n", (unsigned long long)p->id,
+            (unsigned long long)p->id, (unsigned long long)s[0], (unsigned long long)s[1]);
+  }
+  p->state = P_WAITING;
+  sim_ev e = { .kind = SIM_START, .t_us = w->now_us, .a = index_of(w, p), .b = START_RESTART };
+  memcpy(e.buf, s, sizeof s);
+  push(w, &e);
+}
+
+/* Whether restarted peer |p| is back: its neighbours among the running peers have it where
+ * the ring says (its predecessor's first successor, its second predecessor's second, its
+ * successor's first predecessor), and it has the right successors itself. */
+static bool back_in_ring(world *w, speer *p) {
+  speer *pred = live_neighbour(w, p, -1), *succ = live_neighbour(w, p, 1);
+  if (pred == p) return true; /* alone */
+  if (cdht_node_successor(pred->node, 0) != p->id || cdht_node_predecessor(succ->node, 0) != p->id ||
+      cdht_node_successor(p->node, 0) != succ->id)
+    return false;
+  speer *pred2 = live_neighbour(w, pred, -1), *succ2 = live_neighbour(w, succ, 1);
+  if (pred2 == p) return true; /* a ring of two */
+  return cdht_node_successor(pred2->node, 1) == p->id && cdht_node_successor(p->node, 1) == succ2->id;
+}
+
+/* The invariant "a restarted peer is back in the ring within a bound", polled from the
+ * restart on.  Anything else that changes the ring meanwhile voids the judgement. */
+static void check_back(world *w, speer *p) {
+  if (!p->restart_us) return;
+  if (p->state != P_RUNNING || w->churn_count != p->restart_churn || w->ever_partitioned) {
+    p->restart_us = 0;
+    return;
+  }
+  if (back_in_ring(w, p)) {
+    w->r->taken_back++;
+    add_sample(w, &w->back, (double)(w->now_us - p->restart_us) / 1e6);
+    p->restart_us = 0;
+    return;
+  }
+  if (w->now_us - p->restart_us >= w->back_bound_us) {
+    speer *pred = live_neighbour(w, p, -1), *succ = live_neighbour(w, p, 1);
+    char what[320];
+    snprintf(what, sizeof what, "peer %llu, restarted with its old successors %.3f s ago, is not back in the ring "
+             "(bound %.3f s): its predecessor %llu has successors %lld %lld, its successor %llu has predecessors "
+             "%lld %lld, and it has successors %lld %lld", (unsigned long long)p->id,
+             (double)(w->now_us - p->restart_us) / 1e6, (double)w->back_bound_us / 1e6, (unsigned long long)pred->id,
+             (long long)cdht_node_successor(pred->node, 0), (long long)cdht_node_successor(pred->node, 1),
+             (unsigned long long)succ->id, (long long)cdht_node_predecessor(succ->node, 0),
+             (long long)cdht_node_predecessor(succ->node, 1), (long long)cdht_node_successor(p->node, 0),
+             (long long)cdht_node_successor(p->node, 1));
+    violation(w, what, p, pred);
+    if (w->report && succ != pred && succ != p) print_recent(w, succ);
+    p->restart_us = 0;
+    return;
+  }
+  /* Four polls an interval: the time it took is measured to a quarter of a ping interval. */
+  uint64_t step = w->o->node.ping_interval_ms * 250ull, end = p->restart_us + w->back_bound_us;
+  sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + step < end ? w->now_us + step : end, .a = ACT_BACK,
+               .b = index_of(w, p) };
+  push(w, &e);
+}
+
 /* A peer that may (re)join now: never started, departed, or killed long enough ago that the
  * ring has noticed (before that its id is still taken, and the join is rightly refused). */
 static speer *pick_joiner(world *w) {
@@ -597,8 +743,19 @@ static void run_action(world *w, uint32_t a) {
     speer *j = what == 2 ? pick_joiner(w) : NULL;
     speer *v = j ? NULL : pick_victim(w);
     if (j) join_peer(w, j, random_running(w));
-    else if (v && (what == 0 || (what == 2 && cdht_rng_below(&w->rng, 2) == 0))) kill_peer(w, v);
-    else if (v) quit_peer(w, v);
+    else if (v && (what == 0 || (what == 2 && cdht_rng_below(&w->rng, 2) == 0))) {
+      kill_peer(w, v);
+      /* A third of the kills are undone by a user who restarts the peer with its old command
+       * line (`cdht ID S1 S2`) at a random moment of the next settle time: before, during or
+       * after the verdict, at any phase against its neighbours' pings and stabilization.  Only
+       * with stabilization on: nothing else would tell its predecessor. */
+      if (w->back_bound_us && cdht_rng_below(&w->rng, 3) == 0) {
+        sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + 1 + cdht_rng_below(&w->rng, w->settle_us),
+                     .a = ACT_RESTART, .b = index_of(w, v) };
+        memcpy(e.buf, &v->gone_us, sizeof v->gone_us);
+        push(w, &e);
+      }
+    } else if (v) quit_peer(w, v);
     sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + o->churn_us, .a = ACT_RANDOM_CHURN };
     push(w, &e);
     return;
@@ -613,7 +770,7 @@ static void run_action(world *w, uint32_t a) {
   if (a == ACT_PART_END) {
     w->partitioned = false;
     w->churn_count++;
-    w->last_churn_us = w->now_us;
+    if (w->now_us > w->last_churn_us) w->last_churn_us = w->now_us;
     mix(w, 0x6865616c00000000ull);
     /* A partition shorter than (misses - 1) pings cannot cost `misses` answers in a row. */
     uint64_t short_limit = ((uint64_t)o->node.misses - 1) * o->node.ping_interval_ms * 1000;
@@ -633,10 +790,20 @@ static void run_action(world *w, uint32_t a) {
   case SIM_QUIT: quit_peer(w, p); break;
   case SIM_REQUEST: issue_lookup(w, p, act->file); break;
   case SIM_JOIN: join_peer(w, p, find(w, act->via)); break;
+  case SIM_RESTART: restart_peer(w, p); break;
   case SIM_KILL_ADJACENT: {
     speer *next = live_neighbour(w, p, 1);
     kill_peer(w, p);
     if (next != p) kill_peer(w, next);
+    if (next != p && w->report) {
+      fprintf(w->report, "sim: t=");
+      print_time(w->report, w->now_us);
+      fprintf(w->report, " s: --kill-adjacent killed peers %llu and %llu at once.  Each peer knows two successors, "
+              "so the predecessor of both has no live successor left and the ring cannot be repaired "
+              "(docs/protocol.md §5): the violations reported from now on are the expected result, not a bug.\n",
+              (unsigned long long)p->id, (unsigned long long)next->id);
+    }
+    w->broken_on_purpose = true;
     break;
   }
   }
@@ -728,11 +895,34 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     goto out;
   }
   set_aside(&w, extra);
+  for (uint32_t a = 0; a < o->nactions; a++) { /* a fault for a peer that is not there is a usage error */
+    static const char *const opt[] = { "--kill", "--quit", "--request", "--kill-adjacent", "--join", "--restart" };
+    const sim_action *act = &o->actions[a];
+    cdht_id missing = act->id != CDHT_ID_NONE && !find(&w, act->id)           ? act->id
+                    : act->kind == SIM_JOIN && !find(&w, act->via) ? act->via
+                                                                             : CDHT_ID_NONE;
+    if (missing == CDHT_ID_NONE) continue;
+    if (report)
+      fprintf(report, "cdht-sim: %s: peer %llu is not in the ring (seed %llu)\n", opt[act->kind],
+              (unsigned long long)missing, (unsigned long long)o->seed);
+    rc = -2;
+    goto out;
+  }
   r->peers = n;
   const cdht_config *nc = &o->node;
   uint64_t detect_ms = (uint64_t)nc->misses * nc->ping_interval_ms + nc->ping_timeout_ms;
   /* detection, one interval for the witnesses, one for the repair query and the new pings */
   w.settle_us = (detect_ms + 3ull * nc->ping_interval_ms + 1000) * 1000;
+  /* A peer restarted as `cdht ID S1 S2` is back in the ring within (§8): a verdict on it may
+   * still be under way when it restarts (detection, and an interval for the witnesses); its
+   * predecessor takes back, on hearsay, no peer heard less than an interval after that verdict,
+   * and it pings once an interval (two intervals); then one stabilization for the predecessor
+   * to ask its successor, one for the second predecessor to ask the first, and one spare; and a
+   * few message delays.  Defaults: 4.5 + 1 + 2 + 3 x 3 = 16.5 s; with ping 0.2, timeout 0.2,
+   * stabilize 0.6: 1.0 + 0.2 + 0.4 + 1.8 = 3.4 s.  Without stabilization nothing takes it back. */
+  if (nc->stabilize_ms)
+    w.back_bound_us = (detect_ms + 3ull * nc->ping_interval_ms + 3ull * nc->stabilize_ms) * 1000 + 8ull * o->delay_max_us;
+  r->back_bound_s = (double)w.back_bound_us / 1e6;
   r->bytes_per_peer = cdht_node_size() + sizeof(speer);
 
   for (uint32_t i = 0; i < w.n; i++) {
@@ -773,7 +963,9 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       speer *p = &w.p[ev.a];
       cdht_config c = *nc;
       c.self = p->id;
-      if (ev.b) { /* a join (or a restart) through a known peer */
+      if (ev.b == START_RESTART) { /* `cdht ID S1 S2` with the successors it had */
+        memcpy(c.succ, ev.buf, sizeof c.succ);
+      } else if (ev.b) { /* a join (or a restart) through a known peer */
         c.join_via = w.p[ev.b - 1].id;
         c.succ[0] = c.succ[1] = p->id;
       } else {
@@ -802,12 +994,19 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
         if (report) fprintf(report, "sim: bad node configuration for peer %llu\n", (unsigned long long)p->id);
         goto out;
       }
-      p->state = ev.b ? P_JOINING : P_RUNNING;
+      p->state = ev.b && ev.b != START_RESTART ? P_JOINING : P_RUNNING;
+      cdht_event started = { .peer = c.join_via, .succ = { c.succ[0], c.succ[1] } };
+      note(&w, p, ev.b && ev.b != START_RESTART ? NOTE_JOINING : NOTE_STARTED, started);
       /* A restarted peer is a new process: earlier verdicts about it no longer apply. */
       for (uint32_t i = 0; i < w.n; i++)
         for (unsigned d = 0; d < DECLARED; d++)
           if (w.p[i].declared[d] == p->id) w.p[i].declared[d] = CDHT_ID_NONE;
       settle_node(&w, p);
+      if (ev.b == START_RESTART && w.back_bound_us) {
+        p->restart_us = w.now_us ? w.now_us : 1;
+        p->restart_churn = w.churn_count;
+        check_back(&w, p);
+      }
       break;
     }
     case SIM_TIMER: {
@@ -848,7 +1047,17 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       settle_node(&w, src);
       break;
     }
-    case SIM_ACTION: run_action(&w, ev.a); break;
+    case SIM_ACTION:
+      if (ev.a == ACT_BACK) {
+        check_back(&w, &w.p[ev.b]);
+      } else if (ev.a == ACT_RESTART) {
+        uint64_t killed_us;
+        memcpy(&killed_us, ev.buf, sizeof killed_us);
+        if (w.p[ev.b].state == P_DEAD && w.p[ev.b].gone_us == killed_us) restart_peer(&w, &w.p[ev.b]);
+      } else {
+        run_action(&w, ev.a);
+      }
+      break;
     case SIM_LOOKUPS: if (settled(&w)) lookup_batch(&w); break;
     case SIM_CHECK: check_ring(&w); break;
     }
@@ -864,6 +1073,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   r->detect_max_s = w.detect.n ? w.detect.v[w.detect.n - 1] : 0;
   r->repair_p50_s = percentile(&w.repair, 0.5);
   r->repair_p99_s = percentile(&w.repair, 0.99);
+  r->back_mean_s = mean(&w.back);
+  r->back_max_s = percentile(&w.back, 1.0);
   rc = r->violations ? 1 : 0;
 out:
   clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -875,6 +1086,7 @@ out:
   free(w.p);
   free(w.detect.v);
   free(w.repair.v);
+  free(w.back.v);
   sim_sched_clear(&w.sched);
   return rc;
 }

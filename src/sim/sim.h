@@ -13,7 +13,7 @@
 
 #define SIM_MAX_ACTIONS 64
 
-typedef enum sim_action_kind { SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN } sim_action_kind;
+typedef enum sim_action_kind { SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN, SIM_RESTART } sim_action_kind;
 
 typedef struct sim_action {
   uint64_t t_us;        /* when */
@@ -56,6 +56,10 @@ typedef struct sim_result {
   uint64_t node_events;       /* events the nodes emitted */
   uint64_t lookups_ok, lookups_failed;
   uint64_t kills, quits, joins, restarts, join_failures, repairs, false_deaths, checks, stores;
+  uint64_t old_restarts;      /* restarts as `cdht ID S1 S2` (with old successors), of which: */
+  uint64_t taken_back;        /* ... the ring took back while nothing else changed */
+  double back_mean_s, back_max_s; /* restart -> back in the ring (those taken back) */
+  double back_bound_s;        /* the bound the invariant allows */
   uint64_t violations;
   double detect_mean_s, detect_p50_s, detect_p99_s, detect_max_s; /* kill -> "no longer alive", per predecessor */
   double repair_mean_s, repair_p50_s, repair_p99_s; /* kill -> both successor lines */
@@ -68,7 +72,8 @@ typedef struct sim_result {
 void sim_opts_default(sim_opts *o);
 
 /* Runs one simulation.  Violations are described on |report| (seed, time, invariant, the last
- * events of the peers involved).  Returns 0 if every invariant held, 1 if not, -1 on error. */
+ * ring events of the peers involved).  Returns 0 if every invariant held, 1 if not, -1 on error,
+ * -2 if an action names a peer that is not in the ring (a usage error, said on |report|). */
 int sim_run(const sim_opts *o, sim_result *r, FILE *report);
 
 #endif

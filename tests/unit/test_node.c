@@ -1957,6 +1957,102 @@ static void test_node_store_retry_is_a_store(void **state) {
   assert_int_equal(store_retried, 1);
   assert_int_equal(request_retried, 0);
   cdht_node_del(n);
+/* ---- the first predecessor is the closest one (§4, §8; issue 9) ---- */
+
+/* What node |n| answers a stabilization question from |from|: its first predecessor. */
+static cdht_id stab_answer(cdht_node *n, uint64_t now, cdht_id from) {
+  cdht_msg q = { .type = CDHT_MSG_STAB_QUERY, .seq = 77 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, from, q), 0);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  int r = find_type(out, k, CDHT_MSG_STAB_REPLY);
+  assert_true(r >= 0);
+  return out[r].m.about;
+}
+
+/* 1 restarted as `cdht 1 2 3` and 5 (which declared it dead and went on to 2) both ping 2 as
+ * first successor.  2 keeps 1, the closer, however the pings interleave, so 5's stabilization
+ * question always hears of 1 (it used to hear its own name when its ping came just before). */
+static void test_node_first_predecessor_is_the_closest_pinger(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(2, 3, 4, now);
+  drain_all(n);
+  assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_FIRST, 1), 0);
+  assert_int_equal(ping_from(n, now, 4, CDHT_ROLE_SECOND, 1), 0);
+  assert_int_equal(cdht_node_predecessor(n, 0), 5);
+  drain_all(n);
+  for (int round = 0; round < 5; round++) {
+    now += INTERVAL / 2;
+    assert_int_equal(ping_from(n, now, 1, CDHT_ROLE_FIRST, (uint32_t)round), 0); /* the restarted peer */
+    assert_int_equal(cdht_node_predecessor(n, 0), 1);
+    now += INTERVAL / 2;
+    assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_FIRST, (uint32_t)round + 2), 0);
+    assert_int_equal(cdht_node_predecessor(n, 0), 1);       /* not the latest pinger */
+    assert_int_equal(cdht_node_predecessor(n, 1), 4);
+    sent out[OUT_CAP];
+    size_t k = drain_out(n, out, OUT_CAP);                   /* 5 is answered all the same */
+    assert_int_equal(k, 2);
+    assert_true(out[1].m.type == CDHT_MSG_PONG && out[1].o.to == 5 && out[1].m.seq == (uint32_t)round + 2);
+    assert_int_equal(stab_answer(n, now, 5), 1);
+  }
+  cdht_event ev[EV_CAP];
+  assert_int_equal(ev_count(ev, drain_ev(n, ev, EV_CAP), CDHT_EV_PING_REQUEST), 10); /* every ping printed */
+  /* 1 dies: once it has been silent for a detection period, 5 takes the slot again. */
+  uint64_t last1 = now - INTERVAL / 2;
+  now = last1 + DETECT_MS;
+  assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_FIRST, 50), 0);
+  assert_int_equal(cdht_node_predecessor(n, 0), 1);
+  now = last1 + DETECT_MS + 1;
+  assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_FIRST, 51), 0);
+  assert_int_equal(cdht_node_predecessor(n, 0), 5);
+  drain_all(n);
+  cdht_node_del(n);
+}
+
+/* A first predecessor that died or left is replaced at once by its own predecessor, which
+ * pinged us as second and now pings us as first (it moved us up), even when the peer behind it
+ * has already taken the second slot.  A peer that never was our second predecessor, and is
+ * farther than a first predecessor still pinging, does not take the slot. */
+static void test_node_first_predecessor_moves_up_when_its_successor_is_gone(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(12, 15, 1, now);
+  drain_all(n);
+  assert_int_equal(ping_from(n, now, 10, CDHT_ROLE_FIRST, 1), 0);
+  assert_int_equal(ping_from(n, now, 8, CDHT_ROLE_SECOND, 1), 0);
+  now += 100; /* 10 left: 8 pings us as first; 8 first, or 5 (now pinging (8, 12)) first */
+  assert_int_equal(ping_from(n, now, 8, CDHT_ROLE_FIRST, 2), 0);
+  assert_int_equal(cdht_node_predecessor(n, 0), 8);
+  assert_int_equal(cdht_node_predecessor(n, 1), CDHT_ID_NONE);
+  assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_SECOND, 2), 0);
+  assert_int_equal(cdht_node_predecessor(n, 1), 5);
+
+  cdht_node *m = new_node(12, 15, 1, now);
+  drain_all(m);
+  assert_int_equal(ping_from(m, now, 10, CDHT_ROLE_FIRST, 1), 0);
+  assert_int_equal(ping_from(m, now, 8, CDHT_ROLE_SECOND, 1), 0);
+  now += 100;
+  assert_int_equal(ping_from(m, now, 5, CDHT_ROLE_SECOND, 2), 0);
+  assert_int_equal(ping_from(m, now, 8, CDHT_ROLE_FIRST, 2), 0);
+  assert_int_equal(cdht_node_predecessor(m, 0), 8);
+  assert_int_equal(cdht_node_predecessor(m, 1), 5);
+  /* 3 was never our second predecessor and 8 keeps pinging: 3 is answered, not adopted. */
+  assert_int_equal(ping_from(m, now, 3, CDHT_ROLE_FIRST, 1), 0);
+  assert_int_equal(cdht_node_predecessor(m, 0), 8);
+  /* Nor is 5 once the second slot moved on for longer than a detection period: 5 pinging us
+   * as first while 8 still pings is stale news. */
+  now += DETECT_MS + 1;
+  assert_int_equal(ping_from(m, now, 8, CDHT_ROLE_FIRST, 3), 0);
+  assert_int_equal(ping_from(m, now, 4, CDHT_ROLE_SECOND, 3), 0); /* 5 displaced from the second slot */
+  now += DETECT_MS + 1;
+  assert_int_equal(ping_from(m, now, 8, CDHT_ROLE_FIRST, 4), 0);
+  assert_int_equal(ping_from(m, now, 5, CDHT_ROLE_FIRST, 4), 0);
+  assert_int_equal(cdht_node_predecessor(m, 0), 8);
+  drain_all(n);
+  drain_all(m);
+  cdht_node_del(n);
+  cdht_node_del(m);
 }
 
 int main(void) {
@@ -1989,6 +2085,8 @@ int main(void) {
     cmocka_unit_test(test_node_worst_case_fits_the_queues),
     cmocka_unit_test(test_node_successors_that_never_answered),
     cmocka_unit_test(test_node_store_retry_is_a_store),
+    cmocka_unit_test(test_node_first_predecessor_is_the_closest_pinger),
+    cmocka_unit_test(test_node_first_predecessor_moves_up_when_its_successor_is_gone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
