@@ -1957,6 +1957,8 @@ static void test_node_store_retry_is_a_store(void **state) {
   assert_int_equal(store_retried, 1);
   assert_int_equal(request_retried, 0);
   cdht_node_del(n);
+}
+
 /* ---- the first predecessor is the closest one (§4, §8; issue 9) ---- */
 
 /* What node |n| answers a stabilization question from |from|: its first predecessor. */
