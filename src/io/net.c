@@ -723,7 +723,7 @@ static void in_check(uv_timer_t *t) {
 static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
   in_conn *c = h->data;
-  if (c->content) { /* straight into a leaf buffer of the sink; none free: UV_ENOBUFS, and we pause */
+  if (c->content && !c->content->all_in) { /* straight into a leaf buffer of the sink; none free: UV_ENOBUFS, and we pause */
     size_t len;
     uint8_t *p = cdht_xfer_sink_space(c->content->sink, &len);
     *buf = uv_buf_init((char *)p, p ? (unsigned)len : 0);
@@ -778,9 +778,9 @@ static void content_took(in_conn *c, int rc) {
     net->xfer.progress(net->xfer.ctx, ct->hdr.file, 0, done, total);
   }
   if (rc == 0) return;
-  if (rc > 0) { /* the check goes on in the pool; the connection waits to carry its verdict */
+  if (rc > 0) { /* the check goes on in the pool; the connection waits to carry its verdict, and
+                 * reads on meanwhile: a byte past the announced size refuses the transfer (in_read) */
     ct->all_in = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     return;
   }
   content_drop(ct, true, "more bytes than announced, or a write error");
@@ -794,11 +794,20 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     return;
   }
+  if (nread == UV_EOF && c->content && c->content->all_in) { /* a sender that shut its side: the verdict still goes */
+    uv_read_stop(s);
+    return;
+  }
   if (nread < 0) { in_close(c); return; }
   if (nread == 0) return;
   if (c->net->closing) return;
   uint64_t now = uv_now(c->net->loop);
   c->last_read_ms = now;
+  if (c->content && c->content->all_in) { /* past the announced size, whatever the read boundaries */
+    content_drop(c->content, true, "more bytes than announced");
+    in_close(c);
+    return;
+  }
   if (c->content) {
     content_took(c, cdht_xfer_sink_received(c->content->sink, (size_t)nread));
     return;
