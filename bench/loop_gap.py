@@ -110,7 +110,7 @@ def main():
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(f"median of {REPS}: idle {med['idle']:.0f} ms, store {med['store']:.0f} ms, serve {med['serve']:.0f} ms "
           f"(pings every 100 ms; binary {h.CDHT})")
-    return med
+    return dict(med, reps=REPS, gib=GIB)
 
 
 if __name__ == "__main__":
