@@ -466,6 +466,17 @@ def bench_transfer(cfg, workdir):
 
 # ---- 6. OpenDHT ----------------------------------------------------------------------------------
 
+def bench_loop_gap():
+    """bench/loop_gap.py with this run's binary: the longest gap between ping answers while a
+    peer stores and serves a 4 GiB file, next to idle (full runs only: it writes 8 GiB a run)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import loop_gap  # noqa: E402
+    loop_gap.h.CDHT = CDHT
+    res = loop_gap.main()
+    log(f"loop gap: idle {res['idle']:.0f} ms, store {res['store']:.0f} ms, serve {res['serve']:.0f} ms")
+    return res
+
+
 def bench_opendht(cfg, n, workdir, window, rng):
     """n dhtnode processes bootstrapped to the first, plus two in-process runners: A puts, B gets.
     A key is used only if B is not among the 8 nodes closest to it (OpenDHT stores a value on the
@@ -896,6 +907,12 @@ def report(R, cfg, quick, command, images):
           "| cdht request → received | " + (f"{t['cdht_mib_s']:.0f} MiB/s" + (f" ({t['share'] * 100:.0f}% of nc)"
                                                                           if t.get("share") else "") + " |"
                                           if t["cdht_mib_s"] else f"not measured: {t['error']} |")]
+    g = R.get("loop_gap")
+    if g:
+        L += ["", "## The loop while a peer hashes", "",
+              f"Longest gap between two ping answers of a peer (pinged every 100 ms), median of {g['reps']} "
+              f"runs (`bench/loop_gap.py`): idle {g['idle']:.0f} ms; local `store` of {g['gib']:g} GiB "
+              f"(copied and hashed) {g['store']:.0f} ms; serving it with a cold digest {g['serve']:.0f} ms."]
     L += ["", "## Simulator (cdht-sim)", "", "| peers | ring | simulated | wall (median) | simulated ÷ wall | events/s |",
           "|---|---|---|---|---|---|"]
     for s in R["sim"]:
@@ -988,6 +1005,7 @@ def main():
         R["kills"] = [bench_kills(cfg, n, prof, rng, work) for prof in cfg["profiles"] for n in cfg["kill_rings"]]
         R["footprint"] = bench_footprint(cfg, work)
         R["transfer"] = bench_transfer(cfg, work)
+        R["loop_gap"] = None if args.quick else bench_loop_gap()
         R["sim"] = bench_sim(cfg)
         R["hops"] = [h for h in (sim_hops(n) for n in cfg["hops_n"]) if h]
     finally:

@@ -78,6 +78,15 @@ struct cdht_content {
   store_slot stores[STORE_MAX];
   uint64_t store_order;        /* stores prepared so far */
   cdht_content_stats stats;
+  struct local_store {         /* our own store of a key we hold: copied and hashed on the pool */
+    struct cdht_content *c;
+    cdht_xfer_job *job;        /* NULL: the slot is free */
+    uint16_t file;
+    uint32_t seq;
+    char ext[CDHT_EXT_LEN + 1];
+    char dst[4096];
+  } locals[STORE_MAX];
+  bool stopped;                /* cdht_content_stop(): jobs that end now change nothing */
   struct handover {            /* keys in (lo, hi] going to |peer|, a few files at a time */
     bool used;
     uint32_t id;               /* the node's handover id */
@@ -139,26 +148,60 @@ static void held_path(const cdht_content *c, uint16_t file, const char *ext, cha
 
 static int64_t mtime_ns(const struct stat *st) { return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec; }
 
+/* Keeps a held file's digest, in memory and in its record next to it (xfer.h), so that neither
+ * a second send nor a restart hashes it again while its size and mtime stay those of |st|. */
+static void remember(cdht_content *c, uint16_t file, const cdht_xfer_stamp *st) {
+  char path[4096];
+  c->dig[file].valid = true;
+  c->dig[file].size = st->size;
+  c->dig[file].mtime_ns = st->mtime_ns;
+  memcpy(c->dig[file].digest, st->digest, CDHT_DIGEST_LEN);
+  held_path(c, file, c->ext[file], path, sizeof path);
+  if (cdht_xfer_record_save(path, st) < 0) /* only a cache: it is hashed again after a restart */
+    fprintf(stderr, "cdht: could not save the digest of %s: %s\n", path, strerror(errno));
+}
+
 /* A held file's digest was just checked (it arrived, or was stored here): keep it. */
 static void remember_digest(cdht_content *c, uint16_t file, const uint8_t digest[CDHT_DIGEST_LEN]) {
   char path[4096];
   struct stat st;
   held_path(c, file, c->ext[file], path, sizeof path);
   if (stat(path, &st) < 0) return;
-  c->dig[file].valid = true;
-  c->dig[file].size = (uint64_t)st.st_size;
-  c->dig[file].mtime_ns = mtime_ns(&st);
-  memcpy(c->dig[file].digest, digest, CDHT_DIGEST_LEN);
+  cdht_xfer_stamp stamp = { .size = (uint64_t)st.st_size, .mtime_ns = mtime_ns(&st) };
+  memcpy(stamp.digest, digest, CDHT_DIGEST_LEN);
+  remember(c, file, &stamp);
 }
 
-/* The known digest of a held file, if the file is unchanged since; else NULL (computed then). */
+/* The known digest of a held file (from memory, or from its record after a restart), if the
+ * file is unchanged since; else NULL (it is computed then, on the pool). */
 static const uint8_t *known_digest(cdht_content *c, uint16_t file, const char *path, uint64_t *size) {
   struct stat st;
-  if (!c->dig[file].valid || stat(path, &st) < 0 || (uint64_t)st.st_size != c->dig[file].size ||
-      mtime_ns(&st) != c->dig[file].mtime_ns)
-    return NULL;
-  *size = c->dig[file].size;
-  return c->dig[file].digest;
+  struct digest_cache *d = &c->dig[file];
+  if (stat(path, &st) < 0) return NULL;
+  if (!d->valid || (uint64_t)st.st_size != d->size || mtime_ns(&st) != d->mtime_ns) {
+    cdht_xfer_stamp rec;
+    if (cdht_xfer_record_load(path, &rec) < 0 || rec.size != (uint64_t)st.st_size || rec.mtime_ns != mtime_ns(&st))
+      return NULL;
+    *d = (struct digest_cache){ .valid = true, .size = rec.size, .mtime_ns = rec.mtime_ns };
+    memcpy(d->digest, rec.digest, CDHT_DIGEST_LEN);
+  }
+  *size = d->size;
+  return d->digest;
+}
+
+/* A held file goes, with its digest record (first: a file without a record is only hashed
+ * again; a record left without its file is removed at the next start). */
+static void forget_path(const char *path) {
+  char rec[4200];
+  if (cdht_xfer_record_path(path, rec, sizeof rec) == 0) unlink(rec);
+  unlink(path);
+}
+
+static void forget_file(cdht_content *c, uint16_t file) {
+  char path[4096];
+  held_path(c, file, c->ext[file], path, sizeof path);
+  forget_path(path);
+  c->dig[file].valid = false;
 }
 
 static int mkdirs(const char *path, char *err, size_t errlen) {
@@ -167,10 +210,10 @@ static int mkdirs(const char *path, char *err, size_t errlen) {
   for (char *p = tmp + 1; *p; p++) {
     if (*p != '/') continue;
     *p = '\0';
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) goto fail;
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST) goto fail; /* private: what a peer holds is its own */
     *p = '/';
   }
-  if (mkdir(tmp, 0755) < 0 && errno != EEXIST) goto fail;
+  if (mkdir(tmp, 0700) < 0 && errno != EEXIST) goto fail;
   return 0;
 fail:
   snprintf(err, errlen, "mkdir %s: %s", tmp, strerror(errno));
@@ -462,7 +505,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   memcpy(ext, h->ext, CDHT_EXT_LEN);
   if (strcmp(c->ext[h->file], ext) != 0 && cdht_node_is_stored(c->node, h->file)) {
     held_path(c, h->file, c->ext[h->file], old, sizeof old);
-    unlink(old);
+    forget_path(old);
   }
   snprintf(c->ext[h->file], sizeof c->ext[h->file], "%s", ext);
   remember_digest(c, h->file, h->digest);
@@ -480,6 +523,20 @@ static void on_progress(void *ctx, uint16_t file, int sending, uint64_t done, ui
   (void)ctx;
   fprintf(stderr, "%s %04u: %llu%% (%.1f of %.1f MiB)\n", sending ? "sending" : "receiving", file,
           (unsigned long long)(done * 100 / total), (double)done / 1048576.0, (double)total / 1048576.0);
+}
+
+/* A digest was computed before a send: a held file's is kept (remember). */
+static void on_digested(void *ctx, uint8_t kind, uint16_t file, const char *path, const cdht_xfer_stamp *st) {
+  cdht_content *c = ctx;
+  char held[4096];
+  struct stat sb;
+  fprintf(stderr, "hashed %04u (%.1f MiB)\n", file, (double)st->size / 1048576.0);
+  if (kind == CDHT_XFER_PUT) return; /* the user's own file, not one held here */
+  held_path(c, file, c->ext[file], held, sizeof held);
+  if (strcmp(held, path) != 0 || stat(held, &sb) < 0 || (uint64_t)sb.st_size != st->size ||
+      mtime_ns(&sb) != st->mtime_ns)
+    return; /* replaced meanwhile */
+  remember(c, file, st);
 }
 
 static void on_sent(void *ctx, uint16_t file, int status, const char *err) {
@@ -547,10 +604,10 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
   } else if (status < 0) {
     fprintf(stderr, "handing over %04u failed: %s (kept here)\n", file, err);
   } else if (c->ver[file] == c->handing_ver[file]) {
-    /* Exactly the content that went is removed; newer content that came since stays. */
-    unlink(path);
+    /* Exactly the content that went is removed (with its digest record); newer content that
+     * came since stays. */
+    forget_file(c, file);
     c->ext[file][0] = '\0';
-    c->dig[file].valid = false;
     if (live) cdht_net_file_handed(c->net, file, c->handovers[slot].peer);
     else cdht_node_set_stored(c->node, file, false);
   }
@@ -595,39 +652,40 @@ void cdht_content_cancel_store(cdht_content *c, uint16_t file) {
 
 const cdht_content_stats *cdht_content_get_stats(const cdht_content *c) { return &c->stats; }
 
-/* Our own store of a key we hold: copy into the data directory, atomically. */
-static void store_locally(cdht_content *c, uint16_t file, const char *src, uint32_t seq) {
-  char err[512], ext[CDHT_EXT_LEN + 1], dst[4096];
-  uint8_t digest[CDHT_DIGEST_LEN];
-  uint64_t size;
-  path_ext(src, ext);
-  held_path(c, file, ext, dst, sizeof dst);
-  cdht_xfer_sink *s = NULL;
-  FILE *in = NULL;
-  if (cdht_xfer_digest_file(src, &size, digest, err, sizeof err) < 0 ||
-      cdht_xfer_sink_open(&s, dst, size, digest, err, sizeof err) < 0)
-    goto fail;
-  in = fopen(src, "rb");
-  if (!in) { snprintf(err, sizeof err, "open %s: %s", src, strerror(errno)); goto fail; }
-  static uint8_t buf[1 << 16];
-  size_t n;
-  int rc = size == 0 ? 1 : 0;
-  while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0) rc = cdht_xfer_sink_write(s, buf, n);
-  fclose(in);
-  in = NULL;
-  if (rc != 1 || cdht_xfer_sink_finish(s, err, sizeof err) < 0) {
-    if (rc != 1) { cdht_xfer_sink_abort(s); snprintf(err, sizeof err, "%s changed while it was copied", src); }
-    s = NULL;
-    goto fail;
+/* The copy of our own store is in place, or failed. */
+static void local_stored(void *ctx, int status, int fd, const cdht_xfer_stamp *st, const char *err) {
+  struct local_store *ls = ctx;
+  cdht_content *c = ls->c;
+  (void)fd; /* -1 for a copy */
+  ls->job = NULL;
+  if (c->stopped) return; /* in place or not, the next start finds what is there */
+  if (status < 0) {
+    fprintf(stderr, "store %04u failed: %s\n", ls->file, err);
+    return;
   }
-  cdht_msg h = { .from = cdht_node_config(c->node)->self, .seq = seq, .file = file, .flags = CDHT_XFER_PUT };
-  memcpy(h.ext, ext, CDHT_EXT_LEN);
-  memcpy(h.digest, digest, CDHT_DIGEST_LEN);
-  on_received(c, &h, dst, 0, "");
-  return;
-fail:
-  if (s) cdht_xfer_sink_abort(s);
-  fprintf(stderr, "store %04u failed: %s\n", file, err);
+  fprintf(stderr, "hashed %04u (%.1f MiB) as it was copied in\n", ls->file, (double)st->size / 1048576.0);
+  cdht_msg h = { .from = cdht_node_config(c->node)->self, .seq = ls->seq, .file = ls->file, .flags = CDHT_XFER_PUT };
+  memcpy(h.ext, ls->ext, CDHT_EXT_LEN);
+  memcpy(h.digest, st->digest, CDHT_DIGEST_LEN);
+  on_received(c, &h, ls->dst, 0, "");
+}
+
+/* Our own store of a key we hold: copied into the data directory, atomically, and hashed as it
+ * goes, on the pool (a large file takes seconds; the loop keeps answering pings). */
+static void store_locally(cdht_content *c, uint16_t file, const char *src, uint32_t seq) {
+  char err[512];
+  struct local_store *ls = NULL;
+  for (int i = 0; i < STORE_MAX && !ls; i++)
+    if (!c->locals[i].job) ls = &c->locals[i];
+  if (!ls) {
+    fprintf(stderr, "store %04u failed: too many stores in flight\n", file);
+    return;
+  }
+  *ls = (struct local_store){ .c = c, .file = file, .seq = seq };
+  path_ext(src, ls->ext);
+  held_path(c, file, ls->ext, ls->dst, sizeof ls->dst);
+  if (cdht_xfer_copy(&ls->job, c->loop, src, ls->dst, local_stored, ls, err, sizeof err) < 0)
+    fprintf(stderr, "store %04u failed: %s\n", file, err);
 }
 
 void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
@@ -792,13 +850,31 @@ int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht
   }
   for (struct dirent *e; (e = readdir(d));) { /* a restarted peer serves what it held */
     char ext[CDHT_EXT_LEN + 1];
+    if (strstr(e->d_name, ".part-")) { /* a transfer, copy or record a killed peer left halfway */
+      unlinkat(dirfd(d), e->d_name, 0);
+      continue;
+    }
     int file = parse_name(e->d_name, ext);
     if (file < 0) continue;
     cdht_node_set_stored(node, (uint16_t)file, true);
     snprintf(c->ext[file], sizeof c->ext[file], "%s", ext);
   }
+  rewinddir(d);
+  for (struct dirent *e; (e = readdir(d));) { /* records of files no longer here (forget_path) */
+    char name[256], ext[CDHT_EXT_LEN + 1];
+    size_t n = strlen(e->d_name), tail = sizeof ".digest" - 1;
+    if (e->d_name[0] != '.' || n <= 1 + tail || n - 1 - tail >= sizeof name ||
+        strcmp(e->d_name + n - tail, ".digest") != 0)
+      continue;
+    memcpy(name, e->d_name + 1, n - 1 - tail);
+    name[n - 1 - tail] = '\0';
+    int file = parse_name(name, ext);
+    if (file < 0 || !cdht_node_is_stored(node, (uint16_t)file) || strcmp(c->ext[file], ext) != 0)
+      unlinkat(dirfd(d), e->d_name, 0);
+  }
   closedir(d);
-  cdht_net_xfer_hooks hooks = { on_accept, on_received, on_progress, c };
+  cdht_net_xfer_hooks hooks = { .accept = on_accept, .received = on_received, .progress = on_progress, .ctx = c,
+                                .digested = on_digested };
   cdht_net_set_xfer_hooks(net, &hooks);
   uv_timer_init(loop, &c->keys_timer);
   c->keys_timer.data = c;
@@ -820,6 +896,8 @@ void cdht_content_stop(cdht_content *c) {
     uv_close((uv_handle_t *)&c->expect_timer, NULL);
   }
   if (!c || !c->keys_timer_open) return;
+  c->stopped = true;
+  for (int i = 0; i < STORE_MAX; i++) cdht_xfer_job_cancel(c->locals[i].job); /* they end in the loop's last run */
   c->keys_timer_open = false;
   uv_close((uv_handle_t *)&c->keys_timer, NULL);
 }

@@ -371,19 +371,27 @@ typedef struct out_file {     /* a file streamed to a peer: header, then the con
   void *ctx;
   size_t hdr_len, hdr_sent;
   uint8_t hdr[CDHT_MSG_MAX];
+  cdht_xfer_job *hashing;     /* the digest being computed on the pool, before anything else */
+  cdht_msg m;                 /* the XFER header, until it is encoded */
+  cdht_id to;
+  char path[4096];
 } out_file;
 
 #define FILE_SLICE (1u << 20) /* bytes handed to one sendfile(); a few per wakeup, then others run */
 
-static void file_closed(uv_handle_t *h) {
-  out_file *f = h->data;
-  if (--f->open_handles > 0) return;
-  close(f->sock); /* after the poll handle: whatever is queued still goes out, then a FIN */
+static void file_finish(out_file *f) { /* reports, and forgets it */
   if (f->fd >= 0) close(f->fd);
   if (f->done) f->done(f->ctx, f->file, f->status, f->err);
   f->net->outbound--;
   link_remove(f->net, &f->link);
   free(f);
+}
+
+static void file_closed(uv_handle_t *h) {
+  out_file *f = h->data;
+  if (--f->open_handles > 0) return;
+  close(f->sock); /* after the poll handle: whatever is queued still goes out, then a FIN */
+  file_finish(f);
 }
 
 static void file_close(out_file *f, int status, const char *why) {
@@ -392,6 +400,10 @@ static void file_close(out_file *f, int status, const char *why) {
   if (status < 0 && f->status == 0) {
     f->status = status;
     snprintf(f->err, sizeof f->err, "%s", why);
+  }
+  if (f->hashing) { /* no handles yet: the pool's callback reports it (file_hashed) */
+    cdht_xfer_job_cancel(f->hashing);
+    return;
   }
   uv_close((uv_handle_t *)&f->poll, file_closed);
   uv_close((uv_handle_t *)&f->timer, file_closed);
@@ -484,6 +496,62 @@ static void file_writable(uv_poll_t *p, int status, int events) {
   file_pump(f);
 }
 
+/* Connects and starts streaming: the digest is known and |f->fd| open.  Returns 0 (|done|
+ * follows), or -1 with a message in |err| (nothing started; |f| is the caller's still). */
+static int file_start(out_file *f, char *err, size_t errlen) {
+  cdht_net *net = f->net;
+  cdht_ssize hl = cdht_msg_encode(f->hdr, sizeof f->hdr, &f->m);
+  f->sock = hl < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (f->sock < 0) {
+    if (hl < 0) snprintf(err, errlen, "the transfer header for %s could not be encoded", f->path);
+    else snprintf(err, errlen, "socket for %s: %s", f->path, strerror(errno));
+    return -1;
+  }
+  struct sockaddr_in sa;
+  cdht_addr addr = cdht_config_addr(cdht_node_config(net->node), f->to);
+  to_sockaddr(&addr, &sa);
+  int rc = connect(f->sock, (const struct sockaddr *)&sa, sizeof sa);
+  if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(net->loop, &f->poll, f->sock) < 0) {
+    snprintf(err, errlen, "connect to peer %llu: %s", (unsigned long long)f->to, strerror(errno));
+    close(f->sock);
+    f->sock = -1;
+    return -1;
+  }
+  f->hdr_len = (size_t)hl;
+  f->size = f->m.size;
+  uv_timer_init(net->loop, &f->timer);
+  f->poll.data = f->timer.data = f;
+  f->open_handles = 2;
+  uv_timer_start(&f->timer, file_timeout, CDHT_NET_SEND_MS, 0);
+  rc = uv_poll_start(&f->poll, UV_WRITABLE, file_writable);
+  if (rc < 0) file_close(f, -1, uv_strerror(rc)); /* |done| reports it */
+  return 0;
+}
+
+/* The digest computed on the pool: now the transfer can start, from the descriptor that was
+ * hashed (a file replaced meanwhile under the same name is not what the header describes). */
+static void file_hashed(void *ctx, int status, int fd, const cdht_xfer_stamp *st, const char *err) {
+  out_file *f = ctx;
+  cdht_net *net = f->net;
+  f->hashing = NULL;
+  f->fd = fd;
+  if (f->closing) { /* given up meanwhile (the net closes): |f->err| says why */
+    file_finish(f);
+    return;
+  }
+  char why[sizeof f->err];
+  if (status == 0) {
+    f->m.size = st->size;
+    memcpy(f->m.digest, st->digest, CDHT_DIGEST_LEN);
+    if (net->xfer.digested && !net->closing) net->xfer.digested(net->xfer.ctx, f->m.flags, f->file, f->path, st);
+    if (file_start(f, why, sizeof why) == 0) return;
+    err = why;
+  }
+  f->status = -1;
+  snprintf(f->err, sizeof f->err, "%s", err);
+  file_finish(f);
+}
+
 int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
                        const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
                        void *ctx, char *err, size_t errlen) {
@@ -491,58 +559,49 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
     snprintf(err, errlen, "too many transfers at once");
     return -1;
   }
-  cdht_msg m = { .type = CDHT_MSG_XFER, .from = cdht_node_config(net->node)->self, .seq = seq, .file = file,
-                 .flags = kind, .token = token };
-  if (digest) { /* known already: no second pass over a large file */
-    memcpy(m.digest, digest, CDHT_DIGEST_LEN);
-    m.size = size;
-  } else if (cdht_xfer_digest_file(path, &m.size, m.digest, err, errlen) < 0) {
-    return -1;
-  }
-  for (size_t i = 0; ext && i < sizeof m.ext && ext[i]; i++) m.ext[i] = ext[i]; /* NUL-padded, not terminated */
   out_file *f = calloc(1, sizeof *f);
   if (!f) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  cdht_ssize hl = cdht_msg_encode(f->hdr, sizeof f->hdr, &m);
-  f->fd = open(path, O_RDONLY | O_CLOEXEC);
-  f->sock = f->fd < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (f->fd < 0 || f->sock < 0 || hl < 0) {
-    if (hl < 0) snprintf(err, errlen, "the transfer header for %s could not be encoded", path);
-    else snprintf(err, errlen, "%s %s: %s", f->fd < 0 ? "open" : "socket for", path, strerror(errno));
-    if (f->sock >= 0) close(f->sock);
-    if (f->fd >= 0) close(f->fd);
+  if ((size_t)snprintf(f->path, sizeof f->path, "%s", path) >= sizeof f->path) {
+    snprintf(err, errlen, "path too long: %.200s", path);
     free(f);
     return -1;
   }
-  struct sockaddr_in sa;
-  cdht_addr addr = cdht_config_addr(cdht_node_config(net->node), to);
-  to_sockaddr(&addr, &sa);
-  int rc = connect(f->sock, (const struct sockaddr *)&sa, sizeof sa);
-  if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(net->loop, &f->poll, f->sock) < 0) {
-    snprintf(err, errlen, "connect to peer %llu: %s", (unsigned long long)to, strerror(errno));
-    close(f->sock);
-    close(f->fd);
-    free(f);
-    return -1;
-  }
-  f->hdr_len = (size_t)hl;
+  f->m = (cdht_msg){ .type = CDHT_MSG_XFER, .from = cdht_node_config(net->node)->self, .seq = seq, .file = file,
+                     .flags = kind, .token = token };
+  for (size_t i = 0; ext && i < sizeof f->m.ext && ext[i]; i++) f->m.ext[i] = ext[i]; /* NUL-padded, not terminated */
   f->net = net;
+  f->to = to;
   f->file = file;
-  f->size = m.size;
   f->done = done;
   f->ctx = ctx;
+  f->fd = -1;
+  f->sock = -1;
   f->link.close = file_close_link;
   f->link.outbound = true; /* a transfer under way may finish when we leave */
   link_add(net, &f->link);
   net->outbound++;
-  uv_timer_init(net->loop, &f->timer);
-  f->poll.data = f->timer.data = f;
-  f->open_handles = 2;
-  uv_timer_start(&f->timer, file_timeout, CDHT_NET_SEND_MS, 0);
-  rc = uv_poll_start(&f->poll, UV_WRITABLE, file_writable);
-  if (rc < 0) file_close(f, -1, uv_strerror(rc)); /* |done| reports it */
+  int rc;
+  if (digest) { /* known already: no second pass over a large file */
+    memcpy(f->m.digest, digest, CDHT_DIGEST_LEN);
+    f->m.size = size;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+    rc = f->fd < 0 ? -1 : file_start(f, err, errlen);
+  } else {
+    /* Hashing a large file takes seconds: on the pool, never here, so that pings are answered
+     * meanwhile; the connection is made once the digest is known (file_hashed). */
+    rc = cdht_xfer_hash(&f->hashing, net->loop, path, file_hashed, f, err, errlen);
+  }
+  if (rc < 0) { /* nothing started */
+    if (f->fd >= 0) close(f->fd);
+    net->outbound--;
+    link_remove(net, &f->link);
+    free(f);
+    return -1;
+  }
   return 0;
 }
 
@@ -718,7 +777,7 @@ static void in_check(uv_timer_t *t) {
 static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
   in_conn *c = h->data;
-  if (c->content) { /* straight into a leaf buffer of the sink; none free: UV_ENOBUFS, and we pause */
+  if (c->content && !c->content->all_in) { /* straight into a leaf buffer of the sink; none free: UV_ENOBUFS, and we pause */
     size_t len;
     uint8_t *p = cdht_xfer_sink_space(c->content->sink, &len);
     *buf = uv_buf_init((char *)p, p ? (unsigned)len : 0);
@@ -791,9 +850,9 @@ static void content_took(in_conn *c, int rc) {
     net->xfer.progress(net->xfer.ctx, ct->hdr.file, 0, done, total);
   }
   if (rc == 0) return;
-  if (rc > 0) { /* the check goes on in the pool; the connection waits to carry its verdict */
+  if (rc > 0) { /* the check goes on in the pool; the connection waits to carry its verdict, and
+                 * reads on meanwhile: a byte past the announced size refuses the transfer (in_read) */
     ct->all_in = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     return;
   }
   content_drop(ct, true, "more bytes than announced, or a write error");
@@ -807,10 +866,19 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     return;
   }
+  if (nread == UV_EOF && c->content && c->content->all_in) { /* a sender that shut its side: the verdict still goes */
+    uv_read_stop(s);
+    return;
+  }
   if (nread < 0) { in_close(c); return; }
   if (nread == 0) return;
   if (c->net->closing) return;
   uint64_t now = uv_now(c->net->loop);
+  if (c->content && c->content->all_in) { /* past the announced size, whatever the read boundaries */
+    content_drop(c->content, true, "more bytes than announced");
+    in_close(c);
+    return;
+  }
   if (c->content) {
     content_took(c, cdht_xfer_sink_received(c->content->sink, (size_t)nread));
     return;

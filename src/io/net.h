@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/node.h"
+#include "io/xfer.h"
 
 #define CDHT_NET_SEND_MS 2000 /* an outgoing message not delivered by then counts as unreachable */
 /* bytes/s: an inbound transfer must move at least this much per idle timeout (10 s: 640 KiB), or
@@ -66,6 +67,10 @@ typedef struct cdht_net_xfer_hooks {
   /* A large transfer moved on (called at most every 10%). */
   void (*progress)(void *ctx, uint16_t file, int sending, uint64_t done, uint64_t total);
   void *ctx;
+  /* The digest of |path| (borrowed), sent as |file| with |kind|, was computed (on the pool)
+   * because none was given to cdht_net_send_file: |st| (borrowed) says for which size and mtime.
+   * May be NULL. */
+  void (*digested)(void *ctx, uint8_t kind, uint16_t file, const char *path, const cdht_xfer_stamp *st);
 } cdht_net_xfer_hooks;
 
 void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks);
@@ -76,8 +81,10 @@ typedef void (*cdht_net_sent_fn)(void *ctx, uint16_t file, int status, const cha
 /* Streams the file at |path| (copied) to peer |to| over a connection of its own: a XFER header
  * (kind CDHT_XFER_PUT, _GET or _HANDOVER, |file|, |seq|, |token| — the one the receiver handed out
  * for this content, 0 for a handover —, |ext|, size and BLAKE2b digest), then the bytes.
- * |digest| (with |size|) is the file's known digest, or NULL to compute it first.
- * Returns 0 (|done| follows), or -1 with a message in |err| (nothing started). */
+ * |digest| (with |size|) is the file's known digest, or NULL to compute it first, on libuv's
+ * thread pool (the connection opens once it is known; the hooks' |digested| hears of it).
+ * Nothing here blocks on the file's content.  Returns 0 (|done| follows, also for a file that
+ * cannot be opened or read then), or -1 with a message in |err| (nothing started). */
 int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
                        const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
                        void *ctx, char *err, size_t errlen);

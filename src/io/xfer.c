@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,49 +94,301 @@ static bool tree_final(tree *t, uint8_t out[CDHT_DIGEST_LEN]) {
   return t->ok && h_end(t->root, out);
 }
 
-int cdht_xfer_digest_file(const char *path, uint64_t *size, uint8_t digest[CDHT_DIGEST_LEN], char *err,
-                          size_t errlen) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) < 0) {
-    snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-    if (fd >= 0) close(fd);
+static int64_t stat_mtime_ns(const struct stat *st) {
+  return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+/* Temporary names must differ between the jobs on the pool's threads as well. */
+static atomic_uint tmp_counter;
+
+#define CHUNK (1u << 20) /* bytes read at once by a whole-file job; it checks |stop| between them */
+
+/* Hashes the open file |fd| (named |name| in messages) from its start, and copies each chunk to
+ * |out| if it is not -1.  A file whose size or mtime moves while it is read fails: its digest
+ * would describe no version of it.  Fills |st| (the size and mtime of |fd|).  Returns 0, or -1
+ * with a message in |err|.  Runs on any thread; touches nothing shared. */
+static int hash_fd(int fd, const char *name, int out, const char *out_name, atomic_bool *stop, cdht_xfer_stamp *st,
+                   char *err, size_t errlen) {
+  struct stat before, after;
+  if (fstat(fd, &before) < 0) {
+    snprintf(err, errlen, "stat %s: %s", name, strerror(errno));
     return -1;
   }
+  uint8_t *buf = malloc(CHUNK);
   tree t;
-  if (!tree_init(&t, (uint64_t)st.st_size)) { /* the root starts with the size */
-    snprintf(err, errlen, "hash %s: out of memory", path);
-    tree_free(&t);
-    close(fd);
-    return -1;
+  bool ready = tree_init(&t, (uint64_t)before.st_size); /* the root starts with the size */
+  if (!buf || !ready) {
+    snprintf(err, errlen, "hash %s: out of memory", name);
+    goto fail;
   }
-  static uint8_t buf[1 << 16];
   uint64_t total = 0;
   for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
+    if (stop && atomic_load(stop)) {
+      snprintf(err, errlen, "cancelled");
+      goto fail;
+    }
+    ssize_t n = pread(fd, buf, CHUNK, (off_t)total);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      snprintf(err, errlen, "read %s: %s", path, strerror(errno));
-      tree_free(&t);
-      close(fd);
-      return -1;
+      snprintf(err, errlen, "read %s: %s", name, strerror(errno));
+      goto fail;
     }
     if (n == 0) break;
     tree_update(&t, buf, (size_t)n);
+    if (out >= 0 && !write_all(out, buf, (size_t)n)) {
+      snprintf(err, errlen, "write %s: %s", out_name, strerror(errno ? errno : EIO));
+      goto fail;
+    }
     total += (uint64_t)n;
+    if (total > (uint64_t)before.st_size) break; /* it grew */
+  }
+  if (fstat(fd, &after) < 0 || total != (uint64_t)before.st_size || after.st_size != before.st_size ||
+      stat_mtime_ns(&after) != stat_mtime_ns(&before)) {
+    snprintf(err, errlen, "%s changed while it was read", name);
+    goto fail;
+  }
+  if (!tree_final(&t, st->digest)) {
+    snprintf(err, errlen, "hash %s: BLAKE2b failed", name);
+    goto fail;
+  }
+  st->size = total;
+  st->mtime_ns = stat_mtime_ns(&before);
+  tree_free(&t);
+  free(buf);
+  return 0;
+fail:
+  tree_free(&t);
+  free(buf);
+  return -1;
+}
+
+int cdht_xfer_digest_file(const char *path, uint64_t *size, uint8_t digest[CDHT_DIGEST_LEN], char *err,
+                          size_t errlen) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+    return -1;
+  }
+  cdht_xfer_stamp st;
+  int rc = hash_fd(fd, path, -1, NULL, NULL, &st, err, errlen);
+  close(fd);
+  if (rc < 0) return -1;
+  *size = st.size;
+  memcpy(digest, st.digest, CDHT_DIGEST_LEN);
+  return 0;
+}
+
+/* ---- whole-file jobs on the pool ---- */
+
+struct cdht_xfer_job {
+  uv_work_t work;
+  atomic_bool stop;             /* set by the loop (cancel), read by the pool */
+  cdht_xfer_job_fn fn;
+  void *ctx;
+  bool copy;                    /* else a hash */
+  int fd;                       /* a hash: the file, handed over on success */
+  int status;
+  cdht_xfer_stamp st;
+  char err[8600];              /* room for two paths and a reason */
+  char src[4096], dst[4096], tmp[4200];
+};
+
+static void hash_work(uv_work_t *w) {
+  cdht_xfer_job *j = w->data;
+  j->fd = open(j->src, O_RDONLY | O_CLOEXEC);
+  if (j->fd < 0) {
+    snprintf(j->err, sizeof j->err, "open %s: %s", j->src, strerror(errno));
+    j->status = -1;
+    return;
+  }
+  j->status = hash_fd(j->fd, j->src, -1, NULL, &j->stop, &j->st, j->err, sizeof j->err);
+  if (j->status < 0) {
+    close(j->fd);
+    j->fd = -1;
+  }
+}
+
+static void copy_work(uv_work_t *w) {
+  cdht_xfer_job *j = w->data;
+  j->status = -1;
+  int in = open(j->src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    snprintf(j->err, sizeof j->err, "open %s: %s", j->src, strerror(errno));
+    return;
+  }
+  /* 0600 whatever the source's mode: what a peer holds is its own (umask may only narrow it). */
+  int out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    snprintf(j->err, sizeof j->err, "create %s: %s", j->tmp, strerror(errno));
+    close(in);
+    return;
+  }
+  struct stat st;
+  if (hash_fd(in, j->src, out, j->tmp, &j->stop, &j->st, j->err, sizeof j->err) == 0) {
+    if (fstat(out, &st) < 0 || close(out) < 0) {
+      snprintf(j->err, sizeof j->err, "write %s: %s", j->tmp, strerror(errno));
+    } else if (rename(j->tmp, j->dst) < 0) {
+      snprintf(j->err, sizeof j->err, "rename %s to %s: %s", j->tmp, j->dst, strerror(errno));
+    } else {
+      j->st.mtime_ns = stat_mtime_ns(&st); /* the copy's own; rename keeps it */
+      j->status = 0;
+    }
+    out = -1;
+  }
+  if (out >= 0) close(out);
+  if (j->status < 0) unlink(j->tmp);
+  close(in);
+}
+
+static void job_after(uv_work_t *w, int status) {
+  cdht_xfer_job *j = w->data;
+  if (status < 0 && j->status == 0) { /* never ran (uv_cancel is not used, but be safe) */
+    if (j->fd >= 0) close(j->fd);
+    j->fd = -1;
+    j->status = -1;
+    snprintf(j->err, sizeof j->err, "cancelled");
+  }
+  j->fn(j->ctx, j->status, j->status == 0 ? j->fd : -1, &j->st, j->err);
+  free(j);
+}
+
+static cdht_xfer_job *job_new(const char *src, cdht_xfer_job_fn fn, void *ctx, char *err, size_t errlen) {
+  cdht_xfer_job *j = calloc(1, sizeof *j);
+  if (!j) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if ((size_t)snprintf(j->src, sizeof j->src, "%s", src) >= sizeof j->src) {
+    snprintf(err, errlen, "path too long: %.200s", src);
+    free(j);
+    return NULL;
+  }
+  atomic_init(&j->stop, false);
+  j->fn = fn;
+  j->ctx = ctx;
+  j->fd = -1;
+  j->work.data = j;
+  return j;
+}
+
+/* uv_queue_work fails only without a work callback, which these always have. */
+int cdht_xfer_hash(cdht_xfer_job **out, uv_loop_t *loop, const char *path, cdht_xfer_job_fn fn, void *ctx,
+                   char *err, size_t errlen) {
+  cdht_xfer_job *j = job_new(path, fn, ctx, err, errlen);
+  *out = j;
+  if (!j) return -1;
+  (void)uv_queue_work(loop, &j->work, hash_work, job_after);
+  return 0;
+}
+
+int cdht_xfer_copy(cdht_xfer_job **out, uv_loop_t *loop, const char *src, const char *dst, cdht_xfer_job_fn fn,
+                   void *ctx, char *err, size_t errlen) {
+  cdht_xfer_job *j = job_new(src, fn, ctx, err, errlen);
+  *out = NULL;
+  if (!j) return -1;
+  if ((size_t)snprintf(j->dst, sizeof j->dst, "%s", dst) >= sizeof j->dst ||
+      (size_t)snprintf(j->tmp, sizeof j->tmp, "%s.part-%ld-%u", dst, (long)getpid(), atomic_fetch_add(&tmp_counter, 1)) >=
+          sizeof j->tmp) {
+    snprintf(err, errlen, "path too long: %.200s", dst);
+    free(j);
+    return -1;
+  }
+  j->copy = true;
+  *out = j;
+  (void)uv_queue_work(loop, &j->work, copy_work, job_after);
+  return 0;
+}
+
+void cdht_xfer_job_cancel(cdht_xfer_job *j) {
+  if (j) atomic_store(&j->stop, true);
+}
+
+/* ---- digest records ---- */
+
+#define RECORD_MAGIC "cdht-digest 1 "
+
+int cdht_xfer_record_path(const char *path, char *out, size_t cap) {
+  const char *slash = strrchr(path, '/');
+  int dir = slash ? (int)(slash - path + 1) : 0; /* with its slash */
+  int n = snprintf(out, cap, "%.*s.%s.digest", dir, path, path + dir);
+  return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int cdht_xfer_record_save(const char *path, const cdht_xfer_stamp *st) {
+  char rec[4200], tmp[4300], line[160];
+  if (cdht_xfer_record_path(path, rec, sizeof rec) < 0 ||
+      (size_t)snprintf(tmp, sizeof tmp, "%s.part-%ld-%u", rec, (long)getpid(), atomic_fetch_add(&tmp_counter, 1)) >=
+          sizeof tmp)
+    return -1;
+  int n = snprintf(line, sizeof line, RECORD_MAGIC "%llu %lld ", (unsigned long long)st->size, (long long)st->mtime_ns);
+  for (int i = 0; i < CDHT_DIGEST_LEN; i++) n += snprintf(line + n, sizeof line - (size_t)n, "%02x", st->digest[i]);
+  line[n++] = '\n';
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  bool ok = write_all(fd, (const uint8_t *)line, (size_t)n);
+  if (close(fd) < 0 || !ok || rename(tmp, rec) < 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+static int hex_nibble(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  return -1;
+}
+
+/* Reads a decimal number of at most 19 digits (it fits in int64) ending at a space. */
+static bool parse_dec(const char **p, uint64_t *v) {
+  const char *s = *p;
+  size_t n = strspn(s, "0123456789");
+  if (n == 0 || n > 19 || s[n] != ' ') return false;
+  *v = 0;
+  for (size_t i = 0; i < n; i++) *v = *v * 10 + (uint64_t)(s[i] - '0');
+  *p = s + n + 1;
+  return true;
+}
+
+int cdht_xfer_record_load(const char *path, cdht_xfer_stamp *st) {
+  char rec[4200], buf[160];
+  if (cdht_xfer_record_path(path, rec, sizeof rec) < 0) return -1;
+  int fd = open(rec, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t len = 0;
+  for (;;) { /* the whole record, which is shorter than |buf|; a longer file is not one */
+    ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+    if (len == sizeof buf - 1) break;
   }
   close(fd);
-  bool ok = tree_final(&t, digest);
-  tree_free(&t);
-  if (total != (uint64_t)st.st_size) {
-    snprintf(err, errlen, "%s changed while it was read", path);
+  buf[len] = '\0';
+  const size_t magic = sizeof RECORD_MAGIC - 1;
+  const char *p = buf + magic;
+  uint64_t size, mtime;
+  if (len < magic || memcmp(buf, RECORD_MAGIC, magic) != 0 || !parse_dec(&p, &size) || !parse_dec(&p, &mtime) ||
+      (size_t)(buf + len - p) != 2 * CDHT_DIGEST_LEN + 1 || p[2 * CDHT_DIGEST_LEN] != '\n')
     return -1;
+  for (int i = 0; i < CDHT_DIGEST_LEN; i++) {
+    int hi = hex_nibble(p[2 * i]), lo = hex_nibble(p[2 * i + 1]);
+    if (hi < 0 || lo < 0) return -1;
+    st->digest[i] = (uint8_t)(hi << 4 | lo);
   }
-  if (!ok) {
-    snprintf(err, errlen, "hash %s: BLAKE2b failed", path);
-    return -1;
-  }
-  *size = total;
+  st->size = size;
+  st->mtime_ns = (int64_t)mtime;
   return 0;
 }
 
@@ -181,14 +434,15 @@ int cdht_xfer_sink_open(cdht_xfer_sink **out, const char *final_path, uint64_t s
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  static unsigned counter;
   if ((size_t)snprintf(s->final, sizeof s->final, "%s", final_path) >= sizeof s->final ||
-      (size_t)snprintf(s->tmp, sizeof s->tmp, "%s.part-%ld-%u", final_path, (long)getpid(), counter++) >= sizeof s->tmp) {
+      (size_t)snprintf(s->tmp, sizeof s->tmp, "%s.part-%ld-%u", final_path, (long)getpid(),
+                       atomic_fetch_add(&tmp_counter, 1)) >= sizeof s->tmp) {
     snprintf(err, errlen, "path too long: %s", final_path);
     free(s);
     return -1;
   }
-  s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  /* 0600 whatever the sender's mode: what a peer holds or downloads is its own. */
+  s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (s->fd < 0) {
     snprintf(err, errlen, "create %s: %s", s->tmp, strerror(errno));
     free(s);

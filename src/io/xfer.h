@@ -17,10 +17,63 @@
 
 #define CDHT_XFER_LEAF (256u << 10)
 
-/* Computes the size and digest of the file at |path|.  Returns 0, or -1 with a message
- * naming the operation in |err|. */
+/* Computes the size and digest of the file at |path|, on the calling thread (never call it on
+ * an event loop: cdht_xfer_hash() is for that).  Returns 0, or -1 with a message naming the
+ * operation in |err|. */
 int cdht_xfer_digest_file(const char *path, uint64_t *size, uint8_t digest[CDHT_DIGEST_LEN], char *err,
                           size_t errlen);
+
+/* A digest and the state of the file it belongs to: while the file's size and mtime are these,
+ * the digest holds. */
+typedef struct cdht_xfer_stamp {
+  uint64_t size;                   /* bytes */
+  int64_t mtime_ns;                /* modification time, ns since the epoch */
+  uint8_t digest[CDHT_DIGEST_LEN];
+} cdht_xfer_stamp;
+
+/* ---- whole files on libuv's thread pool: the loop thread never reads or hashes content ---- */
+
+typedef struct cdht_xfer_job cdht_xfer_job;
+
+/* A job's outcome, reported once from a later loop iteration (never from inside the call that
+ * started it); the job is freed after it returns.  status 0: |st| describes the file hashed or
+ * the copy made, and |fd| is the hashed file open for reading (owned by the callee: close it;
+ * -1 for a copy).  status -1: |err| says why (a cancelled job says "cancelled"), |fd| is -1. */
+typedef void (*cdht_xfer_job_fn)(void *ctx, int status, int fd, const cdht_xfer_stamp *st, const char *err);
+
+/* Opens |path| (copied) and computes its size, mtime and digest on the pool; a file that
+ * changes while it is read fails.  Returns 0 and sets *out (borrowed: valid until |fn| runs), or
+ * -1 with a message in |err| (nothing started, |fn| never runs). */
+int cdht_xfer_hash(cdht_xfer_job **out, uv_loop_t *loop, const char *path, cdht_xfer_job_fn fn, void *ctx,
+                   char *err, size_t errlen);
+
+/* Copies |src| to |dst| (both copied) on the pool, hashing the bytes as they go, through a
+ * temporary file (mode 0600) renamed into place only when the source did not change while it
+ * was read.  |st| then describes |dst|.  Returns as cdht_xfer_hash(). */
+int cdht_xfer_copy(cdht_xfer_job **out, uv_loop_t *loop, const char *src, const char *dst, cdht_xfer_job_fn fn,
+                   void *ctx, char *err, size_t errlen);
+
+/* Asks a job to stop early (the pool notices within one read); its callback still runs, with
+ * status -1 unless it had already finished, and a copy leaves no temporary file. */
+void cdht_xfer_job_cancel(cdht_xfer_job *j);
+
+/* ---- digest records: a file's stamp kept next to it, so a restart needs no rehash ----
+ *
+ * The record of "DIR/NAME" is "DIR/.NAME.digest", one line: "cdht-digest 1 SIZE MTIME_NS HEX\n".
+ * Its name starts with a dot, so it never passes for a held file NNNN[.ext]. */
+
+/* Writes the record's path for the file at |path| into |out|.  Returns 0, or -1 if it does not
+ * fit in |cap|. */
+int cdht_xfer_record_path(const char *path, char *out, size_t cap);
+
+/* Saves |st| as the record of |path|, atomically (a temporary "<record>.part-PID-N", mode 0600,
+ * renamed into place).  Returns 0, or -1 (no record then; the digest is computed again later). */
+int cdht_xfer_record_save(const char *path, const cdht_xfer_stamp *st);
+
+/* Reads the record of |path| into |st|.  Returns 0, or -1 if there is none or it is not one
+ * well-formed line (it is only a cache: a bad record is ignored).  Whether the file still has
+ * that size and mtime is the caller's check. */
+int cdht_xfer_record_load(const char *path, cdht_xfer_stamp *st);
 
 typedef struct cdht_xfer_sink cdht_xfer_sink;
 

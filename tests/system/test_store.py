@@ -14,6 +14,11 @@ def digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def held_files(d):
+    """The files a data directory holds; their digest records (.NAME.digest) are hidden."""
+    return sorted(n for n in os.listdir(d) if not n.startswith("."))
+
+
 def make(path, size, seed=1):
     data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
     with open(path, "wb") as f:
@@ -62,7 +67,8 @@ def test_store_default_path_replace_and_no_content(peers):
     ring[2].type(f"store 0003 {second}")
     ring[2].wait_line("File 0003 has been stored at peer 3.", start=m)
     held_dir = os.path.join(h.WORKDIR, "cdht-data", "peer-3")
-    assert sorted(os.listdir(held_dir)) == ["0003.bin"]
+    assert held_files(held_dir) == ["0003.bin"]
+    assert sorted(os.listdir(held_dir)) == [".0003.bin.digest", "0003.bin"]  # the first one's went with it
     assert digest(os.path.join(held_dir, "0003.bin")) == digest(second)
     # A file nobody stored: the classic answer, then "no content" on stderr.
     m, e = ring[1].out.mark(), ring[1].err.mark()
@@ -224,5 +230,5 @@ def test_a_quit_hands_over_more_files_than_transfers_run_at_once(peers):
     assert a.wait_exit(60) == 0
     assert "300 files handed over to peer 200." in a.events()
     b.wait_line("300 files received from peer 1.", start=m, timeout=20)
-    assert sorted(os.listdir(os.path.join(h.WORKDIR, "cdht-data", "peer-200"))) == sorted(names)
+    assert held_files(os.path.join(h.WORKDIR, "cdht-data", "peer-200")) == sorted(names)
     assert os.listdir(held) == []

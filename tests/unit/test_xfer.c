@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -258,6 +260,181 @@ static void test_sink_on_a_loop_refuses_extra_bytes_and_aborts_cleanly(void **st
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- whole-file jobs on the pool ---- */
+
+typedef struct {
+  int calls, status, fd;
+  cdht_xfer_stamp st;
+  char err[512];
+} job_outcome;
+
+static void on_job(void *ctx, int status, int fd, const cdht_xfer_stamp *st, const char *err) {
+  job_outcome *o = ctx;
+  o->calls++;
+  o->status = status;
+  o->fd = fd;
+  o->st = *st;
+  snprintf(o->err, sizeof o->err, "%s", err);
+}
+
+static void test_hash_job_reports_from_the_loop_with_the_file_open(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char src[512], err[256];
+  path_in_dir(src, sizeof src, "src");
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k];
+    uint8_t *p = pattern(n, 200 + k), d[CDHT_DIGEST_LEN];
+    digest_of(p, n, d);
+    write_file(src, p, n);
+    struct stat sb;
+    assert_int_equal(stat(src, &sb), 0);
+    job_outcome o = { 0 };
+    cdht_xfer_job *j;
+    assert_int_equal(cdht_xfer_hash(&j, &loop, src, on_job, &o, err, sizeof err), 0);
+    assert_int_equal(o.calls, 0); /* never from inside the call */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.st.size, n);
+    assert_true(o.st.mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+    assert_memory_equal(o.st.digest, d, CDHT_DIGEST_LEN);
+    assert_true(o.fd >= 0);
+    uint8_t first = 0; /* the file itself, open for reading */
+    assert_int_equal(pread(o.fd, &first, 1, 0), n > 0 ? 1 : 0);
+    if (n > 0) assert_int_equal(first, p[0]);
+    close(o.fd);
+    unlink(src);
+    free(p);
+  }
+  job_outcome o = { 0 };
+  cdht_xfer_job *j;
+  assert_int_equal(cdht_xfer_hash(&j, &loop, src, on_job, &o, err, sizeof err), 0); /* gone now */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(o.calls, 1);
+  assert_int_equal(o.status, -1);
+  assert_int_equal(o.fd, -1);
+  assert_non_null(strstr(o.err, "open "));
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_copy_job_copies_hashes_and_makes_the_copy_private(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char src[512], dst[512], err[256];
+  path_in_dir(src, sizeof src, "src");
+  path_in_dir(dst, sizeof dst, "dst");
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k];
+    uint8_t *p = pattern(n, 300 + k), d[CDHT_DIGEST_LEN];
+    digest_of(p, n, d);
+    write_file(src, p, n);
+    assert_int_equal(chmod(src, 0644), 0);
+    job_outcome o = { 0 };
+    cdht_xfer_job *j;
+    assert_int_equal(cdht_xfer_copy(&j, &loop, src, dst, on_job, &o, err, sizeof err), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.fd, -1);
+    assert_int_equal(o.st.size, n);
+    assert_memory_equal(o.st.digest, d, CDHT_DIGEST_LEN);
+    struct stat sb;
+    assert_int_equal(stat(dst, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    assert_true(o.st.mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec); /* the copy's */
+    assert_file_is(dst, p, n);
+    unlink(src);
+    assert_dir_holds_only("dst");
+    unlink(dst);
+    free(p);
+  }
+  job_outcome o = { 0 };
+  cdht_xfer_job *j;
+  assert_int_equal(cdht_xfer_copy(&j, &loop, src, dst, on_job, &o, err, sizeof err), 0); /* no source */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(o.status, -1);
+  assert_dir_holds_only(NULL);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_a_cancelled_copy_reports_and_leaves_nothing(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char src[512], dst[512], err[256];
+  path_in_dir(src, sizeof src, "src");
+  path_in_dir(dst, sizeof dst, "dst");
+  int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(ftruncate(fd, 256 << 20), 0); /* sparse: cheap to make, a while to copy */
+  close(fd);
+  job_outcome o = { 0 };
+  cdht_xfer_job *j;
+  assert_int_equal(cdht_xfer_copy(&j, &loop, src, dst, on_job, &o, err, sizeof err), 0);
+  cdht_xfer_job_cancel(j);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(o.calls, 1);
+  assert_int_equal(o.status, -1);
+  assert_string_equal(o.err, "cancelled");
+  unlink(src);
+  assert_dir_holds_only(NULL);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ---- digest records ---- */
+
+static void test_records_round_trip_and_refuse_anything_else(void **state) {
+  (void)state;
+  char path[512], rec[600], want[600];
+  path_in_dir(path, sizeof path, "2012.pdf");
+  assert_int_equal(cdht_xfer_record_path(path, rec, sizeof rec), 0);
+  path_in_dir(want, sizeof want, ".2012.pdf.digest");
+  assert_string_equal(rec, want);
+  assert_int_equal(cdht_xfer_record_path("0007", rec, sizeof rec), 0);
+  assert_string_equal(rec, ".0007.digest");
+  assert_int_equal(cdht_xfer_record_path(path, rec, 10), -1);
+
+  cdht_xfer_stamp st = { .size = 3ull << 30, .mtime_ns = 1700000000123456789 }, got;
+  for (int i = 0; i < CDHT_DIGEST_LEN; i++) st.digest[i] = (uint8_t)(i * 37 + 1);
+  assert_int_equal(cdht_xfer_record_load(path, &got), -1); /* none yet */
+  assert_int_equal(cdht_xfer_record_save(path, &st), 0);
+  memset(&got, 0, sizeof got);
+  assert_int_equal(cdht_xfer_record_load(path, &got), 0);
+  assert_true(got.size == st.size && got.mtime_ns == st.mtime_ns);
+  assert_memory_equal(got.digest, st.digest, CDHT_DIGEST_LEN);
+  path_in_dir(rec, sizeof rec, ".2012.pdf.digest");
+  struct stat sb;
+  assert_int_equal(stat(rec, &sb), 0);
+  assert_int_equal(sb.st_mode & 07777, 0600);
+  assert_dir_holds_only(".2012.pdf.digest"); /* no temporary left */
+
+  /* A record is a cache: anything but one well-formed line is no record. */
+  static const char *bad[] = {
+    "",
+    "cdht-digest 1 10 20 ",
+    "cdht-digest 2 10 20 0000000000000000000000000000000000000000000000000000000000000000\n",
+    "cdht-digest 1 10 20 000000000000000000000000000000000000000000000000000000000000000\n",
+    "cdht-digest 1 10 20 0000000000000000000000000000000000000000000000000000000000000000",
+    "cdht-digest 1 10 20 0000000000000000000000000000000000000000000000000000000000000000\nx",
+    "cdht-digest 1 10 20 000000000000000000000000000000000000000000000000000000000000000G\n",
+    "cdht-digest 1 -10 20 0000000000000000000000000000000000000000000000000000000000000000\n",
+    "cdht-digest 1 99999999999999999999 20 0000000000000000000000000000000000000000000000000000000000000000\n",
+    "cdht-digest 1 10  20 0000000000000000000000000000000000000000000000000000000000000000\n",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    write_file(rec, (const uint8_t *)bad[i], strlen(bad[i]));
+    assert_int_equal(cdht_xfer_record_load(path, &got), -1);
+  }
+  const char *good = "cdht-digest 1 10 20 00000000000000000000000000000000000000000000000000000000000000ff\n";
+  write_file(rec, (const uint8_t *)good, strlen(good));
+  assert_int_equal(cdht_xfer_record_load(path, &got), 0);
+  assert_true(got.size == 10 && got.mtime_ns == 20 && got.digest[CDHT_DIGEST_LEN - 1] == 0xff);
+  unlink(rec);
+}
+
 static int setup(void **state) {
   (void)state;
   return mkdtemp(dir) ? 0 : -1;
@@ -290,6 +467,10 @@ int main(void) {
     cmocka_unit_test(test_sink_on_a_loop),
     cmocka_unit_test(test_sink_on_a_loop_refuses_a_changed_byte),
     cmocka_unit_test(test_sink_on_a_loop_refuses_extra_bytes_and_aborts_cleanly),
+    cmocka_unit_test(test_hash_job_reports_from_the_loop_with_the_file_open),
+    cmocka_unit_test(test_copy_job_copies_hashes_and_makes_the_copy_private),
+    cmocka_unit_test(test_a_cancelled_copy_reports_and_leaves_nothing),
+    cmocka_unit_test(test_records_round_trip_and_refuse_anything_else),
   };
   int failed = cmocka_run_group_tests_name("libcrypto", tests, use_libcrypto, teardown);
   strcpy(dir, "/tmp/cdht-test-xfer-XXXXXX");
