@@ -608,7 +608,10 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   cdht_msg fwd = *m;
   fwd.hops++;
-  fwd.flags = passing || cdht_ring_between(self, key_of(n, m->file), n->succ[0], n->cfg.ring_size) ? CDHT_REQ_FINAL : 0;
+  /* Passed on because we leave: our successor holds our keys now.  Else the usual rule. */
+  fwd.flags = (last && passing) || cdht_ring_between(self, key_of(n, m->file), n->succ[0], n->cfg.ring_size)
+                  ? CDHT_REQ_FINAL
+                  : 0;
   send_msg(n, CDHT_TCP, n->succ[0], &fwd);
   emit_peer(n, store ? CDHT_EV_STORE_FORWARDED : CDHT_EV_REQUEST_FORWARDED, n->succ[0], m->file);
   return 0;
