@@ -692,12 +692,26 @@ static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
   return true;
 }
 
+/* Content that reached us for a key a joiner took meanwhile (the store was accepted before the
+ * join, its content came after the join's handover) goes on to that joiner, our first
+ * predecessor: the ring must hold it where requests will look for it. */
+static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
+  uint64_t key = key_of(n, file), size = n->cfg.ring_size;
+  cdht_id p = n->pred[0], self = n->cfg.self;
+  if (n->state != RUNNING || !pred_fresh(n, 0, now) || p == self || cdht_ring_between(p, key, self, size)) return false;
+  if (pred_fresh(n, 1, now) && n->pred[1] != self && !cdht_ring_between(n->pred[1], key, p, size)) return false;
+  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = p, .seq = ++n->next_ho,
+                    .succ = { (key + size - 1) % size, key } };
+  emit(n, ev);
+  return true;
+}
+
 int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origin, uint32_t seq) {
   if (file > CDHT_FILE_MAX || !valid_id(n, origin)) return CDHT_ERR_INVAL;
   cdht_node_set_stored(n, file, true);
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
     if (n->awaiting[i].used && n->awaiting[i].origin == origin && n->awaiting[i].seq == seq) n->awaiting[i].used = false;
-  if (pass_on_if_leaving(n, now, file)) {
+  if (pass_on_if_leaving(n, now, file) || pass_back_if_joined(n, now, file)) {
     for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
       if (n->acks[i].used) continue;
       n->acks[i].used = true;
@@ -947,7 +961,15 @@ int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_
     cdht_event ev = { .kind = CDHT_EV_HANDED_OVER, .peer = peer, .seq = count };
     emit(n, ev);
   }
-  if (!h) return 0;
+  if (!h) {
+    /* A file passed back to a joiner that did not take it stays here: the ring holds it. */
+    for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == RUNNING; i++) {
+      if (!n->acks[i].used || !cdht_node_is_stored(n, n->acks[i].file)) continue;
+      n->acks[i].used = false;
+      confirm_store(n, n->acks[i].file, n->acks[i].origin, n->acks[i].seq, n->cfg.self);
+    }
+    return 0;
+  }
   if (failed > 0 && now < n->leave_deadline_ms) {
     /* Kept here: try again, with whoever is our successor then (a neighbour leaving at the same
      * time refuses, or is gone, and its departure names our next successor). */

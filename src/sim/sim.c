@@ -369,7 +369,11 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     if (h != p) settle_node(w, h);
     break;
   }
-  case CDHT_EV_STORED: w->stored[ev->file] = 1; break;
+  case CDHT_EV_STORED: { /* the confirmation may have left its holder just before a kill took it */
+    speer *holder = find(w, ev->peer);
+    w->stored[ev->file] = holder && alive(holder) && holds(holder, ev->file) ? 1 : 2;
+    break;
+  }
   case CDHT_EV_HANDOVER: { /* as the I/O layer does: the files in the range move, then the count */
     speer *t = find(w, ev->peer);
     uint32_t count = 0, failed = 0;
