@@ -34,8 +34,8 @@ def file_req(frm, origin, seq, file, hops=0, flags=0):
     return msg(FILE_REQ, struct.pack(">QQIHHB", frm, origin, seq, file, hops, flags))
 
 
-def file_resp(frm, seq, file):
-    return msg(FILE_RESP, struct.pack(">QIH", frm, seq, file))
+def file_resp(frm, seq, file, flags=0, token=0):
+    return msg(FILE_RESP, struct.pack(">QIHBQ", frm, seq, file, flags, token))
 
 
 def depart(frm, s1, s2):
@@ -90,8 +90,9 @@ def store_req(frm, origin, seq, file, hops=0, flags=0):
     return msg(STORE_REQ, struct.pack(">QQIHHB", frm, origin, seq, file, hops, flags))
 
 
-def xfer(frm, seq, file, kind, size, digest=bytes(32), ext=b"pdf"):
-    return msg(XFER, struct.pack(">QIHBQ", frm, seq, file, kind, size) + digest + ext.ljust(8, b"\0"))
+def xfer(frm, seq, file, kind, size, digest=bytes(32), ext=b"pdf", token=0):
+    return msg(XFER, struct.pack(">QIHBQ", frm, seq, file, kind, size) + digest + ext.ljust(8, b"\0")
+               + struct.pack(">Q", token))
 
 
 # ---- node scripts (fuzz_node.c) ----
@@ -233,6 +234,7 @@ def msg_seeds():
         "pong": pong(5, 1),
         "file_req": file_req(3, 1, 7, 2012, 2, FINAL),
         "file_resp": file_resp(1, 7, 9999),
+        "file_resp_content": file_resp(1, 7, 2012, 1, 0x0102030405060708),
         "depart": depart(5, 8, 1),
         "depart_ack": depart_ack(3),
         "succ_query": succ_query(4, 2),
@@ -247,9 +249,10 @@ def msg_seeds():
         "stab_query": stab_query(4, 3),
         "stab_reply": stab_reply(5, 3, 8, 1, ID_NONE, AGE_NEVER),
         "store_req": store_req(3, 1, 7, 2012, 2, FINAL),
-        "store_accept": msg(STORE_ACCEPT, struct.pack(">QIH", 1, 7, 2012)),
-        "store_done": msg(STORE_DONE, struct.pack(">QIH", 1, 7, 2012)),
+        "store_accept": msg(STORE_ACCEPT, struct.pack(">QIHQ", 1, 7, 2012, 0xfeedfacecafebeef)),
+        "store_done": msg(STORE_DONE, struct.pack(">QIHQ", 1, 7, 2012, 4)),
         "xfer_handover": xfer(8, 0, 6, 2, 3000, bytes(range(32)), b"txt"),
+        "xfer_get": xfer(1, 7, 2012, 1, 700000, bytes(32), b"pdf", 0x0102030405060708),
         "keys_req": msg(KEYS_REQ, struct.pack(">QQ", 6, 5)),
         "keys_done": msg(KEYS_DONE, struct.pack(">QI", 8, 1)),
     }
