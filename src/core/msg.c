@@ -44,7 +44,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_WITNESS_QUERY] = { "witness-query", F_FROM | F_SEQ | F_ABOUT },
   [CDHT_MSG_WITNESS_REPLY] = { "witness-reply", F_FROM | F_SEQ | F_ABOUT | F_AGE },
   [CDHT_MSG_JOIN_REQ] = { "join-request", F_FROM | F_ORIGIN | F_SEQ | F_HOPS },
-  [CDHT_MSG_JOIN_ACCEPT] = { "join-accept", F_FROM | F_SEQ | F_SUCC | F_ABOUT },
+  [CDHT_MSG_JOIN_ACCEPT] = { "join-accept", F_FROM | F_SEQ | F_SUCC | F_ABOUT | F_TOKEN },
   [CDHT_MSG_JOIN_REJECT] = { "join-reject", F_FROM | F_SEQ },
   [CDHT_MSG_SUCC_CHANGE] = { "successor-change", F_FROM | F_SUCC },
   [CDHT_MSG_STAB_QUERY] = { "stabilize-query", F_FROM | F_SEQ },
@@ -55,6 +55,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_XFER] = { "transfer", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_SIZE | F_DIGEST | F_EXT | F_TOKEN },
   [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT },
   [CDHT_MSG_KEYS_DONE] = { "keys-done", F_FROM | F_SEQ },
+  [CDHT_MSG_JOIN_ACK] = { "join-ack", F_FROM | F_SEQ | F_TOKEN },
 };
 
 static int known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }

@@ -42,6 +42,8 @@ typedef enum cdht_msg_type {
   CDHT_MSG_XFER,        /* TCP: a content transfer's header; the raw bytes follow (io/xfer) */
   CDHT_MSG_KEYS_REQ,    /* TCP: a joiner to its successor: hand me the keys after |about| */
   CDHT_MSG_KEYS_DONE,   /* TCP: a handover is complete: |seq| files were sent */
+  CDHT_MSG_JOIN_ACK,    /* TCP: the joiner to the accepting peer: echoes JOIN_ACCEPT's token, which only
+                         * the peer at the joiner's address saw (§8) */
   CDHT_MSG_COUNT
 } cdht_msg_type;
 
@@ -72,7 +74,7 @@ typedef struct cdht_msg {
   cdht_id about;     /* WITNESS_QUERY, WITNESS_REPLY: the suspected peer; STORE_DONE: the holder */
   uint32_t age_ms;   /* WITNESS_REPLY: ms since the sender last heard from it */
   uint64_t size;     /* XFER: content length in bytes */
-  uint64_t token;    /* FILE_RESP, STORE_ACCEPT: unguessable; XFER (GET, PUT) echoes it (§9) */
+  uint64_t token;    /* FILE_RESP, STORE_ACCEPT, JOIN_ACCEPT: unguessable; XFER (GET, PUT) and JOIN_ACK echo it */
   uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
 } cdht_msg;

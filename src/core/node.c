@@ -75,6 +75,9 @@ struct cdht_node {
   struct { cdht_id peer, about; uint64_t until_ms; } keys_wait;   /* a KEYS_REQ waiting for its sender's ping */
   struct { cdht_id peer, about; uint64_t until_ms; } keys_asked;  /* we asked |peer| for keys (about, self] */
   struct { cdht_id peer; uint64_t until_ms; } giver;              /* a predecessor handing us its keys */
+  /* A joiner we accepted, adopted only once it echoes our token from its own address (§8): a
+   * join request for a peer nobody runs changes nothing. */
+  struct { cdht_id peer; uint32_t seq; uint64_t token, until_ms; } joiner;
 
   struct { cdht_id peer; bool waiting; } leave[2]; /* quit (§6): who must confirm */
   uint64_t leave_deadline_ms;
@@ -846,16 +849,38 @@ static int on_join_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
     emit_peer(n, CDHT_EV_JOIN_FORWARDED, j, 0);
     return 0;
   }
-  /* The joiner lands between us and our first successor: it takes our successors, we take
-   * it and our old first successor, and our first predecessor takes us and the joiner. */
-  emit_peer(n, CDHT_EV_JOIN_RECEIVED, j, 0);
+  /* The joiner lands between us and our first successor: it takes our successors, and once it
+   * has answered from its own address we take it and our old first successor, and our first
+   * predecessor takes us and the joiner.  One joiner at a time: another waits for its own
+   * join to time out and tries again. */
+  if (n->joiner.peer != CDHT_ID_NONE && n->joiner.peer != j && now < n->joiner.until_ms) {
+    drop(n, CDHT_DROP_QUEUE);
+    return CDHT_ERR_BUSY;
+  }
   cdht_msg yes = { .type = CDHT_MSG_JOIN_ACCEPT, .seq = m->seq, .succ = { s1, s2 },
-                   .about = n->repair.active ? n->repair.avoid[0] : CDHT_ID_NONE };
+                   .about = n->repair.active ? n->repair.avoid[0] : CDHT_ID_NONE, .token = unguessable(n) };
   if (s1 == self) yes.succ[1] = j;                               /* we were alone */
   else if (s2 == self || s2 == CDHT_ID_NONE) yes.succ[1] = s2 == self ? self : s1;
+  n->joiner.peer = j;
+  n->joiner.seq = m->seq;
+  n->joiner.token = yes.token;
+  n->joiner.until_ms = now + n->cfg.join_timeout_ms;
+  send_msg(n, CDHT_TCP, j, &yes);
+  return 0;
+}
+
+static int on_join_ack(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  cdht_id self = n->cfg.self, j = m->from, s1 = n->succ[0];
+  if (j != n->joiner.peer || m->seq != n->joiner.seq || now >= n->joiner.until_ms) {
+    drop(n, CDHT_DROP_UNASKED);
+    return CDHT_ERR_STALE;
+  }
+  if (m->token != n->joiner.token) { drop(n, CDHT_DROP_TOKEN); return CDHT_ERR_STALE; }
+  n->joiner.peer = CDHT_ID_NONE;
+  if (j == s1) return 0; /* taken already (stabilization met it first) */
+  emit_peer(n, CDHT_EV_JOIN_RECEIVED, j, 0);
   set_successors(n, now, j, s1 == self ? self : s1);
   emit_successors(n);
-  send_msg(n, CDHT_TCP, j, &yes);
   cdht_id q = n->pred[0];
   if (pred_fresh(n, 0, now) && q != j && q != self) {
     cdht_msg change = { .type = CDHT_MSG_SUCC_CHANGE, .succ = { self, j } };
@@ -871,6 +896,8 @@ static int on_join_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
     return 0;
   }
   if (!valid_id(n, m->succ[0]) || !valid_id(n, m->succ[1])) { drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  cdht_msg ack = { .type = CDHT_MSG_JOIN_ACK, .seq = m->seq, .token = m->token }; /* we are really here */
+  send_msg(n, CDHT_TCP, m->from, &ack);
   n->state = RUNNING;
   emit_peer(n, CDHT_EV_JOIN_ACCEPTED, m->from, 0);
   take_successors(n, now, m->succ[0], m->succ[1], valid_id(n, m->about) ? m->about : CDHT_ID_NONE, CDHT_ID_NONE);
@@ -1195,6 +1222,9 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   case CDHT_MSG_JOIN_ACCEPT:
   case CDHT_MSG_JOIN_REJECT: return on_join_answer(n, now, &m);
   case CDHT_MSG_SUCC_CHANGE: return on_succ_change(n, now, &m);
+  case CDHT_MSG_JOIN_ACK:
+    if (n->state != RUNNING) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_LEAVING; }
+    return on_join_ack(n, now, &m);
   case CDHT_MSG_STAB_QUERY: return on_stab_query(n, now, &m);
   case CDHT_MSG_KEYS_REQ: return on_keys_request(n, now, &m);
   case CDHT_MSG_KEYS_DONE: return on_keys_done(n, now, &m);
@@ -1370,7 +1400,7 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   n->heard_ms[0] = n->heard_ms[1] = CDHT_NEVER;
   cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;
-  n->keys_wait.peer = n->keys_asked.peer = n->giver.peer = CDHT_ID_NONE;
+  n->keys_wait.peer = n->keys_asked.peer = n->giver.peer = n->joiner.peer = CDHT_ID_NONE;
   n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
   n->next_stab_ms = now + cfg->stabilize_ms;
   if (cfg->join_via != CDHT_ID_NONE) {

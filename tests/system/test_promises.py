@@ -219,7 +219,7 @@ def test_a_store_accepted_just_before_quit_reaches_the_next_holder(peers, tmp_pa
         ring[1].wait_line("File 0003 has been stored at peer 4.", start=m1, timeout=30)
     except AssertionError:
         for p in (1, 3, 4):
-            print("DBG", p, ring[p].events(), ring[p].err.since())
+            print(f"peer {p}:", ring[p].events(), ring[p].err.since())  # what each saw, on failure
         raise
     assert "File 0003 has been stored at peer 3." not in ring[1].events(m1)
     m = ring[2].out.mark()
@@ -249,3 +249,32 @@ def test_adjacent_quits_lose_no_file(peers, tmp_path):
     ring[1].type("request 0005")
     ring[1].wait_line("Received a response message from peer 10, which has the file 0005.", start=m, timeout=15)
     ring[1].wait_line("The file is received.", start=m)
+
+
+JOIN_REQ = 11
+
+
+def test_forged_answers_and_joins_for_peers_nobody_runs_change_nothing(peers):
+    """A response with a guessed request id prints nothing; a join request for a peer nobody runs
+    is answered, but the ring does not change and no classic line is printed (issue 9, §4)."""
+    ring = peers.ring([1, 3, 5], options=OPTS)
+    h.wait_pinging(ring)
+    marks = {p: peer.out.mark() for p, peer in ring.items()}
+    ring[3].kill(__import__("signal").SIGSTOP)  # 1's request stays pending at 3
+    try:
+        ring[1].type("request 0004")
+        ring[1].wait_line("File request message for 0004 has been sent to my successor.", start=marks[1])
+        for seq in range(1, 50):  # ids used to run 1, 2, 3...
+            send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 5, seq, 4, 0, 0)))
+        h.eventually(lambda: None if dropped(ring[1]).get("stale", 0) >= 49 else "not yet", 10, "the forged answers")
+    finally:
+        ring[3].kill(__import__("signal").SIGCONT)
+    assert not [l for l in ring[1].events(marks[1]) if l.startswith("Received a response message")]
+    m1 = ring[1].out.mark()
+    send_to(1, frame(JOIN_REQ, struct.pack(">QQIH", 2, 2, 1, 0)))  # "2" lands between 1 and 3
+    h.eventually(lambda: None if counters(status(ring[1]), "network:").get("sends failed", 0) >= 1
+                 else "the accept to 2 has not failed yet", 10, "the accept to nobody")
+    assert [l for l in ring[1].events(m1) if "Join" in l or "successor" in l] == []
+    m = ring[5].out.mark()
+    ring[5].type("request 0002")  # 2 would be responsible, if it had been adopted
+    ring[5].wait_line("Received a response message from peer 3, which has the file 0002.", start=m)

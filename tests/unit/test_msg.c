@@ -51,7 +51,7 @@ static cdht_msg sample(uint8_t type) {
   case CDHT_MSG_WITNESS_QUERY: m.seq = 9; m.about = 0x4142434445464748ull; break;
   case CDHT_MSG_WITNESS_REPLY: m.seq = 10; m.about = 15; m.age_ms = CDHT_AGE_NEVER; break;
   case CDHT_MSG_JOIN_REQ: m.origin = 33; m.seq = 4; m.hops = 2; break;
-  case CDHT_MSG_JOIN_ACCEPT: m.seq = 4; m.succ[0] = 40; m.succ[1] = 41; break;
+  case CDHT_MSG_JOIN_ACCEPT: m.seq = 4; m.succ[0] = 40; m.succ[1] = 41; m.token = 99; break;
   case CDHT_MSG_JOIN_REJECT: m.seq = 4; break;
   case CDHT_MSG_SUCC_CHANGE: m.succ[0] = 50; m.succ[1] = 51; break;
   case CDHT_MSG_STAB_QUERY: m.seq = 8; break;
@@ -70,6 +70,7 @@ static cdht_msg sample(uint8_t type) {
     break;
   case CDHT_MSG_KEYS_REQ: m.about = 77; break;
   case CDHT_MSG_KEYS_DONE: m.seq = 3; break;
+  case CDHT_MSG_JOIN_ACK: m.seq = 4; m.token = 0x1122334455667788ull; break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
@@ -205,7 +206,8 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
                     t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_STAB_REPLY;
     bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY ||
                      t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_KEYS_REQ || t == CDHT_MSG_STORE_DONE;
-    bool has_token = t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_ACCEPT || t == CDHT_MSG_XFER;
+    bool has_token = t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_ACCEPT || t == CDHT_MSG_XFER ||
+                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_JOIN_ACK;
     bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
     bool has_flags = t == CDHT_MSG_FILE_REQ || t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_REQ || t == CDHT_MSG_XFER;
     if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ && t != CDHT_MSG_STORE_REQ) { noisy.origin = 99; noisy.hops = 3; }

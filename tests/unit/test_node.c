@@ -1833,6 +1833,51 @@ static void test_node_witness_answers(void **state) {
 
 /* A peer that departed, rejoined and departs again is heard the second time too (found by the
  * lossy soak: the repeat guard swallowed the second departure, and the ring had to detect it). */
+/* Answers the JOIN_ACCEPT |n| just sent to |j| as the joiner at its address would: with its token. */
+static void accept_joiner(cdht_node *n, uint64_t now, cdht_id j) {
+  sent out[OUT_CAP];
+  size_t o = drain_out(n, out, OUT_CAP);
+  for (size_t i = 0; i < o; i++) {
+    if (out[i].m.type != CDHT_MSG_JOIN_ACCEPT || out[i].o.to != j) continue;
+    cdht_msg ack = { .type = CDHT_MSG_JOIN_ACK, .seq = out[i].m.seq, .token = out[i].m.token };
+    assert_int_equal(deliver(n, now, CDHT_TCP, j, ack), 0);
+    return;
+  }
+  fail_msg("no JOIN_ACCEPT to %llu", (unsigned long long)j);
+}
+
+/* A join request for a peer nobody runs (issue 9, §4): accepted on the wire, but the ring does
+ * not change until the joiner echoes the token from its own address, and a wrong token or a
+ * made-up acknowledgement changes nothing. */
+static void test_node_adopts_a_joiner_only_once_it_answers(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(3, 5, 8, now);
+  drain_all(n);
+  cdht_msg join = { .type = CDHT_MSG_JOIN_REQ, .origin = 4, .seq = 9 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, join), 0);
+  assert_succ(n, 5, 8);
+  cdht_event ev[EV_CAP];
+  size_t e = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(ev_find(ev, e, 0, CDHT_EV_JOIN_RECEIVED, 4, 0), -1);
+  sent out[OUT_CAP];
+  size_t o = drain_out(n, out, OUT_CAP);
+  assert_int_equal(o, 1);
+  assert_int_equal(out[0].m.type, CDHT_MSG_JOIN_ACCEPT);
+  cdht_msg bad = { .type = CDHT_MSG_JOIN_ACK, .seq = 9, .token = out[0].m.token ^ 1 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, bad), CDHT_ERR_STALE);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_TOKEN], 1);
+  cdht_msg other = { .type = CDHT_MSG_JOIN_ACK, .seq = 9, .token = out[0].m.token };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 6, other), CDHT_ERR_STALE); /* not the joiner */
+  assert_succ(n, 5, 8);
+  cdht_msg good = { .type = CDHT_MSG_JOIN_ACK, .seq = 9, .token = out[0].m.token };
+  assert_int_equal(deliver(n, now + 10, CDHT_TCP, 4, good), 0);
+  assert_succ(n, 4, 5);
+  e = drain_ev(n, ev, EV_CAP);
+  assert_true(ev_find(ev, e, 0, CDHT_EV_JOIN_RECEIVED, 4, 0) >= 0);
+  cdht_node_del(n);
+}
+
 static void test_node_departs_again_after_rejoining(void **state) {
   (void)state;
   uint64_t now = 0;
@@ -1846,6 +1891,7 @@ static void test_node_departs_again_after_rejoining(void **state) {
   cdht_msg join = { .type = CDHT_MSG_JOIN_REQ, .origin = 4, .seq = 1 };
   now += 1000;
   assert_int_equal(deliver(n, now, CDHT_TCP, 4, join), 0);
+  accept_joiner(n, now, 4);
   assert_succ(n, 4, 5);
   drain_all(n);
   now += 1000;
@@ -2083,6 +2129,7 @@ int main(void) {
     cmocka_unit_test(test_node_witness_vouches_or_times_out),
     cmocka_unit_test(test_node_witness_answers),
     cmocka_unit_test(test_node_departs_again_after_rejoining),
+    cmocka_unit_test(test_node_adopts_a_joiner_only_once_it_answers),
     cmocka_unit_test(test_node_failed_stores_free_their_slots),
     cmocka_unit_test(test_node_worst_case_fits_the_queues),
     cmocka_unit_test(test_node_successors_that_never_answered),
