@@ -561,6 +561,10 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
    * request for a file this peer no longer holds. */
   bool passing = n->state == LEAVING && n->succ[0] != self && n->succ[0] != CDHT_ID_NONE && m->origin != self &&
                  (store || !cdht_node_is_stored(n, m->file));
+  if (last && store && n->state == LEAVING && !passing) { /* leaving alone: nobody will hold it */
+    drop(n, CDHT_DROP_STALE);
+    return CDHT_ERR_LEAVING;
+  }
   if (last && !passing) {
     if (m->origin == self) { /* our own request came round to us: we hold the file */
       pending_req *r = find_request(n, m->seq);
