@@ -873,6 +873,15 @@ int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht
       unlinkat(dirfd(d), e->d_name, 0);
   }
   closedir(d);
+  d = opendir(c->download_dir);
+  for (struct dirent *e; d && (e = readdir(d));) { /* content that overtook a response nobody sent */
+    unsigned file;
+    char hex[17], tail[8];
+    if (sscanf(e->d_name, ".received_%4u.%16[0-9a-f].%7s", &file, hex, tail) == 3 && strcmp(tail, "early") == 0 &&
+        strlen(hex) == 16)
+      unlinkat(dirfd(d), e->d_name, 0);
+  }
+  if (d) closedir(d);
   cdht_net_xfer_hooks hooks = { .accept = on_accept, .received = on_received, .progress = on_progress, .ctx = c,
                                 .digested = on_digested };
   cdht_net_set_xfer_hooks(net, &hooks);

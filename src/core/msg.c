@@ -38,7 +38,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_FILE_REQ] = { "file-request", F_FROM | F_ORIGIN | F_SEQ | F_FILE | F_HOPS | F_FLAGS },
   [CDHT_MSG_FILE_RESP] = { "file-response", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_TOKEN },
   [CDHT_MSG_DEPART] = { "depart", F_FROM | F_SUCC },
-  [CDHT_MSG_DEPART_ACK] = { "depart-ack", F_FROM },
+  [CDHT_MSG_DEPART_ACK] = { "depart-ack", F_FROM | F_TOKEN },
   [CDHT_MSG_SUCC_QUERY] = { "successor-query", F_FROM | F_SEQ },
   [CDHT_MSG_SUCC_REPLY] = { "successor-reply", F_FROM | F_SEQ | F_SUCC },
   [CDHT_MSG_WITNESS_QUERY] = { "witness-query", F_FROM | F_SEQ | F_ABOUT },
@@ -56,6 +56,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT },
   [CDHT_MSG_KEYS_DONE] = { "keys-done", F_FROM | F_SEQ },
   [CDHT_MSG_JOIN_ACK] = { "join-ack", F_FROM | F_SEQ | F_TOKEN },
+  [CDHT_MSG_DEPART_CONFIRM] = { "depart-confirm", F_FROM | F_TOKEN },
 };
 
 static int known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }

@@ -73,11 +73,22 @@ struct cdht_node {
     uint64_t retry_ms;         /* !running: try again then, with our successor of that time */
   } leave_ho[LEAVE_HO_MAX];
   struct { cdht_id peer, about; uint64_t until_ms; } keys_wait;   /* a KEYS_REQ waiting for its sender's ping */
+  unsigned other_ho;           /* handovers to a joiner under way: a quit waits for them too */
+  /* A leaving node's "N files handed over" message waits for its predecessors' confirmations,
+   * so that a successor that is also a predecessor hears of the departure first (§6). */
+  struct { cdht_id peer; uint32_t count; } keys_done_later[LEAVE_HO_MAX];
+  unsigned nkeys_done_later;
   struct { cdht_id peer, about; uint64_t until_ms; } keys_asked;  /* we asked |peer| for keys (about, self] */
   struct { cdht_id peer; uint64_t until_ms; } giver;              /* a predecessor handing us its keys */
   /* A joiner we accepted, adopted only once it echoes our token from its own address (§8): a
    * join request for a peer nobody runs changes nothing. */
   struct { cdht_id peer; uint32_t seq; uint64_t token, until_ms; } joiner;
+  /* A successor's departure (DEPART) is applied only once the peer at its address confirms it
+   * with our token (DEPART_CONFIRM), one per successor slot (§6). */
+  struct { cdht_id peer, succ[2]; uint64_t token, until_ms; } depart_wait[2];
+  /* A SUCC_CHANGE is applied only once our first successor, asked at its address, names the
+   * joiner as its first successor (§8). */
+  struct { cdht_id peer, succ[2]; uint32_t qid; uint64_t until_ms; } change_wait;
 
   struct { cdht_id peer; bool waiting; } leave[2]; /* quit (§6): who must confirm */
   uint64_t leave_deadline_ms;
@@ -376,7 +387,7 @@ static void finish_leave(cdht_node *n) {
 static bool handing_over(const cdht_node *n) {
   for (int i = 0; i < LEAVE_HO_MAX; i++)
     if (n->leave_ho[i].used) return true;
-  return false;
+  return n->other_ho > 0;
 }
 
 /* Content of a store we accepted is still on its way (and our leave deadline has not passed). */
@@ -386,7 +397,17 @@ static bool awaiting_content(const cdht_node *n) {
   return false;
 }
 
+static void send_keys_done(cdht_node *n, cdht_id peer, uint32_t count) {
+  cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = count };
+  send_msg(n, CDHT_TCP, peer, &done);
+}
+
 static void check_leave_done(cdht_node *n) {
+  if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting) {
+    for (unsigned i = 0; i < n->nkeys_done_later; i++)
+      send_keys_done(n, n->keys_done_later[i].peer, n->keys_done_later[i].count);
+    n->nkeys_done_later = 0;
+  }
   if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting && !handing_over(n) &&
       !awaiting_content(n))
     finish_leave(n);
@@ -462,9 +483,14 @@ static void leave_target_gone(cdht_node *n, cdht_id peer) {
   check_leave_done(n);
 }
 
+static void apply_departure(cdht_node *n, uint64_t now, cdht_id from, cdht_id a, cdht_id b);
+
+/* A successor says it leaves: answered with a token that only the peer at its address sees; the
+ * departure counts once it echoes it (a DEPART in the name of a peer that stays changes
+ * nothing). */
 static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_msg ack = { .type = CDHT_MSG_DEPART_ACK };
-  if (m->from == n->departed) { /* a repeat: confirm again, change nothing */
+  if (m->from == n->departed) { /* a repeat: acknowledge again, change nothing */
     send_msg(n, CDHT_TCP, m->from, &ack);
     return 0;
   }
@@ -474,16 +500,43 @@ static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
     drop(n, CDHT_DROP_BADID);
     return CDHT_ERR_BADID;
   }
+  int slot = n->depart_wait[0].peer == m->from ? 0 : n->depart_wait[1].peer == m->from ? 1 : -1;
+  for (int i = 0; i < 2 && slot < 0; i++)
+    if (n->depart_wait[i].peer == CDHT_ID_NONE || now >= n->depart_wait[i].until_ms) slot = i;
+  if (slot < 0) slot = m->from == n->succ[0] ? 0 : 1; /* both taken: ours are at most two successors */
+  n->depart_wait[slot].peer = m->from;
+  n->depart_wait[slot].succ[0] = a;
+  n->depart_wait[slot].succ[1] = b;
+  n->depart_wait[slot].token = ack.token = unguessable(n);
+  n->depart_wait[slot].until_ms = now + n->cfg.leave_timeout_ms;
+  send_msg(n, CDHT_TCP, m->from, &ack);
+  return 0;
+}
+
+static int on_depart_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  for (int i = 0; i < 2; i++) {
+    if (n->depart_wait[i].peer != m->from || now >= n->depart_wait[i].until_ms) continue;
+    if (m->token != n->depart_wait[i].token) { drop(n, CDHT_DROP_TOKEN); return CDHT_ERR_STALE; }
+    n->depart_wait[i].peer = CDHT_ID_NONE;
+    if (m->from != n->succ[0] && m->from != n->succ[1]) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; }
+    apply_departure(n, now, m->from, n->depart_wait[i].succ[0], n->depart_wait[i].succ[1]);
+    return 0;
+  }
+  drop(n, CDHT_DROP_UNASKED);
+  return CDHT_ERR_STALE;
+}
+
+static void apply_departure(cdht_node *n, uint64_t now, cdht_id from, cdht_id a, cdht_id b) {
   if (a == n->cfg.self) b = n->cfg.self; /* alone now */
-  emit_peer(n, CDHT_EV_DEPARTING, m->from, 0);
-  n->departed = m->from;
-  log_gone(n, m->from, now);
+  emit_peer(n, CDHT_EV_DEPARTING, from, 0);
+  n->departed = from;
+  log_gone(n, from, now);
   n->repair.active = false;
   for (int i = 0; i < 2; i++) {
-    if (n->pred[i] != m->from) continue;
+    if (n->pred[i] != from) continue;
     /* It precedes us too (a small ring): its keys come to us, maybe after this message. */
     n->pred[i] = CDHT_ID_NONE;
-    n->giver.peer = m->from;
+    n->giver.peer = from;
     n->giver.until_ms = now + n->cfg.transfer_timeout_ms;
   }
   /* Neighbours leaving at once hand on each other: never take a peer we know has just gone. */
@@ -492,12 +545,10 @@ static int on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (a != n->cfg.self && maybe_gone(n, a, recent)) { gone = a; a = b; b = CDHT_ID_NONE; }
   if (b != n->cfg.self && b != CDHT_ID_NONE && maybe_gone(n, b, recent)) { gone = b; b = CDHT_ID_NONE; }
   if (a == CDHT_ID_NONE || (a != n->cfg.self && maybe_gone(n, a, recent))) {
-    emit_peer(n, CDHT_EV_RING_BROKEN, m->from, 0);
+    emit_peer(n, CDHT_EV_RING_BROKEN, from, 0);
     a = b = n->cfg.self;
   }
-  send_msg(n, CDHT_TCP, m->from, &ack);
-  take_successors(n, now, a, b == CDHT_ID_NONE ? a : b, m->from, gone);
-  return 0;
+  take_successors(n, now, a, b == CDHT_ID_NONE ? a : b, from, gone);
 }
 
 /* ---- file requests (§3) ---- */
@@ -587,7 +638,9 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
         n->awaiting[i].used = true;
         n->awaiting[i].origin = m->origin;
         n->awaiting[i].seq = m->seq;
-        n->awaiting[i].until_ms = now + n->cfg.transfer_timeout_ms;
+        /* A quit waits for it only while its upload may still start: a forged or failed store
+         * does not hold quits for a transfer's time. */
+        n->awaiting[i].until_ms = now + n->cfg.request_timeout_ms;
         break;
       }
       cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = m->origin, .file = m->file, .seq = m->seq,
@@ -710,6 +763,7 @@ static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = p, .seq = ++n->next_ho,
                     .succ = { (key + size - 1) % size, key } };
   emit(n, ev);
+  n->other_ho++;
   return true;
 }
 
@@ -917,21 +971,45 @@ static int on_join_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 0;
 }
 
+/* Our first successor says it took a joiner: we ask it, at its address, for its first
+ * successor, and take (it, the joiner) once it names the joiner (a SUCC_CHANGE in its name from
+ * anyone else changes nothing). */
 static int on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (m->from != n->succ[0]) { drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
   if (!valid_id(n, m->succ[0]) || !valid_id(n, m->succ[1]) || m->succ[0] != m->from) {
     drop(n, CDHT_DROP_BADID);
     return CDHT_ERR_BADID;
   }
+  n->change_wait.peer = m->from;
+  n->change_wait.succ[0] = m->succ[0];
+  n->change_wait.succ[1] = m->succ[1];
+  do n->change_wait.qid = (uint32_t)unguessable(n);
+  while (n->change_wait.qid == 0);
+  n->change_wait.until_ms = now + n->cfg.leave_timeout_ms;
+  cdht_msg q = { .type = CDHT_MSG_SUCC_QUERY, .seq = n->change_wait.qid };
+  send_msg(n, CDHT_TCP, m->from, &q);
+  return 0;
+}
+
+/* The answer to that question: returns 1 if it was one (handled), 0 if not. */
+static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  if (n->change_wait.peer == CDHT_ID_NONE || m->seq != n->change_wait.qid || m->from != n->change_wait.peer)
+    return 0;
+  n->change_wait.peer = CDHT_ID_NONE;
+  if (now >= n->change_wait.until_ms || m->from != n->succ[0] || m->succ[0] != n->change_wait.succ[1]) {
+    drop(n, CDHT_DROP_STALE); /* it does not say so, or too late */
+    return 1;
+  }
   emit_peer(n, CDHT_EV_SUCC_CHANGE, m->from, 0);
   n->repair.active = false;
-  take_successors(n, now, m->succ[0], m->succ[1], CDHT_ID_NONE, CDHT_ID_NONE);
-  return 0;
+  take_successors(n, now, n->change_wait.succ[0], n->change_wait.succ[1], CDHT_ID_NONE, CDHT_ID_NONE);
+  return 1;
 }
 
 static void hand_keys_to_joiner(cdht_node *n, cdht_id joiner, cdht_id about) {
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = joiner, .seq = ++n->next_ho, .succ = { about, joiner } };
   emit(n, ev);
+  n->other_ho++;
   n->keys_wait.peer = CDHT_ID_NONE;
 }
 
@@ -987,12 +1065,18 @@ int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_
   /* A quit always says how many went (the classic "0 files handed over"); the rest only when
    * there were some. */
   if ((h && h->own) || count > 0) {
-    cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = count };
-    send_msg(n, CDHT_TCP, peer, &done);
+    bool confirming = n->state == LEAVING && (n->leave[0].waiting || n->leave[1].waiting);
+    if (!confirming || n->nkeys_done_later == LEAVE_HO_MAX) {
+      send_keys_done(n, peer, count);
+    } else {
+      n->keys_done_later[n->nkeys_done_later].peer = peer;
+      n->keys_done_later[n->nkeys_done_later++].count = count;
+    }
     cdht_event ev = { .kind = CDHT_EV_HANDED_OVER, .peer = peer, .seq = count };
     emit(n, ev);
   }
   if (!h) {
+    if (n->other_ho > 0) n->other_ho--;
     /* A file passed back to a joiner that did not take it stays here: the ring holds it. */
     for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == RUNNING; i++) {
       if (!n->acks[i].used || !cdht_node_is_stored(n, n->acks[i].file)) continue;
@@ -1210,14 +1294,19 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
     }
     for (int i = 0; i < 2; i++)
       if (n->leave[i].peer == m.from) n->leave[i].waiting = false;
+    if (m.token) { /* it is really us leaving: the predecessor applies the departure now */
+      cdht_msg yes = { .type = CDHT_MSG_DEPART_CONFIRM, .token = m.token };
+      send_msg(n, CDHT_TCP, m.from, &yes);
+    }
     check_leave_done(n);
     return 0;
+  case CDHT_MSG_DEPART_CONFIRM: return on_depart_confirm(n, now, &m);
   case CDHT_MSG_SUCC_QUERY: {
     cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = m.seq, .succ = { n->succ[0], n->succ[1] } };
     send_msg(n, CDHT_TCP, m.from, &reply);
     return 0;
   }
-  case CDHT_MSG_SUCC_REPLY: return on_succ_reply(n, now, &m);
+  case CDHT_MSG_SUCC_REPLY: return on_change_confirm(n, now, &m) ? 0 : on_succ_reply(n, now, &m);
   case CDHT_MSG_WITNESS_QUERY: return on_witness_query(n, now, &m);
   case CDHT_MSG_WITNESS_REPLY: return on_witness_reply(n, now, &m);
   case CDHT_MSG_JOIN_REQ:
@@ -1405,6 +1494,7 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;
   n->keys_wait.peer = n->keys_asked.peer = n->giver.peer = n->joiner.peer = CDHT_ID_NONE;
+  n->depart_wait[0].peer = n->depart_wait[1].peer = n->change_wait.peer = CDHT_ID_NONE;
   n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
   n->next_stab_ms = now + cfg->stabilize_ms;
   if (cfg->join_via != CDHT_ID_NONE) {

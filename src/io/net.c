@@ -792,7 +792,9 @@ static int start_sink(in_conn *c, const uint8_t *frame, size_t len) {
   char err[256];
   in_content *ct = calloc(1, sizeof *ct);
   if (!ct) return -1;
-  if (cdht_msg_decode(&ct->hdr, frame, len) != (cdht_ssize)len || !net->xfer.accept ||
+  const cdht_config *cfg = cdht_node_config(net->node);
+  if (cdht_msg_decode(&ct->hdr, frame, len) != (cdht_ssize)len || ct->hdr.from >= cfg->ring_size ||
+      ct->hdr.from == cfg->self || !net->xfer.accept ||
       net->xfer.accept(net->xfer.ctx, &ct->hdr, ct->path, sizeof ct->path) < 0) {
     net->stats.xfer_refused++;
     free(ct);

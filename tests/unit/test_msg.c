@@ -71,6 +71,7 @@ static cdht_msg sample(uint8_t type) {
   case CDHT_MSG_KEYS_REQ: m.about = 77; break;
   case CDHT_MSG_KEYS_DONE: m.seq = 3; break;
   case CDHT_MSG_JOIN_ACK: m.seq = 4; m.token = 0x1122334455667788ull; break;
+  case CDHT_MSG_DEPART_CONFIRM: m.token = 12345; break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
@@ -127,7 +128,7 @@ static void test_msg_body_len_of_every_type(void **state) {
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_REQ), 25);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_FILE_RESP), 23); /* + the content token */
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_DEPART), 24);
-  assert_int_equal(cdht_msg_body_len(CDHT_MSG_DEPART_ACK), 8);
+  assert_int_equal(cdht_msg_body_len(CDHT_MSG_DEPART_ACK), 16); /* + the token to confirm */
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_SUCC_QUERY), 12);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_SUCC_REPLY), 28);
   assert_int_equal(cdht_msg_body_len(CDHT_MSG_STORE_REQ), 25);
@@ -207,7 +208,8 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY ||
                      t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_KEYS_REQ || t == CDHT_MSG_STORE_DONE;
     bool has_token = t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_ACCEPT || t == CDHT_MSG_XFER ||
-                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_JOIN_ACK;
+                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_JOIN_ACK || t == CDHT_MSG_DEPART_ACK ||
+                     t == CDHT_MSG_DEPART_CONFIRM;
     bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
     bool has_flags = t == CDHT_MSG_FILE_REQ || t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_REQ || t == CDHT_MSG_XFER;
     if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ && t != CDHT_MSG_STORE_REQ) { noisy.origin = 99; noisy.hops = 3; }
@@ -221,7 +223,8 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     if (!has_about) noisy.about = 77;
     if (!has_age) noisy.age_ms = 5;
     if (!has_token) noisy.token = 0x5151;
-    if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK || t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_KEYS_REQ)
+    if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK || t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_KEYS_REQ ||
+        t == CDHT_MSG_DEPART_CONFIRM)
       noisy.seq = 1234;
     uint8_t a[CDHT_MSG_MAX], b[CDHT_MSG_MAX];
     cdht_ssize na = cdht_msg_encode(a, sizeof a, &clean), nb = cdht_msg_encode(b, sizeof b, &noisy);

@@ -80,6 +80,7 @@ static size_t drain_out(cdht_node *n, sent *out, size_t cap) {
   return k;
 }
 
+
 static size_t drain_ev(cdht_node *n, cdht_event *ev, size_t cap) {
   size_t k = 0;
   while (k < cap && cdht_node_next_event(n, &ev[k])) k++;
@@ -106,6 +107,22 @@ static int deliver(cdht_node *n, uint64_t now, cdht_transport t, cdht_id from, c
     return cdht_node_on_datagram(n, now, &a, buf, (size_t)len);
   }
   return cdht_node_on_frame(n, now, &tcp_src, buf, (size_t)len);
+}
+
+/* Delivers a DEPART from |from| as the real leaving peer would follow it up: it answers our
+ * DEPART_ACK's token with DEPART_CONFIRM, and only then is the departure applied (§6). */
+static int deliver_depart(cdht_node *n, uint64_t now, cdht_id from, cdht_msg dep) {
+  int rc = deliver(n, now, CDHT_TCP, from, dep);
+  if (rc < 0) return rc;
+  sent out[OUT_CAP];
+  size_t o = drain_out(n, out, OUT_CAP);
+  for (size_t i = 0; i < o; i++) {
+    if (out[i].m.type != CDHT_MSG_DEPART_ACK || out[i].o.to != from) continue;
+    cdht_msg yes = { .type = CDHT_MSG_DEPART_CONFIRM, .token = out[i].m.token };
+    return deliver(n, now, CDHT_TCP, from, yes);
+  }
+  fail_msg("no DEPART_ACK to %llu", (unsigned long long)from);
+  return -1;
 }
 
 static int ping_from(cdht_node *n, uint64_t now, cdht_id from, uint8_t role, uint32_t seq) {
@@ -975,15 +992,15 @@ static void test_node_two_peer_ring_quit_pending_request(void **state) {
   drain_all(n);
   cdht_msg dep = { .type = CDHT_MSG_DEPART, .succ = { 1, 1 } };
   now += 100;
-  assert_int_equal(deliver(n, now, CDHT_TCP, 2, dep), 0);
+  assert_int_equal(deliver_depart(n, now, 2, dep), 0);
   assert_succ(n, 1, 1);
   size_t nev = drain_ev(n, ev, EV_CAP);
   int d = ev_find(ev, nev, 0, CDHT_EV_DEPARTING, 2, 0);
   assert_true(d >= 0);
   assert_true(ev_find(ev, nev, (size_t)d, CDHT_EV_FILE_HERE, 1, 2) > d);
   assert_true(ev_find_succ(ev, nev, (size_t)d, 1, 1) > d);
-  k = drain_out(n, out, OUT_CAP);
-  assert_true(k == 1 && out[0].m.type == CDHT_MSG_DEPART_ACK && out[0].o.to == 2);
+  k = drain_out(n, out, OUT_CAP); /* the DEPART_ACK went before the confirmation */
+  assert_int_equal(k, 0);
   for (int i = 0; i < 15; i++) {
     now += INTERVAL;
     timer(n, now);
@@ -1259,14 +1276,11 @@ static void expect_handover(cdht_node *n) {
   assert_int_equal(ev[0].kind, CDHT_EV_HANDOVER);
   assert_true(ev[0].peer == cdht_node_successor(n, 0));
   assert_true(ev[0].succ[1] == cdht_node_config(n)->self);
-  /* The I/O layer had no files to send: it says so, and the successor is told "0 files". */
+  /* The I/O layer had no files to send: it says so; the successor is told "0 files" once the
+   * predecessors have confirmed (expect_keys_done), so that it hears of the departure first. */
   assert_int_equal(cdht_node_on_handover_done(n, 0, ev[0].peer, ev[0].seq, 0, 0), 0);
   sent out[OUT_CAP];
-  size_t o = drain_out(n, out, OUT_CAP);
-  assert_int_equal(o, 1);
-  assert_int_equal(out[0].m.type, CDHT_MSG_KEYS_DONE);
-  assert_int_equal(out[0].m.seq, 0);
-  assert_true(out[0].o.to == ev[0].peer);
+  assert_int_equal(drain_out(n, out, OUT_CAP), 0);
   k = drain_ev(n, ev, EV_CAP);
   assert_true(k == 1 && ev[0].kind == CDHT_EV_HANDED_OVER && ev[0].seq == 0);
 }
@@ -1315,6 +1329,10 @@ static void test_node_quit_waits_for_acks(void **state) {
   assert_int_equal(ev[0].kind, CDHT_EV_LEFT);
   assert_true(cdht_node_has_left(n));
   assert_int_equal(cdht_node_next_deadline(n), CDHT_NEVER);
+  /* The "0 files" message went once both had confirmed, after their confirmations. */
+  size_t o = drain_out(n, out, OUT_CAP);
+  assert_int_equal(o, 1);
+  assert_true(out[0].m.type == CDHT_MSG_KEYS_DONE && out[0].m.seq == 0 && out[0].o.to == 12);
   /* Gone: it takes no more input. */
   assert_int_equal(ping_from(n, now, 8, CDHT_ROLE_FIRST, 9), CDHT_ERR_LEAVING);
   timer(n, now + 10 * INTERVAL);
@@ -1557,7 +1575,7 @@ static void test_node_hostile_input(void **state) {
   assert_int_equal(pong_from(n, now, 5, out[0].m.seq), 0);
   dep.succ[0] = 8;
   dep.succ[1] = 10;
-  assert_int_equal(deliver(n, now, CDHT_TCP, 5, dep), 0);
+  assert_int_equal(deliver_depart(n, now, 5, dep), 0);
   assert_succ(n, 8, 10);
   /* The same departure again is only confirmed again. */
   drain_all(n);
@@ -1728,7 +1746,7 @@ static void test_node_depart_during_repair(void **state) {
   cdht_node *n = new_node(3, 4, 5, now);
   drain_all(n);
   cdht_msg dep = { .type = CDHT_MSG_DEPART, .succ = { 5, 5 } };
-  assert_int_equal(deliver(n, now, CDHT_TCP, 4, dep), 0);
+  assert_int_equal(deliver_depart(n, now, 4, dep), 0);
   sent out[OUT_CAP];
   cdht_event ev[EV_CAP];
   size_t k = drain_out(n, out, OUT_CAP), e = drain_ev(n, ev, EV_CAP);
@@ -1738,7 +1756,6 @@ static void test_node_depart_during_repair(void **state) {
   int q = find_type(out, k, CDHT_MSG_SUCC_QUERY);
   assert_true(q >= 0);
   assert_int_equal(out[q].o.to, 5);
-  assert_true(find_type(out, k, CDHT_MSG_DEPART_ACK) >= 0);
   cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = out[q].m.seq, .succ = { 8, 10 } };
   now += 10;
   assert_int_equal(deliver(n, now, CDHT_TCP, 5, reply), 0);
@@ -1878,13 +1895,74 @@ static void test_node_adopts_a_joiner_only_once_it_answers(void **state) {
   cdht_node_del(n);
 }
 
-static void test_node_departs_again_after_rejoining(void **state) {
+/* A DEPART in the name of our successor changes nothing until the peer at its address echoes
+ * our token (issue 9, §4): a forged one, or a confirmation with another token, is refused. */
+static void test_node_departure_needs_the_leaving_peers_confirmation(void **state) {
   (void)state;
   uint64_t now = 0;
   cdht_node *n = new_node(3, 4, 5, now);
   drain_all(n);
   cdht_msg dep = { .type = CDHT_MSG_DEPART, .succ = { 5, 8 } };
   assert_int_equal(deliver(n, now, CDHT_TCP, 4, dep), 0);
+  sent out[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  assert_true(k == 1 && out[0].m.type == CDHT_MSG_DEPART_ACK && out[0].o.to == 4 && out[0].m.token != 0);
+  assert_int_equal(drain_ev(n, ev, EV_CAP), 0); /* no "will depart" line yet */
+  assert_succ(n, 4, 5);
+  cdht_msg wrong = { .type = CDHT_MSG_DEPART_CONFIRM, .token = out[0].m.token + 1 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 4, wrong), CDHT_ERR_STALE);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_TOKEN], 1);
+  cdht_msg other = { .type = CDHT_MSG_DEPART_CONFIRM, .token = out[0].m.token };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 5, other), CDHT_ERR_STALE); /* not the one leaving */
+  assert_succ(n, 4, 5);
+  /* Past the leave timeout the question is over: a late confirmation changes nothing. */
+  cdht_msg late = { .type = CDHT_MSG_DEPART_CONFIRM, .token = out[0].m.token };
+  assert_int_equal(deliver(n, now + cdht_node_config(n)->leave_timeout_ms, CDHT_TCP, 4, late), CDHT_ERR_STALE);
+  assert_succ(n, 4, 5);
+  assert_int_equal(deliver_depart(n, now + 10, 4, dep), 0);
+  assert_succ(n, 5, 8);
+  cdht_node_del(n);
+}
+
+/* A SUCC_CHANGE in our first successor's name is applied only once that peer, asked at its
+ * address, names the joiner as its first successor. */
+static void test_node_successor_change_is_checked_with_the_successor(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(3, 5, 8, now);
+  drain_all(n);
+  cdht_msg change = { .type = CDHT_MSG_SUCC_CHANGE, .succ = { 5, 4 } };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 5, change), 0);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  assert_true(k == 1 && out[0].m.type == CDHT_MSG_SUCC_QUERY && out[0].o.to == 5);
+  assert_succ(n, 5, 8);
+  /* 5 says its first successor is 8: nobody joined, nothing changes. */
+  cdht_msg no = { .type = CDHT_MSG_SUCC_REPLY, .seq = out[0].m.seq, .succ = { 8, 10 } };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 5, no), 0);
+  assert_succ(n, 5, 8);
+  cdht_event ev[EV_CAP];
+  size_t e = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(ev_count(ev, e, CDHT_EV_SUCC_CHANGE), 0);
+  /* Asked again, it names the joiner: taken. */
+  assert_int_equal(deliver(n, now, CDHT_TCP, 5, change), 0);
+  k = drain_out(n, out, OUT_CAP);
+  cdht_msg yes = { .type = CDHT_MSG_SUCC_REPLY, .seq = out[0].m.seq, .succ = { 4, 8 } };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 5, yes), 0);
+  assert_succ(n, 5, 4);
+  e = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(ev_count(ev, e, CDHT_EV_SUCC_CHANGE), 1);
+  cdht_node_del(n);
+}
+
+static void test_node_departs_again_after_rejoining(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(3, 4, 5, now);
+  drain_all(n);
+  cdht_msg dep = { .type = CDHT_MSG_DEPART, .succ = { 5, 8 } };
+  assert_int_equal(deliver_depart(n, now, 4, dep), 0);
   assert_succ(n, 5, 8);
   drain_all(n);
   /* 4 joins again between us and 5: we accept it (a join request from 4 lands here). */
@@ -1897,7 +1975,7 @@ static void test_node_departs_again_after_rejoining(void **state) {
   now += 1000;
   dep.succ[0] = 5;
   dep.succ[1] = 8;
-  assert_int_equal(deliver(n, now, CDHT_TCP, 4, dep), 0);
+  assert_int_equal(deliver_depart(n, now, 4, dep), 0);
   cdht_event ev[EV_CAP];
   size_t e = drain_ev(n, ev, EV_CAP);
   assert_true(ev_find(ev, e, 0, CDHT_EV_DEPARTING, 4, 0) >= 0);
@@ -2130,6 +2208,8 @@ int main(void) {
     cmocka_unit_test(test_node_witness_answers),
     cmocka_unit_test(test_node_departs_again_after_rejoining),
     cmocka_unit_test(test_node_adopts_a_joiner_only_once_it_answers),
+    cmocka_unit_test(test_node_departure_needs_the_leaving_peers_confirmation),
+    cmocka_unit_test(test_node_successor_change_is_checked_with_the_successor),
     cmocka_unit_test(test_node_failed_stores_free_their_slots),
     cmocka_unit_test(test_node_worst_case_fits_the_queues),
     cmocka_unit_test(test_node_successors_that_never_answered),
