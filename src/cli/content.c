@@ -90,6 +90,7 @@ struct cdht_content {
   struct handover {            /* keys in (lo, hi] going to |peer|, a few files at a time */
     bool used;
     uint32_t id;               /* the node's handover id */
+    uint64_t token;            /* the receiver's, carried by each transfer */
     cdht_id peer, lo, hi;
     unsigned next_file;        /* the next file number to look at */
     unsigned inflight, done, failed; /* transfers under way; kept by the receiver; kept here */
@@ -428,7 +429,7 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
   memcpy(ext, h->ext, CDHT_EXT_LEN);
   if (h->flags == CDHT_XFER_HANDOVER) {
     /* Keys come only from the neighbour that gives them, for keys in its range (the node's rule). */
-    if (!cdht_node_handover_allowed(c->node, uv_now(c->loop), h->from, h->file)) {
+    if (!cdht_node_handover_allowed(c->node, uv_now(c->loop), h->from, h->file, h->token)) {
       fprintf(stderr, "handover of %04u from peer %llu refused: not a neighbour handing over its keys\n", h->file,
               (unsigned long long)h->from);
       return -1; /* no verdict: the giver keeps it and does not count it */
@@ -561,7 +562,7 @@ static void handover_pump(cdht_content *c, unsigned slot) {
     held_path(c, f, c->ext[f], path, sizeof path);
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, f, path, &size);
-    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, f, 0, 0, path, c->ext[f], dg, size, on_handed, c,
+    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, f, 0, ho->token, path, c->ext[f], dg, size, on_handed, c,
                            err, sizeof err) < 0) {
       fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
       ho->failed++;
@@ -593,7 +594,7 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
     char e2[512];
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, file, path, &size);
-    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, file, 0, 0, path, c->ext[file], dg, size, on_handed,
+    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, file, 0, ho->token, path, c->ext[file], dg, size, on_handed,
                            c, e2, sizeof e2) == 0) {
       c->handing[file] = (uint16_t)(slot + 1);
       c->handing_ver[file] = c->ver[file];
@@ -738,8 +739,8 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
       cdht_net_handover_done(c->net, ev->peer, ev->seq, 0, 1);
       break;
     }
-    c->handovers[slot] = (struct handover){ .used = true, .id = ev->seq, .peer = ev->peer, .lo = ev->succ[0],
-                                            .hi = ev->succ[1] };
+    c->handovers[slot] = (struct handover){ .used = true, .id = ev->seq, .token = ev->token, .peer = ev->peer,
+                                            .lo = ev->succ[0], .hi = ev->succ[1] };
     handover_pump(c, slot);
     break;
   }

@@ -53,10 +53,12 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_STORE_ACCEPT] = { "store-accept", F_FROM | F_SEQ | F_FILE | F_TOKEN },
   [CDHT_MSG_STORE_DONE] = { "store-done", F_FROM | F_SEQ | F_FILE | F_ABOUT },
   [CDHT_MSG_XFER] = { "transfer", F_FROM | F_SEQ | F_FILE | F_FLAGS | F_SIZE | F_DIGEST | F_EXT | F_TOKEN },
-  [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT },
-  [CDHT_MSG_KEYS_DONE] = { "keys-done", F_FROM | F_SEQ },
+  [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT | F_TOKEN },
+  [CDHT_MSG_KEYS_DONE] = { "keys-done", F_FROM | F_SEQ | F_TOKEN },
   [CDHT_MSG_JOIN_ACK] = { "join-ack", F_FROM | F_SEQ | F_TOKEN },
   [CDHT_MSG_DEPART_CONFIRM] = { "depart-confirm", F_FROM | F_TOKEN },
+  [CDHT_MSG_KEYS_OFFER] = { "keys-offer", F_FROM | F_ABOUT },
+  [CDHT_MSG_KEYS_GRANT] = { "keys-grant", F_FROM | F_TOKEN },
 };
 
 static int known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }

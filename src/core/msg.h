@@ -45,6 +45,8 @@ typedef enum cdht_msg_type {
   CDHT_MSG_JOIN_ACK,    /* TCP: the joiner to the accepting peer: echoes JOIN_ACCEPT's token, which only
                          * the peer at the joiner's address saw (§8) */
   CDHT_MSG_DEPART_CONFIRM, /* TCP: the leaving peer to a predecessor: echoes DEPART_ACK's token (§6) */
+  CDHT_MSG_KEYS_OFFER,  /* TCP: a giver to its successor: I will hand you keys after |about| (§9) */
+  CDHT_MSG_KEYS_GRANT,  /* TCP: the answer, to the giver's address: a token its handover must carry */
   CDHT_MSG_COUNT
 } cdht_msg_type;
 
@@ -75,8 +77,8 @@ typedef struct cdht_msg {
   cdht_id about;     /* WITNESS_QUERY, WITNESS_REPLY: the suspected peer; STORE_DONE: the holder */
   uint32_t age_ms;   /* WITNESS_REPLY: ms since the sender last heard from it */
   uint64_t size;     /* XFER: content length in bytes */
-  uint64_t token;    /* FILE_RESP, STORE_ACCEPT, JOIN_ACCEPT, DEPART_ACK: unguessable; XFER (GET, PUT), JOIN_ACK
-                      * and DEPART_CONFIRM echo it */
+  uint64_t token;    /* FILE_RESP, STORE_ACCEPT, JOIN_ACCEPT, DEPART_ACK, KEYS_REQ, KEYS_GRANT: unguessable; XFER,
+                      * JOIN_ACK, DEPART_CONFIRM and KEYS_DONE echo it */
   uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
 } cdht_msg;

@@ -12,6 +12,7 @@
 
 enum node_state { JOINING, RUNNING, LEAVING, LEFT };
 #define DEAD_LOG 4 /* peers recently declared dead or departed, never re-adopted on hearsay */
+#define GRANTS 4       /* handover tokens a node keeps in each direction */
 #define LEAVE_HO_MAX 8 /* handovers a leaving node runs or retries at once: its own keys, and what
                         * reaches it while it leaves (stores it accepted, a neighbour's keys) */
 
@@ -67,19 +68,31 @@ struct cdht_node {
   uint32_t next_ho;            /* handover ids (CDHT_EV_HANDOVER's seq) */
   struct leave_ho {            /* a handover of a leaving node: under way, or waiting to be retried */
     bool used, running;
+    bool granting;             /* running, but waiting for the successor's KEYS_GRANT */
     bool own;                  /* our own keys: the quit says how many went, even none */
     uint32_t id;
     cdht_id lo, hi;            /* keys in (lo, hi] */
     uint64_t retry_ms;         /* !running: try again then, with our successor of that time */
   } leave_ho[LEAVE_HO_MAX];
-  struct { cdht_id peer, about; uint64_t until_ms; } keys_wait;   /* a KEYS_REQ waiting for its sender's ping */
+  /* A joiner's KEYS_REQ, served once the peer it names as its predecessor, asked at its address,
+   * names it as its first successor: only a joiner the ring admitted gets our keys (§9). */
+  struct { cdht_id peer, about; uint64_t token; uint32_t qid; uint64_t next_ms, until_ms; } keys_wait;
+  /* Handover tokens (§9).  A peer that may receive keys hands a token to the giver's address (in
+   * KEYS_REQ, or KEYS_GRANT after a KEYS_OFFER); the giver's transfers and KEYS_DONE carry it, so
+   * nobody else can hand it keys in the giver's name. */
+  struct grant_in {            /* tokens we gave: whose keys we take */
+    cdht_id peer;              /* CDHT_ID_NONE: free */
+    cdht_id about;             /* joined: we asked for (about, self]; else the giver's keys, not ours */
+    bool joined;
+    uint64_t token, until_ms;
+  } grants_in[GRANTS];
+  struct { cdht_id peer; uint64_t token, until_ms; } grants_out[GRANTS]; /* tokens we were given */
   unsigned other_ho;           /* handovers to a joiner under way: a quit waits for them too */
   /* A leaving node's "N files handed over" message waits for its predecessors' confirmations,
    * so that a successor that is also a predecessor hears of the departure first (§6). */
-  struct { cdht_id peer; uint32_t count; } keys_done_later[LEAVE_HO_MAX];
+  struct { cdht_id peer; uint32_t count; uint64_t token; } keys_done_later[LEAVE_HO_MAX];
   unsigned nkeys_done_later;
-  struct { cdht_id peer, about; uint64_t until_ms; } keys_asked;  /* we asked |peer| for keys (about, self] */
-  struct { cdht_id peer; uint64_t until_ms; } giver;              /* a predecessor handing us its keys */
+
   /* A joiner we accepted, adopted only once it echoes our token from its own address (§8): a
    * join request for a peer nobody runs changes nothing. */
   struct { cdht_id peer; uint32_t seq; uint64_t token, until_ms; } joiner;
@@ -179,6 +192,47 @@ static uint64_t unguessable(cdht_node *n) {
   uint64_t v = 0;
   for (int i = 0; i < 8; i++) v = (v << 8) | out[i];
   return v ? v : 1; /* 0 means "no token" */
+}
+
+/* ---- handover tokens (§9) ---- */
+
+/* A token for |peer| to hand us keys with; replaces its older one, else a free or the oldest slot. */
+static uint64_t grant_in(cdht_node *n, uint64_t now, cdht_id peer, bool joined, cdht_id about) {
+  struct grant_in *g = NULL;
+  for (int i = 0; i < GRANTS && !g; i++)
+    if (n->grants_in[i].peer == peer) g = &n->grants_in[i];
+  for (int i = 0; i < GRANTS && !g; i++)
+    if (n->grants_in[i].peer == CDHT_ID_NONE || now >= n->grants_in[i].until_ms) g = &n->grants_in[i];
+  for (int i = 0; i < GRANTS; i++)
+    if (!g || n->grants_in[i].until_ms < g->until_ms) g = &n->grants_in[i];
+  *g = (struct grant_in){ .peer = peer, .about = about, .joined = joined, .token = unguessable(n),
+                          .until_ms = now + n->cfg.transfer_timeout_ms };
+  return g->token;
+}
+
+static const struct grant_in *find_grant_in(const cdht_node *n, uint64_t now, cdht_id peer, uint64_t token) {
+  for (int i = 0; i < GRANTS; i++)
+    if (n->grants_in[i].peer == peer && n->grants_in[i].token == token && now < n->grants_in[i].until_ms)
+      return &n->grants_in[i];
+  return NULL;
+}
+
+static void grant_out(cdht_node *n, uint64_t now, cdht_id peer, uint64_t token) {
+  int k = 0;
+  for (int i = 0; i < GRANTS; i++) {
+    if (n->grants_out[i].peer == peer) { k = i; break; }
+    if (n->grants_out[i].until_ms < n->grants_out[k].until_ms) k = i;
+  }
+  n->grants_out[k].peer = peer;
+  n->grants_out[k].token = token;
+  n->grants_out[k].until_ms = now + n->cfg.transfer_timeout_ms;
+}
+
+/* The token |peer| gave us to hand it keys, or 0. */
+static uint64_t token_for(const cdht_node *n, uint64_t now, cdht_id peer) {
+  for (int i = 0; i < GRANTS; i++)
+    if (n->grants_out[i].peer == peer && now < n->grants_out[i].until_ms) return n->grants_out[i].token;
+  return 0;
 }
 
 /* Our own request ends here: we are responsible for |file|.  Says whether we hold it. */
@@ -397,15 +451,15 @@ static bool awaiting_content(const cdht_node *n) {
   return false;
 }
 
-static void send_keys_done(cdht_node *n, cdht_id peer, uint32_t count) {
-  cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = count };
+static void send_keys_done(cdht_node *n, cdht_id peer, uint32_t count, uint64_t token) {
+  cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = count, .token = token };
   send_msg(n, CDHT_TCP, peer, &done);
 }
 
 static void check_leave_done(cdht_node *n) {
   if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting) {
     for (unsigned i = 0; i < n->nkeys_done_later; i++)
-      send_keys_done(n, n->keys_done_later[i].peer, n->keys_done_later[i].count);
+      send_keys_done(n, n->keys_done_later[i].peer, n->keys_done_later[i].count, n->keys_done_later[i].token);
     n->nkeys_done_later = 0;
   }
   if (n->state == LEAVING && !n->leave[0].waiting && !n->leave[1].waiting && !handing_over(n) &&
@@ -413,17 +467,28 @@ static void check_leave_done(cdht_node *n) {
     finish_leave(n);
 }
 
-static void run_leave_handover(cdht_node *n, struct leave_ho *h) {
+/* Runs handover |h| to our first successor: at once with the token it gave us, else once it
+ * grants one (KEYS_OFFER, then KEYS_GRANT to our address; on_keys_grant). */
+static void run_leave_handover(cdht_node *n, uint64_t now, struct leave_ho *h) {
   h->running = true;
   h->id = ++n->next_ho;
-  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = n->succ[0], .seq = h->id, .succ = { h->lo, h->hi } };
+  uint64_t token = token_for(n, now, n->succ[0]);
+  if (!token) {
+    h->granting = true;
+    h->retry_ms = now + 4 * n->cfg.requery_ms;
+    cdht_msg offer = { .type = CDHT_MSG_KEYS_OFFER, .about = h->lo };
+    send_msg(n, CDHT_TCP, n->succ[0], &offer);
+    return;
+  }
+  h->granting = false;
+  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = n->succ[0], .seq = h->id, .succ = { h->lo, h->hi },
+                    .token = token };
   emit(n, ev);
 }
 
 /* Our first successor answers for the keys (lo, hi] from now on (§9).  Ranges already on their
  * way are not sent twice: the I/O layer sends again a file that changed while it was sent. */
 static struct leave_ho *start_leave_handover(cdht_node *n, uint64_t now, cdht_id lo, cdht_id hi) {
-  (void)now;
   struct leave_ho *free_slot = NULL;
   for (int i = 0; i < LEAVE_HO_MAX; i++) {
     struct leave_ho *h = &n->leave_ho[i];
@@ -432,7 +497,7 @@ static struct leave_ho *start_leave_handover(cdht_node *n, uint64_t now, cdht_id
   }
   if (!free_slot) return NULL; /* more than we can follow: the files stay in the data directory */
   *free_slot = (struct leave_ho){ .used = true, .lo = lo, .hi = hi };
-  run_leave_handover(n, free_slot);
+  run_leave_handover(n, now, free_slot);
   return free_slot;
 }
 
@@ -532,13 +597,8 @@ static void apply_departure(cdht_node *n, uint64_t now, cdht_id from, cdht_id a,
   n->departed = from;
   log_gone(n, from, now);
   n->repair.active = false;
-  for (int i = 0; i < 2; i++) {
-    if (n->pred[i] != from) continue;
-    /* It precedes us too (a small ring): its keys come to us, maybe after this message. */
-    n->pred[i] = CDHT_ID_NONE;
-    n->giver.peer = from;
-    n->giver.until_ms = now + n->cfg.transfer_timeout_ms;
-  }
+  for (int i = 0; i < 2; i++)
+    if (n->pred[i] == from) n->pred[i] = CDHT_ID_NONE; /* it precedes us too: a small ring */
   /* Neighbours leaving at once hand on each other: never take a peer we know has just gone. */
   uint64_t recent = now > 2 * detect_ms(n) ? now - 2 * detect_ms(n) : 0;
   cdht_id gone = CDHT_ID_NONE;
@@ -742,7 +802,8 @@ static void confirm_store(cdht_node *n, uint16_t file, cdht_id origin, uint32_t 
 }
 
 static struct leave_ho *start_leave_handover(cdht_node *n, uint64_t now, cdht_id lo, cdht_id hi);
-static void hand_keys_to_joiner(cdht_node *n, cdht_id joiner, cdht_id about);
+static void hand_keys_to_joiner(cdht_node *n, uint64_t now, cdht_id joiner, cdht_id about, uint64_t token);
+static void ask_about_joiner(cdht_node *n, uint64_t now);
 
 /* Content that reached a leaving node goes on to its successor before the node leaves. */
 static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
@@ -760,8 +821,10 @@ static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
   cdht_id p = n->pred[0], self = n->cfg.self;
   if (n->state != RUNNING || !pred_fresh(n, 0, now) || p == self || cdht_ring_between(p, key, self, size)) return false;
   if (pred_fresh(n, 1, now) && n->pred[1] != self && !cdht_ring_between(n->pred[1], key, p, size)) return false;
+  uint64_t token = token_for(n, now, p); /* the joiner gave us one when it asked for its keys */
+  if (!token) return false;
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = p, .seq = ++n->next_ho,
-                    .succ = { (key + size - 1) % size, key } };
+                    .succ = { (key + size - 1) % size, key }, .token = token };
   emit(n, ev);
   n->other_ho++;
   return true;
@@ -842,8 +905,6 @@ static int on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
     n->pred_heard_ms[0] = now;
   }
   n->stats.pings_received++;
-  if (n->pred[0] == x && n->keys_wait.peer == x && now < n->keys_wait.until_ms && n->state == RUNNING)
-    hand_keys_to_joiner(n, x, n->keys_wait.about); /* the joiner is our first predecessor now */
   emit_peer(n, CDHT_EV_PING_REQUEST, m->from, 0);
   cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = m->seq };
   send_msg(n, CDHT_UDP, m->from, &pong);
@@ -939,6 +1000,7 @@ static int on_join_ack(cdht_node *n, uint64_t now, const cdht_msg *m) {
   emit_peer(n, CDHT_EV_JOIN_RECEIVED, j, 0);
   set_successors(n, now, j, s1 == self ? self : s1);
   emit_successors(n);
+  if (n->keys_wait.peer == j && n->keys_wait.about == self) ask_about_joiner(n, now); /* its KEYS_REQ came first */
   cdht_id q = n->pred[0];
   if (pred_fresh(n, 0, now) && q != j && q != self) {
     cdht_msg change = { .type = CDHT_MSG_SUCC_CHANGE, .succ = { self, j } };
@@ -960,11 +1022,9 @@ static int on_join_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   emit_peer(n, CDHT_EV_JOIN_ACCEPTED, m->from, 0);
   take_successors(n, now, m->succ[0], m->succ[1], valid_id(n, m->about) ? m->about : CDHT_ID_NONE, CDHT_ID_NONE);
   if (n->succ[0] != n->cfg.self) { /* the keys (accepter, us] were our successor's until now */
-    cdht_msg keys = { .type = CDHT_MSG_KEYS_REQ, .about = m->from };
+    cdht_msg keys = { .type = CDHT_MSG_KEYS_REQ, .about = m->from,
+                      .token = grant_in(n, now, n->succ[0], true, m->from) };
     send_msg(n, CDHT_TCP, n->succ[0], &keys);
-    n->keys_asked.peer = n->succ[0];
-    n->keys_asked.about = m->from;
-    n->keys_asked.until_ms = now + n->cfg.transfer_timeout_ms;
   }
   n->next_ping_ms = now;
   n->next_stab_ms = now + n->cfg.stabilize_ms;
@@ -1006,53 +1066,94 @@ static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 1;
 }
 
-static void hand_keys_to_joiner(cdht_node *n, cdht_id joiner, cdht_id about) {
-  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = joiner, .seq = ++n->next_ho, .succ = { about, joiner } };
+static void hand_keys_to_joiner(cdht_node *n, uint64_t now, cdht_id joiner, cdht_id about, uint64_t token) {
+  grant_out(n, now, joiner, token);
+  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = joiner, .seq = ++n->next_ho, .succ = { about, joiner },
+                    .token = token };
   emit(n, ev);
   n->other_ho++;
   n->keys_wait.peer = CDHT_ID_NONE;
 }
 
+static void ask_about_joiner(cdht_node *n, uint64_t now) {
+  n->keys_wait.next_ms = now + n->cfg.requery_ms;
+  if (n->keys_wait.about == n->cfg.self) { /* we admit it ourselves: its JOIN_ACK may come later */
+    if (n->succ[0] == n->keys_wait.peer)
+      hand_keys_to_joiner(n, now, n->keys_wait.peer, n->keys_wait.about, n->keys_wait.token);
+    return;
+  }
+  do n->keys_wait.qid = (uint32_t)unguessable(n);
+  while (n->keys_wait.qid == 0);
+  n->keys_wait.next_ms = now + n->cfg.requery_ms;
+  cdht_msg q = { .type = CDHT_MSG_SUCC_QUERY, .seq = n->keys_wait.qid };
+  send_msg(n, CDHT_TCP, n->keys_wait.about, &q);
+}
+
 /* A joiner between |about| and us takes the keys (about, joiner] that were ours (§9) — but only
- * once our own view of the ring makes it our first predecessor: it pings us as its first
- * successor.  Its first ping and this request leave together on two transports, so the request
- * waits for the ping a while; a request from a peer that never pings us hands nothing over. */
+ * a joiner the ring admitted: |about|, asked at its address, must name it as its first
+ * successor (it took it once the joiner answered at its own address, §8).  Its JOIN_ACK and
+ * this request travel on different connections, so the question is asked again for a while. */
 static int on_keys_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_id self = n->cfg.self;
   /* |about| is the joiner's predecessor: us too, if we were alone. */
   if (n->state != RUNNING || !valid_id(n, m->about) || !cdht_ring_between(m->about, m->from, self, n->cfg.ring_size) ||
-      m->from == self) {
+      m->from == self || m->token == 0) {
     drop(n, CDHT_DROP_ROLE);
     return CDHT_ERR_ROLE;
   }
-  if (pred_fresh(n, 0, now) && n->pred[0] == m->from) {
-    hand_keys_to_joiner(n, m->from, m->about);
-    return 0;
-  }
+  if (n->keys_wait.peer != CDHT_ID_NONE && now < n->keys_wait.until_ms) drop(n, CDHT_DROP_UNASKED); /* replaced */
   n->keys_wait.peer = m->from;
   n->keys_wait.about = m->about;
+  n->keys_wait.token = m->token;
   n->keys_wait.until_ms = now + detect_ms(n);
+  ask_about_joiner(n, now);
   return 0;
 }
 
-bool cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file) {
+/* The admitting peer's answer: returns 1 if it was one (handled), 0 if not. */
+static int on_joiner_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  if (n->keys_wait.peer == CDHT_ID_NONE || m->seq != n->keys_wait.qid || m->from != n->keys_wait.about) return 0;
+  if (now < n->keys_wait.until_ms && m->succ[0] == n->keys_wait.peer && n->state == RUNNING)
+    hand_keys_to_joiner(n, now, n->keys_wait.peer, n->keys_wait.about, n->keys_wait.token);
+  return 1; /* otherwise asked again at next_ms, until the deadline */
+}
+
+/* A giver offers us its keys: a token to its address if it is a neighbour handing over (our
+ * predecessor pinging us, or one that just departed); its transfers must carry it. */
+static int on_keys_offer(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  bool pred = (pred_fresh(n, 0, now) && n->pred[0] == m->from) || (pred_fresh(n, 1, now) && n->pred[1] == m->from);
+  if (!pred && m->from != n->departed) { drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
+  cdht_msg yes = { .type = CDHT_MSG_KEYS_GRANT, .token = grant_in(n, now, m->from, false, m->about) };
+  send_msg(n, CDHT_TCP, m->from, &yes);
+  return 0;
+}
+
+/* Our successor's token: our handovers waiting for it go now. */
+static int on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  bool waited = false;
+  for (int i = 0; i < LEAVE_HO_MAX; i++) {
+    struct leave_ho *h = &n->leave_ho[i];
+    if (!h->used || !h->running || !h->granting || m->from != n->succ[0]) continue;
+    if (!waited) grant_out(n, now, m->from, m->token);
+    waited = true;
+    h->granting = false;
+    cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = m->from, .seq = h->id, .succ = { h->lo, h->hi },
+                      .token = m->token };
+    emit(n, ev);
+  }
+  if (!waited) { drop(n, CDHT_DROP_UNASKED); return CDHT_ERR_STALE; }
+  return 0;
+}
+
+bool cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file, uint64_t token) {
   cdht_id self = n->cfg.self;
   uint64_t key = key_of(n, file), size = n->cfg.ring_size;
-  /* From the successor we asked, for the keys we asked for. */
-  if (from == n->keys_asked.peer && now < n->keys_asked.until_ms &&
-      cdht_ring_between(n->keys_asked.about, key, self, size))
+  const struct grant_in *g = find_grant_in(n, now, from, token);
+  if (!g) { drop(n, token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED); return false; }
+  /* From the successor we asked: the keys we asked for.  From a giver: keys not ours already. */
+  if (g->joined ? cdht_ring_between(g->about, key, self, size) : !cdht_ring_between(from, key, self, size))
     return true;
-  /* From a predecessor, leaving (our second one when our first leaves at the same time): keys that
-   * are not ours already.  Its files may take longer than its pings last, so once it began it may
-   * go on for a transfer's time. */
-  bool pred = (pred_fresh(n, 0, now) && n->pred[0] == from) || (pred_fresh(n, 1, now) && n->pred[1] == from);
-  bool giving = from == n->giver.peer && now < n->giver.until_ms;
-  if ((pred || giving) && from != self && !cdht_ring_between(from, key, self, size)) {
-    n->giver.peer = from;
-    n->giver.until_ms = now + n->cfg.transfer_timeout_ms;
-    return true;
-  }
-  drop(n, CDHT_DROP_UNASKED);
+  drop(n, CDHT_DROP_ROLE);
   return false;
 }
 
@@ -1067,8 +1168,9 @@ int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_
   if ((h && h->own) || count > 0) {
     bool confirming = n->state == LEAVING && (n->leave[0].waiting || n->leave[1].waiting);
     if (!confirming || n->nkeys_done_later == LEAVE_HO_MAX) {
-      send_keys_done(n, peer, count);
+      send_keys_done(n, peer, count, token_for(n, now, peer));
     } else {
+      n->keys_done_later[n->nkeys_done_later].token = token_for(n, now, peer);
       n->keys_done_later[n->nkeys_done_later].peer = peer;
       n->keys_done_later[n->nkeys_done_later++].count = count;
     }
@@ -1101,13 +1203,12 @@ int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_
 /* "N files received" only from a peer whose keys we expect: the successor we asked, or a
  * predecessor handing us its keys. */
 static int on_keys_done(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  bool asked = m->from == n->keys_asked.peer && now < n->keys_asked.until_ms;
-  bool giving = (m->from == n->giver.peer && now < n->giver.until_ms) ||
-                (pred_fresh(n, 0, now) && n->pred[0] == m->from);
-  if (!asked && !giving) { drop(n, CDHT_DROP_UNASKED); return CDHT_ERR_ROLE; }
-  /* The giver's window stays open: a leaving peer may hand on, after its own keys, content that
-   * reached it while it left (§6). */
-  if (asked) n->keys_asked.peer = CDHT_ID_NONE;
+  /* The grant stays: a leaving peer may hand on, after its own keys, content that reached it
+   * while it left (§6). */
+  if (!find_grant_in(n, now, m->from, m->token)) {
+    drop(n, m->token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED);
+    return CDHT_ERR_ROLE;
+  }
   cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = m->from, .seq = m->seq };
   emit(n, ev);
   return 0;
@@ -1306,7 +1407,12 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
     send_msg(n, CDHT_TCP, m.from, &reply);
     return 0;
   }
-  case CDHT_MSG_SUCC_REPLY: return on_change_confirm(n, now, &m) ? 0 : on_succ_reply(n, now, &m);
+  case CDHT_MSG_SUCC_REPLY:
+    return on_change_confirm(n, now, &m) || on_joiner_confirm(n, now, &m) ? 0 : on_succ_reply(n, now, &m);
+  case CDHT_MSG_KEYS_OFFER:
+    if (n->state != RUNNING) { drop(n, CDHT_DROP_STALE); return CDHT_ERR_LEAVING; }
+    return on_keys_offer(n, now, &m);
+  case CDHT_MSG_KEYS_GRANT: return on_keys_grant(n, now, &m);
   case CDHT_MSG_WITNESS_QUERY: return on_witness_query(n, now, &m);
   case CDHT_MSG_WITNESS_REPLY: return on_witness_reply(n, now, &m);
   case CDHT_MSG_JOIN_REQ:
@@ -1380,7 +1486,13 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
       if (now >= n->leave_deadline_ms || n->succ[0] == n->cfg.self || n->succ[0] == CDHT_ID_NONE)
         h->used = false; /* given up: the files stay in our data directory */
       else if (now >= h->retry_ms)
-        run_leave_handover(n, h);
+        run_leave_handover(n, now, h);
+    }
+    for (int i = 0; i < LEAVE_HO_MAX; i++) { /* no grant yet: offer again (our successor may have changed) */
+      struct leave_ho *h = &n->leave_ho[i];
+      if (!h->used || !h->running || !h->granting) continue;
+      if (now >= n->leave_deadline_ms) h->used = false;
+      else if (now >= h->retry_ms) run_leave_handover(n, now, h);
     }
     if (now >= n->leave_deadline_ms) {
       for (size_t i = 0; i < CDHT_MAX_PENDING; i++) n->awaiting[i].used = false; /* too late: the storer is told it failed */
@@ -1410,6 +1522,14 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
   }
   if (n->repair.active && now >= n->repair.next_ms) send_query(n, now);
   if (n->cfg.stabilize_ms && now >= n->next_stab_ms) stabilize(n, now);
+  if (n->keys_wait.peer != CDHT_ID_NONE) { /* a joiner's KEYS_REQ not confirmed yet */
+    if (now >= n->keys_wait.until_ms) {
+      n->keys_wait.peer = CDHT_ID_NONE; /* nobody admitted it: nothing handed over */
+      drop(n, CDHT_DROP_UNASKED);
+    } else if (now >= n->keys_wait.next_ms) {
+      ask_about_joiner(n, now);
+    }
+  }
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
     pending_req *r = &n->reqs[i];
     if (!r->used) continue;
@@ -1440,7 +1560,7 @@ uint64_t cdht_node_next_deadline(const cdht_node *n) {
   if (n->state == LEAVING) {
     uint64_t t = n->leave[0].waiting || n->leave[1].waiting || awaiting_content(n) ? n->leave_deadline_ms : CDHT_NEVER;
     for (int i = 0; i < LEAVE_HO_MAX; i++)
-      if (n->leave_ho[i].used && !n->leave_ho[i].running)
+      if (n->leave_ho[i].used && (!n->leave_ho[i].running || n->leave_ho[i].granting))
         t = min_u64(t, min_u64(n->leave_ho[i].retry_ms, n->leave_deadline_ms));
     return t;
   }
@@ -1452,6 +1572,7 @@ uint64_t cdht_node_next_deadline(const cdht_node *n) {
     if (n->suspect[i].active) t = min_u64(t, n->suspect[i].deadline_ms);
   }
   if (n->repair.active) t = min_u64(t, n->repair.next_ms);
+  if (n->keys_wait.peer != CDHT_ID_NONE) t = min_u64(t, min_u64(n->keys_wait.next_ms, n->keys_wait.until_ms));
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
     if (n->reqs[i].used)
       t = min_u64(t, n->reqs[i].accepted ? n->reqs[i].deadline_ms : min_u64(n->reqs[i].retry_ms, n->reqs[i].deadline_ms));
@@ -1493,7 +1614,8 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   n->heard_ms[0] = n->heard_ms[1] = CDHT_NEVER;
   cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;
-  n->keys_wait.peer = n->keys_asked.peer = n->giver.peer = n->joiner.peer = CDHT_ID_NONE;
+  n->keys_wait.peer = n->joiner.peer = CDHT_ID_NONE;
+  for (int i = 0; i < GRANTS; i++) n->grants_in[i].peer = n->grants_out[i].peer = CDHT_ID_NONE;
   n->depart_wait[0].peer = n->depart_wait[1].peer = n->change_wait.peer = CDHT_ID_NONE;
   n->next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
   n->next_stab_ms = now + cfg->stabilize_ms;

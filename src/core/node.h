@@ -122,9 +122,9 @@ typedef enum cdht_event_kind {
   CDHT_EV_STORED,          /* file, peer: the ring holds our file, at |peer|, verified */
   CDHT_EV_STORE_FAILED,    /* file, ms, seq: no peer took the file within ms; content: a peer had
                               accepted it (its upload was started, STORE_UPLOAD) */
-  CDHT_EV_HANDOVER,        /* peer, seq = handover id, succ[0] = lo, succ[1] = hi: give |peer| the files with
-                              keys in (lo, hi]; the I/O layer reports each file with cdht_node_on_file_handed()
-                              and the end with cdht_node_on_handover_done() */
+  CDHT_EV_HANDOVER,        /* peer, seq = handover id, succ[0] = lo, succ[1] = hi, token: give |peer| the files
+                              with keys in (lo, hi], each transfer carrying |token|; the I/O layer reports each
+                              file with cdht_node_on_file_handed() and the end with cdht_node_on_handover_done() */
   CDHT_EV_HANDED_OVER,     /* peer, seq = count: our files went to |peer| */
   CDHT_EV_KEYS_RECEIVED,   /* peer, seq = count: |peer| handed us its files */
   CDHT_EV_COUNT
@@ -142,7 +142,7 @@ typedef struct cdht_event {
   bool own;           /* FILE_HERE: the request was this peer's own (no response follows) */
   uint32_t seq;       /* REQUEST_SENT / _FAILED, STORE_ACCEPTED / _UPLOAD / _FAILED, RESPONSE_SENT / _RECEIVED:
                          the request's id; HANDOVER: the handover's id */
-  uint64_t token;     /* RESPONSE_SENT / _RECEIVED, STORE_ACCEPTED / _UPLOAD: the token its content carries */
+  uint64_t token;     /* RESPONSE_SENT / _RECEIVED, STORE_ACCEPTED / _UPLOAD, HANDOVER: the token its content carries */
 } cdht_event;
 
 typedef enum cdht_join_failure {
@@ -243,11 +243,11 @@ int cdht_node_on_file_handed(cdht_node *node, uint64_t now_ms, uint16_t file, cd
 int cdht_node_on_handover_done(cdht_node *node, uint64_t now_ms, cdht_id peer, uint32_t id, uint32_t count,
                                uint32_t failed);
 
-/* Whether a handover transfer of |file| from |from| may be taken (§9): from our first
- * predecessor while it pings us (and for a while after its first file), for a key that is not
- * already ours; or from the successor we asked for keys, for a key in the range we asked.  A
+/* Whether a handover transfer of |file| from |from| carrying |token| may be taken (§9): the
+ * token must be one this node gave |from| — in its KEYS_REQ (then for the keys it asked for) or
+ * in a KEYS_GRANT after |from| offered its keys (then for keys that are not ours already).  A
  * refusal is counted. */
-bool cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_id from, uint16_t file);
+bool cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_id from, uint16_t file, uint64_t token);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for

@@ -68,10 +68,12 @@ static cdht_msg sample(uint8_t type) {
     memcpy(m.ext, "pdf", 3);
     m.token = 0x0807060504030201ull;
     break;
-  case CDHT_MSG_KEYS_REQ: m.about = 77; break;
-  case CDHT_MSG_KEYS_DONE: m.seq = 3; break;
+  case CDHT_MSG_KEYS_REQ: m.about = 77; m.token = 5; break;
+  case CDHT_MSG_KEYS_DONE: m.seq = 3; m.token = 6; break;
   case CDHT_MSG_JOIN_ACK: m.seq = 4; m.token = 0x1122334455667788ull; break;
   case CDHT_MSG_DEPART_CONFIRM: m.token = 12345; break;
+  case CDHT_MSG_KEYS_OFFER: m.about = 3; break;
+  case CDHT_MSG_KEYS_GRANT: m.token = 777; break;
   case CDHT_MSG_COUNT: break;
   }
   return m;
@@ -206,10 +208,12 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     bool has_succ = t == CDHT_MSG_DEPART || t == CDHT_MSG_SUCC_REPLY || t == CDHT_MSG_JOIN_ACCEPT ||
                     t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_STAB_REPLY;
     bool has_about = t == CDHT_MSG_WITNESS_QUERY || t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY ||
-                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_KEYS_REQ || t == CDHT_MSG_STORE_DONE;
+                     t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_KEYS_REQ || t == CDHT_MSG_STORE_DONE ||
+                     t == CDHT_MSG_KEYS_OFFER;
     bool has_token = t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_ACCEPT || t == CDHT_MSG_XFER ||
                      t == CDHT_MSG_JOIN_ACCEPT || t == CDHT_MSG_JOIN_ACK || t == CDHT_MSG_DEPART_ACK ||
-                     t == CDHT_MSG_DEPART_CONFIRM;
+                     t == CDHT_MSG_DEPART_CONFIRM || t == CDHT_MSG_KEYS_REQ || t == CDHT_MSG_KEYS_DONE ||
+                     t == CDHT_MSG_KEYS_GRANT;
     bool has_age = t == CDHT_MSG_WITNESS_REPLY || t == CDHT_MSG_STAB_REPLY;
     bool has_flags = t == CDHT_MSG_FILE_REQ || t == CDHT_MSG_FILE_RESP || t == CDHT_MSG_STORE_REQ || t == CDHT_MSG_XFER;
     if (t != CDHT_MSG_FILE_REQ && t != CDHT_MSG_JOIN_REQ && t != CDHT_MSG_STORE_REQ) { noisy.origin = 99; noisy.hops = 3; }
@@ -224,7 +228,7 @@ static void test_msg_encode_ignores_fields_the_type_lacks(void **state) {
     if (!has_age) noisy.age_ms = 5;
     if (!has_token) noisy.token = 0x5151;
     if (t == CDHT_MSG_DEPART || t == CDHT_MSG_DEPART_ACK || t == CDHT_MSG_SUCC_CHANGE || t == CDHT_MSG_KEYS_REQ ||
-        t == CDHT_MSG_DEPART_CONFIRM)
+        t == CDHT_MSG_DEPART_CONFIRM || t == CDHT_MSG_KEYS_OFFER || t == CDHT_MSG_KEYS_GRANT)
       noisy.seq = 1234;
     uint8_t a[CDHT_MSG_MAX], b[CDHT_MSG_MAX];
     cdht_ssize na = cdht_msg_encode(a, sizeof a, &clean), nb = cdht_msg_encode(b, sizeof b, &noisy);

@@ -1268,12 +1268,17 @@ static cdht_node *leaver(uint64_t now) {
   return n;
 }
 
-/* A leaving peer hands its keys to its first successor (§9): one event, before anything else. */
+/* A leaving peer hands its keys to its first successor (§9) once that one grants a token for
+ * them: one event, with the token. */
 static void expect_handover(cdht_node *n) {
   cdht_event ev[EV_CAP];
+  assert_int_equal(drain_ev(n, ev, EV_CAP), 0);
+  cdht_msg grant = { .type = CDHT_MSG_KEYS_GRANT, .token = 0xabcdef };
+  assert_int_equal(deliver(n, 0, CDHT_TCP, cdht_node_successor(n, 0), grant), 0);
   size_t k = drain_ev(n, ev, EV_CAP);
   assert_int_equal(k, 1);
   assert_int_equal(ev[0].kind, CDHT_EV_HANDOVER);
+  assert_true(ev[0].token == 0xabcdef);
   assert_true(ev[0].peer == cdht_node_successor(n, 0));
   assert_true(ev[0].succ[1] == cdht_node_config(n)->self);
   /* The I/O layer had no files to send: it says so; the successor is told "0 files" once the
@@ -1288,11 +1293,13 @@ static void expect_handover(cdht_node *n) {
 static void expect_departs(cdht_node *n) {
   sent out[OUT_CAP];
   size_t k = drain_out(n, out, OUT_CAP);
-  assert_int_equal(k, 2);
-  assert_true(out[0].m.type == CDHT_MSG_DEPART && out[0].o.to == 8 && out[0].o.transport == CDHT_TCP);
-  assert_true(out[0].m.succ[0] == 12 && out[0].m.succ[1] == 15);
-  assert_true(out[1].m.type == CDHT_MSG_DEPART && out[1].o.to == 5 && out[1].o.transport == CDHT_TCP);
-  assert_true(out[1].m.succ[0] == 8 && out[1].m.succ[1] == 12);
+  assert_int_equal(k, 3);
+  /* First the offer of our keys to our first successor (§9), then the departures. */
+  assert_true(out[0].m.type == CDHT_MSG_KEYS_OFFER && out[0].o.to == 12);
+  assert_true(out[1].m.type == CDHT_MSG_DEPART && out[1].o.to == 8 && out[1].o.transport == CDHT_TCP);
+  assert_true(out[1].m.succ[0] == 12 && out[1].m.succ[1] == 15);
+  assert_true(out[2].m.type == CDHT_MSG_DEPART && out[2].o.to == 5 && out[2].o.transport == CDHT_TCP);
+  assert_true(out[2].m.succ[0] == 8 && out[2].m.succ[1] == 12);
 }
 
 static void test_node_quit_waits_for_acks(void **state) {
