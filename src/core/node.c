@@ -42,6 +42,8 @@ struct cdht_node {
   uint64_t pred_heard_ms[2];   /* when that predecessor last pinged us */
   cdht_id pred_was2;           /* the last peer another second predecessor displaced (CDHT_ID_NONE) */
   uint64_t pred_was2_ms;       /* when it last pinged us as second */
+  cdht_id pred_was1;           /* the last first predecessor another pinger displaced (CDHT_ID_NONE) */
+  uint64_t pred_was1_ms;       /* when it last pinged us as first */
   uint64_t next_ping_ms;       /* absolute */
 
   struct {                     /* kill repair (§5): asking succ[0] for its first successor */
@@ -72,6 +74,8 @@ struct cdht_node {
     cdht_id lo, hi;            /* keys in (lo, hi] */
     uint64_t retry_ms;         /* !running: try again then, with our successor of that time */
   } leave_ho[LEAVE_HO_MAX];
+  bool pass_all;               /* content reached us while leaving with every slot busy: once one is
+                                * free, everything still here goes (a range of the whole ring) */
   struct { cdht_id peer, about; uint64_t until_ms; } keys_wait;   /* a KEYS_REQ waiting for its sender's ping */
   struct { cdht_id peer, about; uint64_t until_ms; } keys_asked;  /* we asked |peer| for keys (about, self] */
   struct { cdht_id peer; uint64_t until_ms; } giver;              /* a predecessor handing us its keys */
@@ -688,7 +692,8 @@ static void hand_keys_to_joiner(cdht_node *n, cdht_id joiner, cdht_id about);
 static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
   if (n->state != LEAVING || n->succ[0] == n->cfg.self || n->succ[0] == CDHT_ID_NONE) return false;
   uint64_t key = key_of(n, file);
-  start_leave_handover(n, now, (key + n->cfg.ring_size - 1) % n->cfg.ring_size, key);
+  if (!start_leave_handover(n, now, (key + n->cfg.ring_size - 1) % n->cfg.ring_size, key))
+    n->pass_all = true; /* found by the simulator: two neighbours quitting at once, seed 119 with --store-races */
   return true;
 }
 
@@ -775,6 +780,10 @@ static int on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
     n->pred[1] = x;
     n->pred_heard_ms[1] = now;
   } else if (takes_first_slot(n, x, now)) { /* else answered, but not our predecessor */
+    if (n->pred[0] != x && n->pred[0] != CDHT_ID_NONE) { /* it may be leaving, its keys still on their way */
+      n->pred_was1 = n->pred[0];
+      n->pred_was1_ms = n->pred_heard_ms[0];
+    }
     if (n->pred[1] == x) n->pred[1] = CDHT_ID_NONE;
     if (n->pred_was2 == x) n->pred_was2 = CDHT_ID_NONE;
     n->pred[0] = x;
@@ -937,6 +946,12 @@ bool cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16
    * are not ours already.  Its files may take longer than its pings last, so once it began it may
    * go on for a transfer's time. */
   bool pred = (pred_fresh(n, 0, now) && n->pred[0] == from) || (pred_fresh(n, 1, now) && n->pred[1] == from);
+  /* A predecessor that quits tells its own predecessors first, whose pings may then take its
+   * slot before its first file arrives (found by the simulator: seed 47, and seed 125 with
+   * --store-races, where two neighbours quit at once): a displaced one still hands over for a
+   * detection period after its last ping. */
+  pred = pred || (n->pred_was1 == from && now - n->pred_was1_ms <= detect_ms(n)) ||
+         (n->pred_was2 == from && now - n->pred_was2_ms <= detect_ms(n));
   bool giving = from == n->giver.peer && now < n->giver.until_ms;
   if ((pred || giving) && from != self && !cdht_ring_between(from, key, self, size)) {
     n->giver.peer = from;
@@ -979,6 +994,10 @@ int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_
   } else {
     h->used = false;
   }
+  if (n->pass_all && !h->used && n->state == LEAVING && now < n->leave_deadline_ms) {
+    n->pass_all = false; /* the I/O layer skips files already on their way */
+    start_leave_handover(n, now, n->cfg.self, n->cfg.self);
+  }
   check_leave_done(n);
   return 0;
 }
@@ -990,9 +1009,10 @@ static int on_keys_done(cdht_node *n, uint64_t now, const cdht_msg *m) {
   bool giving = (m->from == n->giver.peer && now < n->giver.until_ms) ||
                 (pred_fresh(n, 0, now) && n->pred[0] == m->from);
   if (!asked && !giving) { drop(n, CDHT_DROP_UNASKED); return CDHT_ERR_ROLE; }
-  /* The giver's window stays open: a leaving peer may hand on, after its own keys, content that
-   * reached it while it left (§6). */
-  if (asked) n->keys_asked.peer = CDHT_ID_NONE;
+  /* Both windows stay open: a leaving peer may hand on, after its own keys, content that reached
+   * it while it left (§6); and the successor we asked may pass back, up to a transfer's time
+   * after our join, content of a store it accepted just before it (pass_back_if_joined; found
+   * by the simulator, seed 3 with --store-races). */
   cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = m->from, .seq = m->seq };
   emit(n, ev);
   return 0;
@@ -1366,7 +1386,7 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   n->state = RUNNING;
   n->succ[0] = cfg->succ[0];
   n->succ[1] = cfg->succ[1];
-  n->pred[0] = n->pred[1] = n->pred_was2 = CDHT_ID_NONE;
+  n->pred[0] = n->pred[1] = n->pred_was2 = n->pred_was1 = CDHT_ID_NONE;
   n->heard_ms[0] = n->heard_ms[1] = CDHT_NEVER;
   cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
   n->departed = CDHT_ID_NONE;

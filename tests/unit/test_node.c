@@ -1859,6 +1859,106 @@ static void test_node_departs_again_after_rejoining(void **state) {
   cdht_node_del(n);
 }
 
+
+/* ---- content handed on around quits and joins (found by cdht-sim with content-carrying stores) ---- */
+
+/* 8, our first predecessor, quits: it tells 5 first, whose ping as our first can overtake 8's
+ * first handover file.  8 still hands us its keys for a detection period after its last ping
+ * (seed 47); a predecessor displaced from the second slot likewise (seed 125, --store-races). */
+static void test_node_handover_from_a_just_displaced_predecessor_is_taken(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = leaver(now); /* 10, predecessors 8 and 5 */
+  now += 10;
+  assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_FIRST, 1), 0);
+  drain_all(n);
+  assert_true(cdht_node_predecessor(n, 0) == 5);
+  assert_true(cdht_node_handover_allowed(n, now + 5, 8, 7));   /* key 7: 8's, not ours */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 9, 7));  /* never a predecessor */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 8, 9));  /* key 9 is ours already */
+  cdht_node_del(n);
+
+  now = 0;
+  n = leaver(now);
+  now += 10;
+  assert_int_equal(ping_from(n, now, 3, CDHT_ROLE_SECOND, 1), 0); /* 5 displaced from the second slot */
+  drain_all(n);
+  assert_true(cdht_node_handover_allowed(n, now + 5, 5, 4));
+  cdht_node_del(n);
+
+  /* Long after its last ping (and with no file begun) it is nobody's word. */
+  now = 0;
+  n = leaver(now);
+  assert_int_equal(ping_from(n, now + 10, 3, CDHT_ROLE_SECOND, 1), 0);
+  drain_all(n);
+  assert_false(cdht_node_handover_allowed(n, now + 60000, 5, 4));
+  cdht_node_del(n);
+}
+
+/* A joiner takes, after its keys, content its successor passes back: the store was accepted
+ * just before the join and its content came after the join's handover (seed 3, --store-races). */
+static void test_node_joiner_takes_content_passed_back_after_its_keys(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(10, 10, 10);
+  c.join_via = 5;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  assert_true(k == 1 && out[0].m.type == CDHT_MSG_JOIN_REQ);
+  cdht_msg yes = { .type = CDHT_MSG_JOIN_ACCEPT, .seq = out[0].m.seq, .succ = { 12, 15 }, .about = CDHT_ID_NONE };
+  now += 10;
+  assert_int_equal(deliver(n, now, CDHT_TCP, 5, yes), 0);
+  k = drain_out(n, out, OUT_CAP);
+  bool asked = false;
+  for (size_t i = 0; i < k; i++) asked |= out[i].m.type == CDHT_MSG_KEYS_REQ && out[i].o.to == 12;
+  assert_true(asked);
+  drain_all(n);
+  now += 10;
+  assert_true(cdht_node_handover_allowed(n, now, 12, 7)); /* key 7 of (5, 10] */
+  cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = 1 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 12, done), 0);
+  drain_all(n);
+  now += 500;
+  assert_true(cdht_node_handover_allowed(n, now, 12, 8));  /* passed back later */
+  assert_false(cdht_node_handover_allowed(n, now, 12, 11)); /* not a key we asked for */
+  cdht_node_del(n);
+}
+
+/* A leaving peer that takes over more files than it can follow handovers at once still passes
+ * every one on: once a handover is through, whatever is still here goes (seed 119, two
+ * neighbours quitting at once with --store-races). */
+static void test_node_leaving_peer_passes_on_more_files_than_it_has_handovers(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = leaver(now);
+  now += 100;
+  assert_int_equal(command(n, now, CDHT_CMD_QUIT, 0), 0);
+  drain_out(n, (sent[OUT_CAP]){ 0 }, OUT_CAP);
+  cdht_event ev[EV_CAP];
+  size_t k = drain_ev(n, ev, EV_CAP);
+  assert_true(k == 1 && ev[0].kind == CDHT_EV_HANDOVER);
+  uint32_t own = ev[0].seq;
+  unsigned handovers = 0;
+  for (uint16_t f = 100; f < 120; f++) { /* 20 files from a predecessor leaving at the same time */
+    assert_int_equal(cdht_node_on_taken_over(n, now, f, 8), 0);
+    k = drain_ev(n, ev, EV_CAP);
+    for (size_t i = 0; i < k; i++) handovers += ev[i].kind == CDHT_EV_HANDOVER;
+  }
+  assert_true(handovers < 20); /* the slots ran out */
+  assert_int_equal(cdht_node_on_handover_done(n, now + 50, 12, own, 0, 0), 0);
+  drain_out(n, (sent[OUT_CAP]){ 0 }, OUT_CAP);
+  k = drain_ev(n, ev, EV_CAP);
+  ssize_t all = -1;
+  for (size_t i = 0; i < k; i++)
+    if (ev[i].kind == CDHT_EV_HANDOVER) all = (ssize_t)i;
+  assert_true(all >= 0);
+  assert_true(ev[all].peer == 12 && ev[all].succ[0] == 10 && ev[all].succ[1] == 10); /* the whole ring */
+  assert_false(cdht_node_has_left(n));
+  cdht_node_del(n);
+}
+
 /* Runs |n| from |*now| to |until| in 50 ms steps, answering every ping; events are dropped. */
 static void run_answering(cdht_node *n, uint64_t *now, uint64_t until) {
   sent rest[OUT_CAP];
@@ -2083,6 +2183,9 @@ int main(void) {
     cmocka_unit_test(test_node_witness_vouches_or_times_out),
     cmocka_unit_test(test_node_witness_answers),
     cmocka_unit_test(test_node_departs_again_after_rejoining),
+    cmocka_unit_test(test_node_handover_from_a_just_displaced_predecessor_is_taken),
+    cmocka_unit_test(test_node_joiner_takes_content_passed_back_after_its_keys),
+    cmocka_unit_test(test_node_leaving_peer_passes_on_more_files_than_it_has_handovers),
     cmocka_unit_test(test_node_failed_stores_free_their_slots),
     cmocka_unit_test(test_node_worst_case_fits_the_queues),
     cmocka_unit_test(test_node_successors_that_never_answered),
