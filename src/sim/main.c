@@ -36,10 +36,17 @@ static const char usage[] =
   "  --min-live N            random churn stops at N live peers (default 3)\n"
   "  --kill ID@T, --quit ID@T        kill or quit peer ID (or `random`) at T seconds\n"
   "  --kill-adjacent ID@T            kill ID and its successor at once (breaks the ring: expected to fail)\n"
+  "  --quit-adjacent ID@T            ID and its successor quit at the same moment\n"
   "  --restart ID@T                  peer ID (killed or departed) starts again as `cdht ID S1 S2` with\n"
   "                                  its old successors; it must be back in the ring within a bound\n"
   "  --request ID:NNNN@T             peer ID requests file NNNN at T seconds\n"
   "  --join ID:KNOWN@T               peer ID (not running) joins through peer KNOWN at T seconds\n"
+  "  --store-races           the churn overwrites stored names around quits and joins (their content\n"
+  "                          lands before, during and after the handovers), and a third of its quits\n"
+  "                          are of two neighbours at the same moment\n"
+  "  --keep-newer            what if a handed-over file never replaced newer content at its receiver\n"
+  "                          (the real peers cannot tell which is newer: it is counted as\n"
+  "                          `older over newer` either way)\n"
   "  --no-joins              random churn only kills and quits (by default it also joins new\n"
   "                          peers and restarts killed or departed ones, with a join or as\n"
   "                          `cdht ID S1 S2` with their old successors)\n"
@@ -154,6 +161,7 @@ static void print_summary(FILE *f, const sim_opts *o, const sim_result *r) {
   fprintf(f, "seed %llu: peers %u, simulated %.0f s in %.2f s wall (%.0fx), events %llu (%.0f/s), "
              "lookups %llu ok / %llu failed, stores %llu, kills %llu, quits %llu, joins %llu, restarts %llu, repairs %llu, "
              "detection mean %.2f s p50 %.2f s p99 %.2f s, repair mean %.2f s p99 %.2f s, false detections %llu, "
+             "contents landed %llu, acknowledged %llu, lost with kills %llu, older over newer %llu, adjacent quits %llu, "
              "memory %zu B/peer, violations %llu\n",
           (unsigned long long)o->seed, r->peers, sim_s, r->wall_s, r->wall_s > 0 ? sim_s / r->wall_s : 0,
           (unsigned long long)r->events, r->wall_s > 0 ? (double)r->events / r->wall_s : 0,
@@ -161,7 +169,9 @@ static void print_summary(FILE *f, const sim_opts *o, const sim_result *r) {
           (unsigned long long)r->kills,
           (unsigned long long)r->quits, (unsigned long long)r->joins, (unsigned long long)r->restarts,
           (unsigned long long)r->repairs, r->detect_mean_s, r->detect_p50_s,
-          r->detect_p99_s, r->repair_mean_s, r->repair_p99_s, (unsigned long long)r->false_deaths, r->bytes_per_peer,
+          r->detect_p99_s, r->repair_mean_s, r->repair_p99_s, (unsigned long long)r->false_deaths,
+          (unsigned long long)r->versions, (unsigned long long)r->acked, (unsigned long long)r->lost_with_kills,
+          (unsigned long long)r->stale_overwrites,          (unsigned long long)r->adjacent_quits, r->bytes_per_peer,
           (unsigned long long)r->violations);
 }
 
@@ -242,11 +252,17 @@ int main(int argc, char **argv) {
       o.min_live = (uint32_t)x;
     } else if (strcmp(a, "--no-joins") == 0) {
       o.no_joins = true;
+    } else if (strcmp(a, "--store-races") == 0) {
+      o.store_races = true;
+    } else if (strcmp(a, "--keep-newer") == 0) {
+      o.keep_newer = true;
     } else if (strcmp(a, "--kill") == 0 || strcmp(a, "--quit") == 0 || strcmp(a, "--request") == 0 ||
-               strcmp(a, "--kill-adjacent") == 0 || strcmp(a, "--join") == 0 || strcmp(a, "--restart") == 0) {
-      sim_action_kind k = a[2] == 'q' ? SIM_QUIT : a[4] == 'q' ? SIM_REQUEST : a[2] == 'r' ? SIM_RESTART
-                        : a[2] == 'j' ? SIM_JOIN
-                        : a[6] == '-' ? SIM_KILL_ADJACENT : SIM_KILL;
+               strcmp(a, "--kill-adjacent") == 0 || strcmp(a, "--join") == 0 || strcmp(a, "--restart") == 0 ||
+               strcmp(a, "--quit-adjacent") == 0) {
+      sim_action_kind k = strcmp(a, "--quit") == 0 ? SIM_QUIT : strcmp(a, "--request") == 0 ? SIM_REQUEST
+                        : strcmp(a, "--restart") == 0 ? SIM_RESTART : strcmp(a, "--join") == 0 ? SIM_JOIN
+                        : strcmp(a, "--kill-adjacent") == 0 ? SIM_KILL_ADJACENT
+                        : strcmp(a, "--quit-adjacent") == 0 ? SIM_QUIT_ADJACENT : SIM_KILL;
       if (o.nactions == SIM_MAX_ACTIONS || parse_action(TAKE(), k, &o.actions[o.nactions]) < 0) return bad(a, v);
       if (k == SIM_KILL_ADJACENT) o.expect_break = true;
       o.nactions++;

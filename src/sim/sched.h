@@ -16,6 +16,7 @@ typedef enum sim_ev_kind {
   SIM_ACTION,      /* a scheduled or random fault or command (a = action index) */
   SIM_CHECK,       /* the network should have settled: check the invariants */
   SIM_LOOKUPS,     /* issue a batch of lookups */
+  SIM_XFER,        /* a step of a content transfer (a = giver index, b = receiver index, buf = its state) */
 } sim_ev_kind;
 
 typedef struct sim_ev {

@@ -39,8 +39,67 @@ typedef struct speer {
   struct { uint64_t t_us; cdht_event ev; uint8_t note; } recent[RECENT]; /* note: enum note */
   unsigned nrecent;
   lookup lk[PEER_LOOKUPS];
-  uint8_t *held;                     /* files whose content this peer holds (its data directory) */
+  struct pstore *ps;                 /* its data directory and handovers; NULL until it holds a file */
+  uint32_t life;                     /* bumped at each start: a transfer to an older process fails */
 } speer;
+
+/* ---- content, as the I/O layer keeps it (src/cli/content.c) ----
+ * A version is one store's content: numbered when it first lands at a peer, so a larger number
+ * landed later.  Version v is older than version a's store if it landed before a's upload
+ * began (v <= a's start_ver): a peer holding only v then has lost a.  Versions that landed
+ * while a was on its way are concurrent with it, and either may rightly win. */
+#define HO_WINDOW 8 /* content.c HANDOVER_WINDOW: transfers of one handover under way at once */
+#define HO_MAX 8    /* content.c HANDOVER_MAX: handovers under way at one peer */
+
+typedef struct hfile {
+  uint16_t file;
+  uint16_t slot;     /* 1 + the handover it is on its way in (content.c handing[]), 0: none */
+  uint32_t ver;      /* the version held (content.c ver[], but the same number at every holder) */
+  uint32_t sending;  /* the version on its way in that handover (content.c handing_ver[]) */
+} hfile;
+
+typedef struct sho {  /* content.c struct handover: keys in (lo, hi] going to |peer| */
+  bool used;
+  cdht_id peer, lo, hi;
+  uint32_t id;        /* the node's handover id */
+  uint64_t token;     /* the receiver's grant, carried by each transfer */
+  uint32_t next_file; /* files below this were started or skipped */
+  uint32_t inflight, done, failed;
+} sho;
+
+typedef struct pstore {
+  hfile *f;           /* sorted by file */
+  uint32_t n, cap;
+  sho ho[HO_MAX];
+} pstore;
+
+typedef struct vrec {   /* one version: one store's content */
+  cdht_id storer, holder; /* who uploaded it, where it landed first */
+  uint32_t storer_life;
+  uint32_t seq;           /* the store's request id */
+  uint32_t start_ver;     /* the last version number given out when its upload began */
+  uint64_t size_us;       /* one transfer of it takes this long */
+  uint64_t land_us;       /* when it landed */
+  uint16_t file;
+  bool acked;             /* its storer was told STORED */
+  bool lost_by_kill;      /* a kill took its last live copy (no replication yet) */
+} vrec;
+
+/* A transfer in flight, in a SIM_XFER event's buf (a = giver index, b = receiver index). */
+enum { XF_PUT, XF_HANDOVER };
+enum { XF_HEADER, XF_LANDED, XF_RESULT };
+typedef struct xfer {
+  uint8_t kind, phase;
+  uint8_t ok;             /* XF_RESULT: the receiver kept it */
+  uint8_t slot;           /* XF_HANDOVER: the giver's handover slot */
+  uint16_t file;
+  uint32_t ver;           /* XF_HANDOVER: the version sent; XF_PUT: numbered on landing */
+  uint32_t life_a, life_b;
+  uint32_t seq;           /* XF_PUT: the store's id; XF_HANDOVER: the handover id */
+  uint32_t start_ver;     /* XF_PUT: the last version number when the upload began */
+  uint64_t size_us;       /* XF_PUT: its transfer time */
+  uint64_t token;         /* XF_HANDOVER: the receiver's grant (CDHT_EV_HANDOVER's token) */
+} xfer;
 
 typedef struct samples { double *v; size_t n, cap; } samples;
 
@@ -63,7 +122,9 @@ typedef struct world {
   cdht_id recent_victims[4];
   uint64_t recent_victims_us[4];
   bool oom;
-  uint8_t stored[CDHT_FILE_MAX + 1];  /* 1: stored and confirmed; 2: lost with a killed holder */
+  uint32_t stored[CDHT_FILE_MAX + 1]; /* the newest acknowledged version of each name (0: none) */
+  vrec *v;                            /* v[1..nver]: every version, in landing order */
+  uint32_t nver, vcap;
 } world;
 
 static const uint64_t NEVER_US = UINT64_MAX;
@@ -122,11 +183,72 @@ static speer *find(world *w, cdht_id id) {
 
 static uint32_t index_of(world *w, const speer *p) { return (uint32_t)(p - w->p); }
 
-static bool holds(const speer *p, unsigned f) { return p->held && (p->held[f / 8] >> (f % 8)) & 1; }
-static void set_held(speer *p, unsigned f, bool on) {
-  if (!p->held) return;
-  if (on) p->held[f / 8] |= (uint8_t)(1u << (f % 8));
-  else p->held[f / 8] &= (uint8_t)~(1u << (f % 8));
+/* The entry of |f| in |p|'s data directory, or NULL. */
+static hfile *held(const speer *p, unsigned f) {
+  if (!p->ps) return NULL;
+  uint32_t lo = 0, hi = p->ps->n;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (p->ps->f[mid].file < f) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < p->ps->n && p->ps->f[lo].file == f ? &p->ps->f[lo] : NULL;
+}
+
+static uint32_t held_ver(const speer *p, unsigned f) {
+  const hfile *h = held(p, f);
+  return h ? h->ver : 0;
+}
+
+/* The first entry at or after file |f|, as an index (n: none). */
+static uint32_t held_from(const pstore *ps, uint32_t f) {
+  uint32_t lo = 0, hi = ps->n;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (ps->f[mid].file < f) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static pstore *store_of(world *w, speer *p) {
+  if (!p->ps && !(p->ps = calloc(1, sizeof *p->ps))) w->oom = true;
+  return p->ps;
+}
+
+/* Content |ver| of |f| lands in |p|'s data directory, replacing what was there (content.c
+ * on_received: a second store of a name replaces the first). */
+static void set_held(world *w, speer *p, unsigned f, uint32_t ver) {
+  hfile *h = held(p, f);
+  if (h) { h->ver = ver; return; }
+  pstore *ps = store_of(w, p);
+  if (!ps) return;
+  if (ps->n == ps->cap) {
+    uint32_t cap = ps->cap ? ps->cap * 2 : 8;
+    hfile *nf = realloc(ps->f, cap * sizeof *nf);
+    if (!nf) { w->oom = true; return; }
+    ps->f = nf;
+    ps->cap = cap;
+  }
+  uint32_t i = held_from(ps, f);
+  memmove(&ps->f[i + 1], &ps->f[i], (ps->n - i) * sizeof *ps->f);
+  ps->f[i] = (hfile){ .file = (uint16_t)f, .ver = ver };
+  ps->n++;
+}
+
+static void drop_held(speer *p, unsigned f) {
+  hfile *h = held(p, f);
+  if (!h) return;
+  uint32_t i = (uint32_t)(h - p->ps->f);
+  memmove(&p->ps->f[i], &p->ps->f[i + 1], (p->ps->n - i - 1) * sizeof *p->ps->f);
+  p->ps->n--;
+}
+
+static void clear_store(speer *p) {
+  if (!p->ps) return;
+  free(p->ps->f);
+  free(p->ps);
+  p->ps = NULL;
 }
 
 static void push(world *w, sim_ev *ev) {
@@ -255,6 +377,240 @@ static void route(world *w, speer *src, const cdht_output *out) {
   push(w, &ev);
 }
 
+/* ---- content: versions, transfers, handovers ---- */
+
+static void settle_node(world *w, speer *p);
+
+static bool same_process(const world *w, uint32_t i, uint32_t life) {
+  const speer *p = &w->p[i];
+  return alive(p) && p->node && p->life == life;
+}
+
+/* Whether a peer holding version |v| holds the content of version |a|'s store, or content that
+ * landed while |a| was on its way (concurrent with it, so either may win): not something older. */
+static bool not_older(const world *w, uint32_t v, uint32_t a) { return v && v > w->v[a].start_ver; }
+
+/* A live peer (running, leaving or joining) holding |f| at version |a| or not older. */
+static speer *live_holder(world *w, unsigned f, uint32_t a) {
+  for (uint32_t i = 0; i < w->n; i++) {
+    speer *p = &w->p[i];
+    if (p->ps && alive(p) && p->node && not_older(w, held_ver(p, f), a)) return p;
+  }
+  return NULL;
+}
+
+/* Version |ver| of |f| just left its last copy with a killed peer (no replication yet): what
+ * only that peer held is lost, and the invariant excuses exactly that. */
+static void note_kill_loss(world *w, unsigned f, uint32_t ver) {
+  if (!ver || w->v[ver].lost_by_kill || live_holder(w, f, ver)) return;
+  w->v[ver].lost_by_kill = true;
+  w->r->lost_with_kills++;
+}
+
+/* Whether the loss of acknowledged version |a| of |f| is a kill's doing. */
+static bool lost_by_kill(const world *w, unsigned f, uint32_t a) {
+  for (uint32_t k = w->v[a].start_ver + 1; k <= w->nver; k++)
+    if (w->v[k].file == f && w->v[k].lost_by_kill) return true;
+  return false;
+}
+
+static uint32_t new_version(world *w, const speer *storer, const speer *holder, const xfer *x) {
+  if (w->nver + 1 >= w->vcap) {
+    uint32_t cap = w->vcap ? w->vcap * 2 : 256;
+    vrec *nv = realloc(w->v, cap * sizeof *nv);
+    if (!nv) { w->oom = true; return 0; }
+    if (!w->vcap) memset(&nv[0], 0, sizeof nv[0]); /* version 0: nothing */
+    w->v = nv;
+    w->vcap = cap;
+  }
+  uint32_t k = ++w->nver;
+  w->r->versions++;
+  w->v[k] = (vrec){ .storer = storer->id, .storer_life = x->life_a, .holder = holder->id, .seq = x->seq,
+                    .start_ver = x->start_ver, .size_us = x->size_us, .land_us = w->now_us, .file = x->file };
+  return k;
+}
+
+/* How long one transfer of a new content takes: most files are small (a few ms to 50 ms), a
+ * quarter are large (up to about a second), as the real transfers of real files. */
+static uint64_t content_size_us(world *w) {
+  if (cdht_rng_below(&w->rng, 4) == 0) return 50000 + cdht_rng_below(&w->rng, 950001);
+  return 2000 + cdht_rng_below(&w->rng, 48001);
+}
+
+static void xfer_push(world *w, uint64_t t_us, uint32_t a, uint32_t b, const xfer *x) {
+  sim_ev e = { .kind = SIM_XFER, .t_us = t_us, .a = a, .b = b };
+  memcpy(e.buf, x, sizeof *x);
+  push(w, &e);
+}
+
+/* A transfer opens a connection: the receiver judges the header one round trip and one delay
+ * later (content.c on_accept), the content lands after its size's time (on_received), and the
+ * giver learns the verdict one delay after that (on_handed, on_uploaded).  A receiver that is
+ * unknown, cut off, refusing, dead or restarted fails it; a giver that died or left cuts it. */
+static void xfer_start(world *w, speer *from, speer *to, xfer *x) {
+  x->phase = XF_HEADER;
+  x->life_a = from->life;
+  x->life_b = to ? to->life : 0;
+  uint32_t b = to && !cut(w, from, to) ? index_of(w, to) : UINT32_MAX;
+  xfer_push(w, w->now_us + 3 * delay(w), index_of(w, from), b, x);
+}
+
+static void xfer_result(world *w, uint32_t a, uint32_t b, xfer x, bool ok) {
+  x.phase = XF_RESULT;
+  x.ok = ok;
+  xfer_push(w, w->now_us + delay(w), a, b, &x);
+}
+
+static void xfer_trace(world *w, const speer *p, const char *what, const xfer *x, cdht_id other) {
+  if (!w->o->trace) return;
+  print_time(w->o->trace, w->now_us);
+  fprintf(w->o->trace, " peer %llu: (%s %04u version %u, peer %llu)\n", (unsigned long long)p->id, what, x->file,
+          x->ver, (unsigned long long)other);
+}
+
+/* Starts the next files of handover |slot| of |g|, up to the window, in file order (content.c
+ * handover_pump); when none is under way and none is left, the node hears how many went. */
+static void pump(world *w, speer *g, unsigned slot) {
+  pstore *ps = g->ps;
+  sho *ho = &ps->ho[slot];
+  speer *to = find(w, ho->peer);
+  uint64_t size = w->o->ring_size;
+  while (ho->inflight < HO_WINDOW && ho->next_file <= CDHT_FILE_MAX) {
+    uint32_t i = held_from(ps, ho->next_file);
+    if (i == ps->n) { ho->next_file = CDHT_FILE_MAX + 1; break; }
+    hfile *h = &ps->f[i];
+    ho->next_file = h->file + 1u;
+    if (!cdht_node_is_stored(g->node, h->file) || h->slot ||
+        !cdht_ring_between(ho->lo, cdht_ring_key(h->file, size), ho->hi, size))
+      continue;
+    xfer x = { .kind = XF_HANDOVER, .file = h->file, .ver = h->ver, .seq = ho->id, .slot = (uint8_t)slot,
+               .token = ho->token };
+    h->slot = (uint16_t)(slot + 1);
+    h->sending = h->ver;
+    ho->inflight++;
+    xfer_trace(w, g, "hands over", &x, ho->peer);
+    xfer_start(w, g, to, &x);
+  }
+  if (ho->inflight == 0 && ho->next_file > CDHT_FILE_MAX) {
+    ho->used = false;
+    cdht_node_on_handover_done(g->node, w->now_us / 1000, ho->peer, ho->id, ho->done, ho->failed);
+  }
+}
+
+/* CDHT_EV_HANDOVER at |g| (content.c): the files in (lo, hi] go to |peer|. */
+static void start_handover(world *w, speer *g, const cdht_event *ev) {
+  uint64_t now_ms = w->now_us / 1000;
+  if (!g->ps || g->ps->n == 0) { /* nothing held: none went (no table for a peer without files) */
+    cdht_node_on_handover_done(g->node, now_ms, ev->peer, ev->seq, 0, 0);
+    return;
+  }
+  unsigned slot = 0;
+  while (slot < HO_MAX && g->ps->ho[slot].used) slot++;
+  if (slot == HO_MAX) { /* cannot follow it: the files stay, and none went */
+    cdht_node_on_handover_done(g->node, now_ms, ev->peer, ev->seq, 0, 1);
+    return;
+  }
+  g->ps->ho[slot] = (sho){ .used = true, .id = ev->seq, .peer = ev->peer, .lo = ev->succ[0], .hi = ev->succ[1],
+                           .token = ev->token };
+  pump(w, g, slot);
+}
+
+/* A handover file got its verdict at giver |g| (content.c on_handed).  Kept by the receiver:
+ * the content removed here is exactly the version that went; if newer content landed
+ * meanwhile, that follows in the same handover and stays here until it is through. */
+static void handed(world *w, speer *g, uint32_t b, const xfer *x) {
+  uint64_t now_ms = w->now_us / 1000;
+  hfile *h = held(g, x->file);
+  unsigned slot = h && h->slot ? h->slot - 1u : HO_MAX;
+  bool live = slot < HO_MAX && g->ps->ho[slot].used;
+  bool ok = x->ok;
+  if (h) h->slot = 0;
+  if (ok && h && h->ver != x->ver && live && cdht_node_is_stored(g->node, x->file)) {
+    xfer y = { .kind = XF_HANDOVER, .file = x->file, .ver = h->ver, .seq = x->seq, .slot = (uint8_t)slot,
+               .token = x->token };
+    h->slot = (uint16_t)(slot + 1);
+    h->sending = h->ver;
+    xfer_trace(w, g, "hands over the newer", &y, g->ps->ho[slot].peer);
+    xfer_start(w, g, find(w, g->ps->ho[slot].peer), &y);
+    return;
+  }
+  if (ok && h && h->ver == x->ver) {
+    drop_held(g, x->file);
+    /* The receiver may have been killed since it kept it: then it is lost with it. */
+    if (b != UINT32_MAX && w->p[b].state == P_DEAD) note_kill_loss(w, x->file, x->ver);
+    if (live) cdht_node_on_file_handed(g->node, now_ms, x->file, g->ps->ho[slot].peer);
+    else cdht_node_set_stored(g->node, x->file, false);
+  }
+  if (live) {
+    g->ps->ho[slot].inflight--;
+    if (ok) g->ps->ho[slot].done++;
+    else g->ps->ho[slot].failed++;
+    pump(w, g, slot);
+  }
+  settle_node(w, g);
+}
+
+/* One step of a transfer (SIM_XFER). */
+static void on_xfer(world *w, const sim_ev *ev) {
+  xfer x;
+  memcpy(&x, ev->buf, sizeof x);
+  uint64_t now_ms = w->now_us / 1000;
+  mix(w, w->now_us);
+  mix(w, ((uint64_t)x.kind << 56) | ((uint64_t)x.phase << 48) | ((uint64_t)x.file << 32) | x.ver);
+  if (!same_process(w, ev->a, x.life_a)) return; /* the giver died or left: its transfers are cut */
+  speer *g = &w->p[ev->a];
+  speer *r = ev->b == UINT32_MAX ? NULL : &w->p[ev->b];
+  bool receiver = r && same_process(w, ev->b, x.life_b) && !cut(w, g, r);
+  switch (x.phase) {
+  case XF_HEADER: {
+    if (receiver && x.kind == XF_HANDOVER && !cdht_node_handover_allowed(r->node, now_ms, g->id, x.file, x.token))
+      receiver = false; /* refused: the giver keeps it */
+    if (!receiver) {
+      xfer_trace(w, g, "refused:", &x, r ? r->id : CDHT_ID_NONE);
+      xfer_result(w, ev->a, ev->b, x, false);
+      break;
+    }
+    x.phase = XF_LANDED;
+    xfer_push(w, w->now_us + (x.kind == XF_PUT ? x.size_us : w->v[x.ver].size_us), ev->a, ev->b, &x);
+    break;
+  }
+  case XF_LANDED:
+    if (!receiver) { /* the connection was reset */
+      xfer_trace(w, g, "cut off:", &x, r ? r->id : CDHT_ID_NONE);
+      xfer_result(w, ev->a, ev->b, x, false);
+      break;
+    }
+    if (x.kind == XF_PUT) {
+      x.ver = new_version(w, g, r, &x);
+      if (!x.ver) break;
+      set_held(w, r, x.file, x.ver);
+      xfer_trace(w, r, "stored content lands:", &x, g->id);
+      cdht_node_on_stored(r->node, now_ms, x.file, g->id, x.seq);
+    } else {
+      uint32_t had = held_ver(r, x.file);
+      bool stale = had && !not_older(w, x.ver, had);
+      if (stale) { /* content.c replaces it all the same (its files carry no version) */
+        w->r->stale_overwrites++;
+        xfer_trace(w, r, w->o->keep_newer ? "older content refused:" : "older content replaces newer:", &x, g->id);
+      }
+      if (!stale || !w->o->keep_newer) set_held(w, r, x.file, x.ver);
+      xfer_trace(w, r, "handed-over content lands:", &x, g->id);
+      cdht_node_on_taken_over(r->node, now_ms, x.file, g->id);
+    }
+    settle_node(w, r);
+    if (r != g) xfer_result(w, ev->a, ev->b, x, true); /* a local copy has no one to tell */
+    break;
+  case XF_RESULT:
+    if (x.kind == XF_HANDOVER) {
+      handed(w, g, ev->b, &x);
+    } else if (!x.ok) {
+      cdht_node_on_upload_failed(g->node, now_ms, x.file, x.seq);
+      settle_node(w, g);
+    }
+    break;
+  }
+}
+
 /* ---- node events and the continuous invariants ---- */
 
 static bool declared(const speer *p, cdht_id id) {
@@ -287,8 +643,6 @@ static void finish_lookup(world *w, speer *p, uint16_t file, cdht_id holder, boo
     return;
   }
 }
-
-static void settle_node(world *w, speer *p);
 
 static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   const sim_opts *o = w->o;
@@ -361,36 +715,41 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     p->gone_us = w->now_us;
     break;
   case CDHT_EV_JOIN_ACCEPTED: p->state = P_RUNNING; break;
-  case CDHT_EV_STORE_UPLOAD: { /* the content reaches the accepting peer at once, verified */
+  case CDHT_EV_STORE_UPLOAD: { /* a new content goes to the accepting peer (or is copied in here) */
     speer *h = find(w, ev->peer);
-    if (!h || !alive(h) || !h->node) break;
-    set_held(h, ev->file, true);
-    cdht_node_on_stored(h->node, w->now_us / 1000, ev->file, p->id, ev->seq);
-    if (h != p) settle_node(w, h);
-    break;
-  }
-  case CDHT_EV_STORED: { /* the confirmation may have left its holder just before a kill took it */
-    speer *holder = find(w, ev->peer);
-    w->stored[ev->file] = holder && alive(holder) && holds(holder, ev->file) ? 1 : 2;
-    break;
-  }
-  case CDHT_EV_HANDOVER: { /* as the I/O layer does: the files in the range move, then the count */
-    speer *t = find(w, ev->peer);
-    uint32_t count = 0, failed = 0;
-    for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) {
-      if (!holds(p, f) || !cdht_ring_between(ev->succ[0], cdht_ring_key(f, o->ring_size), ev->succ[1], o->ring_size))
-        continue;
-      if (!t || !alive(t) || !t->node) { failed++; continue; } /* refused: kept here */
-      set_held(t, f, true);
-      cdht_node_on_taken_over(t->node, w->now_us / 1000, (uint16_t)f, p->id);
-      set_held(p, f, false);
-      if (p->node) cdht_node_on_file_handed(p->node, w->now_us / 1000, (uint16_t)f, ev->peer);
-      count++;
+    xfer x = { .kind = XF_PUT, .file = ev->file, .seq = ev->seq, .start_ver = w->nver,
+               .size_us = content_size_us(w) };
+    if (h == p) {
+      x.phase = XF_LANDED;
+      x.life_a = x.life_b = p->life;
+      xfer_push(w, w->now_us + x.size_us, index_of(w, p), index_of(w, p), &x);
+    } else {
+      xfer_start(w, p, h, &x);
     }
-    if (p->node) cdht_node_on_handover_done(p->node, w->now_us / 1000, ev->peer, ev->seq, count, failed);
-    if (t && t != p && alive(t) && t->node) settle_node(w, t);
     break;
   }
+  case CDHT_EV_STORED: { /* acknowledged: the oldest of this storer's versions of the name not yet acknowledged */
+    uint32_t k = 0;
+    for (uint32_t i = 1; i <= w->nver && !k; i++) {
+      const vrec *v = &w->v[i];
+      if (!v->acked && v->file == ev->file && v->storer == p->id && v->storer_life == p->life) k = i;
+    }
+    if (!k) {
+      char what[160];
+      snprintf(what, sizeof what, "peer %llu was told that %04u is stored at peer %llu, but no content of its "
+               "store ever landed", (unsigned long long)p->id, ev->file, (unsigned long long)ev->peer);
+      violation(w, what, p, find(w, ev->peer));
+      break;
+    }
+    w->v[k].acked = true;
+    w->r->acked++;
+    if (k > w->stored[ev->file]) w->stored[ev->file] = k;
+    break;
+  }
+  case CDHT_EV_HANDOVER: /* as the I/O layer does: the files in the range go, then the count */
+    mix(w, ev->seq);
+    start_handover(w, p, ev);
+    break;
   case CDHT_EV_JOIN_FAILED:
     r->join_failures++;
     break;
@@ -433,6 +792,27 @@ static bool settled(world *w) {
   return true;
 }
 
+/* The story of one name, for a violation report: each version, where it landed, whether its
+ * storer heard STORED, and which peers hold which version now. */
+static void print_file(world *w, unsigned f) {
+  if (!w->report) return;
+  for (uint32_t k = 1; k <= w->nver; k++) {
+    const vrec *v = &w->v[k];
+    if (v->file != f) continue;
+    fprintf(w->report, "  %04u version %u: stored by peer %llu, landed at peer %llu at ", f, k,
+            (unsigned long long)v->storer, (unsigned long long)v->holder);
+    print_time(w->report, v->land_us);
+    fprintf(w->report, " s, %s%s\n", v->acked ? "acknowledged" : "not acknowledged",
+            v->lost_by_kill ? ", lost with a killed peer" : "");
+  }
+  for (uint32_t i = 0; i < w->n; i++) {
+    uint32_t k = held_ver(&w->p[i], f);
+    if (k)
+      fprintf(w->report, "  peer %llu (%s) holds version %u\n", (unsigned long long)w->p[i].id,
+              (const char *[]){ "not started", "running", "leaving", "left", "killed", "absent", "joining" }[w->p[i].state], k);
+  }
+}
+
 static void check_ring(world *w) {
   if (!settled(w)) return;
   w->r->checks++;
@@ -463,16 +843,25 @@ static void check_ring(world *w) {
     }
   }
   if (wrong) w->r->split = true;
-  /* Every stored file, unless its holder was killed (there is no replication yet), is held by
-   * the peer now responsible for its key, and by no one else. */
+  /* The newest acknowledged content of every name is held by a live peer, unless a kill took
+   * its last copy (there is no replication yet); and by the peer now responsible for its key. */
   for (unsigned f = 0; f <= CDHT_FILE_MAX && k > 0; f++) {
-    if (w->stored[f] != 1) continue;
+    uint32_t a = w->stored[f];
+    if (!a) continue;
     speer *owner = find(w, cdht_ring_closest_successor(ids, k, cdht_ring_key(f, w->o->ring_size), w->o->ring_size));
-    if (owner && holds(owner, f) && owner->node && cdht_node_is_stored(owner->node, (uint16_t)f)) continue;
-    char what[160];
-    snprintf(what, sizeof what, "stored file %04u is not held by its responsible peer %llu", f,
-             owner ? (unsigned long long)owner->id : 0ull);
-    violation(w, what, owner, owner);
+    uint32_t got = owner ? held_ver(owner, f) : 0;
+    if (owner && not_older(w, got, a) && owner->node && cdht_node_is_stored(owner->node, (uint16_t)f)) continue;
+    speer *somewhere = live_holder(w, f, a);
+    if (!somewhere && lost_by_kill(w, f, a)) continue;
+    char what[320];
+    if (!somewhere)
+      snprintf(what, sizeof what, "the newest acknowledged content of %04u (version %u) is held by no live peer", f, a);
+    else
+      snprintf(what, sizeof what, "stored file %04u: its newest acknowledged content (version %u) is not held by its "
+               "responsible peer %llu (which holds version %u), but by peer %llu", f, a,
+               owner ? (unsigned long long)owner->id : 0ull, got, (unsigned long long)somewhere->id);
+    violation(w, what, owner, somewhere ? somewhere : owner);
+    print_file(w, f);
     w->r->split = true;
     break;
   }
@@ -500,7 +889,7 @@ static void issue_lookup(world *w, speer *p, uint16_t file) {
 }
 
 static void issue_store(world *w, speer *p, uint16_t file) {
-  if (p->state != P_RUNNING || !p->node) return;
+  if (!p || p->state != P_RUNNING || !p->node) return;
   w->r->stores++;
   cdht_command cmd = { .kind = CDHT_CMD_STORE, .file = file };
   cdht_node_on_command(p->node, w->now_us / 1000, &cmd);
@@ -511,6 +900,14 @@ static void lookup_batch(world *w) {
   if (w->o->no_lookups) return;
   for (int i = 0; i < 4; i++) /* a few files stored each quiet period, to follow through the churn */
     issue_store(w, &w->p[cdht_rng_below(&w->rng, w->n)], (uint16_t)cdht_rng_below(&w->rng, 10000));
+  for (int i = 0; i < 4 && w->o->store_races; i++) { /* and as many overwrites of stored names */
+    for (int attempt = 0; attempt < 64; attempt++) {
+      uint16_t f = (uint16_t)cdht_rng_below(&w->rng, 10000);
+      if (!w->stored[f]) continue;
+      issue_store(w, &w->p[cdht_rng_below(&w->rng, w->n)], f);
+      break;
+    }
+  }
   uint32_t sample = w->o->lookup_sample;
   if (sample == 0 || sample >= w->n) {
     for (uint32_t i = 0; i < w->n; i++) issue_lookup(w, &w->p[i], (uint16_t)cdht_rng_below(&w->rng, 10000));
@@ -529,8 +926,10 @@ static void schedule_lookups(world *w, uint64_t t_us) {
 
 /* SIM_ACTION's a: a scheduled action's index, or one of these.  ACT_BACK polls whether
  * restarted peer b is back in the ring; ACT_RESTART restarts killed peer b with its old
- * successors, if it is still the kill of time buf (a uint64_t). */
-enum { ACT_RANDOM_CHURN = SIM_MAX_ACTIONS, ACT_PART_START, ACT_PART_END, ACT_BACK, ACT_RESTART };
+ * successors, if it is still the kill of time buf (a uint64_t); ACT_STORE stores file b from a
+ * random running peer; ACT_QUIT_SOON quits peer b, and at the same moment peer buf (a uint32_t
+ * index, UINT32_MAX: none). */
+enum { ACT_RANDOM_CHURN = SIM_MAX_ACTIONS, ACT_PART_START, ACT_PART_END, ACT_BACK, ACT_RESTART, ACT_STORE, ACT_QUIT_SOON };
 #define START_RESTART UINT32_MAX /* SIM_START's b: a restart with the successors in buf */
 
 /* What the simulator did to |p|, among its ring events (|ev| carries the successors or the
@@ -560,11 +959,10 @@ static void kill_peer(world *w, speer *p) {
   note(w, p, NOTE_KILLED, (cdht_event){ 0 });
   cdht_node_del(p->node);
   p->node = NULL;
-  for (unsigned f = 0; f <= CDHT_FILE_MAX; f++) /* no replication yet: its files go with it */
-    if (holds(p, f)) {
-      set_held(p, f, false);
-      if (w->stored[f] == 1) w->stored[f] = 2;
-    }
+  if (p->ps) { /* no replication yet: what only it held goes with it */
+    for (uint32_t i = 0; i < p->ps->n; i++) note_kill_loss(w, p->ps->f[i].file, p->ps->f[i].ver);
+    clear_store(p);
+  }
   w->r->kills++;
   mix(w, 0x6b696c6c00000000ull | p->id);
   if (w->o->trace) {
@@ -598,22 +996,29 @@ static speer *live_neighbour(world *w, speer *p, int dir) {
 
 /* A random victim that is not next to a peer hit within the settle time: two adjacent
  * failures inside one detection period break a two-successor ring (§5). */
-static speer *pick_victim(world *w) {
+static bool near_recent_victim(world *w, speer *c) {
+  speer *pred = live_neighbour(w, c, -1), *succ = live_neighbour(w, c, 1);
+  for (int v = 0; v < 4; v++) {
+    if (!w->recent_victims_us[v] || w->now_us - w->recent_victims_us[v] > w->settle_us) continue;
+    cdht_id x = w->recent_victims[v];
+    if (cdht_ring_between(pred->id, x, c->id, w->o->ring_size) || cdht_ring_between(c->id, x, succ->id, w->o->ring_size))
+      return true;
+  }
+  return false;
+}
+
+static uint32_t running_count(world *w) {
   uint32_t live = 0;
   for (uint32_t i = 0; i < w->n; i++) live += w->p[i].state == P_RUNNING;
-  if (live <= w->o->min_live) return NULL;
+  return live;
+}
+
+static speer *pick_victim(world *w) {
+  if (running_count(w) <= w->o->min_live) return NULL;
   for (int attempt = 0; attempt < 32; attempt++) {
     speer *c = &w->p[cdht_rng_below(&w->rng, w->n)];
     if (c->state != P_RUNNING) continue;
-    speer *pred = live_neighbour(w, c, -1), *succ = live_neighbour(w, c, 1);
-    bool near = false;
-    for (int v = 0; v < 4; v++) {
-      if (!w->recent_victims_us[v] || w->now_us - w->recent_victims_us[v] > w->settle_us) continue;
-      cdht_id x = w->recent_victims[v];
-      if (cdht_ring_between(pred->id, x, c->id, w->o->ring_size) || cdht_ring_between(c->id, x, succ->id, w->o->ring_size))
-        near = true;
-    }
-    if (!near) return c;
+    if (!near_recent_victim(w, c)) return c;
   }
   return NULL;
 }
@@ -740,14 +1145,67 @@ static speer *pick_joiner(world *w) {
   return NULL;
 }
 
+/* ---- store races (--store-races) ---- */
+
+/* A name whose key is in (lo, hi]: one |holder| holds (an overwrite: its old content is about to
+ * move), else any.  Returns -1 if the range has no key of a file. */
+static int pick_name(world *w, cdht_id lo, cdht_id hi, const speer *holder) {
+  uint64_t size = w->o->ring_size;
+  uint32_t in = 0;
+  for (uint32_t i = 0; holder && holder->ps && i < holder->ps->n; i++)
+    in += cdht_ring_between(lo, cdht_ring_key(holder->ps->f[i].file, size), hi, size);
+  if (in && cdht_rng_below(&w->rng, 4) != 0) {
+    uint64_t pick = cdht_rng_below(&w->rng, in);
+    for (uint32_t i = 0; i < holder->ps->n; i++)
+      if (cdht_ring_between(lo, cdht_ring_key(holder->ps->f[i].file, size), hi, size) && pick-- == 0)
+        return holder->ps->f[i].file;
+  }
+  for (int attempt = 0; attempt < 64; attempt++) {
+    uint16_t f = (uint16_t)cdht_rng_below(&w->rng, CDHT_FILE_MAX + 1);
+    if (cdht_ring_between(lo, cdht_ring_key(f, size), hi, size)) return f;
+  }
+  return -1;
+}
+
+/* Stores of names in (lo, hi], now and within |spread_us| from now, from random running peers:
+ * the content of some is accepted before a quit or join and lands after it; others reach the
+ * new holder while the old content is still on its way there. */
+static void race_stores(world *w, cdht_id lo, cdht_id hi, const speer *holder, uint64_t spread_us) {
+  for (int i = 0; i < 3; i++) {
+    int f = pick_name(w, lo, hi, holder);
+    if (f < 0) return;
+    issue_store(w, random_running(w), (uint16_t)f);
+    sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + 1 + cdht_rng_below(&w->rng, spread_us), .a = ACT_STORE,
+                 .b = (uint32_t)f };
+    push(w, &e);
+  }
+}
+
+/* |p| and its running successor quit at the same moment: they hand each other files. */
+static void quit_adjacent(world *w, speer *p, speer *next) {
+  if (p->state != P_RUNNING) return;
+  if (!next) next = live_neighbour(w, p, 1);
+  quit_peer(w, p);
+  if (next != p && next->state == P_RUNNING) {
+    quit_peer(w, next);
+    w->r->adjacent_quits++;
+  }
+}
+
 static void run_action(world *w, uint32_t a) {
   const sim_opts *o = w->o;
   if (a == ACT_RANDOM_CHURN) {
     uint64_t what = cdht_rng_below(&w->rng, o->no_joins ? 2 : 3);
     speer *j = what == 2 ? pick_joiner(w) : NULL;
     speer *v = j ? NULL : pick_victim(w);
-    if (j) join_peer(w, j, random_running(w));
-    else if (v && (what == 0 || (what == 2 && cdht_rng_below(&w->rng, 2) == 0))) {
+    if (j && o->store_races) { /* overwrites of the names the joiner takes, around its join */
+      speer *pred = live_neighbour(w, j, -1), *succ = live_neighbour(w, j, 1);
+      if (pred != j) race_stores(w, pred->id, j->id, succ, 2000000);
+    }
+    bool kill = v && (what == 0 || (what == 2 && cdht_rng_below(&w->rng, 2) == 0));
+    if (j) {
+      join_peer(w, j, random_running(w));
+    } else if (kill) {
       kill_peer(w, v);
       /* A third of the kills are undone by a user who restarts the peer with its old command
        * line (`cdht ID S1 S2`) at a random moment of the next settle time: before, during or
@@ -759,7 +1217,22 @@ static void run_action(world *w, uint32_t a) {
         memcpy(e.buf, &v->gone_us, sizeof v->gone_us);
         push(w, &e);
       }
-    } else if (v) quit_peer(w, v);
+    } else if (v && o->store_races) {
+      /* A quit a little after overwrites of the quitter's names, a third of them together with
+       * its successor; more overwrites arrive while they hand over. */
+      speer *pred = live_neighbour(w, v, -1), *next = live_neighbour(w, v, 1);
+      bool pair = cdht_rng_below(&w->rng, 3) == 0 && next != v && next != pred &&
+                  running_count(w) > o->min_live + 1 && !near_recent_victim(w, next);
+      uint64_t lead = cdht_rng_below(&w->rng, 100001);
+      race_stores(w, pred->id, v->id, v, lead + 1500000);
+      if (pair) race_stores(w, v->id, next->id, next, lead + 1500000);
+      sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + lead, .a = ACT_QUIT_SOON, .b = index_of(w, v) };
+      uint32_t second = pair ? index_of(w, next) : UINT32_MAX;
+      memcpy(e.buf, &second, sizeof second);
+      push(w, &e);
+    } else if (v) {
+      quit_peer(w, v);
+    }
     sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + o->churn_us, .a = ACT_RANDOM_CHURN };
     push(w, &e);
     return;
@@ -795,6 +1268,7 @@ static void run_action(world *w, uint32_t a) {
   case SIM_REQUEST: issue_lookup(w, p, act->file); break;
   case SIM_JOIN: join_peer(w, p, find(w, act->via)); break;
   case SIM_RESTART: restart_peer(w, p); break;
+  case SIM_QUIT_ADJACENT: quit_adjacent(w, p, NULL); break;
   case SIM_KILL_ADJACENT: {
     speer *next = live_neighbour(w, p, 1);
     kill_peer(w, p);
@@ -841,8 +1315,6 @@ static int choose_ids(world *w, uint32_t n) {
   }
   for (uint32_t i = 1; i < n; i++)
     if (w->p[i].id <= w->p[i - 1].id) return -1; /* explicit ids must be sorted and distinct */
-  for (uint32_t i = 0; i < n; i++)
-    if (!(w->p[i].held = calloc((CDHT_FILE_MAX + 8) / 8, 1))) return -1;
   return 0;
 }
 
@@ -900,7 +1372,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   }
   set_aside(&w, extra);
   for (uint32_t a = 0; a < o->nactions; a++) { /* a fault for a peer that is not there is a usage error */
-    static const char *const opt[] = { "--kill", "--quit", "--request", "--kill-adjacent", "--join", "--restart" };
+    static const char *const opt[] = { "--kill", "--quit", "--request", "--kill-adjacent", "--join", "--restart",
+                                       "--quit-adjacent" };
     const sim_action *act = &o->actions[a];
     cdht_id missing = act->id != CDHT_ID_NONE && !find(&w, act->id)           ? act->id
                     : act->kind == SIM_JOIN && !find(&w, act->via) ? act->via
@@ -990,7 +1463,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       cdht_node_del(p->node); /* a restart: the old process is long gone */
       p->node = NULL;
       memset(p->lk, 0, sizeof p->lk);
-      if (p->held) memset(p->held, 0, (CDHT_FILE_MAX + 8) / 8);
+      clear_store(p); /* a new process with an empty data directory */
+      p->life++;
       p->ndeclared = 0;
       p->repair_kill_us = 0;
       p->scheduled_us = NEVER_US;
@@ -1054,6 +1528,13 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     case SIM_ACTION:
       if (ev.a == ACT_BACK) {
         check_back(&w, &w.p[ev.b]);
+      } else if (ev.a == ACT_STORE) {
+        issue_store(&w, random_running(&w), (uint16_t)ev.b);
+      } else if (ev.a == ACT_QUIT_SOON) {
+        uint32_t second;
+        memcpy(&second, ev.buf, sizeof second);
+        if (second == UINT32_MAX) quit_peer(&w, &w.p[ev.b]);
+        else quit_adjacent(&w, &w.p[ev.b], &w.p[second]);
       } else if (ev.a == ACT_RESTART) {
         uint64_t killed_us;
         memcpy(&killed_us, ev.buf, sizeof killed_us);
@@ -1064,6 +1545,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       break;
     case SIM_LOOKUPS: if (settled(&w)) lookup_batch(&w); break;
     case SIM_CHECK: check_ring(&w); break;
+    case SIM_XFER: on_xfer(&w, &ev); break;
     }
   }
   if (w.oom) {
@@ -1085,8 +1567,9 @@ out:
   r->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   for (uint32_t i = 0; i < w.n; i++) {
     cdht_node_del(w.p[i].node);
-    free(w.p[i].held);
+    clear_store(&w.p[i]);
   }
+  free(w.v);
   free(w.p);
   free(w.detect.v);
   free(w.repair.v);

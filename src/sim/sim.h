@@ -13,12 +13,14 @@
 
 #define SIM_MAX_ACTIONS 64
 
-typedef enum sim_action_kind { SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN, SIM_RESTART } sim_action_kind;
+typedef enum sim_action_kind {
+  SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN, SIM_RESTART, SIM_QUIT_ADJACENT
+} sim_action_kind;
 
 typedef struct sim_action {
   uint64_t t_us;        /* when */
   sim_action_kind kind;
-  cdht_id id;           /* the peer (SIM_KILL_ADJACENT: the first of the two; CDHT_ID_NONE = random) */
+  cdht_id id;           /* the peer (SIM_*_ADJACENT: the first of the two; CDHT_ID_NONE = random) */
   cdht_id via;          /* SIM_JOIN: the known peer to join through */
   uint16_t file;        /* SIM_REQUEST */
 } sim_action;
@@ -42,6 +44,9 @@ typedef struct sim_opts {
   uint32_t nactions;
   uint32_t lookup_sample;         /* lookups per settled check (0: one from every live peer) */
   bool no_lookups;                /* no lookups of the simulator's own */
+  bool store_races;               /* overwrites around quits and joins, and adjacent quits (see sim.c) */
+  bool keep_newer;                /* what if: a handed-over file never replaces newer content at its
+                                   * receiver (content.c cannot tell today: no version on the wire) */
   cdht_config node;               /* intervals and timeouts for every node */
   bool expect_break;              /* the scenario is expected to break the ring (reported, not hidden) */
   FILE *trace;                    /* every event as a line (NULL: none) */
@@ -56,6 +61,11 @@ typedef struct sim_result {
   uint64_t node_events;       /* events the nodes emitted */
   uint64_t lookups_ok, lookups_failed;
   uint64_t kills, quits, joins, restarts, join_failures, repairs, false_deaths, checks, stores;
+  uint64_t adjacent_quits;    /* pairs of neighbours that quit at the same moment */
+  uint64_t versions;          /* contents that landed (stores whose upload went through) */
+  uint64_t acked;             /* ... of which their storer heard STORED */
+  uint64_t lost_with_kills;   /* ... of which a kill took the last copy (no replication yet) */
+  uint64_t stale_overwrites;  /* handed-over content that replaced newer content at its receiver */
   uint64_t old_restarts;      /* restarts as `cdht ID S1 S2` (with old successors), of which: */
   uint64_t taken_back;        /* ... the ring took back while nothing else changed */
   double back_mean_s, back_max_s; /* restart -> back in the ring (those taken back) */

@@ -1990,6 +1990,129 @@ static void test_node_departs_again_after_rejoining(void **state) {
   cdht_node_del(n);
 }
 
+
+/* ---- content handed on around quits and joins (found by cdht-sim with content-carrying stores) ---- */
+
+/* Delivers KEYS_OFFER{about} from |from| and returns the token |n| granted it (0: refused). */
+static uint64_t offer_from(cdht_node *n, uint64_t now, cdht_id from, cdht_id about) {
+  cdht_msg offer = { .type = CDHT_MSG_KEYS_OFFER, .about = about };
+  if (deliver(n, now, CDHT_TCP, from, offer) < 0) return 0;
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  for (size_t i = 0; i < k; i++)
+    if (out[i].m.type == CDHT_MSG_KEYS_GRANT && out[i].o.to == from) return out[i].m.token;
+  return 0;
+}
+
+/* 8, our first predecessor, quits: it tells 5 first, whose ping as our first can overtake 8's
+ * offer.  8 still gets a grant for a detection period after its last ping (seed 47); a
+ * predecessor displaced from the second slot likewise (seed 125, --store-races).  Its transfers
+ * are taken only with that token, for keys not ours already. */
+static void test_node_handover_from_a_just_displaced_predecessor_is_taken(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = leaver(now); /* 10, predecessors 8 and 5 */
+  now += 10;
+  assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_FIRST, 1), 0);
+  drain_all(n);
+  assert_true(cdht_node_predecessor(n, 0) == 5);
+  uint64_t t8 = offer_from(n, now + 5, 8, 5);
+  assert_true(t8 != 0);
+  assert_true(cdht_node_handover_allowed(n, now + 5, 8, 7, t8));      /* key 7: 8's, not ours */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 8, 7, t8 + 1)); /* not our token */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 9, 7, t8));     /* never offered */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 8, 9, t8));     /* key 9 is ours already */
+  assert_true(offer_from(n, now + 5, 9, 5) == 0);                     /* never a predecessor */
+  cdht_node_del(n);
+
+  now = 0;
+  n = leaver(now);
+  now += 10;
+  assert_int_equal(ping_from(n, now, 3, CDHT_ROLE_SECOND, 1), 0); /* 5 displaced from the second slot */
+  drain_all(n);
+  uint64_t t5 = offer_from(n, now + 5, 5, 3);
+  assert_true(t5 != 0 && cdht_node_handover_allowed(n, now + 5, 5, 4, t5));
+  cdht_node_del(n);
+
+  /* Long after its last ping it is nobody's word. */
+  now = 0;
+  n = leaver(now);
+  assert_int_equal(ping_from(n, now + 10, 3, CDHT_ROLE_SECOND, 1), 0);
+  drain_all(n);
+  assert_true(offer_from(n, now + 60000, 5, 3) == 0);
+  cdht_node_del(n);
+}
+
+/* A joiner takes, after its keys, content its successor passes back: the store was accepted
+ * just before the join and its content came after the join's handover (seed 3, --store-races). */
+static void test_node_joiner_takes_content_passed_back_after_its_keys(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(10, 10, 10);
+  c.join_via = 5;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  assert_true(k == 1 && out[0].m.type == CDHT_MSG_JOIN_REQ);
+  cdht_msg yes = { .type = CDHT_MSG_JOIN_ACCEPT, .seq = out[0].m.seq, .succ = { 12, 15 }, .about = CDHT_ID_NONE };
+  now += 10;
+  assert_int_equal(deliver(n, now, CDHT_TCP, 5, yes), 0);
+  k = drain_out(n, out, OUT_CAP);
+  uint64_t token = 0;
+  for (size_t i = 0; i < k; i++)
+    if (out[i].m.type == CDHT_MSG_KEYS_REQ && out[i].o.to == 12) token = out[i].m.token;
+  assert_true(token != 0);
+  drain_all(n);
+  now += 10;
+  assert_true(cdht_node_handover_allowed(n, now, 12, 7, token)); /* key 7 of (5, 10] */
+  assert_false(cdht_node_handover_allowed(n, now, 12, 7, 0));    /* without our token */
+  cdht_msg forged = { .type = CDHT_MSG_KEYS_DONE, .seq = 1 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 12, forged), CDHT_ERR_ROLE);
+  cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = 1, .token = token };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 12, done), 0);
+  drain_all(n);
+  now += 500;
+  assert_true(cdht_node_handover_allowed(n, now, 12, 8, token));  /* passed back later */
+  assert_false(cdht_node_handover_allowed(n, now, 12, 11, token)); /* not a key we asked for */
+  cdht_node_del(n);
+}
+
+/* A leaving peer that takes over more files than it can follow handovers at once still passes
+ * every one on: once a handover is through, whatever is still here goes (seed 119, two
+ * neighbours quitting at once with --store-races). */
+static void test_node_leaving_peer_passes_on_more_files_than_it_has_handovers(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = leaver(now);
+  now += 100;
+  assert_int_equal(command(n, now, CDHT_CMD_QUIT, 0), 0);
+  drain_out(n, (sent[OUT_CAP]){ 0 }, OUT_CAP);
+  cdht_msg grant = { .type = CDHT_MSG_KEYS_GRANT, .token = 99 };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 12, grant), 0);
+  cdht_event ev[EV_CAP];
+  size_t k = drain_ev(n, ev, EV_CAP);
+  assert_true(k == 1 && ev[0].kind == CDHT_EV_HANDOVER && ev[0].token == 99);
+  uint32_t own = ev[0].seq;
+  unsigned handovers = 0;
+  for (uint16_t f = 100; f < 120; f++) { /* 20 files from a predecessor leaving at the same time */
+    assert_int_equal(cdht_node_on_taken_over(n, now, f, 8), 0);
+    k = drain_ev(n, ev, EV_CAP);
+    for (size_t i = 0; i < k; i++) handovers += ev[i].kind == CDHT_EV_HANDOVER;
+  }
+  assert_true(handovers < 20); /* the slots ran out */
+  assert_int_equal(cdht_node_on_handover_done(n, now + 50, 12, own, 0, 0), 0);
+  drain_out(n, (sent[OUT_CAP]){ 0 }, OUT_CAP);
+  k = drain_ev(n, ev, EV_CAP);
+  ssize_t all = -1;
+  for (size_t i = 0; i < k; i++)
+    if (ev[i].kind == CDHT_EV_HANDOVER) all = (ssize_t)i;
+  assert_true(all >= 0);
+  assert_true(ev[all].peer == 12 && ev[all].succ[0] == 10 && ev[all].succ[1] == 10); /* the whole ring */
+  assert_false(cdht_node_has_left(n));
+  cdht_node_del(n);
+}
+
 /* Runs |n| from |*now| to |until| in 50 ms steps, answering every ping; events are dropped. */
 static void run_answering(cdht_node *n, uint64_t *now, uint64_t until) {
   sent rest[OUT_CAP];
@@ -2217,6 +2340,9 @@ int main(void) {
     cmocka_unit_test(test_node_adopts_a_joiner_only_once_it_answers),
     cmocka_unit_test(test_node_departure_needs_the_leaving_peers_confirmation),
     cmocka_unit_test(test_node_successor_change_is_checked_with_the_successor),
+    cmocka_unit_test(test_node_handover_from_a_just_displaced_predecessor_is_taken),
+    cmocka_unit_test(test_node_joiner_takes_content_passed_back_after_its_keys),
+    cmocka_unit_test(test_node_leaving_peer_passes_on_more_files_than_it_has_handovers),
     cmocka_unit_test(test_node_failed_stores_free_their_slots),
     cmocka_unit_test(test_node_worst_case_fits_the_queues),
     cmocka_unit_test(test_node_successors_that_never_answered),
