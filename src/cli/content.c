@@ -100,6 +100,8 @@ struct cdht_content {
    * exactly the content it handed over, never what arrived since (§6). */
   uint32_t ver[CDHT_FILE_MAX + 1];
   uint32_t handing_ver[CDHT_FILE_MAX + 1]; /* the version on its way */
+  uint64_t put_ms[CDHT_FILE_MAX + 1];      /* when a store's content last landed under the name (uv_now) */
+  unsigned staged;                         /* names of handover files on their way in */
   /* Keys coming to us, per giver: its KEYS_DONE travels on another connection than the files
    * and may overtake their last bytes or their digest check, so "N files received" waits for
    * the files themselves (keys_check). */
@@ -429,12 +431,18 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
   memcpy(ext, h->ext, CDHT_EXT_LEN);
   if (h->flags == CDHT_XFER_HANDOVER) {
     /* Keys come only from the neighbour that gives them, for keys in its range (the node's rule). */
-    if (!cdht_node_handover_allowed(c->node, uv_now(c->loop), h->from, h->file, h->token)) {
+    uint64_t now = uv_now(c->loop);
+    cdht_handover_verdict v = cdht_node_handover_allowed(c->node, now, h->from, h->file, h->token, c->put_ms[h->file]);
+    if (v == CDHT_HANDOVER_REFUSE) {
       fprintf(stderr, "handover of %04u from peer %llu refused: not a neighbour handing over its keys\n", h->file,
               (unsigned long long)h->from);
       return -1; /* no verdict: the giver keeps it and does not count it */
     }
-    held_path(c, h->file, ext, path, cap);
+    /* It lands under a hidden name and takes its real one on the loop (on_received), unless a
+     * store's newer content came meanwhile: the name says when it was accepted, or that it is
+     * older already. */
+    snprintf(path, cap, "%s/.%s-%04u-%llu-%u", c->data_dir, v == CDHT_HANDOVER_OLDER ? "older" : "taking", h->file,
+             (unsigned long long)now, c->staged++);
     keys_started(c, h->from);
     return 0;
   }
@@ -501,9 +509,31 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
     if (h->flags == CDHT_XFER_HANDOVER) keys_arrived(c, h->from, false);
     return;
   }
-  /* A second store of the same name replaces the first, whatever its extension was. */
   char ext[CDHT_EXT_LEN + 1] = { 0 }, old[4096];
   memcpy(ext, h->ext, CDHT_EXT_LEN);
+  if (h->flags == CDHT_XFER_HANDOVER) { /* from its hidden name (on_accept) to its own, if still the newest */
+    const char *base = strrchr(path, '/');
+    unsigned long long accepted = 0;
+    unsigned f = 0, k = 0;
+    bool older = base && strncmp(base, "/.older-", 8) == 0;
+    if (!older && (!base || sscanf(base, "/.taking-%4u-%llu-%u", &f, &accepted, &k) != 3)) return; /* not ours */
+    if (older || c->put_ms[h->file] > accepted) {
+      unlink(path);
+      fprintf(stderr, "file %04u from peer %llu dropped: a store brought newer content here\n", h->file,
+              (unsigned long long)h->from);
+      keys_arrived(c, h->from, true); /* the giver may drop its older copy */
+      return;
+    }
+    held_path(c, h->file, ext, old, sizeof old);
+    if (rename(path, old) < 0) {
+      fprintf(stderr, "taking over %04u from peer %llu failed: rename %s: %s\n", h->file, (unsigned long long)h->from,
+              old, strerror(errno));
+      unlink(path);
+      keys_arrived(c, h->from, false);
+      return;
+    }
+  }
+  /* A second store of the same name replaces the first, whatever its extension was. */
   if (strcmp(c->ext[h->file], ext) != 0 && cdht_node_is_stored(c->node, h->file)) {
     held_path(c, h->file, c->ext[h->file], old, sizeof old);
     forget_path(old);
@@ -511,6 +541,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   snprintf(c->ext[h->file], sizeof c->ext[h->file], "%s", ext);
   remember_digest(c, h->file, h->digest);
   c->ver[h->file]++;
+  if (h->flags != CDHT_XFER_HANDOVER) c->put_ms[h->file] = uv_now(c->loop) + 1; /* +1: never 0 */
   if (h->flags == CDHT_XFER_HANDOVER) {
     fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
     keys_arrived(c, h->from, true);
@@ -851,7 +882,8 @@ int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht
   }
   for (struct dirent *e; (e = readdir(d));) { /* a restarted peer serves what it held */
     char ext[CDHT_EXT_LEN + 1];
-    if (strstr(e->d_name, ".part-")) { /* a transfer, copy or record a killed peer left halfway */
+    if (strstr(e->d_name, ".part-") || strncmp(e->d_name, ".taking-", 8) == 0 || strncmp(e->d_name, ".older-", 7) == 0) {
+      /* a transfer, copy or record a killed peer left halfway, or a handed-over file not yet in place */
       unlinkat(dirfd(d), e->d_name, 0);
       continue;
     }

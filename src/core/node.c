@@ -89,6 +89,7 @@ struct cdht_node {
     cdht_id about;             /* joined: we asked for (about, self]; else the giver's keys, not ours */
     bool joined;
     uint64_t token, until_ms;
+    uint64_t granted_ms;       /* when: content a store brought here since is newer than the giver's */
   } grants_in[GRANTS];
   struct { cdht_id peer; bool leave; uint64_t token, until_ms; } grants_out[GRANTS]; /* tokens we were given:
                                 * leave = for our keys (KEYS_GRANT), else for a joiner's (its KEYS_REQ) */
@@ -211,7 +212,7 @@ static uint64_t grant_in(cdht_node *n, uint64_t now, cdht_id peer, bool joined, 
   for (int i = 0; i < GRANTS; i++)
     if (!g || n->grants_in[i].until_ms < g->until_ms) g = &n->grants_in[i];
   *g = (struct grant_in){ .peer = peer, .about = about, .joined = joined, .token = unguessable(n),
-                          .until_ms = now + n->cfg.transfer_timeout_ms };
+                          .until_ms = now + n->cfg.transfer_timeout_ms, .granted_ms = now };
   return g->token;
 }
 
@@ -829,6 +830,8 @@ static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
   cdht_id p = n->pred[0], self = n->cfg.self;
   if (n->state != RUNNING || !pred_fresh(n, 0, now) || p == self || cdht_ring_between(p, key, self, size)) return false;
   if (pred_fresh(n, 1, now) && n->pred[1] != self && !cdht_ring_between(n->pred[1], key, p, size)) return false;
+  /* Its keys are about to go (its KEYS_REQ is being checked): this file goes with them. */
+  if (n->keys_wait.peer == p) return true;
   uint64_t token = token_for(n, now, p, false); /* the joiner gave us one when it asked for its keys */
   if (!token) return false;
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = p, .seq = ++n->next_ho,
@@ -1162,16 +1165,20 @@ static int on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 0;
 }
 
-bool cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file, uint64_t token) {
+cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file,
+                                                 uint64_t token, uint64_t stored_ms) {
   cdht_id self = n->cfg.self;
   uint64_t key = key_of(n, file), size = n->cfg.ring_size;
   const struct grant_in *g = find_grant_in(n, now, from, token);
-  if (!g) { drop(n, token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED); return false; }
+  if (!g) { drop(n, token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED); return CDHT_HANDOVER_REFUSE; }
   /* From the successor we asked: the keys we asked for.  From a giver: keys not ours already. */
-  if (g->joined ? cdht_ring_between(g->about, key, self, size) : !cdht_ring_between(from, key, self, size))
-    return true;
-  drop(n, CDHT_DROP_ROLE);
-  return false;
+  if (!(g->joined ? cdht_ring_between(g->about, key, self, size) : !cdht_ring_between(from, key, self, size))) {
+    drop(n, CDHT_DROP_ROLE);
+    return CDHT_HANDOVER_REFUSE;
+  }
+  /* Once we gave the token, stores of these keys come to us (the giver passes them on, or the
+   * ring routes them here): their content is newer than what the giver held (§6, §9). */
+  return stored_ms > g->granted_ms ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
 }
 
 int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t id, uint32_t count,
@@ -1196,6 +1203,7 @@ int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_
   }
   if (!h) {
     if (n->other_ho > 0) n->other_ho--;
+    if (failed > 0) grant_out(n, now, peer, false, 0); /* its token was refused: a new life, or none */
     /* A file passed back to a joiner that did not take it stays here: the ring holds it. */
     for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == RUNNING; i++) {
       if (!n->acks[i].used || !cdht_node_is_stored(n, n->acks[i].file)) continue;

@@ -243,11 +243,20 @@ int cdht_node_on_file_handed(cdht_node *node, uint64_t now_ms, uint16_t file, cd
 int cdht_node_on_handover_done(cdht_node *node, uint64_t now_ms, cdht_id peer, uint32_t id, uint32_t count,
                                uint32_t failed);
 
+typedef enum cdht_handover_verdict {
+  CDHT_HANDOVER_REFUSE = 0, /* not from a peer we gave a token, or not a key it may hand us */
+  CDHT_HANDOVER_TAKE,       /* take it: it replaces what is held here */
+  CDHT_HANDOVER_OLDER,      /* content stored here since we gave the token is newer: take the
+                             * transfer (the giver may drop its copy) but keep ours */
+} cdht_handover_verdict;
+
 /* Whether a handover transfer of |file| from |from| carrying |token| may be taken (§9): the
  * token must be one this node gave |from| — in its KEYS_REQ (then for the keys it asked for) or
- * in a KEYS_GRANT after |from| offered its keys (then for keys that are not ours already).  A
- * refusal is counted. */
-bool cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_id from, uint16_t file, uint64_t token);
+ * in a KEYS_GRANT after |from| offered its keys (then for keys that are not ours already).
+ * |stored_ms| is when a store's content last landed here under that name (0: never): if after
+ * the token was given, the store is newer than anything |from| held then.  A refusal is counted. */
+cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_id from, uint16_t file,
+                                                 uint64_t token, uint64_t stored_ms);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for

@@ -56,6 +56,7 @@ typedef struct hfile {
   uint16_t slot;     /* 1 + the handover it is on its way in (content.c handing[]), 0: none */
   uint32_t ver;      /* the version held (content.c ver[], but the same number at every holder) */
   uint32_t sending;  /* the version on its way in that handover (content.c handing_ver[]) */
+  uint64_t put_ms;   /* when a store's content last landed here (content.c put_ms[]), 0: never */
 } hfile;
 
 typedef struct sho {  /* content.c struct handover: keys in (lo, hi] going to |peer| */
@@ -99,6 +100,7 @@ typedef struct xfer {
   uint32_t start_ver;     /* XF_PUT: the last version number when the upload began */
   uint64_t size_us;       /* XF_PUT: its transfer time */
   uint64_t token;         /* XF_HANDOVER: the receiver's grant (CDHT_EV_HANDOVER's token) */
+  uint64_t accepted_ms;   /* XF_HANDOVER: when the receiver took its header */
 } xfer;
 
 typedef struct samples { double *v; size_t n, cap; } samples;
@@ -563,8 +565,13 @@ static void on_xfer(world *w, const sim_ev *ev) {
   bool receiver = r && same_process(w, ev->b, x.life_b) && !cut(w, g, r);
   switch (x.phase) {
   case XF_HEADER: {
-    if (receiver && x.kind == XF_HANDOVER && !cdht_node_handover_allowed(r->node, now_ms, g->id, x.file, x.token))
-      receiver = false; /* refused: the giver keeps it */
+    if (receiver && x.kind == XF_HANDOVER) {
+      const hfile *had = held(r, x.file);
+      cdht_handover_verdict v = cdht_node_handover_allowed(r->node, now_ms, g->id, x.file, x.token, had ? had->put_ms : 0);
+      if (v == CDHT_HANDOVER_REFUSE) receiver = false; /* refused: the giver keeps it */
+      x.ok = v == CDHT_HANDOVER_OLDER ? 2 : 0;          /* taken, but newer content stays (on landing) */
+      x.accepted_ms = now_ms;
+    }
     if (!receiver) {
       xfer_trace(w, g, "refused:", &x, r ? r->id : CDHT_ID_NONE);
       xfer_result(w, ev->a, ev->b, x, false);
@@ -584,6 +591,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
       x.ver = new_version(w, g, r, &x);
       if (!x.ver) break;
       set_held(w, r, x.file, x.ver);
+      held(r, x.file)->put_ms = now_ms;
       xfer_trace(w, r, "stored content lands:", &x, g->id);
       cdht_node_on_stored(r->node, now_ms, x.file, g->id, x.seq);
     } else {
@@ -593,9 +601,16 @@ static void on_xfer(world *w, const sim_ev *ev) {
         w->r->stale_overwrites++;
         xfer_trace(w, r, w->o->keep_newer ? "older content refused:" : "older content replaces newer:", &x, g->id);
       }
-      if (!stale || !w->o->keep_newer) set_held(w, r, x.file, x.ver);
-      xfer_trace(w, r, "handed-over content lands:", &x, g->id);
-      cdht_node_on_taken_over(r->node, now_ms, x.file, g->id);
+      const hfile *had_h = held(r, x.file);
+      if (x.ok == 2 || (had_h && had_h->put_ms > x.accepted_ms)) {
+        /* older than a store that landed here since the grant, or since its header (content.c
+         * on_received): dropped, the newer content stays */
+        xfer_trace(w, r, "older than a store here, dropped:", &x, g->id);
+      } else {
+        if (!stale || !w->o->keep_newer) set_held(w, r, x.file, x.ver);
+        xfer_trace(w, r, "handed-over content lands:", &x, g->id);
+        cdht_node_on_taken_over(r->node, now_ms, x.file, g->id);
+      }
     }
     settle_node(w, r);
     if (r != g) xfer_result(w, ev->a, ev->b, x, true); /* a local copy has no one to tell */
