@@ -432,7 +432,8 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
   if (h->flags == CDHT_XFER_HANDOVER) {
     /* Keys come only from the neighbour that gives them, for keys in its range (the node's rule). */
     uint64_t now = uv_now(c->loop);
-    cdht_handover_verdict v = cdht_node_handover_allowed(c->node, now, h->from, h->file, h->token, c->put_ms[h->file]);
+    cdht_handover_verdict v = cdht_node_handover_allowed(c->node, now, h->from, h->file, h->token, c->put_ms[h->file],
+                                                         h->seq & CDHT_XFER_SUPERSEDED);
     if (v == CDHT_HANDOVER_REFUSE) {
       fprintf(stderr, "handover of %04u from peer %llu refused: not a neighbour handing over its keys\n", h->file,
               (unsigned long long)h->from);
@@ -593,7 +594,8 @@ static void handover_pump(cdht_content *c, unsigned slot) {
     held_path(c, f, c->ext[f], path, sizeof path);
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, f, path, &size);
-    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, f, 0, ho->token, path, c->ext[f], dg, size, on_handed, c,
+    uint32_t marks = cdht_node_superseded(c->node, f) ? CDHT_XFER_SUPERSEDED : 0;
+    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, f, marks, ho->token, path, c->ext[f], dg, size, on_handed, c,
                            err, sizeof err) < 0) {
       fprintf(stderr, "handing over %04u failed: %s (kept here)\n", f, err);
       ho->failed++;
@@ -625,7 +627,8 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
     char e2[512];
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, file, path, &size);
-    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, file, 0, ho->token, path, c->ext[file], dg, size, on_handed,
+    uint32_t marks = cdht_node_superseded(c->node, file) ? CDHT_XFER_SUPERSEDED : 0;
+    if (cdht_net_send_file(c->net, ho->peer, CDHT_XFER_HANDOVER, file, marks, ho->token, path, c->ext[file], dg, size, on_handed,
                            c, e2, sizeof e2) == 0) {
       c->handing[file] = (uint16_t)(slot + 1);
       c->handing_ver[file] = c->ver[file];

@@ -58,6 +58,7 @@ typedef enum cdht_msg_type {
 #define CDHT_XFER_PUT 0         /* transfer kind: a stored file, to the responsible peer */
 #define CDHT_XFER_GET 1         /* transfer kind: a requested file, to the requester */
 #define CDHT_XFER_HANDOVER 2    /* transfer kind: a held file, to the neighbour now responsible */
+#define CDHT_XFER_SUPERSEDED 0x1 /* a handover's seq bit: the giver passed on a newer store of this name */
 #define CDHT_XFER_VERDICT_OK 0     /* the receiver's one-byte answer after the content: kept */
 #define CDHT_XFER_VERDICT_FAILED 1 /* not kept (digest mismatch, write error) */
 #define CDHT_DIGEST_LEN 32      /* BLAKE2b-256 of a transfer's content */

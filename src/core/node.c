@@ -94,6 +94,10 @@ struct cdht_node {
   struct { cdht_id peer; bool leave; uint64_t token, until_ms; } grants_out[GRANTS]; /* tokens we were given:
                                 * leave = for our keys (KEYS_GRANT), else for a joiner's (its KEYS_REQ) */
   unsigned other_ho;           /* handovers to a joiner under way: a quit waits for them too */
+  /* Names whose store we passed on to our successor while leaving: the copy we hand over is
+   * older than that store's content, and says so (§6). */
+  uint16_t superseded[CDHT_MAX_PENDING];
+  unsigned nsuperseded;
   /* A leaving node's "N files handed over" message waits for its predecessors' confirmations,
    * so that a successor that is also a predecessor hears of the departure first (§6). */
   struct { cdht_id peer; uint32_t count; uint64_t token; } keys_done_later[LEAVE_HO_MAX];
@@ -207,6 +211,9 @@ static uint64_t grant_in(cdht_node *n, uint64_t now, cdht_id peer, bool joined, 
   struct grant_in *g = NULL;
   for (int i = 0; i < GRANTS && !g; i++)
     if (n->grants_in[i].peer == peer && n->grants_in[i].joined == joined) g = &n->grants_in[i];
+  /* Offered again (its first try failed): the same token, and the same time — stores that came
+   * here since the first offer are newer than anything it holds. */
+  if (g && !joined && now < g->until_ms && g->about == about) return g->token;
   for (int i = 0; i < GRANTS && !g; i++)
     if (n->grants_in[i].peer == CDHT_ID_NONE || now >= n->grants_in[i].until_ms) g = &n->grants_in[i];
   for (int i = 0; i < GRANTS; i++)
@@ -736,6 +743,7 @@ static int on_file_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   cdht_msg fwd = *m;
   fwd.hops++;
+  if (last && passing && store && n->nsuperseded < CDHT_MAX_PENDING) n->superseded[n->nsuperseded++] = m->file;
   /* Passed on because we leave: our successor holds our keys now.  Else the usual rule. */
   fwd.flags = (last && passing) || cdht_ring_between(self, key_of(n, m->file), n->succ[0], n->cfg.ring_size)
                   ? CDHT_REQ_FINAL
@@ -859,6 +867,12 @@ int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origi
   }
   confirm_store(n, file, origin, seq, n->cfg.self);
   return 0;
+}
+
+bool cdht_node_superseded(const cdht_node *n, uint16_t file) {
+  for (unsigned i = 0; i < n->nsuperseded; i++)
+    if (n->superseded[i] == file) return true;
+  return false;
 }
 
 int cdht_node_on_taken_over(cdht_node *n, uint64_t now, uint16_t file, cdht_id from) {
@@ -1166,7 +1180,7 @@ static int on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m) {
 }
 
 cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file,
-                                                 uint64_t token, uint64_t stored_ms) {
+                                                 uint64_t token, uint64_t stored_ms, bool superseded) {
   cdht_id self = n->cfg.self;
   uint64_t key = key_of(n, file), size = n->cfg.ring_size;
   const struct grant_in *g = find_grant_in(n, now, from, token);
@@ -1178,7 +1192,7 @@ cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdh
   }
   /* Once we gave the token, stores of these keys come to us (the giver passes them on, or the
    * ring routes them here): their content is newer than what the giver held (§6, §9). */
-  return stored_ms > g->granted_ms ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
+  return stored_ms > g->granted_ms || (superseded && stored_ms) ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
 }
 
 int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t id, uint32_t count,

@@ -254,9 +254,15 @@ typedef enum cdht_handover_verdict {
  * token must be one this node gave |from| — in its KEYS_REQ (then for the keys it asked for) or
  * in a KEYS_GRANT after |from| offered its keys (then for keys that are not ours already).
  * |stored_ms| is when a store's content last landed here under that name (0: never): if after
- * the token was given, the store is newer than anything |from| held then.  A refusal is counted. */
+ * the token was given, the store is newer than anything |from| held then; and so is any store's
+ * content here when the giver marks its copy |superseded| (it passed a store of that name on to
+ * us while leaving, cdht_node_superseded).  A refusal is counted. */
 cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_id from, uint16_t file,
-                                                 uint64_t token, uint64_t stored_ms);
+                                                 uint64_t token, uint64_t stored_ms, bool superseded);
+
+/* Whether this leaving node passed a store of |file| on to its successor: the copy it hands
+ * over is older than that store's content (the transfer header says so). */
+bool cdht_node_superseded(const cdht_node *node, uint16_t file);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for

@@ -567,7 +567,9 @@ static void on_xfer(world *w, const sim_ev *ev) {
   case XF_HEADER: {
     if (receiver && x.kind == XF_HANDOVER) {
       const hfile *had = held(r, x.file);
-      cdht_handover_verdict v = cdht_node_handover_allowed(r->node, now_ms, g->id, x.file, x.token, had ? had->put_ms : 0);
+      bool superseded = g->node && cdht_node_superseded(g->node, x.file); /* content.c: the header's mark */
+      cdht_handover_verdict v =
+          cdht_node_handover_allowed(r->node, now_ms, g->id, x.file, x.token, had ? had->put_ms : 0, superseded);
       if (v == CDHT_HANDOVER_REFUSE) receiver = false; /* refused: the giver keeps it */
       x.ok = v == CDHT_HANDOVER_OLDER ? 2 : 0;          /* taken, but newer content stays (on landing) */
       x.accepted_ms = now_ms;

@@ -2018,10 +2018,10 @@ static void test_node_handover_from_a_just_displaced_predecessor_is_taken(void *
   assert_true(cdht_node_predecessor(n, 0) == 5);
   uint64_t t8 = offer_from(n, now + 5, 8, 5);
   assert_true(t8 != 0);
-  assert_true(cdht_node_handover_allowed(n, now + 5, 8, 7, t8, 0));      /* key 7: 8's, not ours */
-  assert_false(cdht_node_handover_allowed(n, now + 5, 8, 7, t8 + 1, 0)); /* not our token */
-  assert_false(cdht_node_handover_allowed(n, now + 5, 9, 7, t8, 0));     /* never offered */
-  assert_false(cdht_node_handover_allowed(n, now + 5, 8, 9, t8, 0));     /* key 9 is ours already */
+  assert_true(cdht_node_handover_allowed(n, now + 5, 8, 7, t8, 0, false));      /* key 7: 8's, not ours */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 8, 7, t8 + 1, 0, false)); /* not our token */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 9, 7, t8, 0, false));     /* never offered */
+  assert_false(cdht_node_handover_allowed(n, now + 5, 8, 9, t8, 0, false));     /* key 9 is ours already */
   assert_true(offer_from(n, now + 5, 9, 5) == 0);                     /* never a predecessor */
   cdht_node_del(n);
 
@@ -2031,7 +2031,7 @@ static void test_node_handover_from_a_just_displaced_predecessor_is_taken(void *
   assert_int_equal(ping_from(n, now, 3, CDHT_ROLE_SECOND, 1), 0); /* 5 displaced from the second slot */
   drain_all(n);
   uint64_t t5 = offer_from(n, now + 5, 5, 3);
-  assert_true(t5 != 0 && cdht_node_handover_allowed(n, now + 5, 5, 4, t5, 0));
+  assert_true(t5 != 0 && cdht_node_handover_allowed(n, now + 5, 5, 4, t5, 0, false));
   cdht_node_del(n);
 
   /* Long after its last ping it is nobody's word. */
@@ -2065,19 +2065,20 @@ static void test_node_joiner_takes_content_passed_back_after_its_keys(void **sta
   assert_true(token != 0);
   drain_all(n);
   now += 10;
-  assert_true(cdht_node_handover_allowed(n, now, 12, 7, token, 0)); /* key 7 of (5, 10] */
-  assert_false(cdht_node_handover_allowed(n, now, 12, 7, 0, 0));    /* without our token */
+  assert_true(cdht_node_handover_allowed(n, now, 12, 7, token, 0, false)); /* key 7 of (5, 10] */
+  assert_false(cdht_node_handover_allowed(n, now, 12, 7, 0, 0, false));    /* without our token */
   cdht_msg forged = { .type = CDHT_MSG_KEYS_DONE, .seq = 1 };
   assert_int_equal(deliver(n, now, CDHT_TCP, 12, forged), CDHT_ERR_ROLE);
   cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = 1, .token = token };
   assert_int_equal(deliver(n, now, CDHT_TCP, 12, done), 0);
   drain_all(n);
   now += 500;
-  assert_true(cdht_node_handover_allowed(n, now, 12, 8, token, 0));  /* passed back later */
-  assert_false(cdht_node_handover_allowed(n, now, 12, 11, token, 0)); /* not a key we asked for */
+  assert_true(cdht_node_handover_allowed(n, now, 12, 8, token, 0, false));  /* passed back later */
+  assert_false(cdht_node_handover_allowed(n, now, 12, 11, token, 0, false)); /* not a key we asked for */
   /* A store's content that landed here after we asked is newer than the giver's: kept. */
-  assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, now - 100), CDHT_HANDOVER_OLDER);
-  assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, 5), CDHT_HANDOVER_TAKE); /* before: older */
+  assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, now - 100, false), CDHT_HANDOVER_OLDER);
+  assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, 5, false), CDHT_HANDOVER_TAKE); /* before: older */
+  assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, 5, true), CDHT_HANDOVER_OLDER); /* the giver says a newer store came */
   cdht_node_del(n);
 }
 
