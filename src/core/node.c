@@ -1192,7 +1192,12 @@ cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdh
   }
   /* Once we gave the token, stores of these keys come to us (the giver passes them on, or the
    * ring routes them here): their content is newer than what the giver held (§6, §9). */
-  return stored_ms > g->granted_ms || (superseded && stored_ms) ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
+  /* A giver leaving: stores of its keys that reached us while it left — the ring routed them
+   * here once its predecessor knew, maybe before it could offer us anything (its successor was
+   * leaving too) — are newer than its copy.  A leave lasts at most leave_timeout after the
+   * detection of a lost neighbour, so that is how far back "while it left" reaches. */
+  bool recent = stored_ms && !g->joined && stored_ms + n->cfg.leave_timeout_ms + detect_ms(n) > now;
+  return stored_ms > g->granted_ms || (superseded && stored_ms) || recent ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
 }
 
 int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t id, uint32_t count,
