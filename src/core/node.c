@@ -91,7 +91,7 @@ struct cdht_node {
     uint64_t token, until_ms;
     uint64_t granted_ms;       /* when: content a store brought here since is newer than the giver's */
   } grants_in[GRANTS];
-  struct { cdht_id peer; bool leave; uint64_t token, until_ms; } grants_out[GRANTS]; /* tokens we were given:
+  struct { cdht_id peer; bool leave; uint64_t token, until_ms, since_ms; } grants_out[GRANTS]; /* tokens we were given:
                                 * leave = for our keys (KEYS_GRANT), else for a joiner's (its KEYS_REQ) */
   unsigned other_ho;           /* handovers to a joiner under way: a quit waits for them too */
   /* Names whose store we passed on to our successor while leaving: the copy we hand over is
@@ -240,6 +240,7 @@ static void grant_out(cdht_node *n, uint64_t now, cdht_id peer, bool leave, uint
   n->grants_out[k].leave = leave;
   n->grants_out[k].token = token;
   n->grants_out[k].until_ms = token ? now + n->cfg.transfer_timeout_ms : 0;
+  n->grants_out[k].since_ms = now;
 }
 
 /* The token |peer| gave us to hand it keys (ours when |leave|, else the keys it asked for), or 0. */
@@ -842,6 +843,11 @@ static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
   if (n->keys_wait.peer == p) return true;
   uint64_t token = token_for(n, now, p, false); /* the joiner gave us one when it asked for its keys */
   if (!token) return false;
+  /* Only a recent joiner: a store accepted before its join has its upload start within the
+   * request timeout.  Content for an old predecessor's keys is not this race. */
+  for (int i = 0; i < GRANTS; i++)
+    if (n->grants_out[i].peer == p && !n->grants_out[i].leave && now - n->grants_out[i].since_ms > n->cfg.request_timeout_ms)
+      return false;
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = p, .seq = ++n->next_ho,
                     .succ = { (key + size - 1) % size, key }, .token = token };
   emit(n, ev);
