@@ -518,7 +518,9 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
     unsigned f = 0, k = 0;
     bool older = base && strncmp(base, "/.older-", 8) == 0;
     if (!older && (!base || sscanf(base, "/.taking-%4u-%llu-%u", &f, &accepted, &k) != 3)) return; /* not ours */
-    if (older || c->put_ms[h->file] > accepted) {
+    if (older) accepted = UINT64_MAX;
+    /* Judged when it landed: the newer content must still be here (it may have been handed on). */
+    if ((older || c->put_ms[h->file] > accepted) && cdht_node_is_stored(c->node, h->file)) {
       unlink(path);
       fprintf(stderr, "file %04u from peer %llu dropped: a store brought newer content here\n", h->file,
               (unsigned long long)h->from);
@@ -643,6 +645,7 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err) {
      * came since stays. */
     forget_file(c, file);
     c->ext[file][0] = '\0';
+    c->put_ms[file] = 0;
     if (live) cdht_net_file_handed(c->net, file, c->handovers[slot].peer);
     else cdht_node_set_stored(c->node, file, false);
   }

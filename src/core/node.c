@@ -1202,6 +1202,7 @@ cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdh
    * here once its predecessor knew, maybe before it could offer us anything (its successor was
    * leaving too) — are newer than its copy.  A leave lasts at most leave_timeout after the
    * detection of a lost neighbour, so that is how far back "while it left" reaches. */
+  if (!cdht_node_is_stored(n, file)) stored_ms = 0; /* handed away meanwhile: nothing newer is here */
   bool recent = stored_ms && !g->joined && stored_ms + n->cfg.leave_timeout_ms + detect_ms(n) > now;
   return stored_ms > g->granted_ms || (superseded && stored_ms) || recent ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
 }

@@ -604,7 +604,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
         xfer_trace(w, r, w->o->keep_newer ? "older content refused:" : "older content replaces newer:", &x, g->id);
       }
       const hfile *had_h = held(r, x.file);
-      if (x.ok == 2 || (had_h && had_h->put_ms > x.accepted_ms)) {
+      if ((x.ok == 2 || (had_h && had_h->put_ms > x.accepted_ms)) && cdht_node_is_stored(r->node, x.file)) {
         /* older than a store that landed here since the grant, or since its header (content.c
          * on_received): dropped, the newer content stays */
         xfer_trace(w, r, "older than a store here, dropped:", &x, g->id);

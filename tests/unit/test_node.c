@@ -2075,7 +2075,10 @@ static void test_node_joiner_takes_content_passed_back_after_its_keys(void **sta
   now += 500;
   assert_true(cdht_node_handover_allowed(n, now, 12, 8, token, 0, false));  /* passed back later */
   assert_false(cdht_node_handover_allowed(n, now, 12, 11, token, 0, false)); /* not a key we asked for */
-  /* A store's content that landed here after we asked is newer than the giver's: kept. */
+  /* A store's content that landed here after we asked is newer than the giver's: kept (while
+   * it is here: a file handed away meanwhile leaves nothing newer behind). */
+  assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, now - 100, false), CDHT_HANDOVER_TAKE);
+  cdht_node_set_stored(n, 8, true);
   assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, now - 100, false), CDHT_HANDOVER_OLDER);
   assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, 5, false), CDHT_HANDOVER_TAKE); /* before: older */
   assert_int_equal(cdht_node_handover_allowed(n, now, 12, 8, token, 5, true), CDHT_HANDOVER_OLDER); /* the giver says a newer store came */
