@@ -841,6 +841,9 @@ static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
   if (pred_fresh(n, 1, now) && n->pred[1] != self && !cdht_ring_between(n->pred[1], key, p, size)) return false;
   /* Its keys are about to go (its KEYS_REQ is being checked): this file goes with them. */
   if (n->keys_wait.peer == p) return true;
+  /* It offered us its keys: it is leaving, and the content is ours to keep. */
+  for (int i = 0; i < GRANTS; i++)
+    if (n->grants_in[i].peer == p && !n->grants_in[i].joined && now < n->grants_in[i].until_ms) return false;
   uint64_t token = token_for(n, now, p, false); /* the joiner gave us one when it asked for its keys */
   if (!token) return false;
   /* Only a recent joiner: a store accepted before its join has its upload start within the
@@ -1103,6 +1106,8 @@ static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 static void hand_keys_to_joiner(cdht_node *n, uint64_t now, cdht_id joiner, cdht_id about, uint64_t token) {
   grant_out(n, now, joiner, false, token);
+  for (int i = 0; i < GRANTS; i++) /* it left once and is back: what it offered then is over */
+    if (n->grants_in[i].peer == joiner && !n->grants_in[i].joined) n->grants_in[i].peer = CDHT_ID_NONE;
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = joiner, .seq = ++n->next_ho, .succ = { about, joiner },
                     .token = token };
   emit(n, ev);
@@ -1204,7 +1209,10 @@ cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdh
    * detection of a lost neighbour, so that is how far back "while it left" reaches. */
   if (!cdht_node_is_stored(n, file)) stored_ms = 0; /* handed away meanwhile: nothing newer is here */
   bool recent = stored_ms && !g->joined && stored_ms + n->cfg.leave_timeout_ms + detect_ms(n) > now;
-  return stored_ms > g->granted_ms || (superseded && stored_ms) || recent ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
+  /* After a join, stores come to the joiner: while its join is recent (a store's upload starts
+   * within the request timeout), they are newer than what its successor passes back. */
+  bool since = stored_ms > g->granted_ms && (!g->joined || now - g->granted_ms <= n->cfg.request_timeout_ms);
+  return since || (superseded && stored_ms) || recent ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
 }
 
 int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t id, uint32_t count,
