@@ -593,7 +593,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
       x.ver = new_version(w, g, r, &x);
       if (!x.ver) break;
       set_held(w, r, x.file, x.ver);
-      held(r, x.file)->put_ms = now_ms;
+      held(r, x.file)->put_ms = now_ms + 1; /* as content.c: never 0, and after a header of the same ms */
       xfer_trace(w, r, "stored content lands:", &x, g->id);
       cdht_node_on_stored(r->node, now_ms, x.file, g->id, x.seq);
     } else {
