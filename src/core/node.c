@@ -1506,7 +1506,14 @@ int cdht_node_on_datagram(cdht_node *n, uint64_t now, const cdht_addr *from, con
 }
 
 int cdht_node_on_frame(cdht_node *n, uint64_t now, const cdht_addr *from, const uint8_t *buf, size_t len) {
-  return dispatch(n, now, CDHT_TCP, from, buf, len);
+  int rc = dispatch(n, now, CDHT_TCP, from, buf, len);
+  if (rc != 0 || len < CDHT_HDR_LEN + 8) return rc;
+  uint8_t type = buf[1];
+  if (type != CDHT_MSG_SUCC_QUERY && type != CDHT_MSG_STAB_QUERY && type != CDHT_MSG_WITNESS_QUERY) return rc;
+  cdht_id who = 0;
+  for (int i = 0; i < 8; i++) who = (who << 8) | buf[CDHT_HDR_LEN + i]; /* `from`, the body's first field */
+  bool neighbour = who == n->succ[0] || who == n->succ[1] || who == n->pred[0] || who == n->pred[1];
+  return neighbour ? 0 : CDHT_ANSWERED;
 }
 
 int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {

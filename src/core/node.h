@@ -204,7 +204,11 @@ void cdht_node_del(cdht_node *node);
 int cdht_node_on_datagram(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
                           const uint8_t *buf, size_t len);
 
-/* Feeds one complete TCP frame (see frame.h); same contract as _on_datagram. */
+/* Feeds one complete TCP frame (see frame.h); same contract as _on_datagram, but returns
+ * CDHT_ANSWERED for a question (SUCC_QUERY, STAB_QUERY, WITNESS_QUERY) from a peer that is none
+ * of our neighbours: answered, yet nothing that makes the connection it came on worth keeping
+ * (the I/O layer's idle rule, §7). */
+#define CDHT_ANSWERED 1
 int cdht_node_on_frame(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
                        const uint8_t *buf, size_t len);
 

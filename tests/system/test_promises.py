@@ -8,6 +8,7 @@ import queue
 import socket
 import struct
 import threading
+import time
 
 import cdht_harness as h
 from test_hostile import counters, status
@@ -278,3 +279,38 @@ def test_forged_answers_and_joins_for_peers_nobody_runs_change_nothing(peers):
     m = ring[5].out.mark()
     ring[5].type("request 0002")  # 2 would be responsible, if it had been adopted
     ring[5].wait_line("Received a response message from peer 3, which has the file 0002.", start=m)
+
+
+SUCC_QUERY = 7
+
+
+def test_questions_from_strangers_do_not_keep_connections(peers):
+    """A question (SUCC_QUERY) in the name of a peer that is none of ours is answered, but keeps
+    no inbound slot alive: connections that only ask are closed at the idle timeout (review of
+    issue 9, §5), and the peer still takes new connections."""
+    opts = OPTS + ["--max-connections", "8", "--idle-timeout", "1"]
+    ring = {p: peers.start(p, s1, s2, options=opts) for p, (s1, s2) in h.successors([1, 3, 5]).items()}
+    h.wait_pinging(ring)
+    conns = [socket.create_connection(("127.0.0.1", 50003)) for _ in range(8)]
+    try:
+        closed = set()
+        end = h.deadline(8)
+
+        while len(closed) < len(conns) and time.monotonic() < end:
+            for i, c in enumerate(conns):
+                if i in closed:
+                    continue
+                try:
+                    c.sendall(frame(SUCC_QUERY, struct.pack(">QI", 200, i)))
+                except OSError:
+                    closed.add(i)
+            time.sleep(0.2)  # the attacker's pace
+        assert len(closed) == len(conns), f"{len(conns) - len(closed)} connections kept"
+    finally:
+        for c in conns:
+            c.close()
+    net = counters(status(ring[3]), "network:")
+    assert net.get("useless closed", 0) >= 8, net
+    m = ring[1].out.mark()
+    ring[1].type("request 0004")  # through 3
+    ring[1].wait_line("Received a response message from peer 5, which has the file 0004.", start=m)
