@@ -181,11 +181,11 @@ def test_keys_go_only_to_a_predecessor_our_view_of_the_ring_knows(peers):
     ring[1].wait_line("File 0002 has been stored at peer 3.", start=m)
     fake = FakePeer(2)  # it would take the files, and answer that it kept them
     try:
-        send_to(3, frame(KEYS_REQ, struct.pack(">QQ", 2, 1)))
+        send_to(3, frame(KEYS_REQ, struct.pack(">QQQ", 2, 1, 0xfeed)))  # 1, asked, does not name 2
         other = b"replaced by a stranger" * 10
         assert send_to(3, xfer(2, HANDOVER, 0, 2, other, 0) + other, read_verdict=True) == b""
         m3 = ring[3].out.mark()
-        send_to(3, frame(KEYS_DONE, struct.pack(">QI", 2, 5)))
+        send_to(3, frame(KEYS_DONE, struct.pack(">QIQ", 2, 5, 0xfeed)))
         h.eventually(lambda: None if dropped(ring[3]).get("not asked for", 0) >= 2 else "not counted yet",
                      10, "the refusals in status")
         assert fake.frames.empty(), "a key went to a peer that never pinged"
