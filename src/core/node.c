@@ -91,7 +91,7 @@ struct cdht_node {
     uint64_t token, until_ms;
     uint64_t granted_ms;       /* when: content a store brought here since is newer than the giver's */
   } grants_in[GRANTS];
-  struct { cdht_id peer; bool leave; uint64_t token, until_ms, since_ms; } grants_out[GRANTS]; /* tokens we were given:
+  struct { cdht_id peer, about; bool leave; uint64_t token, until_ms, since_ms; } grants_out[GRANTS]; /* tokens we were given:
                                 * leave = for our keys (KEYS_GRANT), else for a joiner's (its KEYS_REQ) */
   unsigned other_ho;           /* handovers to a joiner under way: a quit waits for them too */
   /* Names whose store we passed on to our successor while leaving: the copy we hand over is
@@ -836,21 +836,28 @@ static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
  * predecessor: the ring must hold it where requests will look for it. */
 static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
   uint64_t key = key_of(n, file), size = n->cfg.ring_size;
-  cdht_id p = n->pred[0], self = n->cfg.self;
-  if (n->state != RUNNING || !pred_fresh(n, 0, now) || p == self || cdht_ring_between(p, key, self, size)) return false;
-  if (pred_fresh(n, 1, now) && n->pred[1] != self && !cdht_ring_between(n->pred[1], key, p, size)) return false;
-  /* Its keys are about to go (its KEYS_REQ is being checked): this file goes with them. */
-  if (n->keys_wait.peer == p) return true;
-  /* It offered us its keys: it is leaving, and the content is ours to keep. */
+  if (n->state != RUNNING) return false;
+  /* A joiner whose KEYS_REQ is being checked: this file goes with its keys, if it is one of
+   * the keys it asked for, (about, joiner]. */
+  if (n->keys_wait.peer != CDHT_ID_NONE && now < n->keys_wait.until_ms &&
+      cdht_ring_between(n->keys_wait.about, key, n->keys_wait.peer, size))
+    return true;
+  /* A recent joiner we handed keys to (a store accepted before its join has its upload start
+   * within the request timeout), for the keys it asked for; with the token it gave us then.
+   * Not its pings: the first one may be lost, and a second comes an interval later. */
+  cdht_id p = CDHT_ID_NONE;
+  uint64_t token = 0;
+  for (int i = 0; i < GRANTS; i++)
+    if (n->grants_out[i].peer != CDHT_ID_NONE && !n->grants_out[i].leave && now < n->grants_out[i].until_ms &&
+        now - n->grants_out[i].since_ms <= n->cfg.request_timeout_ms &&
+        cdht_ring_between(n->grants_out[i].about, key, n->grants_out[i].peer, size)) {
+      p = n->grants_out[i].peer;
+      token = n->grants_out[i].token;
+    }
+  if (!token || p == n->cfg.self) return false;
+  /* It offered us its keys since: it is leaving, and the content is ours to keep. */
   for (int i = 0; i < GRANTS; i++)
     if (n->grants_in[i].peer == p && !n->grants_in[i].joined && now < n->grants_in[i].until_ms) return false;
-  uint64_t token = token_for(n, now, p, false); /* the joiner gave us one when it asked for its keys */
-  if (!token) return false;
-  /* Only a recent joiner: a store accepted before its join has its upload start within the
-   * request timeout.  Content for an old predecessor's keys is not this race. */
-  for (int i = 0; i < GRANTS; i++)
-    if (n->grants_out[i].peer == p && !n->grants_out[i].leave && now - n->grants_out[i].since_ms > n->cfg.request_timeout_ms)
-      return false;
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = p, .seq = ++n->next_ho,
                     .succ = { (key + size - 1) % size, key }, .token = token };
   emit(n, ev);
@@ -1106,6 +1113,8 @@ static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 static void hand_keys_to_joiner(cdht_node *n, uint64_t now, cdht_id joiner, cdht_id about, uint64_t token) {
   grant_out(n, now, joiner, false, token);
+  for (int i = 0; i < GRANTS; i++)
+    if (n->grants_out[i].peer == joiner && !n->grants_out[i].leave) n->grants_out[i].about = about;
   for (int i = 0; i < GRANTS; i++) /* it left once and is back: what it offered then is over */
     if (n->grants_in[i].peer == joiner && !n->grants_in[i].joined) n->grants_in[i].peer = CDHT_ID_NONE;
   cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = joiner, .seq = ++n->next_ho, .succ = { about, joiner },
