@@ -12,6 +12,7 @@ import time
 
 import cdht_harness as h
 from test_hostile import counters, msg, status
+from test_promises import FILE_REQ, FILE_RESP, GET, FakePeer, frame, send_to, xfer
 from test_store import make
 
 PING, STORE_REQ, XFER = 1, 17, 20
@@ -161,36 +162,42 @@ def test_connections_sending_refused_frames_are_closed(peers, tmp_path):
 
 
 def test_a_trickled_transfer_is_cut(peers):
-    """A handover that trickles one byte at a time stays below the minimum rate (64 KiB/s over
-    an idle timeout's window): it is cut within about one window, and counted."""
-    opts = h.FAST + ["--idle-timeout", "1"]
-    a = peers.start(1, 2, 1, options=opts)
-    b = peers.start(2, 1, 2, options=opts)
-    a.wait_line("A ping response message was received from Peer 2.")
-    # Key 1 is 1's own, which a predecessor may hand over; the token field is 0 for a handover.
-    hdr = struct.pack(">QIHBQ", 1, 0, 1, HANDOVER, 1 << 20) + bytes(32) + b"\0" * 8 + bytes(8)
-    e = b.err.mark()
-    with socket.create_connection(("127.0.0.1", 50002)) as c:
-        c.sendall(msg(XFER, hdr))
-        c.settimeout(0.25)
-        start, cut = time.monotonic(), None
-        end = h.deadline(5)
-        while time.monotonic() < end:
-            try:
-                c.sendall(b"x")
-                if c.recv(1) == b"":
+    """Content that trickles one byte at a time stays below the minimum rate (64 KiB/s over an
+    idle timeout's window): it is cut within about one window, and counted.  The sender is a
+    fake responsible peer 2 that answered the request with its token, so the transfer is one the
+    requester takes."""
+    fake = FakePeer(2)
+    try:
+        a = peers.start(1, 2, 1, options=["--idle-timeout", "1"])
+        a.type("request 0002")
+        seq = struct.unpack(">QQI", fake.expect(FILE_REQ)[:20])[2]
+        m, e = a.out.mark(), a.err.mark()
+        send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 2, seq, 2, 1, 77)))
+        a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
+        content = b"x" * (1 << 20)
+        with socket.create_connection(("127.0.0.1", 50001)) as c:
+            c.sendall(xfer(2, GET, seq, 2, content, 77))
+            c.settimeout(0.25)
+            start, cut = time.monotonic(), None
+            end = h.deadline(5)
+            while time.monotonic() < end:
+                try:
+                    c.sendall(b"x")
+                    if c.recv(1) == b"":
+                        cut = time.monotonic()
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
                     cut = time.monotonic()
                     break
-            except socket.timeout:
-                continue
-            except OSError:
-                cut = time.monotonic()
-                break
-        assert cut is not None, "the trickle was never cut"
-        assert cut - start < 3 * h.SLOW
-    b.wait_err("taking over 0001 from peer 1 failed", start=e)
-    n = counters(status(b), "transfers:")
-    assert n["cut below the minimum rate"] >= 1, n
+            assert cut is not None, "the trickle was never cut"
+            assert cut - start < 3 * h.SLOW
+        a.wait_err("receiving 0002 from peer 2 failed", start=e)
+        n = counters(status(a), "transfers:")
+        assert n["cut below the minimum rate"] >= 1, n
+    finally:
+        fake.close()
 
 
 def test_a_burst_of_frames_in_one_read_is_handled_whole(peers):
