@@ -109,6 +109,16 @@ def tmux_server(tmp_path):
     yield env
     subprocess.run(["tmux", "kill-server"], env=env, capture_output=True)
 
+    def ports_free():  # the demo's peers end on the server's SIGHUP, a moment later
+        for p in h.CLASSIC_RING:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind(("127.0.0.1", 50000 + p))
+                except OSError:
+                    return f"port {50000 + p} still taken"
+        return None
+    h.eventually(ports_free, 10, "the demo's peers to end")
+
 
 def test_demo_ctrl_c_keeps_the_killed_peers_pane_and_lines(tmux_server, tmp_path):
     env = dict(tmux_server, CDHT_DEMO_BIN=h.CDHT, CDHT_DEMO_DIR=str(tmp_path / "demo"))

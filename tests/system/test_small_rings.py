@@ -55,8 +55,10 @@ def test_three_peer_ring_quit_leaves_a_two_peer_ring(peers):
     ring[30].type("quit")
     ring[20].wait_events(["Peer 30 will depart from the network.", "My first successor is now peer 10.",
                           "My second successor is now peer 20."], start=marks[20])
+    # 10 follows 30 too: it hears of the departure first, then takes 30's keys (§6).
     ring[10].wait_events(["Peer 30 will depart from the network.", "My first successor is now peer 20.",
-                          "My second successor is now peer 10."], start=marks[10])
+                          "My second successor is now peer 10.", "0 files received from peer 30."],
+                         start=marks[10])
     assert ring[30].wait_exit() == 0
     # Two peers: quit one, the other is alone.
     marks = {p: peer.out.mark() for p, peer in ring.items()}
