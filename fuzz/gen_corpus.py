@@ -11,7 +11,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 (PING, PONG, FILE_REQ, FILE_RESP, DEPART, DEPART_ACK, SUCC_QUERY, SUCC_REPLY, WITNESS_QUERY, WITNESS_REPLY,
  JOIN_REQ, JOIN_ACCEPT, JOIN_REJECT, SUCC_CHANGE, STAB_QUERY, STAB_REPLY, STORE_REQ, STORE_ACCEPT, STORE_DONE,
- XFER, KEYS_REQ, KEYS_DONE) = range(1, 23)
+ XFER, KEYS_REQ, KEYS_DONE, JOIN_ACK, DEPART_CONFIRM, KEYS_OFFER, KEYS_GRANT) = range(1, 27)
 ID_NONE = 0xffffffffffffffff
 AGE_NEVER = 0xffffffff
 FIRST, SECOND = 1, 2
@@ -42,8 +42,8 @@ def depart(frm, s1, s2):
     return msg(DEPART, struct.pack(">QQQ", frm, s1, s2))
 
 
-def depart_ack(frm):
-    return msg(DEPART_ACK, struct.pack(">Q", frm))
+def depart_ack(frm, token=0):
+    return msg(DEPART_ACK, struct.pack(">QQ", frm, token))
 
 
 def succ_query(frm, seq):
@@ -253,8 +253,12 @@ def msg_seeds():
         "store_done": msg(STORE_DONE, struct.pack(">QIHQ", 1, 7, 2012, 4)),
         "xfer_handover": xfer(8, 0, 6, 2, 3000, bytes(range(32)), b"txt"),
         "xfer_get": xfer(1, 7, 2012, 1, 700000, bytes(32), b"pdf", 0x0102030405060708),
-        "keys_req": msg(KEYS_REQ, struct.pack(">QQ", 6, 5)),
-        "keys_done": msg(KEYS_DONE, struct.pack(">QI", 8, 1)),
+        "keys_req": msg(KEYS_REQ, struct.pack(">QQQ", 6, 5, 0x1111)),
+        "keys_done": msg(KEYS_DONE, struct.pack(">QIQ", 8, 1, 0x1111)),
+        "join_ack": msg(JOIN_ACK, struct.pack(">QIQ", 6, 1, 0x2222)),
+        "depart_confirm": msg(DEPART_CONFIRM, struct.pack(">QQ", 8, 0x3333)),
+        "keys_offer": msg(KEYS_OFFER, struct.pack(">QQ", 5, 3)),
+        "keys_grant": msg(KEYS_GRANT, struct.pack(">QQ", 8, 0x4444)),
     }
     s["bad_xfer_kind"] = xfer(8, 0, 6, 3, 10)
     s["bad_xfer_ext"] = xfer(8, 0, 6, 1, 10, ext=b"p/f")
@@ -336,7 +340,7 @@ def write(target, seeds):
     for name in os.listdir(d):
         if name.startswith("seed_"):
             os.remove(os.path.join(d, name))
-    assert len(seeds) < 40
+    assert len(seeds) < 64  # a seed corpus, not a test suite
     for name, data in seeds.items():
         assert len(data) < 1024, (target, name, len(data))
         with open(os.path.join(d, "seed_" + name), "wb") as f:
