@@ -9,6 +9,15 @@ from collections import defaultdict
 import cdht_harness as h
 
 SIM = os.environ.get("CDHT_SIM_BIN", os.path.join(os.path.dirname(h.CDHT), "cdht-sim"))
+# Under the sanitizers the sweeps check memory safety, not breadth: a quarter of the seeds keeps
+# the whole suite within its few minutes (the plain pass runs them all).
+SHARE = 4 if os.environ.get("CDHT_SANITIZED") == "1" else 1
+
+
+def seeds(n):
+    """The --seeds range of a sweep of |n| seeds, and the line saying they all held."""
+    k = max(1, n // SHARE)
+    return f"1..{k}", f"all {k} seeds held"
 
 
 def sim(*args, timeout=120):
@@ -27,13 +36,14 @@ def tail(lines):
 def test_seed_sweep_small_rings_with_loss_delay_kills_quits_joins_and_restarts():
     # 200 seeds, 4 to 32 peers, 1% loss, 0.1-5 ms delays, a kill, quit, join or restart every
     # 30 s, 10 minutes each.
-    code, lines, err = sim("--peers", "4..32", "--seeds", "1..200", "--duration", "600")
+    rng, held = seeds(200)
+    code, lines, err = sim("--peers", "4..32", "--seeds", rng, "--duration", "600")
     assert code == 0, err[-3000:]
-    assert "all 200 seeds held" in lines
+    assert held in lines
     _, violations = tail(lines)
     assert violations == 0
     summaries = [l for l in lines if l.startswith("seed ")]
-    assert len(summaries) == 200
+    assert len(summaries) == 200 // SHARE
     kills = sum(int(re.search(r"kills (\d+)", l).group(1)) for l in summaries)
     quits = sum(int(re.search(r"quits (\d+)", l).group(1)) for l in summaries)
     joins = sum(int(re.search(r"joins (\d+), restarts (\d+)", l).group(1)) +
@@ -53,12 +63,13 @@ def test_seed_sweep_with_restarts_of_killed_peers_with_their_old_successors():
     # A third of the random kills are undone by a restart as `cdht ID S1 S2` at a random moment
     # of the next settle time; each restarted peer must be back within the bound.  The fast
     # profile with stabilization a whole multiple of the ping, and a churn of 6 s, to have many.
-    code, lines, err = sim("--peers", "4..16", "--seeds", "1..300", "--duration", "120", "--churn", "6",
+    rng, held = seeds(300)
+    code, lines, err = sim("--peers", "4..16", "--seeds", rng, "--duration", "120", "--churn", "6",
                            "--ping-interval", "0.2", "--ping-timeout", "0.2", "--stabilize-interval", "0.6")
     assert code == 0, err[-3000:]
-    assert "all 300 seeds held" in lines
+    assert held in lines
     m = re.search(r"restarts with old successors (\d+), taken back (\d+)", "\n".join(lines))
-    assert m and int(m.group(2)) > 300, m and m.group(0)
+    assert m and int(m.group(2)) > 300 // SHARE, m and m.group(0)
 
 
 def test_seed_sweep_tiny_rings_down_to_one_peer_and_back():
@@ -82,7 +93,7 @@ def test_neighbours_quitting_at_once_never_hand_on_a_departed_peer():
         assert seconds[-1] == "peer 1: My second successor is now peer 9.", (seed, seconds)
 
 
-STORE_RACES = ["--store-races", "--keep-newer"]
+STORE_RACES = ["--store-races"]
 
 
 def store_race_totals(lines):
@@ -98,23 +109,26 @@ def test_seed_sweep_stores_racing_quits_joins_and_adjacent_quits_keep_the_newest
     # Issue 9: stores carry content (a version each), uploads and handover files take time, and
     # the churn overwrites names right before their holder quits, around joins, and while two
     # neighbours quit at once.  The newest acknowledged content of every name is held by a live
-    # peer (its responsible one, once settled), unless a kill took its only copy.  With
-    # --keep-newer: content.c cannot yet tell older from newer (see the next test).
-    code, lines, err = sim("--peers", "4..16", "--seeds", "1..300", "--duration", "300", *STORE_RACES)
+    # peer (its responsible one, once settled), unless a kill took its only copy.  Older content
+    # that meets newer at a receiver is judged by the node (cdht_node_handover_allowed).
+    rng, held = seeds(300)
+    code, lines, err = sim("--peers", "4..16", "--seeds", rng, "--duration", "300", *STORE_RACES)
     assert code == 0, err[-3000:]
-    assert "all 300 seeds held" in lines
+    assert held in lines
     t = store_race_totals(lines)
     # The races did happen: overwrites landed and were confirmed, neighbours quit together,
     # older content met newer at a receiver, kills took some last copies.
-    assert t["acked"] > 5000 and t["adjacent"] > 50 and t["older"] > 50 and t["lost"] > 50, t
+    k = SHARE
+    assert t["acked"] > 5000 // k and t["adjacent"] > 50 // k and t["older"] > 50 // k and t["lost"] > 50 // k, t
 
 
 def test_seed_sweep_stores_racing_with_the_fast_profile():
-    code, lines, err = sim("--peers", "4..16", "--seeds", "1..200", "--duration", "120", "--churn", "6",
+    rng, held = seeds(200)
+    code, lines, err = sim("--peers", "4..16", "--seeds", rng, "--duration", "120", "--churn", "6",
                            "--ping-interval", "0.2", "--ping-timeout", "0.2", "--stabilize-interval", "0.6",
                            *STORE_RACES)
     assert code == 0, err[-3000:]
-    assert "all 200 seeds held" in lines
+    assert held in lines
 
 
 def test_seed_sweep_stores_racing_as_content_c_receives():
