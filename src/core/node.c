@@ -12,7 +12,7 @@
 
 enum node_state { JOINING, RUNNING, LEAVING, LEFT };
 #define DEAD_LOG 4 /* peers recently declared dead or departed, never re-adopted on hearsay */
-#define GRANTS 4       /* handover tokens a node keeps in each direction */
+#define GRANTS 8       /* handover tokens a node keeps in each direction: givers at once, a few */
 #define LEAVE_HO_MAX 8 /* handovers a leaving node runs or retries at once: its own keys, and what
                         * reaches it while it leaves (stores it accepted, a neighbour's keys) */
 
@@ -1174,7 +1174,12 @@ static int on_joiner_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
 /* A giver offers us its keys: a token to its address if it is a neighbour handing over (our
  * predecessor pinging us, or one that just departed); its transfers must carry it. */
 static int on_keys_offer(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  bool pred = (pred_fresh(n, 0, now) && n->pred[0] == m->from) || (pred_fresh(n, 1, now) && n->pred[1] == m->from);
+  /* A leaving predecessor stops pinging when it starts to leave, and may offer again (a retry)
+   * up to its leave timeout later. */
+  uint64_t window = detect_ms(n) + n->cfg.leave_timeout_ms;
+  bool pred = false;
+  for (int i = 0; i < 2; i++)
+    pred = pred || (n->pred[i] == m->from && now - n->pred_heard_ms[i] <= window);
   /* A predecessor that quits tells its own predecessors too, whose pings may take its slot
    * before its offer arrives (found by the simulator: seed 47, and seed 125 with --store-races):
    * a displaced one still offers for a detection period after its last ping. */
