@@ -1,5 +1,7 @@
 #include "ring.h"
 
+#include <sodium.h>
+
 uint64_t cdht_ring_distance(cdht_id a, cdht_id b, uint64_t size) {
   return b >= a ? b - a : b + (size - a); /* no overflow: both < size */
 }
@@ -20,4 +22,14 @@ cdht_id cdht_ring_closest_successor(const cdht_id *ids, size_t n, cdht_id key, u
     if (d < best_d) { best_d = d; best = ids[i]; }
   }
   return best;
+}
+
+uint64_t cdht_ring_mask(unsigned bits) { return bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1; }
+
+cdht_id cdht_ring_name_key(const void *s, size_t len, unsigned bits) {
+  uint8_t h[32]; /* BLAKE2b with a 32-byte output: BLAKE2b-256, not a cut BLAKE2b-512 */
+  crypto_generichash(h, sizeof h, s, len, NULL, 0);
+  uint64_t k = 0;
+  for (int i = 0; i < 8; i++) k = k << 8 | h[i];
+  return k & cdht_ring_mask(bits);
 }

@@ -26,4 +26,12 @@ uint64_t cdht_ring_distance(cdht_id a, cdht_id b, uint64_t size);
  * |ids| is borrowed.  Used by tests and the simulator as the ground truth. */
 cdht_id cdht_ring_closest_successor(const cdht_id *ids, size_t n, cdht_id key, uint64_t size);
 
+/* Returns 2^bits − 1, the mask of a ring of 2^bits ids (|bits| 1..64): ids and keys are taken
+ * mod 2^bits by masking, so a 64-bit ring needs no 65-bit size. */
+uint64_t cdht_ring_mask(unsigned bits);
+
+/* Returns the key of the name |s| (|len| bytes, borrowed) on a ring of 2^bits ids: the first 8
+ * bytes of BLAKE2b-256(name), big-endian, mod 2^bits (docs/protocol.md §1). */
+cdht_id cdht_ring_name_key(const void *s, size_t len, unsigned bits);
+
 #endif
