@@ -57,11 +57,11 @@ static cdht_msg sample(uint8_t type, bool wide) {
     break;
   case CDHT_MSG_DEPART_ACK: m.token = 5; break;
   case CDHT_MSG_SUCC_QUERY:
-  case CDHT_MSG_STAB_QUERY:
-  case CDHT_MSG_JOIN_REJECT: m.seq = 5; break;
+  case CDHT_MSG_STAB_QUERY: m.seq = 5; break;
+  case CDHT_MSG_JOIN_REJECT: m.seq = 5; m.reason = CDHT_REJECT_PARAMS; m.bits = wide ? 64 : 1; m.keys = CDHT_KEYS_BLAKE2B; break;
   case CDHT_MSG_WITNESS_QUERY: m.seq = 9; m.about = other; break;
   case CDHT_MSG_WITNESS_REPLY: m.seq = 10; m.about = other; m.age_ms = CDHT_AGE_NEVER; break;
-  case CDHT_MSG_JOIN_REQ: m.origin = other; m.seq = 4; m.hops = 2; break;
+  case CDHT_MSG_JOIN_REQ: m.origin = other; m.seq = 4; m.hops = 2; m.bits = 8; m.keys = CDHT_KEYS_NUMBERS; break;
   case CDHT_MSG_STORE_ACCEPT: m.seq = 5; m.token = UINT64_MAX; break;
   case CDHT_MSG_STORE_DONE: m.seq = 5; m.about = other; break;
   case CDHT_MSG_XFER:
@@ -108,6 +108,9 @@ static void assert_msg_equal(const cdht_msg *a, const cdht_msg *b) {
   assert_memory_equal(a->digest, b->digest, CDHT_DIGEST_LEN);
   assert_memory_equal(a->ext, b->ext, CDHT_EXT_LEN);
   assert_true(a->token == b->token);
+  assert_int_equal(a->bits, b->bits);
+  assert_int_equal(a->keys, b->keys);
+  assert_int_equal(a->reason, b->reason);
 }
 
 /* Encodes |m| into a fresh heap buffer of exactly its length; sets *len. */
@@ -368,6 +371,30 @@ static void test_wire_flags_and_extension(void **state) {
   assert_int_equal(cdht_msg_encode(tmp, sizeof tmp, &m), CDHT_ERR_INVAL);
 }
 
+/* A join's ring parameters and a refusal's reason take only the values the protocol defines:
+ * the last three bytes of a JOIN_REJECT are reason, bits, keys. */
+static void test_wire_join_parameters(void **state) {
+  (void)state;
+  cdht_msg in = sample(CDHT_MSG_JOIN_REJECT, false), out;
+  size_t len;
+  uint8_t *buf = encode_exact(&in, &len);
+  for (unsigned v = 0; v < 256; v++) {
+    buf[len - 3] = (uint8_t)v;
+    assert_int_equal(decode_copy(&out, buf, len), v == 1 || v == 2 ? (cdht_ssize)len : CDHT_ERR_MALFORMED);
+  }
+  buf[len - 3] = CDHT_REJECT_TAKEN;
+  for (unsigned v = 0; v < 256; v++) {
+    buf[len - 2] = (uint8_t)v;
+    assert_int_equal(decode_copy(&out, buf, len), v >= 1 && v <= 64 ? (cdht_ssize)len : CDHT_ERR_MALFORMED);
+  }
+  buf[len - 2] = 64;
+  for (unsigned v = 0; v < 256; v++) {
+    buf[len - 1] = (uint8_t)v;
+    assert_int_equal(decode_copy(&out, buf, len), v <= 1 ? (cdht_ssize)len : CDHT_ERR_MALFORMED);
+  }
+  free(buf);
+}
+
 static void test_wire_encode_too_small_buffer(void **state) {
   (void)state;
   for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) {
@@ -418,6 +445,7 @@ int main(void) {
     cmocka_unit_test(test_wire_bad_names),
     cmocka_unit_test(test_wire_bad_lists),
     cmocka_unit_test(test_wire_flags_and_extension),
+    cmocka_unit_test(test_wire_join_parameters),
     cmocka_unit_test(test_wire_encode_too_small_buffer),
     cmocka_unit_test(test_wire_every_byte_corruption_is_safe),
   };

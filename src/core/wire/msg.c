@@ -89,7 +89,7 @@ bool cdht_name_eq(const cdht_name *a, const cdht_name *b) {
 /* Body layouts, in field order.  One table, so encode, decode and the maximum lengths agree. */
 enum { F_FROM = 1, F_SEQ = 2, F_ROLE = 4, F_NAME = 8, F_ORIGIN = 16, F_HOPS = 32, F_FLAGS = 64,
        F_SUCC = 128, F_ABOUT = 256, F_AGE = 512, F_SIZE = 1024, F_DIGEST = 2048, F_EXT = 4096,
-       F_TOKEN = 8192 };
+       F_TOKEN = 8192, F_PARAMS = 16384, F_REASON = 32768 };
 static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUNT] = {
   [CDHT_MSG_PING] = { "ping", F_FROM | F_SEQ | F_ROLE },
   [CDHT_MSG_PONG] = { "pong", F_FROM | F_SEQ },
@@ -101,9 +101,9 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_SUCC_REPLY] = { "successor-reply", F_FROM | F_SEQ | F_SUCC },
   [CDHT_MSG_WITNESS_QUERY] = { "witness-query", F_FROM | F_SEQ | F_ABOUT },
   [CDHT_MSG_WITNESS_REPLY] = { "witness-reply", F_FROM | F_SEQ | F_ABOUT | F_AGE },
-  [CDHT_MSG_JOIN_REQ] = { "join-request", F_FROM | F_ORIGIN | F_SEQ | F_HOPS },
+  [CDHT_MSG_JOIN_REQ] = { "join-request", F_FROM | F_ORIGIN | F_SEQ | F_HOPS | F_PARAMS },
   [CDHT_MSG_JOIN_ACCEPT] = { "join-accept", F_FROM | F_SEQ | F_SUCC | F_ABOUT | F_TOKEN },
-  [CDHT_MSG_JOIN_REJECT] = { "join-reject", F_FROM | F_SEQ },
+  [CDHT_MSG_JOIN_REJECT] = { "join-reject", F_FROM | F_SEQ | F_REASON | F_PARAMS },
   [CDHT_MSG_SUCC_CHANGE] = { "successor-change", F_FROM | F_SUCC },
   [CDHT_MSG_STAB_QUERY] = { "stabilize-query", F_FROM | F_SEQ },
   [CDHT_MSG_STAB_REPLY] = { "stabilize-reply", F_FROM | F_SEQ | F_SUCC | F_ABOUT | F_AGE },
@@ -138,7 +138,7 @@ int cdht_msg_body_max(uint8_t type) {
   return CDHT_PEER_WIRE_MAX * (!!(f & F_FROM) + !!(f & F_ORIGIN) + !!(f & F_ABOUT)) + 4 * !!(f & F_SEQ) +
          1 * !!(f & F_ROLE) + (1 + CDHT_NAME_MAX) * !!(f & F_NAME) + 2 * !!(f & F_HOPS) + 1 * !!(f & F_FLAGS) +
          (1 + CDHT_LIST_MAX * CDHT_PEER_WIRE_MAX) * !!(f & F_SUCC) + 4 * !!(f & F_AGE) + 8 * !!(f & F_SIZE) +
-         CDHT_DIGEST_LEN * !!(f & F_DIGEST) + CDHT_EXT_LEN * !!(f & F_EXT) + 8 * !!(f & F_TOKEN);
+         CDHT_DIGEST_LEN * !!(f & F_DIGEST) + CDHT_EXT_LEN * !!(f & F_EXT) + 8 * !!(f & F_TOKEN) + 2 * !!(f & F_PARAMS) + 1 * !!(f & F_REASON);
 }
 
 const char *cdht_msg_name(uint8_t type) { return known(type) ? layouts[type].name : "?"; }
@@ -166,6 +166,8 @@ static bool fields_valid(const cdht_msg *m, unsigned f) {
   if ((f & F_FLAGS) && m->type == CDHT_MSG_XFER && m->flags > CDHT_XFER_HANDOVER) return false;
   if ((f & F_FLAGS) && m->type != CDHT_MSG_XFER && (m->flags & ~allowed_flags(m->type))) return false;
   if ((f & F_EXT) && !ext_valid(m->ext)) return false;
+  if ((f & F_PARAMS) && (m->bits < 1 || m->bits > 64 || m->keys > CDHT_KEYS_BLAKE2B)) return false;
+  if ((f & F_REASON) && m->reason != CDHT_REJECT_TAKEN && m->reason != CDHT_REJECT_PARAMS) return false;
   return true;
 }
 
@@ -194,6 +196,8 @@ cdht_ssize cdht_msg_encode(uint8_t *dst, size_t cap, const cdht_msg *m) {
   if (f & F_DIGEST) wr_bytes(&w, m->digest, CDHT_DIGEST_LEN);
   if (f & F_EXT) wr_bytes(&w, m->ext, CDHT_EXT_LEN);
   if (f & F_TOKEN) wr_uint(&w, m->token, 8);
+  if (f & F_REASON) wr_uint(&w, m->reason, 1);
+  if (f & F_PARAMS) { wr_uint(&w, m->bits, 1); wr_uint(&w, m->keys, 1); }
   if (w.bad) return CDHT_ERR_NOBUF;
   size_t body = w.off - CDHT_HDR_LEN; /* at most cdht_msg_body_max(type) < 2^16 */
   dst[2] = (uint8_t)(body >> 8);
@@ -234,6 +238,8 @@ cdht_ssize cdht_msg_decode(cdht_msg *m, const uint8_t *buf, size_t len) {
   if (f & F_DIGEST) rd_bytes(&r, m->digest, CDHT_DIGEST_LEN);
   if (f & F_EXT) rd_bytes(&r, m->ext, CDHT_EXT_LEN);
   if (f & F_TOKEN) m->token = rd_u64(&r);
+  if (f & F_REASON) m->reason = rd_u8(&r);
+  if (f & F_PARAMS) { m->bits = rd_u8(&r); m->keys = rd_u8(&r); }
   if (r.bad || r.off != r.len || !fields_valid(m, f)) return CDHT_ERR_MALFORMED;
   return (cdht_ssize)r.off;
 }

@@ -65,6 +65,10 @@ typedef enum cdht_msg_type {
 #define CDHT_XFER_SUPERSEDED 0x1 /* a handover's seq bit: the giver passed on a newer store of this name */
 #define CDHT_XFER_VERDICT_OK 0     /* the receiver's one-byte answer after the content: kept */
 #define CDHT_XFER_VERDICT_FAILED 1 /* not kept (digest mismatch, write error) */
+#define CDHT_KEYS_NUMBERS 0     /* ring parameter: names are four digits, key = NNNN mod 2^bits (classic) */
+#define CDHT_KEYS_BLAKE2B 1     /* ring parameter: any name, key = BLAKE2b-256(name)[0..8) mod 2^bits */
+#define CDHT_REJECT_TAKEN 1     /* join refused: the id is already in the ring */
+#define CDHT_REJECT_PARAMS 2    /* join refused: the ring's parameters (bits, keys) differ from the joiner's */
 #define CDHT_DIGEST_LEN 32      /* BLAKE2b-256 of a transfer's content */
 #define CDHT_EXT_LEN 8          /* a file's extension, NUL-padded: "pdf" */
 
@@ -93,6 +97,9 @@ typedef struct cdht_msg {
   uint32_t age_ms;   /* WITNESS_REPLY, STAB_REPLY: ms since the sender last heard from it */
   uint64_t size;     /* XFER: content length in bytes */
   uint64_t token;    /* unguessable (docs/protocol.md §2): handed out or echoed */
+  uint8_t bits;      /* JOIN_REQ: the joiner's ring has 2^bits ids; JOIN_REJECT: the ring's (1..64) */
+  uint8_t keys;      /* JOIN_REQ, JOIN_REJECT: CDHT_KEYS_NUMBERS or CDHT_KEYS_BLAKE2B, as bits */
+  uint8_t reason;    /* JOIN_REJECT: CDHT_REJECT_TAKEN or CDHT_REJECT_PARAMS */
   uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
 } cdht_msg;
