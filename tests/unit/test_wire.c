@@ -159,6 +159,10 @@ static void test_wire_largest_messages_fit(void **state) {
     assert_true(CDHT_HDR_LEN + cdht_msg_body_max((uint8_t)t) <= CDHT_MSG_MAX);
     assert_true(CDHT_MSG_MAX <= CDHT_FRAME_MAX);
   }
+  int largest = 0; /* docs/protocol.md §2 states it */
+  for (unsigned t = 1; t < CDHT_MSG_COUNT; t++)
+    if (cdht_msg_body_max((uint8_t)t) > largest) largest = cdht_msg_body_max((uint8_t)t);
+  assert_int_equal(CDHT_HDR_LEN + largest, 935);
   assert_int_equal(cdht_msg_body_max(0), -1);
   assert_int_equal(cdht_msg_body_max(CDHT_MSG_COUNT), -1);
   assert_string_equal(cdht_msg_name(CDHT_MSG_KEYS_GRANT), "keys-grant");
