@@ -6,6 +6,7 @@
 void sim_sched_init(sim_sched *s) { memset(s, 0, sizeof *s); }
 
 void sim_sched_clear(sim_sched *s) {
+  for (size_t i = 0; i < s->len; i++) free(s->heap[i].msg);
   free(s->heap);
   memset(s, 0, sizeof *s);
 }

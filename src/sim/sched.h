@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/msg.h"
 
 typedef enum sim_ev_kind {
   SIM_START,       /* a peer process starts */
@@ -19,14 +18,18 @@ typedef enum sim_ev_kind {
   SIM_XFER,        /* a step of a content transfer (a = giver index, b = receiver index, buf = its state) */
 } sim_ev_kind;
 
+#define SIM_EV_STATE 64 /* bytes of an event's own state (a transfer's, an action's argument) */
+
 typedef struct sim_ev {
   uint64_t t_us;            /* when, in simulated microseconds */
   uint64_t seq;             /* tie-breaker: insertion order */
   uint8_t kind;             /* sim_ev_kind */
   uint8_t transport;        /* SIM_DELIVER: cdht_transport */
-  uint8_t len;              /* SIM_DELIVER: bytes in buf */
   uint32_t a, b;            /* see the kind */
-  uint8_t buf[CDHT_MSG_MAX];
+  size_t len;               /* SIM_DELIVER: bytes at msg (a size_t: no message length truncates) */
+  uint8_t *msg;             /* SIM_DELIVER: the message, a heap copy the event owns: whoever pops the
+                             * event frees it (sim_sched_clear frees those never popped) */
+  uint8_t buf[SIM_EV_STATE]; /* the kind's state */
 } sim_ev;
 
 typedef struct sim_sched {

@@ -103,6 +103,8 @@ typedef struct xfer {
   uint64_t accepted_ms;   /* XF_HANDOVER: when the receiver took its header */
 } xfer;
 
+_Static_assert(sizeof(xfer) <= SIM_EV_STATE, "a transfer's state travels in its event");
+
 typedef struct samples { double *v; size_t n, cap; } samples;
 
 typedef struct world {
@@ -257,6 +259,15 @@ static void push(world *w, sim_ev *ev) {
   if (sim_sched_push(&w->sched, ev) < 0) w->oom = true;
 }
 
+/* Pushes a delivery of the ev->len bytes at |bytes| (borrowed): each delivery its own copy. */
+static void push_msg(world *w, sim_ev *ev, const uint8_t *bytes) {
+  ev->msg = malloc(ev->len ? ev->len : 1);
+  if (!ev->msg) { w->oom = true; return; }
+  memcpy(ev->msg, bytes, ev->len);
+  if (sim_sched_push(&w->sched, ev) < 0) { free(ev->msg); w->oom = true; }
+  ev->msg = NULL;
+}
+
 static void print_time(FILE *f, uint64_t t_us) {
   fprintf(f, "%llu.%06llu", (unsigned long long)(t_us / 1000000), (unsigned long long)(t_us % 1000000));
 }
@@ -348,8 +359,7 @@ static bool cut(world *w, const speer *a, const speer *b) { return w->partitione
 static void route(world *w, speer *src, const cdht_output *out) {
   speer *dst = find(w, out->to);
   sim_ev ev = { .kind = SIM_DELIVER, .transport = (uint8_t)out->transport, .a = index_of(w, src),
-                .len = (uint8_t)out->len };
-  memcpy(ev.buf, out->buf, out->len);
+                .len = out->len };
   if (out->transport == CDHT_UDP) {
     if (!dst || cut(w, src, dst)) return;
     if (cdht_rng_unit(&w->rng) < w->o->loss) return;
@@ -359,7 +369,7 @@ static void route(world *w, speer *src, const cdht_output *out) {
       uint64_t d = delay(w);
       if (cdht_rng_unit(&w->rng) < w->o->reorder) d += cdht_rng_below(&w->rng, 10ull * w->o->delay_max_us + 1);
       ev.t_us = w->now_us + d;
-      push(w, &ev);
+      push_msg(w, &ev, out->buf);
     }
     return;
   }
@@ -373,10 +383,11 @@ static void route(world *w, speer *src, const cdht_output *out) {
     ev.kind = SIM_UNREACHABLE;
     ev.b = (uint32_t)-1;
     memcpy(ev.buf, &out->to, sizeof out->to);
+    push(w, &ev);
   } else {
     ev.b = index_of(w, dst);
+    push_msg(w, &ev, out->buf);
   }
-  push(w, &ev);
 }
 
 /* ---- content: versions, transfers, handovers ---- */
@@ -1447,8 +1458,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     push(&w, &e);
   }
 
-  sim_ev ev;
-  while (!w.oom && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us) {
+  sim_ev ev = { 0 };
+  for (; !w.oom && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us; free(ev.msg), ev.msg = NULL) {
     w.now_us = ev.t_us;
     r->events++;
     uint64_t now_ms = w.now_us / 1000;
@@ -1524,10 +1535,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       }
       cdht_addr from = cdht_config_addr(cdht_node_config(dst->node), src->id);
       if (ev.transport == CDHT_UDP) {
-        cdht_node_on_datagram(dst->node, now_ms, &from, ev.buf, ev.len);
+        cdht_node_on_datagram(dst->node, now_ms, &from, ev.msg, ev.len);
       } else {
         from.port = 40000; /* an ephemeral port */
-        cdht_node_on_frame(dst->node, now_ms, &from, ev.buf, ev.len);
+        cdht_node_on_frame(dst->node, now_ms, &from, ev.msg, ev.len);
       }
       settle_node(&w, dst);
       break;
@@ -1565,6 +1576,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     case SIM_XFER: on_xfer(&w, &ev); break;
     }
   }
+  free(ev.msg); /* the first event past the end, popped but not run */
   if (w.oom) {
     if (report) fprintf(report, "sim: out of memory\n");
     goto out;
