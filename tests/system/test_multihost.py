@@ -1,0 +1,208 @@
+"""The separate-hosts harness (multihost.py) proven with plain sockets, before cdht --listen exists:
+real UDP and TCP traffic between 8 namespaces on one port, IPv4 and IPv6, each host's addresses and
+loopback its own, and nothing left behind when a test fails midway or a run is killed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cdht_harness as h
+import multihost
+
+PORT = 4000
+
+# A server for one host: binds UDP and TCP on PORT at each address given, says "ready", then answers
+# every datagram and every connection's first line with "<host> <udp|tcp> <local address> <what it
+# got>".  The host's name comes from the command line, but the bind itself proves where it runs: an
+# address that is not the namespace's own cannot be bound (EADDRNOTAVAIL).
+SERVER = r"""
+import selectors, socket, sys
+name, port, addrs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+sel = selectors.DefaultSelector()
+for a in addrs:
+    fam = socket.AF_INET6 if ":" in a else socket.AF_INET
+    u = socket.socket(fam, socket.SOCK_DGRAM); u.bind((a, port)); sel.register(u, selectors.EVENT_READ, "udp")
+    t = socket.socket(fam, socket.SOCK_STREAM); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((a, port)); t.listen(16); sel.register(t, selectors.EVENT_READ, "tcp")
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        s = key.fileobj
+        if key.data == "udp":
+            data, peer = s.recvfrom(512)
+            s.sendto(f"{name} udp {s.getsockname()[0]} {data.decode()}".encode(), peer)
+        else:
+            c, _ = s.accept(); c.settimeout(5)
+            line = c.makefile("rb").readline().decode().strip()
+            c.sendall(f"{name} tcp {c.getsockname()[0]} {line}\n".encode()); c.close()
+"""
+
+# A client for one host: for each [address, port] in argv[1] (JSON) sends a datagram (again every
+# 0.2 s, as any UDP client must, until the answer or the deadline) and makes a TCP connection with
+# a line, and prints one JSON object: address -> {"udp": answer or error, "tcp": ...}.  A refusal
+# (RST, or ICMP port unreachable on the connected UDP socket) is reported as "refused".
+CLIENT = r"""
+import json, socket, sys, time
+targets, deadline_s, me = json.loads(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+out = {}
+for addr, port in targets:
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    res = out[addr] = {}
+    u = socket.socket(fam, socket.SOCK_DGRAM); u.connect((addr, port))
+    end = time.monotonic() + deadline_s
+    while "udp" not in res:
+        u.send(f"ping from {me}".encode()); u.settimeout(0.2)
+        try:
+            res["udp"] = u.recv(512).decode()
+        except ConnectionRefusedError:
+            res["udp"] = "refused"
+        except socket.timeout:
+            if time.monotonic() > end:
+                res["udp"] = "timeout"
+    try:
+        t = socket.create_connection((addr, port), timeout=deadline_s)
+        t.sendall(f"hello from {me}\n".encode())
+        res["tcp"] = t.makefile("rb").readline().decode().strip()
+    except ConnectionRefusedError:
+        res["tcp"] = "refused"
+    except OSError as e:
+        res["tcp"] = f"error {e}"
+print(json.dumps(out))
+"""
+
+
+def start_server(host, addrs, port=PORT):
+    """Starts SERVER in |host| on |addrs| and waits (with a deadline) until it has bound them."""
+    p = host.popen([sys.executable, "-c", SERVER, host.name, str(port), *addrs],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    out, err = h.Stream(p.stdout), h.Stream(p.stderr)
+    try:
+        out.wait_for(lambda l: l == "ready", 5, what=f"{host.name}'s server to bind {addrs}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nstderr: {err.since()}") from None
+    return p
+
+
+def ask(host, targets, timeout=5):
+    """Runs CLIENT in |host| against [(address, port)]; returns its answers by address."""
+    r = host.run([sys.executable, "-c", CLIENT, json.dumps(targets), str(timeout * h.SLOW), host.name],
+                 timeout=timeout * (len(targets) + 2))
+    return json.loads(r.stdout)
+
+
+def test_every_host_answers_on_the_same_port_over_ipv4_and_ipv6(hosts):
+    """Eight hosts, each with a UDP and a TCP server on port 4000: even hosts on their IPv4 address,
+    odd hosts on their IPv6 address, as the cdht peers of issue 10 will be.  Host 0 reaches every
+    other host by its address and gets that host's own answer; asked on the family it does not
+    serve, the host refuses (its address is there, its port is not), which shows that each server
+    really holds only its own host's address."""
+    net = hosts(8)
+    for host in net:
+        start_server(host, [host.addr(4 if host.index % 2 == 0 else 6)])
+
+    others = net.hosts[1:]
+    served = [(x.addr(4 if x.index % 2 == 0 else 6), PORT) for x in others]
+    unserved = [(x.addr(6 if x.index % 2 == 0 else 4), PORT) for x in others]
+    got = ask(net[0], served + unserved)
+
+    for x in others:
+        a = x.addr(4 if x.index % 2 == 0 else 6)
+        assert got[a] == {"udp": f"{x.name} udp {a} ping from h0", "tcp": f"{x.name} tcp {a} hello from h0"}, a
+        b = x.addr(6 if x.index % 2 == 0 else 4)
+        assert got[b] == {"udp": "refused", "tcp": "refused"}, b
+
+
+def test_hosts_are_isolated(hosts):
+    """Each host has its own loopback and its own addresses: all eight bind 127.0.0.1 and ::1 on the
+    same port (in one namespace the second bind would fail), and each host's 127.0.0.1 answers with
+    its own name.  A host cannot bind another host's address, nor can the test's own namespace bind
+    any host's, so nothing the tests start can quietly run in the wrong place."""
+    net = hosts(8)
+    for host in net:
+        start_server(host, ["127.0.0.1", "::1"])
+    for host in (net[0], net[5]):
+        got = ask(host, [["127.0.0.1", PORT], ["::1", PORT]])
+        assert got["127.0.0.1"]["udp"] == f"{host.name} udp 127.0.0.1 ping from {host.name}"
+        assert got["::1"]["tcp"] == f"{host.name} tcp ::1 hello from {host.name}"
+
+    binds = r"""
+import socket, sys
+for a in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((a, 0)); print(a, "ok")
+    except OSError as e:
+        print(a, e.strerror)
+"""
+    one, two = net[1], net[2]
+    r = one.run([sys.executable, "-c", binds, one.ipv4, one.ipv6, two.ipv4, two.ipv6])
+    assert r.stdout.splitlines() == [f"{one.ipv4} ok", f"{one.ipv6} ok",
+                                     f"{two.ipv4} Cannot assign requested address",
+                                     f"{two.ipv6} Cannot assign requested address"]
+    r = subprocess.run([sys.executable, "-c", binds, one.ipv4, one.ipv6], capture_output=True, text=True,
+                       check=True)
+    assert r.stdout.splitlines() == [f"{one.ipv4} Cannot assign requested address",
+                                     f"{one.ipv6} Cannot assign requested address"]
+
+
+def _state(pid):
+    """A process's state letter from /proc, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_a_failing_test_leaves_nothing_behind():
+    """An exception inside the topology's `with` kills the processes started in the hosts, and the
+    ones those started that nobody waits for, and removes every namespace (and so every interface
+    and the bridge) while the caller's own interfaces are as they were."""
+    multihost.require_hosts()
+    links_before = multihost._ip(["-br", "link"]).stdout
+    with pytest.raises(RuntimeError, match="midway"):
+        with multihost.Topology(3) as net:
+            names = [net.switch] + [x.netns for x in net]
+            assert all(ns in multihost._netns_names() for ns in names)
+            child = net[1].popen(["sleep", "600"])
+            # A process the test did not start itself: the shell leaves it running and exits.
+            orphan = int(net[2].run(["sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"]).stdout)
+            assert _state(orphan) not in (None, "Z")
+            raise RuntimeError("the test failed midway")
+    assert child.poll() is not None
+    assert _state(orphan) in (None, "Z")  # killed; a zombie until its new parent reaps it
+    assert not [ns for ns in multihost._netns_names() if ns in names]
+    assert multihost._ip(["-br", "link"]).stdout == links_before
+
+
+def test_a_killed_runs_hosts_are_swept():
+    """A run killed before its cleanup leaves namespaces named after its pid; the next topology
+    built removes them (sweep), and never those of a run whose owner is still alive."""
+    multihost.require_hosts()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs: the owner of a "killed" run
+    dead = multihost.Topology(2, owner=gone.pid)  # never closed, as if its owner had been killed
+    assert dead.tag in multihost.sweep()
+    assert not [ns for ns in multihost._netns_names() if ns.startswith(dead.tag)]
+    dead.close()  # nothing left to do; must not raise
+
+    dead = multihost.Topology(1, owner=gone.pid)
+    with multihost.Topology(1) as alive:  # building a topology sweeps first
+        names = multihost._netns_names()
+        assert not [ns for ns in names if ns.startswith(dead.tag)]
+        assert alive.tag not in multihost.sweep()
+        assert f"{alive.tag}-h0" in multihost._netns_names()
+    dead.close()
+
+
+def test_without_root_the_harness_says_why():
+    """The skip path: as an unprivileged user the harness reports the reason instead of failing."""
+    multihost.require_hosts()  # we need root to become someone else
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                        "import multihost; print(multihost.unavailable())"],
+                       cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True, text=True,
+                       check=True)
+    assert r.stdout.strip() == "needs root (network namespaces, bridges and veth pairs)"
