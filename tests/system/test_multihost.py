@@ -4,6 +4,7 @@ loopback its own, and nothing left behind when a test fails midway or a run is k
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -206,3 +207,52 @@ def test_without_root_the_harness_says_why():
                        cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True, text=True,
                        check=True)
     assert r.stdout.strip() == "needs root (network namespaces, bridges and veth pairs)"
+
+
+def test_hosts_script_gives_a_shell_in_each_host_and_removes_them_with_tmux(tmp_path):
+    """scripts/hosts.sh N: one tmux pane per host, whose shell runs inside that host's namespace
+    with the host named in its environment; ending the tmux session removes every host."""
+    multihost.require_hosts()
+    if not shutil.which("tmux"):
+        pytest.skip("no tmux")
+    sock = f"cdht-hosts-test-{os.getpid()}"
+    p = subprocess.Popen([os.path.join(h.ROOT, "scripts", "hosts.sh"), "3"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, CDHT_HOSTS_TMUX=sock, CDHT_HOSTS_DIR=str(tmp_path)))
+    err = h.Stream(p.stderr)
+    tag = None
+    try:
+        err.wait_for(lambda l: l.startswith("hosts: attach with:"), 10, what="the hosts to be up")
+        tag = next(ns[:-3] for ns in multihost._netns_names() if ns.startswith(f"cdht-{p.pid}-") and ns.endswith("-sw"))
+        panes = subprocess.run(["tmux", "-L", sock, "list-panes", "-a", "-F", "#{pane_pid} #{pane_title}"],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+        assert [t.split(" ", 1)[1] for t in panes] == [
+            f"h{k} 198.18.0.{k + 1} fd00:cd47::{k + 1}" for k in range(3)]
+
+        def shells_in_their_hosts():
+            for k, pane in enumerate(panes):
+                pid = pane.split()[0]
+                ns = os.stat(f"/run/netns/{tag}-h{k}")
+                try:
+                    mine = os.stat(f"/proc/{pid}/ns/net")
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        env = f.read().split(b"\0")
+                except FileNotFoundError:
+                    return f"pane {k}'s process {pid} is gone"
+                if (mine.st_dev, mine.st_ino) != (ns.st_dev, ns.st_ino):
+                    return f"pane {k}'s process {pid} is not (yet) in {tag}-h{k}"
+                if f"CDHT_HOST=h{k}".encode() not in env or f"CDHT_HOST_IPV4=198.18.0.{k + 1}".encode() not in env:
+                    return f"pane {k}'s shell does not name its host: {env}"
+            return None
+        h.eventually(shells_in_their_hosts, 10, "each pane's shell to run in its host")
+
+        subprocess.run(["tmux", "-L", sock, "kill-session", "-t", "hosts"], check=True)
+        assert p.wait(10 * h.SLOW) == 0
+        err.wait_for(lambda l: l == f"hosts: removed {tag}-*", 5, what="the removal")
+        assert not [ns for ns in multihost._netns_names() if ns.startswith(tag)]
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        multihost.sweep()  # the hosts of a script killed here (its pid is gone now)
