@@ -31,14 +31,21 @@ namespace for /run/netns.
 
 Usage in a test (the `hosts` fixture in conftest.py builds one and tears it down):
 
-    def test_ring(hosts):
+    def test_ring(hosts, peers):
         net = hosts(8)                                    # skips without root or namespaces
         a, b = net[0], net[1]
-        p = a.popen([CDHT, "--listen", a.hostport(4000)], stdin=PIPE, stdout=PIPE, text=True)
-        q = b.popen([CDHT, "--listen", b.hostport(4000, 6), "--join", a.hostport(4000)], ...)
-        print(b.run(["ip", "-br", "addr"]).stdout)
+        # A cdht_harness.Peer (console, lines awaited with deadlines) running inside host a:
+        pa = peers.run(a.argv([h.CDHT, "--listen", a.hostport(4000)]), exe=True)
+        pb = peers.run(b.argv([h.CDHT, "--listen", b.hostport(4000, 6), "--join", a.hostport(4000)]),
+                       exe=True)
+        # or a bare subprocess.Popen, killed at teardown:
+        srv = net[2].popen(["python3", "-m", "http.server", "--bind", net[2].ipv4, "4000"])
+        print(b.run(["ip", "-br", "addr"]).stdout)        # a short command inside host b
 
-or, outside pytest:
+Teardown kills every process whose network namespace is one of the hosts', however it was started
+(host.popen, peers.run with host.argv, or a daemon one of them left behind).
+
+Or, outside pytest:
 
     with multihost.Topology(8) as net:
         ...

@@ -149,6 +149,17 @@ for a in sys.argv[1:]:
                                      f"{one.ipv6} Cannot assign requested address"]
 
 
+def test_a_console_peer_runs_inside_a_host(hosts, peers):
+    """The pattern the cdht --listen tests will follow: a cdht_harness.Peer (typed into, lines
+    awaited with deadlines) started inside a host with peers.run(host.argv(...), exe=True)."""
+    net = hosts(2)
+    echo = peers.run(net[1].argv(["sh", "-c", 'while read -r l; do echo "$l $(ip -br -4 addr show dev eth0)"; done']),
+                     exe=True)
+    echo.type("where")
+    echo.out.wait_for(lambda l: l.startswith("where eth0") and l.split()[-1] == f"{net[1].ipv4}/24", 5,
+                      what="the line naming host 1's address")
+
+
 def _state(pid):
     """A process's state letter from /proc, or None once it is gone."""
     try:
@@ -180,23 +191,46 @@ def test_a_failing_test_leaves_nothing_behind():
 
 
 def test_a_killed_runs_hosts_are_swept():
-    """A run killed before its cleanup leaves namespaces named after its pid; the next topology
-    built removes them (sweep), and never those of a run whose owner is still alive."""
+    """A run killed before its cleanup leaves namespaces named after its pid; sweep (which every new
+    topology runs first) removes them and kills what runs there, and never touches the namespaces
+    of a run whose owner is still alive."""
     multihost.require_hosts()
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # a pid that no longer runs: the owner of a "killed" run
-    dead = multihost.Topology(2, owner=gone.pid)  # never closed, as if its owner had been killed
-    assert dead.tag in multihost.sweep()
-    assert not [ns for ns in multihost._netns_names() if ns.startswith(dead.tag)]
-    dead.close()  # nothing left to do; must not raise
 
-    dead = multihost.Topology(1, owner=gone.pid)
-    with multihost.Topology(1) as alive:  # building a topology sweeps first
-        names = multihost._netns_names()
-        assert not [ns for ns in names if ns.startswith(dead.tag)]
-        assert alive.tag not in multihost.sweep()
-        assert f"{alive.tag}-h0" in multihost._netns_names()
-    dead.close()
+    started = []  # every process this test starts, killed at the end whatever happens
+
+    def killed_run(n):
+        # The owner lives while the hosts are built (a sweep by a parallel run must leave them
+        # alone), then dies without closing them, as a SIGKILLed test run would.
+        owner = subprocess.Popen(["sleep", "600"])
+        started.append(owner)
+        net = multihost.Topology(n, owner=owner.pid)
+        leftover = net[0].popen(["sleep", "600"])
+        started.append(leftover)
+        # Popen returns before nsenter has entered the host: a killed run's processes long have.
+        h.eventually(lambda: None if leftover.pid in multihost.pids_in(net[0].netns) else "not yet", 5,
+                     "the leftover process to be inside h0")
+        owner.kill()
+        owner.wait()
+        return net, leftover
+
+    try:
+        dead, leftover = killed_run(2)
+        assert [ns for ns in multihost._netns_names() if ns.startswith(dead.tag)]
+        multihost.sweep()  # (a parallel run may have swept it first: either way it must be gone)
+        assert not [ns for ns in multihost._netns_names() if ns.startswith(dead.tag)]
+        assert leftover.wait(5 * h.SLOW) == -9
+        dead.close()  # nothing left to do; must not raise
+
+        dead, _ = killed_run(1)
+        with multihost.Topology(1) as alive:  # building a topology sweeps first
+            assert not [ns for ns in multihost._netns_names() if ns.startswith(dead.tag)]
+            multihost.sweep()
+            assert f"{alive.tag}-h0" in multihost._netns_names()
+        dead.close()
+    finally:
+        for p in started:
+            p.kill()
+            p.wait()
 
 
 def test_without_root_the_harness_says_why():
