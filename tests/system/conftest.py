@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdht_harness as h  # noqa: E402
+import multihost  # noqa: E402
 
 
 def pytest_sessionstart(session):
@@ -21,6 +22,24 @@ def own_workdir():
     h.WORKDIR = tempfile.mkdtemp(prefix="cdht-test-")
     yield h.WORKDIR
     shutil.rmtree(h.WORKDIR, ignore_errors=True)
+
+
+@pytest.fixture
+def hosts():
+    """hosts(n=8) builds n separate hosts on one switch (a multihost.Topology: network namespaces
+    with their own addresses); every one is torn down after the test, with every process that runs
+    in it, whatever the test raised.  Skips the test, with the reason, without root or namespaces."""
+    built = []
+
+    def build(n=8):
+        multihost.require_hosts()
+        net = multihost.Topology(n)
+        built.append(net)
+        return net
+
+    yield build
+    for net in built:
+        net.close()
 
 
 @pytest.fixture
