@@ -1,4 +1,4 @@
-/* Fuzzes the node state machine (src/core/node.c) with a script of steps.
+/* Fuzzes the node state machine (src/core/node.c and its modules) with a script of steps.
  *
  * The node is peer 4 of the ring 1 3 4 5 8 (successors 5 and 8) with the default config and a
  * 1000 ms ping interval, created at time 0 with an allocator that can be told to fail.  The

@@ -1,0 +1,88 @@
+/* Kill repair (§5). */
+#include "node_internal.h"
+
+#include "cdht/err.h"
+
+static void send_query(cdht_node *n, uint64_t now) {
+  cdht_msg m = { .type = CDHT_MSG_SUCC_QUERY, .seq = ++n->next_qid };
+  cdht_node_send(n, CDHT_TCP, n->succ.id[0], &m);
+  n->repair.next_ms = now + n->cfg.requery_ms;
+}
+
+void cdht_repair_start(cdht_node *n, uint64_t now, cdht_id dead) {
+  if (!n->repair.active) {
+    n->repair.active = true;
+    n->repair.avoid[0] = n->repair.avoid[1] = CDHT_ID_NONE;
+    n->repair.first_qid = n->next_qid + 1;
+    n->repair.started_ms = now;
+    n->repair.unheard = CDHT_ID_NONE;
+  }
+  n->repair.avoid[n->repair.avoid[0] == CDHT_ID_NONE ? 0 : 1] = dead;
+  send_query(n, now);
+}
+
+void cdht_repair_successor_dead(cdht_node *n, uint64_t now, int slot) {
+  cdht_id dead = n->succ.id[slot];
+  bool never = n->succ.heard_ms[slot] == CDHT_NEVER; /* it never answered a ping of ours */
+  cdht_node_emit_peer(n, CDHT_EV_PEER_DEAD, dead, 0);
+  cdht_succ_log_gone(n, dead, now);
+  if (slot == 0) {
+    if (n->succ.id[1] == CDHT_ID_NONE) {
+      /* Both successors lost before the repair finished: with two successors the ring
+       * cannot be mended from here (§5).  Say so and carry on as a ring of one.  If neither
+       * ever answered, they did not die: they were never there (a peer started alone). */
+      if (never && n->repair.active && n->repair.unheard != CDHT_ID_NONE) {
+        cdht_event ev = { .kind = CDHT_EV_NEVER_ANSWERED, .peer = dead, .succ = { n->repair.unheard, dead } };
+        cdht_node_emit(n, ev);
+      } else {
+        cdht_node_emit_peer(n, CDHT_EV_RING_BROKEN, dead, 0);
+      }
+      n->repair.active = false;
+      cdht_succ_set(n, now, n->cfg.self, n->cfg.self);
+      cdht_succ_emit(n);
+      return;
+    }
+    if (n->succ.id[1] == n->cfg.self) { /* a two-peer ring loses its other peer */
+      n->repair.active = false;
+      cdht_succ_set(n, now, n->cfg.self, n->cfg.self);
+      cdht_succ_emit(n);
+      return;
+    }
+    cdht_succ_set(n, now, n->succ.id[1], CDHT_ID_NONE); /* move the second successor up */
+  } else {
+    cdht_succ_set(n, now, n->succ.id[0], CDHT_ID_NONE);
+  }
+  bool fresh = !n->repair.active;
+  cdht_repair_start(n, now, dead);
+  if (fresh && never) n->repair.unheard = dead;
+  else if (!never) n->repair.unheard = CDHT_ID_NONE;
+}
+
+int cdht_repair_on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  if (!n->repair.active || m->from != n->succ.id[0] || (int32_t)(m->seq - n->repair.first_qid) < 0) {
+    cdht_node_drop(n, CDHT_DROP_STALE);
+    return CDHT_ERR_STALE;
+  }
+  cdht_id a = m->succ[0];
+  if (!cdht_node_valid_id(n, a)) { cdht_node_drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  /* Never adopt a dead peer: a first successor that has not repaired yet names it, and its
+   * own name as its successor means it has not caught up either; ask again later.  But a
+   * successor that still names the peer a whole detection period later has kept hearing from
+   * it: the peer is alive and our verdict was a false one (lost pings), so take it back. */
+  bool vouched = now - n->repair.started_ms > cdht_node_detect_ms(n) + n->cfg.ping_interval_ms;
+  if (a == n->succ.id[0] || ((a == n->repair.avoid[0] || a == n->repair.avoid[1]) && !vouched)) return 0;
+  n->repair.active = false;
+  cdht_succ_set(n, now, n->succ.id[0], a);
+  cdht_succ_emit(n);
+  return 0;
+}
+
+void cdht_repair_stop(cdht_node *n) { n->repair.active = false; }
+
+void cdht_repair_on_timer(cdht_node *n, uint64_t now) {
+  if (n->repair.active && now >= n->repair.next_ms) send_query(n, now);
+}
+
+uint64_t cdht_repair_next_deadline(const cdht_node *n) {
+  return n->repair.active ? n->repair.next_ms : CDHT_NEVER;
+}

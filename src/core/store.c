@@ -1,0 +1,164 @@
+/* What the node knows about files (§6, §9); see store.h. */
+#include "node_internal.h"
+
+#include "cdht/err.h"
+
+void cdht_node_set_stored(cdht_node *n, uint16_t file, bool stored) {
+  if (file > CDHT_FILE_MAX) return;
+  if (stored) n->store.held[file / 8] |= (uint8_t)(1u << (file % 8));
+  else n->store.held[file / 8] &= (uint8_t)~(1u << (file % 8));
+}
+
+bool cdht_node_is_stored(const cdht_node *n, uint16_t file) {
+  return file <= CDHT_FILE_MAX && (n->store.held[file / 8] >> (file % 8)) & 1;
+}
+
+void cdht_store_await(cdht_node *n, uint64_t now, cdht_id origin, uint32_t seq) {
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+    if (n->store.awaiting[i].used && now < n->store.awaiting[i].until_ms) continue;
+    n->store.awaiting[i].used = true;
+    n->store.awaiting[i].origin = origin;
+    n->store.awaiting[i].seq = seq;
+    /* A quit waits for it only while its upload may still start: a forged or failed store
+     * does not hold quits for a transfer's time. */
+    n->store.awaiting[i].until_ms = now + n->cfg.request_timeout_ms;
+    break;
+  }
+}
+
+/* Content of a store we accepted is still on its way (and our leave deadline has not passed). */
+bool cdht_store_awaiting_content(const cdht_node *n) {
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+    if (n->store.awaiting[i].used && n->store.awaiting[i].until_ms > n->leave.deadline_ms - n->cfg.leave_timeout_ms)
+      return true;
+  return false;
+}
+
+void cdht_store_stop_awaiting(cdht_node *n) {
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++) n->store.awaiting[i].used = false;
+}
+
+void cdht_store_note_superseded(cdht_node *n, uint16_t file) {
+  if (n->store.nsuperseded < CDHT_MAX_PENDING) n->store.superseded[n->store.nsuperseded++] = file;
+}
+
+/* Tells a storer that the ring holds its file, at |holder|. */
+static void confirm_store(cdht_node *n, uint16_t file, cdht_id origin, uint32_t seq, cdht_id holder) {
+  if (origin == n->cfg.self) { /* our own store of a key we hold */
+    cdht_pending_req *r = cdht_lookup_find(n, seq);
+    if (r && r->store) r->used = false;
+    cdht_node_emit_peer(n, CDHT_EV_STORED, holder, file);
+    return;
+  }
+  cdht_msg done = { .type = CDHT_MSG_STORE_DONE, .seq = seq, .file = file, .about = holder };
+  cdht_node_send(n, CDHT_TCP, origin, &done);
+}
+
+/* Content that reached a leaving node goes on to its successor before the node leaves. */
+static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
+  if (n->state != CDHT_LEAVING || n->succ.id[0] == n->cfg.self || n->succ.id[0] == CDHT_ID_NONE) return false;
+  uint64_t key = cdht_node_key_of(n, file);
+  if (!cdht_leave_start_handover(n, now, (key + n->cfg.ring_size - 1) % n->cfg.ring_size, key))
+    n->leave.pass_all = true; /* found by the simulator: two neighbours quitting at once, seed 119 with --store-races */
+  return true;
+}
+
+/* Content that reached us for a key a joiner took meanwhile (the store was accepted before the
+ * join, its content came after the join's handover) goes on to that joiner, our first
+ * predecessor: the ring must hold it where requests will look for it. */
+static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
+  uint64_t key = cdht_node_key_of(n, file), size = n->cfg.ring_size;
+  if (n->state != CDHT_RUNNING) return false;
+  /* A joiner whose KEYS_REQ is being checked: this file goes with its keys, if it is one of
+   * the keys it asked for, (about, joiner]. */
+  if (n->join.keys_wait.peer != CDHT_ID_NONE && now < n->join.keys_wait.until_ms &&
+      cdht_ring_between(n->join.keys_wait.about, key, n->join.keys_wait.peer, size))
+    return true;
+  /* A recent joiner we handed keys to, for the keys it asked for, with the token it gave us. */
+  uint64_t token = 0;
+  cdht_id p = cdht_handover_recent_joiner(n, now, key, &token);
+  if (p == CDHT_ID_NONE || p == n->cfg.self) return false;
+  cdht_handover_to_joiner(n, p, (key + size - 1) % size, key, token);
+  return true;
+}
+
+int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origin, uint32_t seq) {
+  if (file > CDHT_FILE_MAX || !cdht_node_valid_id(n, origin)) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, file, true);
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+    if (n->store.awaiting[i].used && n->store.awaiting[i].origin == origin && n->store.awaiting[i].seq == seq)
+      n->store.awaiting[i].used = false;
+  if (pass_on_if_leaving(n, now, file) || pass_back_if_joined(n, now, file)) {
+    for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+      if (n->store.acks[i].used) continue;
+      n->store.acks[i].used = true;
+      n->store.acks[i].file = file;
+      n->store.acks[i].origin = origin;
+      n->store.acks[i].seq = seq;
+      return 0;
+    }
+    return 0; /* too many to follow: the storer hears nothing and reports a failed store */
+  }
+  confirm_store(n, file, origin, seq, n->cfg.self);
+  return 0;
+}
+
+bool cdht_node_superseded(const cdht_node *n, uint16_t file) {
+  for (unsigned i = 0; i < n->store.nsuperseded; i++)
+    if (n->store.superseded[i] == file) return true;
+  return false;
+}
+
+int cdht_node_on_taken_over(cdht_node *n, uint64_t now, uint16_t file, cdht_id from) {
+  (void)from;
+  if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, file, true);
+  pass_on_if_leaving(n, now, file);
+  return 0;
+}
+
+int cdht_node_on_file_handed(cdht_node *n, uint64_t now, uint16_t file, cdht_id peer) {
+  (void)now;
+  if (file > CDHT_FILE_MAX || !cdht_node_valid_id(n, peer)) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, file, false);
+  for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+    if (!n->store.acks[i].used || n->store.acks[i].file != file) continue;
+    n->store.acks[i].used = false;
+    confirm_store(n, file, n->store.acks[i].origin, n->store.acks[i].seq, peer);
+  }
+  return 0;
+}
+
+void cdht_store_confirm_kept(cdht_node *n) {
+  /* A file passed back to a joiner that did not take it stays here: the ring holds it. */
+  for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == CDHT_RUNNING; i++) {
+    if (!n->store.acks[i].used || !cdht_node_is_stored(n, n->store.acks[i].file)) continue;
+    n->store.acks[i].used = false;
+    confirm_store(n, n->store.acks[i].file, n->store.acks[i].origin, n->store.acks[i].seq, n->cfg.self);
+  }
+}
+
+cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file,
+                                                 uint64_t token, uint64_t stored_ms, bool superseded) {
+  cdht_id self = n->cfg.self;
+  uint64_t key = cdht_node_key_of(n, file), size = n->cfg.ring_size;
+  const cdht_grant_in *g = cdht_handover_find_grant(n, now, from, token);
+  if (!g) { cdht_node_drop(n, token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED); return CDHT_HANDOVER_REFUSE; }
+  /* From the successor we asked: the keys we asked for.  From a giver: keys not ours already. */
+  if (!(g->joined ? cdht_ring_between(g->about, key, self, size) : !cdht_ring_between(from, key, self, size))) {
+    cdht_node_drop(n, CDHT_DROP_ROLE);
+    return CDHT_HANDOVER_REFUSE;
+  }
+  /* Once we gave the token, stores of these keys come to us (the giver passes them on, or the
+   * ring routes them here): their content is newer than what the giver held (§6, §9). */
+  /* A giver leaving: stores of its keys that reached us while it left — the ring routed them
+   * here once its predecessor knew, maybe before it could offer us anything (its successor was
+   * leaving too) — are newer than its copy.  A leave lasts at most leave_timeout after the
+   * detection of a lost neighbour, so that is how far back "while it left" reaches. */
+  if (!cdht_node_is_stored(n, file)) stored_ms = 0; /* handed away meanwhile: nothing newer is here */
+  bool recent = stored_ms && !g->joined && stored_ms + n->cfg.leave_timeout_ms + cdht_node_detect_ms(n) > now;
+  /* After a join, stores come to the joiner: while its join is recent (a store's upload starts
+   * within the request timeout), they are newer than what its successor passes back. */
+  bool since = stored_ms > g->granted_ms && (!g->joined || now - g->granted_ms <= n->cfg.request_timeout_ms);
+  return since || (superseded && stored_ms) || recent ? CDHT_HANDOVER_OLDER : CDHT_HANDOVER_TAKE;
+}

@@ -1,0 +1,37 @@
+/* What the node knows about files (§6, §9): which ones this peer holds, the stores accepted
+ * whose content is on its way, the stores confirmed only once their content went on, the names
+ * a leaving node passed on, and the verdict on a handover transfer.  Content itself lives in
+ * the I/O layer, which reports through the cdht_node_on_stored / _taken_over / _file_handed
+ * calls of node.h. */
+#ifndef CDHT_STORE_H
+#define CDHT_STORE_H
+
+#include "node.h"
+
+typedef struct cdht_store {
+  uint8_t held[(CDHT_FILE_MAX + 8) / 8]; /* files whose content this peer holds (§9) */
+  /* Stores that reached us while leaving: confirmed to their storer only once our successor
+   * holds the content (§6), so that "stored at peer P" is never said of a file about to leave
+   * with us. */
+  struct { bool used; uint16_t file; cdht_id origin; uint32_t seq; } acks[CDHT_MAX_PENDING];
+  /* Stores we accepted whose content has not arrived: a quit waits for them (until its
+   * deadline), so that content on its way to us is passed on, not cut off. */
+  struct { bool used; cdht_id origin; uint32_t seq; uint64_t until_ms; } awaiting[CDHT_MAX_PENDING];
+  /* Names whose store we passed on to our successor while leaving: the copy we hand over is
+   * older than that store's content, and says so (§6). */
+  uint16_t superseded[CDHT_MAX_PENDING];
+  unsigned nsuperseded;
+} cdht_store;
+
+/* We accepted a store of |origin|'s request |seq|: its content is awaited. */
+void cdht_store_await(cdht_node *n, uint64_t now, cdht_id origin, uint32_t seq);
+/* Whether content of a store we accepted is still on its way (within our leave deadline). */
+bool cdht_store_awaiting_content(const cdht_node *n);
+/* The leave deadline passed: content still awaited will not be passed on. */
+void cdht_store_stop_awaiting(cdht_node *n);
+/* We passed a store of |file| on to our successor while leaving. */
+void cdht_store_note_superseded(cdht_node *n, uint16_t file);
+/* A handover to a joiner ended: files it did not take stay here, so their stores are confirmed. */
+void cdht_store_confirm_kept(cdht_node *n);
+
+#endif

@@ -1,0 +1,206 @@
+/* Membership (§4, §8): our successors and the pings that watch them, our predecessors as their
+ * pings name them, and the peers we know are gone.  The verdict on a successor that stops
+ * answering is reached here (cdht_succ_judge), with the witness's word (witness.c); what
+ * follows a death is kill repair (repair.c). */
+#include "node_internal.h"
+
+#include <string.h>
+
+#include "cdht/err.h"
+
+void cdht_succ_init(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
+  n->succ.id[0] = a;
+  n->succ.id[1] = b;
+  n->succ.pred[0] = n->succ.pred[1] = n->succ.pred_was2 = n->succ.pred_was1 = CDHT_ID_NONE;
+  n->succ.heard_ms[0] = n->succ.heard_ms[1] = CDHT_NEVER;
+  n->succ.next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
+}
+
+/* A predecessor is trusted for routing only while it keeps pinging us. */
+bool cdht_succ_pred_fresh(const cdht_node *n, int i, uint64_t now) {
+  return n->succ.pred[i] != CDHT_ID_NONE && now - n->succ.pred_heard_ms[i] <= cdht_node_detect_ms(n);
+}
+
+bool cdht_succ_is_neighbour(const cdht_node *n, cdht_id id) {
+  return id == n->succ.id[0] || id == n->succ.id[1] || id == n->succ.pred[0] || id == n->succ.pred[1];
+}
+
+void cdht_succ_emit(cdht_node *n) {
+  cdht_event ev = { .kind = CDHT_EV_SUCCESSORS, .succ = { n->succ.id[0], n->succ.id[1] } };
+  cdht_node_emit(n, ev);
+}
+
+/* Installs new successors, keeping each surviving peer's failure-detector history; a new first
+ * successor takes the pending requests (cdht_lookup_on_new_first). */
+void cdht_succ_set(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
+  cdht_id old[2] = { n->succ.id[0], n->succ.id[1] };
+  cdht_fd oldfd[2] = { n->succ.fd[0], n->succ.fd[1] };
+  cdht_id now_succ[2] = { a, b };
+  uint64_t oldheard[2] = { n->succ.heard_ms[0], n->succ.heard_ms[1] };
+  for (int i = 0; i < 2; i++) {
+    cdht_fd_reset(&n->succ.fd[i]);
+    n->succ.heard_ms[i] = CDHT_NEVER;
+    cdht_witness_cancel(n, i);
+    for (int j = 0; j < 2; j++)
+      if (now_succ[i] != CDHT_ID_NONE && now_succ[i] == old[j]) {
+        n->succ.fd[i] = oldfd[j];
+        n->succ.heard_ms[i] = oldheard[j];
+      }
+  }
+  n->succ.id[0] = a;
+  n->succ.id[1] = b;
+  /* A departed peer that is our successor again has rejoined: its next departure is new. */
+  if (n->leave.departed == a || n->leave.departed == b) n->leave.departed = CDHT_ID_NONE;
+  if (a != old[0]) cdht_lookup_on_new_first(n, now, a);
+}
+
+/* Installs the successors a joiner or a predecessor was told.  A pair naming the same peer
+ * twice means the sender did not know the second one (it was repairing): ask for it, never
+ * accepting the peers in |avoid1| and |avoid2| (gone, as far as the sender or we know). */
+void cdht_succ_take(cdht_node *n, uint64_t now, cdht_id a, cdht_id b, cdht_id avoid1, cdht_id avoid2) {
+  if (a == n->cfg.self) b = a;
+  if (b == a && a != n->cfg.self) {
+    cdht_succ_set(n, now, a, CDHT_ID_NONE);
+    cdht_repair_start(n, now, avoid1);
+    if (avoid2 != CDHT_ID_NONE) cdht_repair_start(n, now, avoid2);
+    return;
+  }
+  cdht_succ_set(n, now, a, b);
+  cdht_succ_emit(n);
+}
+
+/* ---- peers we know are gone (§8) ---- */
+
+void cdht_succ_log_gone(cdht_node *n, cdht_id id, uint64_t now) {
+  n->succ.dead_log[n->succ.ndead % CDHT_DEAD_LOG].id = id;
+  n->succ.dead_log[n->succ.ndead % CDHT_DEAD_LOG].t_ms = now;
+  n->succ.ndead++;
+}
+
+/* Whether |id| may be gone: we declared it dead (or saw it depart) after, or less than a ping
+ * interval before, |heard_ms|, the last time anyone says they heard from it.  The interval
+ * covers a ping still in flight when a peer decided to leave. */
+bool cdht_succ_maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms) {
+  unsigned k = n->succ.ndead < CDHT_DEAD_LOG ? n->succ.ndead : CDHT_DEAD_LOG;
+  for (unsigned i = 0; i < k; i++)
+    if (n->succ.dead_log[i].id == id && n->succ.dead_log[i].t_ms + n->cfg.ping_interval_ms >= heard_ms) return true;
+  return false;
+}
+
+/* ---- pings (§4) ---- */
+
+/* Whether |x|, pinging us as first successor, may be our first predecessor (§4, §8).  Chord
+ * keeps the closest predecessor, not the latest pinger: a restarted peer and the peer before it
+ * both ping us as their first successor until stabilization tells the one before, and if the
+ * slot followed every ping, that peer's question could always meet its own name.  So the slot
+ * takes a peer closer to us than the one it holds, or the same one again.  A first predecessor
+ * that died or left must still make way at once: its own predecessor, which pinged us as second
+ * (our second predecessor now, or until another just displaced it), pings us as first only
+ * once it has lost its first successor, so it moves up.  Failing that, any peer takes the slot
+ * when the one it holds has not pinged for a detection period (gone, and no longer trusted). */
+static bool takes_first_slot(const cdht_node *n, cdht_id x, uint64_t now) {
+  cdht_id cur = n->succ.pred[0];
+  if (cur == CDHT_ID_NONE || cur == x || !cdht_succ_pred_fresh(n, 0, now) || n->succ.pred[1] == x) return true;
+  if (n->succ.pred_was2 == x && now - n->succ.pred_was2_ms <= cdht_node_detect_ms(n)) return true;
+  return cdht_ring_between(cur, x, n->cfg.self, n->cfg.ring_size); /* closer to us */
+}
+
+int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  cdht_id x = m->from;
+  if (m->role != CDHT_ROLE_FIRST) { /* the second slot follows its latest pinger */
+    if (n->succ.pred[1] != CDHT_ID_NONE && n->succ.pred[1] != x) {
+      n->succ.pred_was2 = n->succ.pred[1];
+      n->succ.pred_was2_ms = n->succ.pred_heard_ms[1];
+    }
+    if (n->succ.pred[0] == x) n->succ.pred[0] = CDHT_ID_NONE; /* it took a closer first successor */
+    n->succ.pred[1] = x;
+    n->succ.pred_heard_ms[1] = now;
+  } else if (takes_first_slot(n, x, now)) { /* else answered, but not our predecessor */
+    if (n->succ.pred[0] != x && n->succ.pred[0] != CDHT_ID_NONE) { /* it may be leaving, its keys still on their way */
+      n->succ.pred_was1 = n->succ.pred[0];
+      n->succ.pred_was1_ms = n->succ.pred_heard_ms[0];
+    }
+    if (n->succ.pred[1] == x) n->succ.pred[1] = CDHT_ID_NONE;
+    if (n->succ.pred_was2 == x) n->succ.pred_was2 = CDHT_ID_NONE;
+    n->succ.pred[0] = x;
+    n->succ.pred_heard_ms[0] = now;
+  }
+  n->stats.pings_received++;
+  cdht_node_emit_peer(n, CDHT_EV_PING_REQUEST, m->from, 0);
+  cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = m->seq };
+  cdht_node_send(n, CDHT_UDP, m->from, &pong);
+  return 0;
+}
+
+int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  for (int i = 0; i < 2; i++) {
+    if (n->succ.id[i] != m->from) continue;
+    if (cdht_fd_on_ack(&n->succ.fd[i], m->seq) < 0) break;
+    n->succ.heard_ms[i] = now;
+    n->stats.pongs_received++;
+    cdht_node_emit_peer(n, CDHT_EV_PING_RESPONSE, m->from, 0);
+    return 0;
+  }
+  cdht_node_drop(n, CDHT_DROP_STALE); /* from a former successor, or a number we never sent */
+  return CDHT_ERR_STALE;
+}
+
+/* Anyone may ask for our successors: kill repair, a joiner's successor and a SUCC_CHANGE check
+ * ask this (§5, §8). */
+int cdht_succ_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
+  (void)now;
+  cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = m->seq, .succ = { n->succ.id[0], n->succ.id[1] } };
+  cdht_node_send(n, CDHT_TCP, m->from, &reply);
+  return 0;
+}
+
+static void send_ping(cdht_node *n, int i, uint64_t now, bool probe) {
+  cdht_msg m = { .type = CDHT_MSG_PING, .role = (uint8_t)(i + 1) };
+  m.seq = probe ? cdht_fd_on_probe(&n->succ.fd[i], now, n->cfg.ping_timeout_ms)
+                : cdht_fd_on_send(&n->succ.fd[i], now, n->cfg.ping_timeout_ms);
+  cdht_node_send(n, CDHT_UDP, n->succ.id[i], &m);
+  n->stats.pings_sent++;
+  if (probe) n->stats.probes_sent++;
+}
+
+static void send_pings(cdht_node *n, uint64_t now) {
+  for (int i = 0; i < 2; i++) {
+    cdht_id s = n->succ.id[i];
+    if (s == CDHT_ID_NONE || s == n->cfg.self || (i == 1 && s == n->succ.id[0])) continue;
+    send_ping(n, i, now, false);
+  }
+}
+
+void cdht_succ_judge(cdht_node *n, uint64_t now) {
+  for (int i = 0; i < 2; i++) {
+    if (n->succ.id[i] == CDHT_ID_NONE || n->succ.id[i] == n->cfg.self) continue;
+    uint64_t lost = n->succ.fd[i].lost;
+    uint32_t misses = cdht_fd_on_timer(&n->succ.fd[i], now);
+    if (misses < n->cfg.misses) cdht_witness_cancel(n, i); /* it answered after all */
+    if (misses >= n->cfg.misses && !cdht_witness_verdict_due(n, now, i)) continue;
+    if (misses >= n->cfg.misses) {
+      cdht_repair_successor_dead(n, now, i);
+      i = -1; /* the slots moved: judge both again (a second death is judged by its own fd) */
+    } else if (misses > 0 && n->succ.fd[i].lost > lost && n->succ.next_ping_ms >= now + n->cfg.ping_timeout_ms &&
+               !n->cfg.classic_detector) {
+      /* A ping went unanswered: probe again now rather than at the next tick.  The verdict
+       * still waits for `misses` regular pings, but every probe in between must be lost too,
+       * which turns 4 lost round trips into 7 with the defaults (§4). */
+      send_ping(n, i, now, true);
+    }
+  }
+}
+
+void cdht_succ_on_timer(cdht_node *n, uint64_t now) {
+  if (now >= n->succ.next_ping_ms) {
+    send_pings(n, now);
+    n->succ.next_ping_ms += n->cfg.ping_interval_ms;
+    if (n->succ.next_ping_ms <= now) n->succ.next_ping_ms = now + n->cfg.ping_interval_ms; /* we slept */
+  }
+}
+
+uint64_t cdht_succ_next_deadline(const cdht_node *n) {
+  uint64_t t = n->succ.next_ping_ms;
+  for (int i = 0; i < 2; i++) t = cdht_min_u64(t, cdht_fd_next_deadline(&n->succ.fd[i]));
+  return t;
+}

@@ -1,0 +1,57 @@
+/* Membership: our two successors and the pings that watch them (one failure detector per slot,
+ * fd.h), our predecessors as their pings name them, and the peers we know are gone (§4, §8). */
+#ifndef CDHT_SUCC_H
+#define CDHT_SUCC_H
+
+#include "fd.h"
+#include "node.h"
+
+#define CDHT_DEAD_LOG 4 /* peers recently declared dead or departed, never re-adopted on hearsay */
+
+typedef struct cdht_succ {
+  cdht_id id[2];               /* CDHT_ID_NONE: second successor pending a repair */
+  cdht_fd fd[2];               /* failure detector of each successor slot */
+  uint64_t heard_ms[2];        /* when each successor last answered a ping (CDHT_NEVER: never) */
+  cdht_id pred[2];             /* learned from pings; CDHT_ID_NONE until one arrives */
+  uint64_t pred_heard_ms[2];   /* when that predecessor last pinged us */
+  cdht_id pred_was2;           /* the last peer another second predecessor displaced (CDHT_ID_NONE) */
+  uint64_t pred_was2_ms;       /* when it last pinged us as second */
+  cdht_id pred_was1;           /* the last first predecessor another pinger displaced (CDHT_ID_NONE) */
+  uint64_t pred_was1_ms;       /* when it last pinged us as first */
+  uint64_t next_ping_ms;       /* absolute */
+  struct { cdht_id id; uint64_t t_ms; } dead_log[CDHT_DEAD_LOG]; /* when we declared each gone */
+  unsigned ndead;
+} cdht_succ;
+
+/* Sets up successors |a|, |b| at |now| (the first pings go at once). */
+void cdht_succ_init(cdht_node *n, uint64_t now, cdht_id a, cdht_id b);
+
+/* Installs new successors, keeping each surviving peer's failure-detector history. */
+void cdht_succ_set(cdht_node *n, uint64_t now, cdht_id a, cdht_id b);
+/* Installs the successors a joiner or a predecessor was told, asking for a missing second. */
+void cdht_succ_take(cdht_node *n, uint64_t now, cdht_id a, cdht_id b, cdht_id avoid1, cdht_id avoid2);
+/* Emits CDHT_EV_SUCCESSORS with the successors we have now. */
+void cdht_succ_emit(cdht_node *n);
+
+/* Whether predecessor |i| still pings us (only then is it trusted for routing). */
+bool cdht_succ_pred_fresh(const cdht_node *n, int i, uint64_t now);
+/* Whether |id| is one of our successors or predecessors. */
+bool cdht_succ_is_neighbour(const cdht_node *n, cdht_id id);
+
+void cdht_succ_log_gone(cdht_node *n, cdht_id id, uint64_t now);
+bool cdht_succ_maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms);
+
+int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m);
+int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m);
+int cdht_succ_on_query(cdht_node *n, uint64_t now, const cdht_msg *m);
+
+/* Judges the pings whose deadlines passed: probes after a loss, a witness or a verdict at the
+ * miss limit.  The node calls it first in its timer, so that a death moves pending requests to
+ * the new successor before their own retries are looked at. */
+void cdht_succ_judge(cdht_node *n, uint64_t now);
+/* Sends the pings that are due.  The node calls it last in its timer. */
+void cdht_succ_on_timer(cdht_node *n, uint64_t now);
+/* The next ping, or the earliest ping deadline. */
+uint64_t cdht_succ_next_deadline(const cdht_node *n);
+
+#endif
