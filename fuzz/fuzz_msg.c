@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cdht/err.h"
-#include "core/msg.h"
+#include "core/wire/msg.h"
 #include "fuzz.h"
 
 static int same_msg(const cdht_msg *a, const cdht_msg *b) {

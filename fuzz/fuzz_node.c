@@ -31,7 +31,7 @@
 
 #include "cdht/err.h"
 #include "cli/lines.h"
-#include "core/msg.h"
+#include "core/wire/msg.h"
 #include "core/node.h"
 #include "fuzz.h"
 

@@ -8,7 +8,7 @@ void cdht_framer_init(cdht_framer *f) { f->len = 0; }
 
 /* Returns the total frame length announced by a complete header, or a negative error. */
 static long frame_len(const uint8_t *hdr) {
-  if (hdr[0] != CDHT_WIRE_V1) return CDHT_ERR_VERSION;
+  if (hdr[0] != CDHT_WIRE_V2) return CDHT_ERR_VERSION;
   size_t total = CDHT_HDR_LEN + (((size_t)hdr[2] << 8) | hdr[3]);
   if (total > CDHT_FRAME_MAX) return CDHT_ERR_TOOBIG; /* refuse before buffering anything */
   return (long)total;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "msg.h"
+#include "wire/msg.h"
 
 typedef struct cdht_framer {
   uint8_t buf[CDHT_FRAME_MAX]; /* a partial frame, kept until the rest arrives */

@@ -11,7 +11,7 @@
 #define CDHT_GRANTS 8 /* handover tokens a node keeps in each direction: givers at once, a few */
 
 typedef struct cdht_grant_in { /* a token we gave: whose keys we take */
-  cdht_id peer;              /* CDHT_ID_NONE: free */
+  cdht_peer peer;            /* none: free */
   cdht_id about;             /* joined: we asked for (about, self]; else the giver's keys, not ours */
   bool joined;
   uint64_t token, until_ms;
@@ -19,7 +19,7 @@ typedef struct cdht_grant_in { /* a token we gave: whose keys we take */
 } cdht_grant_in;
 
 typedef struct cdht_grant_out { /* a token we were given: whose keys we may hand over */
-  cdht_id peer;              /* who gave it (CDHT_ID_NONE: free) */
+  cdht_peer peer;            /* who gave it (none: free) */
   cdht_id about;             /* !leave: the joiner asked for (about, peer] */
   bool leave;                /* for our keys (its KEYS_GRANT), else for a joiner's (its KEYS_REQ) */
   uint64_t token, until_ms;
@@ -36,22 +36,22 @@ typedef struct cdht_handover {
 void cdht_handover_init(cdht_node *n);
 /* A token for |peer| to hand us keys with (joined: the keys (about, self] we asked a successor
  * for; else a giver's keys). */
-uint64_t cdht_handover_grant_in(cdht_node *n, uint64_t now, cdht_id peer, bool joined, cdht_id about);
+uint64_t cdht_handover_grant_in(cdht_node *n, uint64_t now, cdht_peer peer, bool joined, cdht_id about);
 /* The live token we gave |peer| that equals |token|, or NULL. */
-const cdht_grant_in *cdht_handover_find_grant(const cdht_node *n, uint64_t now, cdht_id peer, uint64_t token);
+const cdht_grant_in *cdht_handover_find_grant(const cdht_node *n, uint64_t now, cdht_peer peer, uint64_t token);
 /* Records the token |peer| gave us (0: forget it). */
-void cdht_handover_grant_out(cdht_node *n, uint64_t now, cdht_id peer, bool leave, uint64_t token);
+void cdht_handover_grant_out(cdht_node *n, uint64_t now, cdht_peer peer, bool leave, uint64_t token);
 /* The token |peer| gave us to hand it keys (ours when |leave|, else the keys it asked for), or 0. */
-uint64_t cdht_handover_token_for(const cdht_node *n, uint64_t now, cdht_id peer, bool leave);
+uint64_t cdht_handover_token_for(const cdht_node *n, uint64_t now, cdht_peer peer, bool leave);
 /* A joiner we recently handed keys to whose asked-for keys hold |key|, and its token (*token);
- * CDHT_ID_NONE if none (store.c passes content that arrived late on to it). */
-cdht_id cdht_handover_recent_joiner(const cdht_node *n, uint64_t now, uint64_t key, uint64_t *token);
+ * none if there is none (store.c passes content that arrived late on to it). */
+cdht_peer cdht_handover_recent_joiner(const cdht_node *n, uint64_t now, uint64_t key, uint64_t *token);
 /* The ring admitted joiner |joiner|: records its token and hands it the keys (about, joiner]. */
-void cdht_handover_give_joiner_keys(cdht_node *n, uint64_t now, cdht_id joiner, cdht_id about, uint64_t token);
+void cdht_handover_give_joiner_keys(cdht_node *n, uint64_t now, cdht_peer joiner, cdht_peer about, uint64_t token);
 /* Asks the I/O layer to give joiner |peer| the keys (lo, hi] with |token| (CDHT_EV_HANDOVER). */
-void cdht_handover_to_joiner(cdht_node *n, cdht_id peer, cdht_id lo, cdht_id hi, uint64_t token);
+void cdht_handover_to_joiner(cdht_node *n, cdht_peer peer, cdht_id lo, cdht_id hi, uint64_t token);
 /* A handover to a joiner ended (cdht_node_on_handover_done); |failed| files stayed here. */
-void cdht_handover_to_joiner_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t failed);
+void cdht_handover_to_joiner_done(cdht_node *n, uint64_t now, cdht_peer peer, uint32_t failed);
 int cdht_handover_on_keys_done(cdht_node *n, uint64_t now, const cdht_msg *m);
 
 #endif

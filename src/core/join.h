@@ -12,13 +12,13 @@ typedef struct cdht_join {
   uint64_t deadline_ms;        /* JOINING: give up then */
   /* A joiner we accepted, adopted only once it echoes our token from its own address (§8): a
    * join request for a peer nobody runs changes nothing. */
-  struct { cdht_id peer; uint32_t seq; uint64_t token, until_ms; } joiner;
+  struct { cdht_peer peer; uint32_t seq; uint64_t token, until_ms; } joiner;
   /* A SUCC_CHANGE is applied only once our first successor, asked at its address, names the
    * joiner as its first successor (§8). */
-  struct { cdht_id peer, succ[2]; uint32_t qid; uint64_t until_ms; } change_wait;
+  struct { cdht_peer peer, succ[2]; uint32_t qid; uint64_t until_ms; } change_wait;
   /* A joiner's KEYS_REQ, served once the peer it names as its predecessor, asked at its address,
    * names it as its first successor: only a joiner the ring admitted gets our keys (§9). */
-  struct { cdht_id peer, about; uint64_t token; uint32_t qid; uint64_t next_ms, until_ms; } keys_wait;
+  struct { cdht_peer peer, about; uint64_t token; uint32_t qid; uint64_t next_ms, until_ms; } keys_wait;
 } cdht_join;
 
 void cdht_join_init(cdht_node *n);
@@ -32,7 +32,7 @@ int cdht_join_on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m); /* 
 int cdht_join_on_keys_request(cdht_node *n, uint64_t now, const cdht_msg *m); /* KEYS_REQ */
 /* A SUCC_REPLY: returns 1 if it answered one of our join questions (handled), 0 if not. */
 int cdht_join_on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m);
-void cdht_join_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer);
+void cdht_join_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer);
 /* JOINING: the join deadline; RUNNING: a joiner's KEYS_REQ asked about again or given up. */
 void cdht_join_on_timer(cdht_node *n, uint64_t now);
 uint64_t cdht_join_next_deadline(const cdht_node *n);

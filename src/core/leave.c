@@ -4,13 +4,13 @@
 #include "cdht/err.h"
 
 void cdht_leave_init(cdht_node *n) {
-  n->leave.departed = CDHT_ID_NONE;
-  n->leave.depart_wait[0].peer = n->leave.depart_wait[1].peer = CDHT_ID_NONE;
+  n->leave.departed = cdht_peer_none();
+  n->leave.depart_wait[0].peer = n->leave.depart_wait[1].peer = cdht_peer_none();
 }
 
 void cdht_leave_finish(cdht_node *n) {
   n->state = CDHT_LEFT;
-  cdht_node_emit_peer(n, CDHT_EV_LEFT, CDHT_ID_NONE, 0);
+  cdht_node_emit_peer(n, CDHT_EV_LEFT, cdht_peer_none(), 0);
 }
 
 static bool handing_over(const cdht_node *n) {
@@ -19,7 +19,7 @@ static bool handing_over(const cdht_node *n) {
   return n->handover.to_joiners > 0;
 }
 
-static void send_keys_done(cdht_node *n, cdht_id peer, uint32_t count, uint64_t token) {
+static void send_keys_done(cdht_node *n, cdht_peer peer, uint32_t count, uint64_t token) {
   cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = count, .token = token };
   cdht_node_send(n, CDHT_TCP, peer, &done);
 }
@@ -46,12 +46,12 @@ static void run_leave_handover(cdht_node *n, uint64_t now, cdht_leave_ho *h) {
   if (!token) {
     h->granting = true;
     h->retry_ms = now + 4 * n->cfg.requery_ms;
-    cdht_msg offer = { .type = CDHT_MSG_KEYS_OFFER, .about = h->lo };
+    cdht_msg offer = { .type = CDHT_MSG_KEYS_OFFER, .key = h->lo };
     cdht_node_send(n, CDHT_TCP, n->succ.id[0], &offer);
     return;
   }
   h->granting = false;
-  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = n->succ.id[0], .seq = h->id, .succ = { h->lo, h->hi },
+  cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = n->succ.id[0], .seq = h->id, .lo = h->lo, .hi = h->hi,
                     .token = token };
   cdht_node_emit(n, ev);
 }
@@ -73,15 +73,15 @@ cdht_leave_ho *cdht_leave_start_handover(cdht_node *n, uint64_t now, cdht_id lo,
 
 void cdht_leave_start(cdht_node *n, uint64_t now) {
   cdht_id self = n->cfg.self;
-  cdht_id s1 = n->succ.id[0], s2 = n->succ.id[1];
-  if (s2 == CDHT_ID_NONE || s2 == self) s2 = s1;       /* a repair in flight, or a two-peer ring */
+  cdht_peer s1 = n->succ.id[0], s2 = n->succ.id[1];
+  if (!cdht_known(s2) || cdht_is_self(n, s2)) s2 = s1;  /* a repair in flight, or a two-peer ring */
   /* Only predecessors that still ping us: a stale entry may name a peer long gone. */
-  cdht_id p1 = cdht_succ_pred_fresh(n, 0, now) ? n->succ.pred[0] : CDHT_ID_NONE;
-  cdht_id p2 = cdht_succ_pred_fresh(n, 1, now) ? n->succ.pred[1] : CDHT_ID_NONE;
+  cdht_peer p1 = cdht_succ_pred_fresh(n, 0, now) ? n->succ.pred[0] : cdht_peer_none();
+  cdht_peer p2 = cdht_succ_pred_fresh(n, 1, now) ? n->succ.pred[1] : cdht_peer_none();
   n->state = CDHT_LEAVING;
   n->leave.confirm[0].waiting = n->leave.confirm[1].waiting = false;
   n->leave.deadline_ms = now + n->cfg.leave_timeout_ms;
-  if (s1 != self) {
+  if (!cdht_is_self(n, s1)) {
     /* Everything we hold goes, not only (p1, self]: content we hold for a key before p1 (a
      * predecessor we do not know yet, a race) would otherwise leave with us (simulator seed
      * 4424, fast profile with --store-races).  Our successor is the best holder left. */
@@ -89,19 +89,20 @@ void cdht_leave_start(cdht_node *n, uint64_t now) {
     cdht_leave_ho *h = cdht_leave_start_handover(n, now, self, self);
     if (h) h->own = true;
   }
-  if (p1 != CDHT_ID_NONE && p1 != self) {
+  bool has_p1 = cdht_known(p1) && !cdht_is_self(n, p1);
+  if (has_p1) {
     /* The first predecessor takes our successors.  If it is our own first successor, the
      * ring is just the two of us and it stays alone. */
-    cdht_msg m = { .type = CDHT_MSG_DEPART, .succ = { s1, s2 } };
-    if (s1 == p1) m.succ[1] = p1;
+    cdht_msg m = { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { s1, s2 } };
+    if (cdht_same(s1, p1)) m.succ[1] = p1;
     cdht_node_send(n, CDHT_TCP, p1, &m);
     n->leave.confirm[0].peer = p1;
     n->leave.confirm[0].waiting = true;
   }
-  if (p2 != CDHT_ID_NONE && p2 != self && p2 != p1) {
-    if (p1 != CDHT_ID_NONE && p1 != self) {
+  if (cdht_known(p2) && !cdht_is_self(n, p2) && !cdht_same(p2, p1)) {
+    if (has_p1) {
       /* The second predecessor keeps its first successor (our first predecessor). */
-      cdht_msg m = { .type = CDHT_MSG_DEPART, .succ = { p1, s1 } };
+      cdht_msg m = { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { p1, s1 } };
       cdht_node_send(n, CDHT_TCP, p2, &m);
       n->leave.confirm[1].peer = p2;
       n->leave.confirm[1].waiting = true;
@@ -112,9 +113,9 @@ void cdht_leave_start(cdht_node *n, uint64_t now) {
   check_leave_done(n);
 }
 
-static void leave_target_gone(cdht_node *n, cdht_id peer) {
+static void leave_target_gone(cdht_node *n, cdht_peer peer) {
   for (int i = 0; i < 2; i++) {
-    if (n->leave.confirm[i].waiting && n->leave.confirm[i].peer == peer) {
+    if (n->leave.confirm[i].waiting && cdht_same(n->leave.confirm[i].peer, peer)) {
       n->leave.confirm[i].waiting = false;
       cdht_node_emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, peer, 0);
     }
@@ -125,13 +126,13 @@ static void leave_target_gone(cdht_node *n, cdht_id peer) {
 /* A predecessor we told of our departure confirms it (§6). */
 int cdht_leave_on_depart_ack(cdht_node *n, uint64_t now, const cdht_msg *m) {
   (void)now;
-  if (n->state != CDHT_LEAVING || !((n->leave.confirm[0].waiting && n->leave.confirm[0].peer == m->from) ||
-                               (n->leave.confirm[1].waiting && n->leave.confirm[1].peer == m->from))) {
+  if (n->state != CDHT_LEAVING || !((n->leave.confirm[0].waiting && cdht_same(n->leave.confirm[0].peer, m->from)) ||
+                                    (n->leave.confirm[1].waiting && cdht_same(n->leave.confirm[1].peer, m->from)))) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }
   for (int i = 0; i < 2; i++)
-    if (n->leave.confirm[i].peer == m->from) n->leave.confirm[i].waiting = false;
+    if (cdht_same(n->leave.confirm[i].peer, m->from)) n->leave.confirm[i].waiting = false;
   if (m->token) { /* it is really us leaving: the predecessor applies the departure now */
     cdht_msg yes = { .type = CDHT_MSG_DEPART_CONFIRM, .token = m->token };
     cdht_node_send(n, CDHT_TCP, m->from, &yes);
@@ -140,32 +141,37 @@ int cdht_leave_on_depart_ack(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 0;
 }
 
-void cdht_leave_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
+void cdht_leave_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   (void)now;
-  if (n->state == CDHT_LEAVING) leave_target_gone(n, peer);
+  if (n->state == CDHT_LEAVING && cdht_known(peer)) leave_target_gone(n, peer);
 }
 
-static void apply_departure(cdht_node *n, uint64_t now, cdht_id from, cdht_id a, cdht_id b);
+static void apply_departure(cdht_node *n, uint64_t now, cdht_peer from, cdht_peer a, cdht_peer b);
 
 /* A successor says it leaves: answered with a token that only the peer at its address sees; the
  * departure counts once it echoes it (a DEPART in the name of a peer that stays changes
  * nothing). */
 int cdht_leave_on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_msg ack = { .type = CDHT_MSG_DEPART_ACK };
-  if (m->from == n->leave.departed) { /* a repeat: acknowledge again, change nothing */
+  if (cdht_same(m->from, n->leave.departed)) { /* a repeat: acknowledge again, change nothing */
     cdht_node_send(n, CDHT_TCP, m->from, &ack);
     return 0;
   }
-  if (m->from != n->succ.id[0] && m->from != n->succ.id[1]) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
-  cdht_id a = m->succ[0], b = m->succ[1];
-  if (!cdht_node_valid_id(n, a) || !cdht_node_valid_id(n, b) || a == m->from || b == m->from) {
+  if (!cdht_same(m->from, n->succ.id[0]) && !cdht_same(m->from, n->succ.id[1])) {
+    cdht_node_drop(n, CDHT_DROP_ROLE);
+    return CDHT_ERR_ROLE;
+  }
+  cdht_peer a = m->nsucc >= 1 ? m->succ[0] : cdht_peer_none(), b = m->nsucc >= 2 ? m->succ[1] : cdht_peer_none();
+  if (!cdht_known(a) || !cdht_known(b) || cdht_same(a, m->from) || cdht_same(b, m->from)) {
     cdht_node_drop(n, CDHT_DROP_BADID);
     return CDHT_ERR_BADID;
   }
-  int slot = n->leave.depart_wait[0].peer == m->from ? 0 : n->leave.depart_wait[1].peer == m->from ? 1 : -1;
+  int slot = cdht_same(n->leave.depart_wait[0].peer, m->from)   ? 0
+           : cdht_same(n->leave.depart_wait[1].peer, m->from) ? 1
+                                                               : -1;
   for (int i = 0; i < 2 && slot < 0; i++)
-    if (n->leave.depart_wait[i].peer == CDHT_ID_NONE || now >= n->leave.depart_wait[i].until_ms) slot = i;
-  if (slot < 0) slot = m->from == n->succ.id[0] ? 0 : 1; /* both taken: ours are at most two successors */
+    if (!cdht_known(n->leave.depart_wait[i].peer) || now >= n->leave.depart_wait[i].until_ms) slot = i;
+  if (slot < 0) slot = cdht_same(m->from, n->succ.id[0]) ? 0 : 1; /* both taken: ours are at most two successors */
   n->leave.depart_wait[slot].peer = m->from;
   n->leave.depart_wait[slot].succ[0] = a;
   n->leave.depart_wait[slot].succ[1] = b;
@@ -177,10 +183,10 @@ int cdht_leave_on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 int cdht_leave_on_depart_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
   for (int i = 0; i < 2; i++) {
-    if (n->leave.depart_wait[i].peer != m->from || now >= n->leave.depart_wait[i].until_ms) continue;
+    if (!cdht_same(n->leave.depart_wait[i].peer, m->from) || now >= n->leave.depart_wait[i].until_ms) continue;
     if (m->token != n->leave.depart_wait[i].token) { cdht_node_drop(n, CDHT_DROP_TOKEN); return CDHT_ERR_STALE; }
-    n->leave.depart_wait[i].peer = CDHT_ID_NONE;
-    if (m->from != n->succ.id[0] && m->from != n->succ.id[1]) {
+    n->leave.depart_wait[i].peer = cdht_peer_none();
+    if (!cdht_same(m->from, n->succ.id[0]) && !cdht_same(m->from, n->succ.id[1])) {
       cdht_node_drop(n, CDHT_DROP_STALE);
       return CDHT_ERR_STALE;
     }
@@ -191,24 +197,24 @@ int cdht_leave_on_depart_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) 
   return CDHT_ERR_STALE;
 }
 
-static void apply_departure(cdht_node *n, uint64_t now, cdht_id from, cdht_id a, cdht_id b) {
-  if (a == n->cfg.self) b = n->cfg.self; /* alone now */
+static void apply_departure(cdht_node *n, uint64_t now, cdht_peer from, cdht_peer a, cdht_peer b) {
+  if (cdht_is_self(n, a)) b = n->self; /* alone now */
   cdht_node_emit_peer(n, CDHT_EV_DEPARTING, from, 0);
   n->leave.departed = from;
-  cdht_succ_log_gone(n, from, now);
+  cdht_succ_log_gone(n, from.id, now);
   cdht_repair_stop(n);
   for (int i = 0; i < 2; i++)
-    if (n->succ.pred[i] == from) n->succ.pred[i] = CDHT_ID_NONE; /* it precedes us too: a small ring */
+    if (cdht_same(n->succ.pred[i], from)) n->succ.pred[i] = cdht_peer_none(); /* it precedes us too: a small ring */
   /* Neighbours leaving at once hand on each other: never take a peer we know has just gone. */
   uint64_t recent = now > 2 * cdht_node_detect_ms(n) ? now - 2 * cdht_node_detect_ms(n) : 0;
-  cdht_id gone = CDHT_ID_NONE;
-  if (a != n->cfg.self && cdht_succ_maybe_gone(n, a, recent)) { gone = a; a = b; b = CDHT_ID_NONE; }
-  if (b != n->cfg.self && b != CDHT_ID_NONE && cdht_succ_maybe_gone(n, b, recent)) { gone = b; b = CDHT_ID_NONE; }
-  if (a == CDHT_ID_NONE || (a != n->cfg.self && cdht_succ_maybe_gone(n, a, recent))) {
+  cdht_peer gone = cdht_peer_none();
+  if (!cdht_is_self(n, a) && cdht_succ_maybe_gone(n, a.id, recent)) { gone = a; a = b; b = cdht_peer_none(); }
+  if (!cdht_is_self(n, b) && cdht_known(b) && cdht_succ_maybe_gone(n, b.id, recent)) { gone = b; b = cdht_peer_none(); }
+  if (!cdht_known(a) || (!cdht_is_self(n, a) && cdht_succ_maybe_gone(n, a.id, recent))) {
     cdht_node_emit_peer(n, CDHT_EV_RING_BROKEN, from, 0);
-    a = b = n->cfg.self;
+    a = b = n->self;
   }
-  cdht_succ_take(n, now, a, b == CDHT_ID_NONE ? a : b, from, gone);
+  cdht_succ_take(n, now, a, !cdht_known(b) ? a : b, from, gone);
 }
 
 /* A giver offers us its keys: a token to its address if it is a neighbour handing over (our
@@ -219,14 +225,14 @@ int cdht_leave_on_keys_offer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   uint64_t window = cdht_node_detect_ms(n) + n->cfg.leave_timeout_ms;
   bool pred = false;
   for (int i = 0; i < 2; i++)
-    pred = pred || (n->succ.pred[i] == m->from && now - n->succ.pred_heard_ms[i] <= window);
+    pred = pred || (cdht_same(n->succ.pred[i], m->from) && now - n->succ.pred_heard_ms[i] <= window);
   /* A predecessor that quits tells its own predecessors too, whose pings may take its slot
    * before its offer arrives (found by the simulator: seed 47, and seed 125 with --store-races):
    * a displaced one still offers for a detection period after its last ping. */
-  pred = pred || (n->succ.pred_was1 == m->from && now - n->succ.pred_was1_ms <= cdht_node_detect_ms(n)) ||
-         (n->succ.pred_was2 == m->from && now - n->succ.pred_was2_ms <= cdht_node_detect_ms(n));
-  if (!pred && m->from != n->leave.departed) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
-  cdht_msg yes = { .type = CDHT_MSG_KEYS_GRANT, .token = cdht_handover_grant_in(n, now, m->from, false, m->about) };
+  pred = pred || (cdht_same(n->succ.pred_was1, m->from) && now - n->succ.pred_was1_ms <= cdht_node_detect_ms(n)) ||
+         (cdht_same(n->succ.pred_was2, m->from) && now - n->succ.pred_was2_ms <= cdht_node_detect_ms(n));
+  if (!pred && !cdht_same(m->from, n->leave.departed)) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
+  cdht_msg yes = { .type = CDHT_MSG_KEYS_GRANT, .token = cdht_handover_grant_in(n, now, m->from, false, m->key) };
   cdht_node_send(n, CDHT_TCP, m->from, &yes);
   return 0;
 }
@@ -236,11 +242,11 @@ int cdht_leave_on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m) {
   bool waited = false;
   for (int i = 0; i < CDHT_LEAVE_HO_MAX; i++) {
     cdht_leave_ho *h = &n->leave.ho[i];
-    if (!h->used || !h->running || !h->granting || m->from != n->succ.id[0]) continue;
+    if (!h->used || !h->running || !h->granting || !cdht_same(m->from, n->succ.id[0])) continue;
     if (!waited) cdht_handover_grant_out(n, now, m->from, true, m->token);
     waited = true;
     h->granting = false;
-    cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = m->from, .seq = h->id, .succ = { h->lo, h->hi },
+    cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = m->from, .seq = h->id, .lo = h->lo, .hi = h->hi,
                       .token = m->token };
     cdht_node_emit(n, ev);
   }
@@ -248,9 +254,9 @@ int cdht_leave_on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return 0;
 }
 
-int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_t id, uint32_t count,
+int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_peer peer, uint32_t id, uint32_t count,
                                uint32_t failed) {
-  if (!cdht_node_valid_id(n, peer) || peer == n->cfg.self) return CDHT_ERR_INVAL;
+  if (!cdht_known(peer) || !cdht_node_valid_id(n, peer.id) || cdht_is_self(n, peer)) return CDHT_ERR_INVAL;
   cdht_leave_ho *h = NULL;
   for (int i = 0; i < CDHT_LEAVE_HO_MAX && !h; i++)
     if (n->leave.ho[i].used && n->leave.ho[i].running && n->leave.ho[i].id == id) h = &n->leave.ho[i];
@@ -278,7 +284,7 @@ int cdht_node_on_handover_done(cdht_node *n, uint64_t now, cdht_id peer, uint32_
      * time refuses, or is gone, and its departure names our next successor). */
     h->running = false;
     h->own = false; /* its line is said */
-    h->retry_ms = n->succ.id[0] != peer ? now : now + n->cfg.requery_ms;
+    h->retry_ms = !cdht_same(n->succ.id[0], peer) ? now : now + n->cfg.requery_ms;
   } else {
     h->used = false;
   }
@@ -294,7 +300,7 @@ void cdht_leave_on_timer(cdht_node *n, uint64_t now) {
   for (int i = 0; i < CDHT_LEAVE_HO_MAX; i++) {
     cdht_leave_ho *h = &n->leave.ho[i];
     if (!h->used || h->running) continue;
-    if (now >= n->leave.deadline_ms || n->succ.id[0] == n->cfg.self || n->succ.id[0] == CDHT_ID_NONE)
+    if (now >= n->leave.deadline_ms || cdht_is_self(n, n->succ.id[0]) || !cdht_known(n->succ.id[0]))
       h->used = false; /* given up: the files stay in our data directory */
     else if (now >= h->retry_ms)
       run_leave_handover(n, now, h);

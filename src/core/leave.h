@@ -21,19 +21,19 @@ typedef struct cdht_leave_ho { /* a handover of a leaving node: under way, or wa
 } cdht_leave_ho;
 
 typedef struct cdht_leave {
-  struct { cdht_id peer; bool waiting; } confirm[2]; /* quit: the predecessors who must confirm */
+  struct { cdht_peer peer; bool waiting; } confirm[2]; /* quit: the predecessors who must confirm */
   uint64_t deadline_ms;        /* quit: leave by then, confirmed or not */
   cdht_leave_ho ho[CDHT_LEAVE_HO_MAX];
   bool pass_all;               /* content reached us while leaving with every slot busy: once one is
                                 * free, everything still here goes (a range of the whole ring) */
   /* A leaving node's "N files handed over" message waits for its predecessors' confirmations,
    * so that a successor that is also a predecessor hears of the departure first (§6). */
-  struct cdht_keys_done_later { cdht_id peer; uint32_t count; uint64_t token; } keys_done_later[CDHT_LEAVE_HO_MAX];
+  struct cdht_keys_done_later { cdht_peer peer; uint32_t count; uint64_t token; } keys_done_later[CDHT_LEAVE_HO_MAX];
   unsigned nkeys_done_later;
   /* A successor's departure (DEPART) is applied only once the peer at its address confirms it
    * with our token (DEPART_CONFIRM), one per successor slot. */
-  struct { cdht_id peer, succ[2]; uint64_t token, until_ms; } depart_wait[2];
-  cdht_id departed;            /* last successor whose departure we applied */
+  struct { cdht_peer peer, succ[2]; uint64_t token, until_ms; } depart_wait[2];
+  cdht_peer departed;          /* last successor whose departure we applied */
 } cdht_leave;
 
 void cdht_leave_init(cdht_node *n);
@@ -51,7 +51,7 @@ int cdht_leave_on_depart_confirm(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_leave_on_keys_offer(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_leave_on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m);
 /* A TCP message to |peer| could not be delivered: a predecessor we wait for is gone. */
-void cdht_leave_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer);
+void cdht_leave_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer);
 /* LEAVING only: retries, and the deadline. */
 void cdht_leave_on_timer(cdht_node *n, uint64_t now);
 uint64_t cdht_leave_next_deadline(const cdht_node *n);

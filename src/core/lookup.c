@@ -7,16 +7,16 @@
 
 /* Our own request ends here: we are responsible for |file|.  Says whether we hold it. */
 static void emit_own_here(cdht_node *n, uint16_t file) {
-  cdht_event ev = { .kind = CDHT_EV_FILE_HERE, .peer = n->cfg.self, .file = file, .own = true,
+  cdht_event ev = { .kind = CDHT_EV_FILE_HERE, .peer = n->self, .file = file, .own = true,
                     .content = cdht_node_is_stored(n, file) };
   cdht_node_emit(n, ev);
 }
 
 static void send_request(cdht_node *n, cdht_pending_req *r) {
-  cdht_id key = cdht_ring_key(r->file, n->cfg.ring_size);
-  cdht_msg m = { .type = r->store ? CDHT_MSG_STORE_REQ : CDHT_MSG_FILE_REQ, .origin = n->cfg.self, .seq = r->id,
+  cdht_id key = cdht_node_key_of(n, r->file);
+  cdht_msg m = { .type = r->store ? CDHT_MSG_STORE_REQ : CDHT_MSG_FILE_REQ, .origin = n->self, .seq = r->id,
                  .file = r->file };
-  if (cdht_ring_between(n->cfg.self, key, n->succ.id[0], n->cfg.ring_size)) m.flags = CDHT_REQ_FINAL;
+  if (cdht_node_between(n, n->cfg.self, key, n->succ.id[0].id)) m.flags = CDHT_REQ_FINAL;
   cdht_node_send(n, CDHT_TCP, n->succ.id[0], &m);
 }
 
@@ -28,12 +28,13 @@ static void resend(cdht_node *n, cdht_pending_req *r) {
 
 /* Our first successor changed: a request may have gone to a dead peer, so it goes again.  A
  * peer left alone holds every key (§1), so it answers them itself instead. */
-void cdht_lookup_on_new_first(cdht_node *n, uint64_t now, cdht_id a) {
+void cdht_lookup_on_new_first(cdht_node *n, uint64_t now, cdht_peer a) {
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
     cdht_pending_req *r = &n->lookup.reqs[i];
     if (!r->used || r->accepted) continue;
-    if (a == n->cfg.self && r->store) continue; /* the timer reports it: no one to hold it */
-    if (a == n->cfg.self) {
+    if (!cdht_known(a)) continue; /* pending a repair: resent when a successor is known */
+    if (cdht_is_self(n, a) && r->store) continue; /* the timer reports it: no one to hold it */
+    if (cdht_is_self(n, a)) {
       /* Not resent: that would address ourselves, the message would be dropped as from
        * ourselves, and the request would end in a failure for a key we hold. */
       r->used = false;
@@ -53,9 +54,9 @@ cdht_pending_req *cdht_lookup_find(cdht_node *n, uint32_t id) {
 
 int cdht_lookup_start(cdht_node *n, uint64_t now, uint16_t file, bool store) {
   if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
-  cdht_id self = n->cfg.self, key = cdht_ring_key(file, n->cfg.ring_size);
-  bool ours = n->succ.id[0] == self ||
-              (cdht_succ_pred_fresh(n, 0, now) && cdht_ring_between(n->succ.pred[0], key, self, n->cfg.ring_size));
+  cdht_id key = cdht_node_key_of(n, file);
+  bool ours = cdht_is_self(n, n->succ.id[0]) ||
+              (cdht_succ_pred_fresh(n, 0, now) && cdht_node_between(n, n->succ.pred[0].id, key, n->cfg.self));
   if (ours && !store) {
     emit_own_here(n, file); /* ours: answered locally, nothing sent */
     return 0;
@@ -77,7 +78,7 @@ int cdht_lookup_start(cdht_node *n, uint64_t now, uint16_t file, bool store) {
      * STORED itself (cdht_node_on_stored), or that it failed.  Holding a slot until the
      * transfer timeout would only let failed local copies fill the table (§7). */
     r->used = false;
-    cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = self, .file = file, .seq = r->id };
+    cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = n->self, .file = file, .seq = r->id };
     cdht_node_emit(n, ev);
     ev.kind = CDHT_EV_STORE_UPLOAD;
     cdht_node_emit(n, ev);
@@ -93,21 +94,20 @@ int cdht_lookup_start(cdht_node *n, uint64_t now, uint16_t file, bool store) {
 
 int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   (void)now;
-  cdht_id self = n->cfg.self;
-  if (!cdht_node_valid_id(n, m->origin)) { cdht_node_drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
   n->stats.requests_handled++;
   bool store = m->type == CDHT_MSG_STORE_REQ;
-  bool last = (m->flags & CDHT_REQ_FINAL) || n->succ.id[0] == self;
+  bool own = cdht_is_self(n, m->origin);
+  bool last = (m->flags & CDHT_REQ_FINAL) || cdht_is_self(n, n->succ.id[0]);
   /* A leaving peer's keys are its successor's from now on (§6): a store goes there, and so does a
    * request for a file this peer no longer holds. */
-  bool passing = n->state == CDHT_LEAVING && n->succ.id[0] != self && n->succ.id[0] != CDHT_ID_NONE &&
-                 m->origin != self && (store || !cdht_node_is_stored(n, m->file));
+  bool passing = n->state == CDHT_LEAVING && !cdht_is_self(n, n->succ.id[0]) && cdht_known(n->succ.id[0]) && !own &&
+                 (store || !cdht_node_is_stored(n, m->file));
   if (last && store && n->state == CDHT_LEAVING && !passing) { /* leaving alone: nobody will hold it */
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_LEAVING;
   }
   if (last && !passing) {
-    if (m->origin == self) { /* our own request came round to us: we hold the file */
+    if (own) { /* our own request came round to us: we hold the file */
       cdht_pending_req *r = cdht_lookup_find(n, m->seq);
       if (!r || r->store != store || r->accepted) { /* a retry's copy */
         cdht_node_drop(n, CDHT_DROP_STALE);
@@ -115,7 +115,7 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
       }
       if (store) {
         r->used = false; /* copied here by the I/O layer: nothing more to wait for (see cdht_lookup_start) */
-        cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = self, .file = m->file, .seq = m->seq };
+        cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = n->self, .file = m->file, .seq = m->seq };
         cdht_node_emit(n, ev);
         ev.kind = CDHT_EV_STORE_UPLOAD;
         cdht_node_emit(n, ev);
@@ -135,7 +135,7 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
       return 0;
     }
     bool content = cdht_node_is_stored(n, m->file);
-    cdht_node_emit_peer(n, CDHT_EV_FILE_HERE, self, m->file);
+    cdht_node_emit_peer(n, CDHT_EV_FILE_HERE, n->self, m->file);
     cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = m->seq, .file = m->file,
                       .flags = content ? CDHT_RESP_CONTENT : 0, .token = content ? cdht_node_unguessable(n) : 0 };
     cdht_node_send(n, CDHT_TCP, m->origin, &resp);
@@ -146,7 +146,7 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   /* A request that is back at its origin without having found its peer, or that has passed
    * more peers than the ring holds, is circling an inconsistent ring: stop it. */
-  if (m->origin == self || m->hops >= n->cfg.ring_size || m->hops == UINT16_MAX) {
+  if (own || (uint64_t)m->hops > n->mask || m->hops == UINT16_MAX) {
     cdht_node_drop(n, CDHT_DROP_LOOP);
     return CDHT_ERR_LOOP;
   }
@@ -155,7 +155,8 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (last && passing && store) cdht_store_note_superseded(n, m->file);
   /* Passed on because we leave: our successor holds our keys now.  Else the usual rule. */
   uint64_t key = cdht_node_key_of(n, m->file);
-  bool final = (last && passing) || cdht_ring_between(self, key, n->succ.id[0], n->cfg.ring_size);
+  if (!cdht_known(n->succ.id[0])) { cdht_node_drop(n, CDHT_DROP_STALE); return CDHT_ERR_STALE; } /* joining */
+  bool final = (last && passing) || cdht_node_between(n, n->cfg.self, key, n->succ.id[0].id);
   fwd.flags = final ? CDHT_REQ_FINAL : 0;
   cdht_node_send(n, CDHT_TCP, n->succ.id[0], &fwd);
   cdht_node_emit_peer(n, store ? CDHT_EV_STORE_FORWARDED : CDHT_EV_REQUEST_FORWARDED, n->succ.id[0], m->file);
@@ -187,8 +188,8 @@ int cdht_lookup_on_store_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
     return 0;
   }
   /* The peer that accepted may have passed the content on while it left: |about| holds it now. */
-  cdht_id holder = m->about;
-  if (!cdht_node_valid_id(n, holder) || holder == n->cfg.self) holder = m->from;
+  cdht_peer holder = m->about;
+  if (!cdht_known(holder) || cdht_is_self(n, holder)) holder = m->from;
   r->used = false;
   cdht_node_emit_peer(n, CDHT_EV_STORED, holder, m->file);
   return 0;

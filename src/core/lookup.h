@@ -25,7 +25,7 @@ int cdht_lookup_start(cdht_node *n, uint64_t now, uint16_t file, bool store);
 /* Our pending request with id |id|, or NULL. */
 cdht_pending_req *cdht_lookup_find(cdht_node *n, uint32_t id);
 /* Our first successor is now |first|: requests that may have gone to a dead peer go again. */
-void cdht_lookup_on_new_first(cdht_node *n, uint64_t now, cdht_id first);
+void cdht_lookup_on_new_first(cdht_node *n, uint64_t now, cdht_peer first);
 
 int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m);   /* FILE_REQ, STORE_REQ */
 int cdht_lookup_on_response(cdht_node *n, const cdht_msg *m);                /* FILE_RESP */

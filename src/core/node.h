@@ -14,10 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "msg.h"
+#include "peer.h"
 #include "ring.h"
+#include "wire/msg.h"
 
 #define CDHT_NEVER UINT64_MAX /* "no deadline" */
+#define CDHT_FILE_MAX 9999    /* file names are four decimal digits */
 #define CDHT_MAX_PENDING 32   /* file requests a node may have in flight at once */
 /* The queues are drained after every input, so each holds what one input can cause:
  *  - per pending request (CDHT_MAX_PENDING), at most 2 outputs and 2 events.  One input changes
@@ -35,18 +37,19 @@
 #define CDHT_OUTQ_CAP (2 * CDHT_MAX_PENDING + CDHT_QUEUE_OTHER) /* queued outputs */
 #define CDHT_EVQ_CAP (2 * CDHT_MAX_PENDING + CDHT_QUEUE_OTHER)  /* queued events */
 
-/* An IPv4 address and port, both in host byte order. */
-typedef struct cdht_addr {
-  uint32_t ip;   /* e.g. 0x7f000001 for 127.0.0.1 */
-  uint16_t port; /* UDP and TCP share the number */
-} cdht_addr;
-
 typedef struct cdht_config {
-  cdht_id self;                 /* this peer's id, < ring_size */
-  cdht_id succ[2];              /* first and second successor at start */
-  uint64_t ring_size;           /* ids are 0 .. ring_size-1 (default 256) */
-  uint32_t host;                /* every peer's IPv4 address, host order (default 127.0.0.1) */
-  uint16_t base_port;           /* peer i listens on base_port + i, UDP and TCP (default 50000) */
+  cdht_id self;                 /* this peer's id, below 2^bits */
+  cdht_addr addr;               /* where this peer listens (UDP and TCP) */
+  cdht_addr alt;                /* and its address of the other family, if it has one (else family NONE):
+                                 * a peer that speaks both reaches peers of either (§1) */
+  cdht_peer succ[2];            /* first and second successor at start (our own record: alone) */
+  uint8_t bits;                 /* the ring has 2^bits ids, 1..64 (default 8: the classic 0..255) */
+  uint8_t keys;                 /* a name's key: CDHT_KEYS_NUMBERS (default) or CDHT_KEYS_BLAKE2B (§1) */
+  bool classic;                 /* the classic forms (default): peer i is at host:base_port+i, and a record
+                                 * that says otherwise is refused as spoofed; else addresses come only
+                                 * from messages */
+  uint32_t host;                /* classic: every peer's IPv4 address, host order (default 127.0.0.1) */
+  uint16_t base_port;           /* classic: peer i listens on base_port + i (default 50000) */
   uint32_t ping_interval_ms;    /* time between two pings to a successor (default 1000) */
   uint32_t ping_timeout_ms;     /* a ping unanswered this long is a miss (default 500) */
   uint32_t misses;              /* dead at this many consecutive misses (default 4) */
@@ -55,7 +58,8 @@ typedef struct cdht_config {
   uint32_t leave_timeout_ms;    /* quit: longest wait for the predecessors' confirmations (3000) */
   uint32_t udp_rate;            /* datagrams per second accepted from one source (default 200; 0 = any) */
   bool classic_detector;        /* only the classic rule: no probes, no witness (for comparison) */
-  cdht_id join_via;             /* join through this peer instead of starting with succ[] (CDHT_ID_NONE) */
+  cdht_addr join_via;           /* join through the peer at this address instead of starting with succ[]
+                                 * (family CDHT_AF_NONE: no join) */
   uint32_t join_timeout_ms;     /* a join not accepted by then fails (default 5000) */
   uint32_t stabilize_ms;        /* ask the first successor for its predecessor this often (3000; 0 = off) */
   uint32_t transfer_timeout_ms; /* a store whose content is not confirmed by then fails (600000) */
@@ -64,15 +68,25 @@ typedef struct cdht_config {
                                  * randombytes, the simulator from its seed */
 } cdht_config;
 
-/* Fills |cfg| with the defaults above; self and successors are left 0. */
+/* Fills |cfg| with the defaults above; self, its address and the successors are left 0. */
 void cdht_config_default(cdht_config *cfg);
 
-/* Returns 0 if |cfg| is usable, or CDHT_ERR_INVAL (ids outside the ring, S1 = S2 != self, S1 =
- * self != S2, a zero interval or miss count, ports past 65535). */
+/* Returns 0 if |cfg| is usable, or CDHT_ERR_INVAL (ids outside the ring, no address, S1 = S2 !=
+ * self, S1 = self != S2, our own id at another address, a zero interval or miss count, bits
+ * outside 1..64, on the classic forms ports past 65535 or a record off the rule). */
 int cdht_config_check(const cdht_config *cfg);
 
-/* Returns the address of peer |id| under |cfg|. */
+/* Returns the classic address of peer |id|: host:base_port+id. */
 cdht_addr cdht_config_addr(const cdht_config *cfg, cdht_id id);
+
+/* Returns the classic record of peer |id|: |id| at cdht_config_addr. */
+cdht_peer cdht_config_peer(const cdht_config *cfg, cdht_id id);
+
+/* The classic form `cdht ID S1 S2`: sets self, addr and succ from the rule. */
+void cdht_config_classic(cdht_config *cfg, cdht_id self, cdht_id s1, cdht_id s2);
+
+/* Returns this peer's own record under |cfg|. */
+cdht_peer cdht_config_self(const cdht_config *cfg);
 
 /* Optional allocator; NULL means libc.  Tests use it to fail an allocation. */
 typedef struct cdht_mem {
@@ -86,8 +100,7 @@ typedef enum cdht_transport { CDHT_UDP, CDHT_TCP } cdht_transport;
 /* Bytes to send.  The caller copies out what it needs before the next node call. */
 typedef struct cdht_output {
   cdht_transport transport;
-  cdht_id to;                 /* the destination peer */
-  cdht_addr addr;             /* its address */
+  cdht_peer to;               /* the destination peer and its address (a join's first message: id 0) */
   size_t len;                 /* bytes in buf */
   uint8_t buf[CDHT_MSG_MAX];  /* one encoded message (a TCP frame or a datagram) */
 } cdht_output;
@@ -115,14 +128,15 @@ typedef enum cdht_event_kind {
   CDHT_EV_JOIN_RECEIVED,   /* peer: |peer| joins right after us (our successor lines follow) */
   CDHT_EV_SUCC_CHANGE,     /* our first successor accepted a joiner (our successor lines follow) */
   CDHT_EV_JOIN_ACCEPTED,   /* we are in the ring (our successor lines follow) */
-  CDHT_EV_JOIN_FAILED,     /* peer, reason: the join failed; CDHT_EV_LEFT follows */
+  CDHT_EV_JOIN_FAILED,     /* peer, reason (and for CDHT_JOIN_PARAMS the ring's bits and keys): the join
+                              failed; CDHT_EV_LEFT follows */
   CDHT_EV_STORE_FORWARDED, /* file: a store request passed on to our successor */
   CDHT_EV_STORE_ACCEPTED,  /* file, peer, seq: we are responsible; |peer| will send the content */
   CDHT_EV_STORE_UPLOAD,    /* file, peer, seq: send the content of |file| to |peer| now */
   CDHT_EV_STORED,          /* file, peer: the ring holds our file, at |peer|, verified */
   CDHT_EV_STORE_FAILED,    /* file, ms, seq: no peer took the file within ms; content: a peer had
                               accepted it (its upload was started, STORE_UPLOAD) */
-  CDHT_EV_HANDOVER,        /* peer, seq = handover id, succ[0] = lo, succ[1] = hi, token: give |peer| the files
+  CDHT_EV_HANDOVER,        /* peer, seq = handover id, lo, hi, token: give |peer| the files
                               with keys in (lo, hi], each transfer carrying |token|; the I/O layer reports each
                               file with cdht_node_on_file_handed() and the end with cdht_node_on_handover_done() */
   CDHT_EV_HANDED_OVER,     /* peer, seq = count: our files went to |peer| */
@@ -132,11 +146,13 @@ typedef enum cdht_event_kind {
 
 typedef struct cdht_event {
   cdht_event_kind kind;
-  cdht_id peer;       /* see the kind */
+  cdht_peer peer;     /* see the kind */
   uint16_t file;      /* 0..9999 */
-  cdht_id succ[2];    /* CDHT_EV_SUCCESSORS */
+  cdht_peer succ[2];  /* CDHT_EV_SUCCESSORS */
+  cdht_id lo, hi;     /* CDHT_EV_HANDOVER: the keys (lo, hi] */
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
   uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
+  uint8_t bits, keys; /* CDHT_EV_JOIN_FAILED with CDHT_JOIN_PARAMS: the ring's */
   bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer; STORE_FAILED: it
                          had been accepted; FILE_HERE with own: this peer holds the content */
   bool own;           /* FILE_HERE: the request was this peer's own (no response follows) */
@@ -149,6 +165,7 @@ typedef enum cdht_join_failure {
   CDHT_JOIN_ID_TAKEN = 1,   /* a peer with our id is already in the ring */
   CDHT_JOIN_NO_ANSWER,      /* the known peer refused the connection */
   CDHT_JOIN_TIMEOUT,        /* no answer within join_timeout_ms */
+  CDHT_JOIN_PARAMS,         /* the ring's parameters (bits, keys) differ from ours */
 } cdht_join_failure;
 
 typedef enum cdht_command_kind { CDHT_CMD_REQUEST, CDHT_CMD_QUIT, CDHT_CMD_STORE } cdht_command_kind;
@@ -189,6 +206,7 @@ typedef struct cdht_stats {
   uint64_t pongs_received;    /* ping responses received */
   uint64_t pings_received;    /* ping requests received (and answered) */
   uint64_t requests_handled;  /* file requests received */
+  uint64_t unroutable;        /* messages not sent: to a peer of an address family we have no address of */
   uint64_t dropped[CDHT_DROP_COUNT]; /* inputs dropped, by reason */
 } cdht_stats;
 
@@ -214,7 +232,7 @@ int cdht_node_on_frame(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
 
 /* Tells the node that a TCP message to |peer| could not be delivered (connection refused or
  * reset).  Returns 0. */
-int cdht_node_on_unreachable(cdht_node *node, uint64_t now_ms, cdht_id peer);
+int cdht_node_on_unreachable(cdht_node *node, uint64_t now_ms, cdht_peer peer);
 
 /* Marks whether this peer holds the content of |file| (the I/O layer, from its data
  * directory).  A response to a request for a held file announces the content. */
@@ -224,7 +242,7 @@ bool cdht_node_is_stored(const cdht_node *node, uint16_t file);
 /* The I/O layer received and verified the content of |file| that peer |origin| stored with
  * request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the storer.  A
  * leaving node passes it on to its successor first and confirms once that one holds it (§6). */
-int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id origin, uint32_t seq);
+int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_peer origin, uint32_t seq);
 
 /* The content of our store |seq| of |file|, accepted by a peer (CDHT_EV_STORE_UPLOAD), could not
  * be delivered (refused, cut, not kept): forgets the request at once instead of at the transfer
@@ -234,17 +252,17 @@ int cdht_node_on_upload_failed(cdht_node *node, uint64_t now_ms, uint16_t file, 
 
 /* A handover file (CDHT_XFER_HANDOVER) from |from| has arrived and been verified: marks it held.
  * A leaving node passes it on to its successor before it leaves. */
-int cdht_node_on_taken_over(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id from);
+int cdht_node_on_taken_over(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_peer from);
 
 /* One file of a handover reached |peer|, which kept it, and the I/O layer removed exactly that
  * content here: marks it no longer held, and confirms stores that waited for it. */
-int cdht_node_on_file_handed(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_id peer);
+int cdht_node_on_file_handed(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_peer peer);
 
 /* The handover |id| to |peer| asked for by CDHT_EV_HANDOVER is over: |count| files went and
  * |failed| could not be handed over (kept here).  A leaving node tries those again with its
  * current successor until its leave deadline, and leaves only after this (and its
  * predecessors' confirmations). */
-int cdht_node_on_handover_done(cdht_node *node, uint64_t now_ms, cdht_id peer, uint32_t id, uint32_t count,
+int cdht_node_on_handover_done(cdht_node *node, uint64_t now_ms, cdht_peer peer, uint32_t id, uint32_t count,
                                uint32_t failed);
 
 typedef enum cdht_handover_verdict {
@@ -261,7 +279,7 @@ typedef enum cdht_handover_verdict {
  * the token was given, the store is newer than anything |from| held then; and so is any store's
  * content here when the giver marks its copy |superseded| (it passed a store of that name on to
  * us while leaving, cdht_node_superseded).  A refusal is counted. */
-cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_id from, uint16_t file,
+cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_peer from, uint16_t file,
                                                  uint64_t token, uint64_t stored_ms, bool superseded);
 
 /* Whether this leaving node passed a store of |file| on to its successor: the copy it hands
@@ -287,8 +305,11 @@ int cdht_node_next_event(cdht_node *node, cdht_event *ev);
 
 /* Read-only views for `status` and tests. */
 const cdht_config *cdht_node_config(const cdht_node *node);
-cdht_id cdht_node_successor(const cdht_node *node, int i);    /* i is 0 or 1 (asserted); CDHT_ID_NONE if pending */
-cdht_id cdht_node_predecessor(const cdht_node *node, int i);  /* i is 0 or 1 (asserted); CDHT_ID_NONE if unknown */
+cdht_peer cdht_node_successor(const cdht_node *node, int i);   /* i is 0 or 1 (asserted); no peer if pending */
+cdht_peer cdht_node_predecessor(const cdht_node *node, int i); /* i is 0 or 1 (asserted); no peer if unknown */
+/* The ring's mask, 2^bits − 1, and the key of |file| under the ring's rule (§1). */
+uint64_t cdht_node_mask(const cdht_node *node);
+cdht_id cdht_node_file_key(const cdht_node *node, uint16_t file);
 const cdht_stats *cdht_node_stats(const cdht_node *node);
 bool cdht_node_has_left(const cdht_node *node);
 size_t cdht_node_size(void); /* bytes one node occupies (the simulator reports memory per peer) */

@@ -27,9 +27,18 @@
 
 enum cdht_node_state { CDHT_JOINING, CDHT_RUNNING, CDHT_LEAVING, CDHT_LEFT };
 
+/* One queued output: the message's bytes are in the node's output arena (outbuf). */
+typedef struct cdht_queued {
+  cdht_transport transport;
+  cdht_peer to;
+  size_t off, len;
+} cdht_queued;
+
 struct cdht_node {
   cdht_config cfg;
   cdht_mem mem;
+  cdht_peer self;              /* our own record (cfg.self at cfg.addr) */
+  uint64_t mask;               /* 2^bits − 1 */
   enum cdht_node_state state;
   uint32_t next_qid;           /* question ids that need no secrecy (repair, witness, stabilization) */
   uint64_t nonce;              /* counts the ids and tokens derived from cfg.secret */
@@ -46,8 +55,10 @@ struct cdht_node {
 
   cdht_ratelim udp_limit;      /* per-source datagram budget (§2) */
   cdht_stats stats;
-  cdht_output outq[CDHT_OUTQ_CAP];
+  cdht_queued outq[CDHT_OUTQ_CAP];
   size_t out_head, out_count;
+  uint8_t *outbuf;             /* the queued messages' bytes: grown on demand, emptied with the queue */
+  size_t outbuf_len, outbuf_cap;
   cdht_event evq[CDHT_EVQ_CAP];
   size_t ev_head, ev_count;
 };
@@ -60,15 +71,34 @@ void cdht_node_drop(cdht_node *n, cdht_drop why);
 /* Queues |ev|; a full queue drops it (counted as CDHT_DROP_QUEUE; the bound in node.h says why
  * it never is). */
 void cdht_node_emit(cdht_node *n, cdht_event ev);
-void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_id peer, uint16_t file);
+void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, uint16_t file);
 
-/* Encodes |m| from us (sets m->from) and queues it for |to| over |t|. */
-void cdht_node_send(cdht_node *n, cdht_transport t, cdht_id to, cdht_msg *m);
+/* Encodes |m| from us (sets m->from: our record of |to|'s address family) and queues it for
+ * |to| over |t|.  A peer we have no address of that family for is out of reach: counted, not
+ * sent. */
+void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m);
+
+/* The name of four-digit file |file| on the wire ("0042"), and back: returns 0 and sets *file,
+ * or -1 if |name| is not four digits. */
+void cdht_node_file_name(cdht_name *name, uint16_t file);
+int cdht_node_name_file(const cdht_name *name, uint16_t *file);
 
 /* A value nobody without cfg.secret can predict, never 0 (§9). */
 uint64_t cdht_node_unguessable(cdht_node *n);
 
 bool cdht_node_valid_id(const cdht_node *n, cdht_id id);
+
+/* Peers are compared by id (ids are unique in a ring; a peer may be known at an address of
+ * either family): both "no peer", or both peers with the same id. */
+static inline bool cdht_same(cdht_peer a, cdht_peer b) {
+  return cdht_peer_known(&a) == cdht_peer_known(&b) && (!cdht_peer_known(&a) || a.id == b.id);
+}
+static inline bool cdht_known(cdht_peer p) { return cdht_peer_known(&p); }
+static inline bool cdht_is_self(const cdht_node *n, cdht_peer p) { return cdht_same(p, n->self); }
+/* Whether |x| lies in (a, b] on our ring (the ids of three known peers, or keys). */
+static inline bool cdht_node_between(const cdht_node *n, cdht_id a, cdht_id x, cdht_id b) {
+  return cdht_ring_between(a, x, b, n->mask);
+}
 
 /* How long a dead successor takes to be declared dead: misses * interval + timeout. */
 uint64_t cdht_node_detect_ms(const cdht_node *n);

@@ -9,68 +9,69 @@ static void send_query(cdht_node *n, uint64_t now) {
   n->repair.next_ms = now + n->cfg.requery_ms;
 }
 
-void cdht_repair_start(cdht_node *n, uint64_t now, cdht_id dead) {
+void cdht_repair_start(cdht_node *n, uint64_t now, cdht_peer dead) {
   if (!n->repair.active) {
     n->repair.active = true;
-    n->repair.avoid[0] = n->repair.avoid[1] = CDHT_ID_NONE;
+    n->repair.avoid[0] = n->repair.avoid[1] = cdht_peer_none();
     n->repair.first_qid = n->next_qid + 1;
     n->repair.started_ms = now;
-    n->repair.unheard = CDHT_ID_NONE;
+    n->repair.unheard = cdht_peer_none();
   }
-  n->repair.avoid[n->repair.avoid[0] == CDHT_ID_NONE ? 0 : 1] = dead;
+  n->repair.avoid[cdht_known(n->repair.avoid[0]) ? 1 : 0] = dead;
   send_query(n, now);
 }
 
 void cdht_repair_successor_dead(cdht_node *n, uint64_t now, int slot) {
-  cdht_id dead = n->succ.id[slot];
+  cdht_peer dead = n->succ.id[slot];
   bool never = n->succ.heard_ms[slot] == CDHT_NEVER; /* it never answered a ping of ours */
   cdht_node_emit_peer(n, CDHT_EV_PEER_DEAD, dead, 0);
-  cdht_succ_log_gone(n, dead, now);
+  cdht_succ_log_gone(n, dead.id, now);
   if (slot == 0) {
-    if (n->succ.id[1] == CDHT_ID_NONE) {
+    if (!cdht_known(n->succ.id[1])) {
       /* Both successors lost before the repair finished: with two successors the ring
        * cannot be mended from here (§5).  Say so and carry on as a ring of one.  If neither
        * ever answered, they did not die: they were never there (a peer started alone). */
-      if (never && n->repair.active && n->repair.unheard != CDHT_ID_NONE) {
+      if (never && n->repair.active && cdht_known(n->repair.unheard)) {
         cdht_event ev = { .kind = CDHT_EV_NEVER_ANSWERED, .peer = dead, .succ = { n->repair.unheard, dead } };
         cdht_node_emit(n, ev);
       } else {
         cdht_node_emit_peer(n, CDHT_EV_RING_BROKEN, dead, 0);
       }
       n->repair.active = false;
-      cdht_succ_set(n, now, n->cfg.self, n->cfg.self);
+      cdht_succ_set(n, now, n->self, n->self);
       cdht_succ_emit(n);
       return;
     }
-    if (n->succ.id[1] == n->cfg.self) { /* a two-peer ring loses its other peer */
+    if (cdht_is_self(n, n->succ.id[1])) { /* a two-peer ring loses its other peer */
       n->repair.active = false;
-      cdht_succ_set(n, now, n->cfg.self, n->cfg.self);
+      cdht_succ_set(n, now, n->self, n->self);
       cdht_succ_emit(n);
       return;
     }
-    cdht_succ_set(n, now, n->succ.id[1], CDHT_ID_NONE); /* move the second successor up */
+    cdht_succ_set(n, now, n->succ.id[1], cdht_peer_none()); /* move the second successor up */
   } else {
-    cdht_succ_set(n, now, n->succ.id[0], CDHT_ID_NONE);
+    cdht_succ_set(n, now, n->succ.id[0], cdht_peer_none());
   }
   bool fresh = !n->repair.active;
   cdht_repair_start(n, now, dead);
   if (fresh && never) n->repair.unheard = dead;
-  else if (!never) n->repair.unheard = CDHT_ID_NONE;
+  else if (!never) n->repair.unheard = cdht_peer_none();
 }
 
 int cdht_repair_on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  if (!n->repair.active || m->from != n->succ.id[0] || (int32_t)(m->seq - n->repair.first_qid) < 0) {
+  if (!n->repair.active || !cdht_same(m->from, n->succ.id[0]) || (int32_t)(m->seq - n->repair.first_qid) < 0) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }
-  cdht_id a = m->succ[0];
-  if (!cdht_node_valid_id(n, a)) { cdht_node_drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  cdht_peer a = m->nsucc ? m->succ[0] : cdht_peer_none();
+  if (!cdht_known(a)) { cdht_node_drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
   /* Never adopt a dead peer: a first successor that has not repaired yet names it, and its
    * own name as its successor means it has not caught up either; ask again later.  But a
    * successor that still names the peer a whole detection period later has kept hearing from
    * it: the peer is alive and our verdict was a false one (lost pings), so take it back. */
   bool vouched = now - n->repair.started_ms > cdht_node_detect_ms(n) + n->cfg.ping_interval_ms;
-  if (a == n->succ.id[0] || ((a == n->repair.avoid[0] || a == n->repair.avoid[1]) && !vouched)) return 0;
+  if (cdht_same(a, n->succ.id[0]) || ((cdht_same(a, n->repair.avoid[0]) || cdht_same(a, n->repair.avoid[1])) && !vouched))
+    return 0;
   n->repair.active = false;
   cdht_succ_set(n, now, n->succ.id[0], a);
   cdht_succ_emit(n);

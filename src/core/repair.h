@@ -7,15 +7,15 @@
 
 typedef struct cdht_repair {
   bool active;
-  cdht_id avoid[2];            /* dead peers that must never be adopted */
+  cdht_peer avoid[2];            /* dead peers that must never be adopted */
   uint32_t first_qid;          /* replies to older queries are stale */
   uint64_t started_ms;         /* when the repair began */
   uint64_t next_ms;            /* absolute: ask again if no acceptable answer by then */
-  cdht_id unheard;             /* the successor whose death began it, if it never answered; else NONE */
+  cdht_peer unheard;           /* the successor whose death began it, if it never answered; else none */
 } cdht_repair;
 
 /* Starts a repair (or widens the one under way) that never adopts |dead|. */
-void cdht_repair_start(cdht_node *n, uint64_t now, cdht_id dead);
+void cdht_repair_start(cdht_node *n, uint64_t now, cdht_peer dead);
 /* Ends the repair under way: the successors came from elsewhere (a departure, a joiner). */
 void cdht_repair_stop(cdht_node *n);
 /* The successor in |slot| is dead: says so and repairs. */

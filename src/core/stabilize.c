@@ -5,21 +5,21 @@
 
 static void stabilize(cdht_node *n, uint64_t now) {
   n->stabilize.next_ms = now + n->cfg.stabilize_ms;
-  if (n->succ.id[0] == n->cfg.self && cdht_succ_pred_fresh(n, 0, now) && n->succ.pred[0] != n->cfg.self &&
-      !cdht_succ_maybe_gone(n, n->succ.pred[0], n->succ.pred_heard_ms[0])) {
+  if (cdht_is_self(n, n->succ.id[0]) && cdht_succ_pred_fresh(n, 0, now) && !cdht_is_self(n, n->succ.pred[0]) &&
+      !cdht_succ_maybe_gone(n, n->succ.pred[0].id, n->succ.pred_heard_ms[0])) {
     /* Alone, yet someone pings us as its first successor: the ring has two peers again. */
-    cdht_succ_set(n, now, n->succ.pred[0], n->cfg.self);
+    cdht_succ_set(n, now, n->succ.pred[0], n->self);
     cdht_succ_emit(n);
     return;
   }
-  if (n->repair.active || n->succ.id[0] == n->cfg.self || n->succ.id[0] == CDHT_ID_NONE) return;
+  if (n->repair.active || cdht_is_self(n, n->succ.id[0]) || !cdht_known(n->succ.id[0])) return;
   cdht_msg q = { .type = CDHT_MSG_STAB_QUERY, .seq = n->stabilize.qid = ++n->next_qid };
   cdht_node_send(n, CDHT_TCP, n->succ.id[0], &q);
 }
 
 int cdht_stabilize_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  cdht_msg r = { .type = CDHT_MSG_STAB_REPLY, .seq = m->seq, .succ = { n->succ.id[0], n->succ.id[1] },
-                 .about = CDHT_ID_NONE, .age_ms = CDHT_AGE_NEVER };
+  cdht_msg r = { .type = CDHT_MSG_STAB_REPLY, .seq = m->seq, .nsucc = 2, .succ = { n->succ.id[0], n->succ.id[1] },
+                 .age_ms = CDHT_AGE_NEVER };
   if (cdht_succ_pred_fresh(n, 0, now)) {
     r.about = n->succ.pred[0];
     r.age_ms = (uint32_t)(now - n->succ.pred_heard_ms[0]);
@@ -32,27 +32,27 @@ int cdht_stabilize_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
  * between us, is our new first successor (a joiner, a restarted peer, a peer we wrongly
  * declared dead).  Otherwise our second successor is our first successor's first. */
 int cdht_stabilize_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  if (m->seq == 0 || m->from != n->succ.id[0] || m->seq != n->stabilize.qid || n->repair.active ||
+  if (m->seq == 0 || !cdht_same(m->from, n->succ.id[0]) || m->seq != n->stabilize.qid || n->repair.active ||
       n->state != CDHT_RUNNING) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }
   n->stabilize.qid = 0;
-  cdht_id self = n->cfg.self, s1 = n->succ.id[0], x = m->about, y = m->succ[0];
+  cdht_peer s1 = n->succ.id[0], x = m->about, y = m->nsucc ? m->succ[0] : cdht_peer_none();
   uint64_t heard = m->age_ms == CDHT_AGE_NEVER || m->age_ms > now ? 0 : now - m->age_ms;
-  if (cdht_node_valid_id(n, x) && x != self && x != s1 && cdht_ring_between(self, x, s1, n->cfg.ring_size) &&
-      m->age_ms <= 2ull * n->cfg.ping_interval_ms && !cdht_succ_maybe_gone(n, x, heard)) {
+  if (cdht_known(x) && !cdht_is_self(n, x) && !cdht_same(x, s1) && cdht_node_between(n, n->cfg.self, x.id, s1.id) &&
+      m->age_ms <= 2ull * n->cfg.ping_interval_ms && !cdht_succ_maybe_gone(n, x.id, heard)) {
     cdht_succ_set(n, now, x, s1);
     cdht_succ_emit(n);
     return 0;
   }
   uint64_t recent = now > cdht_node_detect_ms(n) ? now - cdht_node_detect_ms(n) : 0;
-  if (!cdht_node_valid_id(n, y) || y == s1 || y == n->succ.id[1] || cdht_succ_maybe_gone(n, y, recent))
+  if (!cdht_known(y) || cdht_same(y, s1) || cdht_same(y, n->succ.id[1]) || cdht_succ_maybe_gone(n, y.id, recent))
     return 0;
-  if (y == self && n->succ.id[1] != self) { /* our successor's successor is us: a ring of two */
-    cdht_succ_set(n, now, s1, self);
+  if (cdht_is_self(n, y) && !cdht_is_self(n, n->succ.id[1])) { /* our successor's successor is us: a ring of two */
+    cdht_succ_set(n, now, s1, n->self);
     cdht_succ_emit(n);
-  } else if (y != self) {
+  } else if (!cdht_is_self(n, y)) {
     cdht_succ_set(n, now, s1, y);
     cdht_succ_emit(n);
   }

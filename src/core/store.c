@@ -13,7 +13,7 @@ bool cdht_node_is_stored(const cdht_node *n, uint16_t file) {
   return file <= CDHT_FILE_MAX && (n->store.held[file / 8] >> (file % 8)) & 1;
 }
 
-void cdht_store_await(cdht_node *n, uint64_t now, cdht_id origin, uint32_t seq) {
+void cdht_store_await(cdht_node *n, uint64_t now, cdht_peer origin, uint32_t seq) {
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
     if (n->store.awaiting[i].used && now < n->store.awaiting[i].until_ms) continue;
     n->store.awaiting[i].used = true;
@@ -43,8 +43,8 @@ void cdht_store_note_superseded(cdht_node *n, uint16_t file) {
 }
 
 /* Tells a storer that the ring holds its file, at |holder|. */
-static void confirm_store(cdht_node *n, uint16_t file, cdht_id origin, uint32_t seq, cdht_id holder) {
-  if (origin == n->cfg.self) { /* our own store of a key we hold */
+static void confirm_store(cdht_node *n, uint16_t file, cdht_peer origin, uint32_t seq, cdht_peer holder) {
+  if (cdht_is_self(n, origin)) { /* our own store of a key we hold */
     cdht_pending_req *r = cdht_lookup_find(n, seq);
     if (r && r->store) r->used = false;
     cdht_node_emit_peer(n, CDHT_EV_STORED, holder, file);
@@ -56,9 +56,9 @@ static void confirm_store(cdht_node *n, uint16_t file, cdht_id origin, uint32_t 
 
 /* Content that reached a leaving node goes on to its successor before the node leaves. */
 static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
-  if (n->state != CDHT_LEAVING || n->succ.id[0] == n->cfg.self || n->succ.id[0] == CDHT_ID_NONE) return false;
+  if (n->state != CDHT_LEAVING || cdht_is_self(n, n->succ.id[0]) || !cdht_known(n->succ.id[0])) return false;
   uint64_t key = cdht_node_key_of(n, file);
-  if (!cdht_leave_start_handover(n, now, (key + n->cfg.ring_size - 1) % n->cfg.ring_size, key))
+  if (!cdht_leave_start_handover(n, now, (key - 1) & n->mask, key))
     n->leave.pass_all = true; /* found by the simulator: two neighbours quitting at once, seed 119 with --store-races */
   return true;
 }
@@ -67,26 +67,26 @@ static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
  * join, its content came after the join's handover) goes on to that joiner, our first
  * predecessor: the ring must hold it where requests will look for it. */
 static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
-  uint64_t key = cdht_node_key_of(n, file), size = n->cfg.ring_size;
+  uint64_t key = cdht_node_key_of(n, file);
   if (n->state != CDHT_RUNNING) return false;
   /* A joiner whose KEYS_REQ is being checked: this file goes with its keys, if it is one of
    * the keys it asked for, (about, joiner]. */
-  if (n->join.keys_wait.peer != CDHT_ID_NONE && now < n->join.keys_wait.until_ms &&
-      cdht_ring_between(n->join.keys_wait.about, key, n->join.keys_wait.peer, size))
+  if (cdht_known(n->join.keys_wait.peer) && now < n->join.keys_wait.until_ms &&
+      cdht_node_between(n, n->join.keys_wait.about.id, key, n->join.keys_wait.peer.id))
     return true;
   /* A recent joiner we handed keys to, for the keys it asked for, with the token it gave us. */
   uint64_t token = 0;
-  cdht_id p = cdht_handover_recent_joiner(n, now, key, &token);
-  if (p == CDHT_ID_NONE || p == n->cfg.self) return false;
-  cdht_handover_to_joiner(n, p, (key + size - 1) % size, key, token);
+  cdht_peer p = cdht_handover_recent_joiner(n, now, key, &token);
+  if (!cdht_known(p) || cdht_is_self(n, p)) return false;
+  cdht_handover_to_joiner(n, p, (key - 1) & n->mask, key, token);
   return true;
 }
 
-int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origin, uint32_t seq) {
-  if (file > CDHT_FILE_MAX || !cdht_node_valid_id(n, origin)) return CDHT_ERR_INVAL;
+int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_peer origin, uint32_t seq) {
+  if (file > CDHT_FILE_MAX || !cdht_known(origin) || !cdht_node_valid_id(n, origin.id)) return CDHT_ERR_INVAL;
   cdht_node_set_stored(n, file, true);
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
-    if (n->store.awaiting[i].used && n->store.awaiting[i].origin == origin && n->store.awaiting[i].seq == seq)
+    if (n->store.awaiting[i].used && cdht_same(n->store.awaiting[i].origin, origin) && n->store.awaiting[i].seq == seq)
       n->store.awaiting[i].used = false;
   if (pass_on_if_leaving(n, now, file) || pass_back_if_joined(n, now, file)) {
     for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
@@ -99,7 +99,7 @@ int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_id origi
     }
     return 0; /* too many to follow: the storer hears nothing and reports a failed store */
   }
-  confirm_store(n, file, origin, seq, n->cfg.self);
+  confirm_store(n, file, origin, seq, n->self);
   return 0;
 }
 
@@ -109,7 +109,7 @@ bool cdht_node_superseded(const cdht_node *n, uint16_t file) {
   return false;
 }
 
-int cdht_node_on_taken_over(cdht_node *n, uint64_t now, uint16_t file, cdht_id from) {
+int cdht_node_on_taken_over(cdht_node *n, uint64_t now, uint16_t file, cdht_peer from) {
   (void)from;
   if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
   cdht_node_set_stored(n, file, true);
@@ -117,9 +117,9 @@ int cdht_node_on_taken_over(cdht_node *n, uint64_t now, uint16_t file, cdht_id f
   return 0;
 }
 
-int cdht_node_on_file_handed(cdht_node *n, uint64_t now, uint16_t file, cdht_id peer) {
+int cdht_node_on_file_handed(cdht_node *n, uint64_t now, uint16_t file, cdht_peer peer) {
   (void)now;
-  if (file > CDHT_FILE_MAX || !cdht_node_valid_id(n, peer)) return CDHT_ERR_INVAL;
+  if (file > CDHT_FILE_MAX || !cdht_known(peer) || !cdht_node_valid_id(n, peer.id)) return CDHT_ERR_INVAL;
   cdht_node_set_stored(n, file, false);
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
     if (!n->store.acks[i].used || n->store.acks[i].file != file) continue;
@@ -134,18 +134,18 @@ void cdht_store_confirm_kept(cdht_node *n) {
   for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == CDHT_RUNNING; i++) {
     if (!n->store.acks[i].used || !cdht_node_is_stored(n, n->store.acks[i].file)) continue;
     n->store.acks[i].used = false;
-    confirm_store(n, n->store.acks[i].file, n->store.acks[i].origin, n->store.acks[i].seq, n->cfg.self);
+    confirm_store(n, n->store.acks[i].file, n->store.acks[i].origin, n->store.acks[i].seq, n->self);
   }
 }
 
-cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_id from, uint16_t file,
+cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_peer from, uint16_t file,
                                                  uint64_t token, uint64_t stored_ms, bool superseded) {
   cdht_id self = n->cfg.self;
-  uint64_t key = cdht_node_key_of(n, file), size = n->cfg.ring_size;
+  uint64_t key = cdht_node_key_of(n, file);
   const cdht_grant_in *g = cdht_handover_find_grant(n, now, from, token);
   if (!g) { cdht_node_drop(n, token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED); return CDHT_HANDOVER_REFUSE; }
   /* From the successor we asked: the keys we asked for.  From a giver: keys not ours already. */
-  if (!(g->joined ? cdht_ring_between(g->about, key, self, size) : !cdht_ring_between(from, key, self, size))) {
+  if (!(g->joined ? cdht_node_between(n, g->about, key, self) : !cdht_node_between(n, from.id, key, self))) {
     cdht_node_drop(n, CDHT_DROP_ROLE);
     return CDHT_HANDOVER_REFUSE;
   }

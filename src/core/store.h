@@ -13,10 +13,10 @@ typedef struct cdht_store {
   /* Stores that reached us while leaving: confirmed to their storer only once our successor
    * holds the content (§6), so that "stored at peer P" is never said of a file about to leave
    * with us. */
-  struct { bool used; uint16_t file; cdht_id origin; uint32_t seq; } acks[CDHT_MAX_PENDING];
+  struct { bool used; uint16_t file; cdht_peer origin; uint32_t seq; } acks[CDHT_MAX_PENDING];
   /* Stores we accepted whose content has not arrived: a quit waits for them (until its
    * deadline), so that content on its way to us is passed on, not cut off. */
-  struct { bool used; cdht_id origin; uint32_t seq; uint64_t until_ms; } awaiting[CDHT_MAX_PENDING];
+  struct { bool used; cdht_peer origin; uint32_t seq; uint64_t until_ms; } awaiting[CDHT_MAX_PENDING];
   /* Names whose store we passed on to our successor while leaving: the copy we hand over is
    * older than that store's content, and says so (§6). */
   uint16_t superseded[CDHT_MAX_PENDING];
@@ -24,7 +24,7 @@ typedef struct cdht_store {
 } cdht_store;
 
 /* We accepted a store of |origin|'s request |seq|: its content is awaited. */
-void cdht_store_await(cdht_node *n, uint64_t now, cdht_id origin, uint32_t seq);
+void cdht_store_await(cdht_node *n, uint64_t now, cdht_peer origin, uint32_t seq);
 /* Whether content of a store we accepted is still on its way (within our leave deadline). */
 bool cdht_store_awaiting_content(const cdht_node *n);
 /* The leave deadline passed: content still awaited will not be passed on. */

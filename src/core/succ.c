@@ -8,21 +8,29 @@
 
 #include "cdht/err.h"
 
-void cdht_succ_init(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
+void cdht_succ_init(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b) {
   n->succ.id[0] = a;
   n->succ.id[1] = b;
-  n->succ.pred[0] = n->succ.pred[1] = n->succ.pred_was2 = n->succ.pred_was1 = CDHT_ID_NONE;
+  n->succ.pred[0] = n->succ.pred[1] = n->succ.pred_was2 = n->succ.pred_was1 = cdht_peer_none();
   n->succ.heard_ms[0] = n->succ.heard_ms[1] = CDHT_NEVER;
   n->succ.next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
 }
 
 /* A predecessor is trusted for routing only while it keeps pinging us. */
 bool cdht_succ_pred_fresh(const cdht_node *n, int i, uint64_t now) {
-  return n->succ.pred[i] != CDHT_ID_NONE && now - n->succ.pred_heard_ms[i] <= cdht_node_detect_ms(n);
+  return cdht_known(n->succ.pred[i]) && now - n->succ.pred_heard_ms[i] <= cdht_node_detect_ms(n);
+}
+
+cdht_peer cdht_succ_known(const cdht_node *n, cdht_id id) {
+  const cdht_peer *all[4] = { &n->succ.id[0], &n->succ.id[1], &n->succ.pred[0], &n->succ.pred[1] };
+  for (int i = 0; i < 4; i++)
+    if (cdht_peer_known(all[i]) && all[i]->id == id) return *all[i];
+  return cdht_peer_none();
 }
 
 bool cdht_succ_is_neighbour(const cdht_node *n, cdht_id id) {
-  return id == n->succ.id[0] || id == n->succ.id[1] || id == n->succ.pred[0] || id == n->succ.pred[1];
+  cdht_peer p = cdht_succ_known(n, id);
+  return cdht_known(p);
 }
 
 void cdht_succ_emit(cdht_node *n) {
@@ -32,17 +40,17 @@ void cdht_succ_emit(cdht_node *n) {
 
 /* Installs new successors, keeping each surviving peer's failure-detector history; a new first
  * successor takes the pending requests (cdht_lookup_on_new_first). */
-void cdht_succ_set(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
-  cdht_id old[2] = { n->succ.id[0], n->succ.id[1] };
+void cdht_succ_set(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b) {
+  cdht_peer old[2] = { n->succ.id[0], n->succ.id[1] };
   cdht_fd oldfd[2] = { n->succ.fd[0], n->succ.fd[1] };
-  cdht_id now_succ[2] = { a, b };
+  cdht_peer now_succ[2] = { a, b };
   uint64_t oldheard[2] = { n->succ.heard_ms[0], n->succ.heard_ms[1] };
   for (int i = 0; i < 2; i++) {
     cdht_fd_reset(&n->succ.fd[i]);
     n->succ.heard_ms[i] = CDHT_NEVER;
     cdht_witness_cancel(n, i);
     for (int j = 0; j < 2; j++)
-      if (now_succ[i] != CDHT_ID_NONE && now_succ[i] == old[j]) {
+      if (cdht_known(now_succ[i]) && cdht_same(now_succ[i], old[j])) {
         n->succ.fd[i] = oldfd[j];
         n->succ.heard_ms[i] = oldheard[j];
       }
@@ -50,19 +58,20 @@ void cdht_succ_set(cdht_node *n, uint64_t now, cdht_id a, cdht_id b) {
   n->succ.id[0] = a;
   n->succ.id[1] = b;
   /* A departed peer that is our successor again has rejoined: its next departure is new. */
-  if (n->leave.departed == a || n->leave.departed == b) n->leave.departed = CDHT_ID_NONE;
-  if (a != old[0]) cdht_lookup_on_new_first(n, now, a);
+  if (cdht_known(n->leave.departed) && (cdht_same(n->leave.departed, a) || cdht_same(n->leave.departed, b)))
+    n->leave.departed = cdht_peer_none();
+  if (!cdht_same(a, old[0])) cdht_lookup_on_new_first(n, now, a);
 }
 
 /* Installs the successors a joiner or a predecessor was told.  A pair naming the same peer
  * twice means the sender did not know the second one (it was repairing): ask for it, never
  * accepting the peers in |avoid1| and |avoid2| (gone, as far as the sender or we know). */
-void cdht_succ_take(cdht_node *n, uint64_t now, cdht_id a, cdht_id b, cdht_id avoid1, cdht_id avoid2) {
-  if (a == n->cfg.self) b = a;
-  if (b == a && a != n->cfg.self) {
-    cdht_succ_set(n, now, a, CDHT_ID_NONE);
+void cdht_succ_take(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b, cdht_peer avoid1, cdht_peer avoid2) {
+  if (cdht_is_self(n, a)) b = a = n->self;
+  if (cdht_same(b, a) && !cdht_is_self(n, a)) {
+    cdht_succ_set(n, now, a, cdht_peer_none());
     cdht_repair_start(n, now, avoid1);
-    if (avoid2 != CDHT_ID_NONE) cdht_repair_start(n, now, avoid2);
+    if (cdht_known(avoid2)) cdht_repair_start(n, now, avoid2);
     return;
   }
   cdht_succ_set(n, now, a, b);
@@ -71,7 +80,7 @@ void cdht_succ_take(cdht_node *n, uint64_t now, cdht_id a, cdht_id b, cdht_id av
 
 /* ---- peers we know are gone (§8) ---- */
 
-void cdht_succ_log_gone(cdht_node *n, cdht_id id, uint64_t now) {
+void cdht_succ_log_gone(cdht_node *n, cdht_id id, uint64_t now) { /* by id: the same peer at any address */
   n->succ.dead_log[n->succ.ndead % CDHT_DEAD_LOG].id = id;
   n->succ.dead_log[n->succ.ndead % CDHT_DEAD_LOG].t_ms = now;
   n->succ.ndead++;
@@ -98,30 +107,31 @@ bool cdht_succ_maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms) {
  * (our second predecessor now, or until another just displaced it), pings us as first only
  * once it has lost its first successor, so it moves up.  Failing that, any peer takes the slot
  * when the one it holds has not pinged for a detection period (gone, and no longer trusted). */
-static bool takes_first_slot(const cdht_node *n, cdht_id x, uint64_t now) {
-  cdht_id cur = n->succ.pred[0];
-  if (cur == CDHT_ID_NONE || cur == x || !cdht_succ_pred_fresh(n, 0, now) || n->succ.pred[1] == x) return true;
-  if (n->succ.pred_was2 == x && now - n->succ.pred_was2_ms <= cdht_node_detect_ms(n)) return true;
-  return cdht_ring_between(cur, x, n->cfg.self, n->cfg.ring_size); /* closer to us */
+static bool takes_first_slot(const cdht_node *n, cdht_peer x, uint64_t now) {
+  cdht_peer cur = n->succ.pred[0];
+  if (!cdht_known(cur) || cdht_same(cur, x) || !cdht_succ_pred_fresh(n, 0, now) || cdht_same(n->succ.pred[1], x))
+    return true;
+  if (cdht_same(n->succ.pred_was2, x) && now - n->succ.pred_was2_ms <= cdht_node_detect_ms(n)) return true;
+  return cdht_node_between(n, cur.id, x.id, n->cfg.self); /* closer to us */
 }
 
 int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  cdht_id x = m->from;
+  cdht_peer x = m->from;
   if (m->role != CDHT_ROLE_FIRST) { /* the second slot follows its latest pinger */
-    if (n->succ.pred[1] != CDHT_ID_NONE && n->succ.pred[1] != x) {
+    if (cdht_known(n->succ.pred[1]) && !cdht_same(n->succ.pred[1], x)) {
       n->succ.pred_was2 = n->succ.pred[1];
       n->succ.pred_was2_ms = n->succ.pred_heard_ms[1];
     }
-    if (n->succ.pred[0] == x) n->succ.pred[0] = CDHT_ID_NONE; /* it took a closer first successor */
+    if (cdht_same(n->succ.pred[0], x)) n->succ.pred[0] = cdht_peer_none(); /* it took a closer first successor */
     n->succ.pred[1] = x;
     n->succ.pred_heard_ms[1] = now;
   } else if (takes_first_slot(n, x, now)) { /* else answered, but not our predecessor */
-    if (n->succ.pred[0] != x && n->succ.pred[0] != CDHT_ID_NONE) { /* it may be leaving, its keys still on their way */
+    if (!cdht_same(n->succ.pred[0], x) && cdht_known(n->succ.pred[0])) { /* it may be leaving, its keys still on their way */
       n->succ.pred_was1 = n->succ.pred[0];
       n->succ.pred_was1_ms = n->succ.pred_heard_ms[0];
     }
-    if (n->succ.pred[1] == x) n->succ.pred[1] = CDHT_ID_NONE;
-    if (n->succ.pred_was2 == x) n->succ.pred_was2 = CDHT_ID_NONE;
+    if (cdht_same(n->succ.pred[1], x)) n->succ.pred[1] = cdht_peer_none();
+    if (cdht_same(n->succ.pred_was2, x)) n->succ.pred_was2 = cdht_peer_none();
     n->succ.pred[0] = x;
     n->succ.pred_heard_ms[0] = now;
   }
@@ -134,7 +144,7 @@ int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m) {
   for (int i = 0; i < 2; i++) {
-    if (n->succ.id[i] != m->from) continue;
+    if (!cdht_same(n->succ.id[i], m->from)) continue;
     if (cdht_fd_on_ack(&n->succ.fd[i], m->seq) < 0) break;
     n->succ.heard_ms[i] = now;
     n->stats.pongs_received++;
@@ -149,7 +159,7 @@ int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m) {
  * ask this (§5, §8). */
 int cdht_succ_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
   (void)now;
-  cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = m->seq, .succ = { n->succ.id[0], n->succ.id[1] } };
+  cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = m->seq, .nsucc = 2, .succ = { n->succ.id[0], n->succ.id[1] } };
   cdht_node_send(n, CDHT_TCP, m->from, &reply);
   return 0;
 }
@@ -165,15 +175,15 @@ static void send_ping(cdht_node *n, int i, uint64_t now, bool probe) {
 
 static void send_pings(cdht_node *n, uint64_t now) {
   for (int i = 0; i < 2; i++) {
-    cdht_id s = n->succ.id[i];
-    if (s == CDHT_ID_NONE || s == n->cfg.self || (i == 1 && s == n->succ.id[0])) continue;
+    cdht_peer s = n->succ.id[i];
+    if (!cdht_known(s) || cdht_is_self(n, s) || (i == 1 && cdht_same(s, n->succ.id[0]))) continue;
     send_ping(n, i, now, false);
   }
 }
 
 void cdht_succ_judge(cdht_node *n, uint64_t now) {
   for (int i = 0; i < 2; i++) {
-    if (n->succ.id[i] == CDHT_ID_NONE || n->succ.id[i] == n->cfg.self) continue;
+    if (!cdht_known(n->succ.id[i]) || cdht_is_self(n, n->succ.id[i])) continue;
     uint64_t lost = n->succ.fd[i].lost;
     uint32_t misses = cdht_fd_on_timer(&n->succ.fd[i], now);
     if (misses < n->cfg.misses) cdht_witness_cancel(n, i); /* it answered after all */

@@ -9,14 +9,14 @@
 #define CDHT_DEAD_LOG 4 /* peers recently declared dead or departed, never re-adopted on hearsay */
 
 typedef struct cdht_succ {
-  cdht_id id[2];               /* CDHT_ID_NONE: second successor pending a repair */
+  cdht_peer id[2];             /* no peer: second successor pending a repair */
   cdht_fd fd[2];               /* failure detector of each successor slot */
   uint64_t heard_ms[2];        /* when each successor last answered a ping (CDHT_NEVER: never) */
-  cdht_id pred[2];             /* learned from pings; CDHT_ID_NONE until one arrives */
+  cdht_peer pred[2];           /* learned from pings; no peer until one arrives */
   uint64_t pred_heard_ms[2];   /* when that predecessor last pinged us */
-  cdht_id pred_was2;           /* the last peer another second predecessor displaced (CDHT_ID_NONE) */
+  cdht_peer pred_was2;         /* the last peer another second predecessor displaced (or none) */
   uint64_t pred_was2_ms;       /* when it last pinged us as second */
-  cdht_id pred_was1;           /* the last first predecessor another pinger displaced (CDHT_ID_NONE) */
+  cdht_peer pred_was1;         /* the last first predecessor another pinger displaced (or none) */
   uint64_t pred_was1_ms;       /* when it last pinged us as first */
   uint64_t next_ping_ms;       /* absolute */
   struct { cdht_id id; uint64_t t_ms; } dead_log[CDHT_DEAD_LOG]; /* when we declared each gone */
@@ -24,12 +24,12 @@ typedef struct cdht_succ {
 } cdht_succ;
 
 /* Sets up successors |a|, |b| at |now| (the first pings go at once). */
-void cdht_succ_init(cdht_node *n, uint64_t now, cdht_id a, cdht_id b);
+void cdht_succ_init(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b);
 
 /* Installs new successors, keeping each surviving peer's failure-detector history. */
-void cdht_succ_set(cdht_node *n, uint64_t now, cdht_id a, cdht_id b);
+void cdht_succ_set(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b);
 /* Installs the successors a joiner or a predecessor was told, asking for a missing second. */
-void cdht_succ_take(cdht_node *n, uint64_t now, cdht_id a, cdht_id b, cdht_id avoid1, cdht_id avoid2);
+void cdht_succ_take(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b, cdht_peer avoid1, cdht_peer avoid2);
 /* Emits CDHT_EV_SUCCESSORS with the successors we have now. */
 void cdht_succ_emit(cdht_node *n);
 
@@ -37,6 +37,8 @@ void cdht_succ_emit(cdht_node *n);
 bool cdht_succ_pred_fresh(const cdht_node *n, int i, uint64_t now);
 /* Whether |id| is one of our successors or predecessors. */
 bool cdht_succ_is_neighbour(const cdht_node *n, cdht_id id);
+/* Our record of peer |id| if it is one of our neighbours (an address to answer at), else none. */
+cdht_peer cdht_succ_known(const cdht_node *n, cdht_id id);
 
 void cdht_succ_log_gone(cdht_node *n, cdht_id id, uint64_t now);
 bool cdht_succ_maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms);

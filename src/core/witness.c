@@ -9,14 +9,14 @@ void cdht_witness_cancel(cdht_node *n, int i) { n->witness.suspect[i].active = f
 /* Who can say when our successor in slot |i| was last heard from: the other peer that pings
  * it (for our first successor, our first predecessor; for our second successor, our first
  * successor) and, for our first successor, the peer it pings as its first successor (our
- * second successor).  Unknown or unusable slots are CDHT_ID_NONE. */
-static void witnesses_for(const cdht_node *n, int i, uint64_t now, cdht_id w[2]) {
-  cdht_id self = n->cfg.self, k = n->succ.id[i];
-  w[0] = i == 0 ? (cdht_succ_pred_fresh(n, 0, now) ? n->succ.pred[0] : CDHT_ID_NONE) : n->succ.id[0];
-  w[1] = i == 0 ? n->succ.id[1] : CDHT_ID_NONE;
+ * second successor).  Unknown or unusable slots are none. */
+static void witnesses_for(const cdht_node *n, int i, uint64_t now, cdht_peer w[2]) {
+  cdht_peer k = n->succ.id[i];
+  w[0] = i == 0 ? (cdht_succ_pred_fresh(n, 0, now) ? n->succ.pred[0] : cdht_peer_none()) : n->succ.id[0];
+  w[1] = i == 0 ? n->succ.id[1] : cdht_peer_none();
   for (int j = 0; j < 2; j++)
-    if (w[j] == self || w[j] == k) w[j] = CDHT_ID_NONE;
-  if (w[1] == w[0]) w[1] = CDHT_ID_NONE;
+    if (cdht_is_self(n, w[j]) || cdht_same(w[j], k)) w[j] = cdht_peer_none();
+  if (cdht_same(w[1], w[0])) w[1] = cdht_peer_none();
 }
 
 /* Called when the successor in slot |i| has missed enough pings.  Before a verdict, the
@@ -25,15 +25,15 @@ static void witnesses_for(const cdht_node *n, int i, uint64_t now, cdht_id w[2])
  * answer in time, or every witness answered that it has not heard from the peer either. */
 bool cdht_witness_verdict_due(cdht_node *n, uint64_t now, int i) {
   if (n->witness.suspect[i].active) return now >= n->witness.suspect[i].deadline_ms;
-  cdht_id w[2] = { CDHT_ID_NONE, CDHT_ID_NONE };
+  cdht_peer w[2] = { cdht_peer_none(), cdht_peer_none() };
   if (!n->cfg.classic_detector) witnesses_for(n, i, now, w);
-  if (w[0] == CDHT_ID_NONE && w[1] == CDHT_ID_NONE) return true;
+  if (!cdht_known(w[0]) && !cdht_known(w[1])) return true;
   n->witness.suspect[i].active = true;
   n->witness.suspect[i].qid = ++n->next_qid;
   n->witness.suspect[i].deadline_ms = now + n->cfg.ping_interval_ms;
   for (int j = 0; j < 2; j++) {
     n->witness.suspect[i].witness[j] = w[j];
-    if (w[j] == CDHT_ID_NONE) continue;
+    if (!cdht_known(w[j])) continue;
     cdht_msg q = { .type = CDHT_MSG_WITNESS_QUERY, .seq = n->witness.suspect[i].qid, .about = n->succ.id[i] };
     cdht_node_send(n, CDHT_TCP, w[j], &q);
     n->stats.witness_queries++;
@@ -47,10 +47,11 @@ int cdht_witness_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_msg reply = { .type = CDHT_MSG_WITNESS_REPLY, .seq = m->seq, .about = m->about, .age_ms = CDHT_AGE_NEVER };
   uint64_t last = CDHT_NEVER;
   for (int i = 0; i < 2; i++) {
-    if (n->succ.id[i] == m->about && n->succ.heard_ms[i] != CDHT_NEVER &&
+    if (cdht_known(m->about) && cdht_same(n->succ.id[i], m->about) && n->succ.heard_ms[i] != CDHT_NEVER &&
         (last == CDHT_NEVER || n->succ.heard_ms[i] > last))
       last = n->succ.heard_ms[i];
-    if (n->succ.pred[i] == m->about && (last == CDHT_NEVER || n->succ.pred_heard_ms[i] > last))
+    if (cdht_known(m->about) && cdht_same(n->succ.pred[i], m->about) &&
+        (last == CDHT_NEVER || n->succ.pred_heard_ms[i] > last))
       last = n->succ.pred_heard_ms[i];
   }
   if (last != CDHT_NEVER) {
@@ -67,15 +68,18 @@ int cdht_witness_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
  * for the deadline. */
 int cdht_witness_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
   for (int i = 0; i < 2; i++) {
-    if (!n->witness.suspect[i].active || n->witness.suspect[i].qid != m->seq || n->succ.id[i] != m->about) continue;
-    int j = n->witness.suspect[i].witness[0] == m->from ? 0 : n->witness.suspect[i].witness[1] == m->from ? 1 : -1;
+    if (!n->witness.suspect[i].active || n->witness.suspect[i].qid != m->seq || !cdht_same(n->succ.id[i], m->about))
+      continue;
+    int j = cdht_same(n->witness.suspect[i].witness[0], m->from)   ? 0
+          : cdht_same(n->witness.suspect[i].witness[1], m->from) ? 1
+                                                                  : -1;
     if (j < 0) continue;
-    n->witness.suspect[i].witness[j] = CDHT_ID_NONE;
+    n->witness.suspect[i].witness[j] = cdht_peer_none();
     if (m->age_ms != CDHT_AGE_NEVER && m->age_ms <= now &&
         cdht_fd_vouch(&n->succ.fd[i], now - m->age_ms) < n->cfg.misses) {
       n->witness.suspect[i].active = false;
       n->stats.vouched++;
-    } else if (n->witness.suspect[i].witness[0] == CDHT_ID_NONE && n->witness.suspect[i].witness[1] == CDHT_ID_NONE) {
+    } else if (!cdht_known(n->witness.suspect[i].witness[0]) && !cdht_known(n->witness.suspect[i].witness[1])) {
       n->witness.suspect[i].active = false;
       cdht_repair_successor_dead(n, now, i);
     }
@@ -85,12 +89,13 @@ int cdht_witness_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
   return CDHT_ERR_STALE;
 }
 
-void cdht_witness_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer) {
+void cdht_witness_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   for (int i = 0; i < 2; i++) { /* a witness that is gone cannot vouch: judge without it */
     if (!n->witness.suspect[i].active || n->state != CDHT_RUNNING) continue;
     for (int j = 0; j < 2; j++)
-      if (n->witness.suspect[i].witness[j] == peer) n->witness.suspect[i].witness[j] = CDHT_ID_NONE;
-    if (n->witness.suspect[i].witness[0] == CDHT_ID_NONE && n->witness.suspect[i].witness[1] == CDHT_ID_NONE) {
+      if (cdht_known(peer) && cdht_same(n->witness.suspect[i].witness[j], peer))
+        n->witness.suspect[i].witness[j] = cdht_peer_none();
+    if (!cdht_known(n->witness.suspect[i].witness[0]) && !cdht_known(n->witness.suspect[i].witness[1])) {
       n->witness.suspect[i].active = false;
       cdht_repair_successor_dead(n, now, i);
       i = -1; /* the slots may have moved */

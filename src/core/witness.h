@@ -9,7 +9,7 @@
 typedef struct cdht_witness {
   struct {                     /* a verdict on successor slot i waiting for the witnesses' word */
     bool active;
-    cdht_id witness[2];        /* asked; CDHT_ID_NONE once it answered or proved unreachable */
+    cdht_peer witness[2];      /* asked; none once it answered or proved unreachable */
     uint32_t qid;
     uint64_t deadline_ms;      /* absolute: no vouching answer by then means dead */
   } suspect[2];
@@ -24,7 +24,7 @@ bool cdht_witness_verdict_due(cdht_node *n, uint64_t now, int i);
 int cdht_witness_on_query(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_witness_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m);
 /* A TCP message to |peer| could not be delivered: a witness that is gone cannot vouch. */
-void cdht_witness_on_unreachable(cdht_node *n, uint64_t now, cdht_id peer);
+void cdht_witness_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer);
 uint64_t cdht_witness_next_deadline(const cdht_node *n);
 
 #endif

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "core/msg.h"
+#include "core/wire/msg.h"
 
 #define CDHT_XFER_LEAF (256u << 10)
 

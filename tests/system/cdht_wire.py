@@ -17,7 +17,7 @@ HDR = 4
 
 # The global field order, and each type's fields (the C layouts table).
 ORDER = ("from", "origin", "seq", "role", "name", "hops", "flags", "succ", "about", "age", "size",
-         "digest", "ext", "token", "reason", "params")
+         "digest", "ext", "token", "reason", "key", "params")
 LAYOUT = {
     PING: {"from", "seq", "role"},
     PONG: {"from", "seq"},
@@ -43,11 +43,11 @@ LAYOUT = {
     KEYS_DONE: {"from", "seq", "token"},
     JOIN_ACK: {"from", "seq", "token"},
     DEPART_CONFIRM: {"from", "token"},
-    KEYS_OFFER: {"from", "about"},
+    KEYS_OFFER: {"from", "key"},
     KEYS_GRANT: {"from", "token"},
 }
 FIXED = {"seq": ">I", "role": ">B", "hops": ">H", "flags": ">B", "age": ">I", "size": ">Q",
-         "token": ">Q", "reason": ">B"}
+         "token": ">Q", "reason": ">B", "key": ">Q"}
 
 
 def classic(i):

@@ -11,7 +11,7 @@
 
 #include "cdht/err.h"
 #include "core/frame.h"
-#include "core/msg.h"
+#include "core/wire/msg.h"
 
 #define MAX_FRAMES 16
 #define STREAM_MAX (4 * CDHT_FRAME_MAX)

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "cdht/err.h"
-#include "msg.h"
+#include "wire/msg.h"
 #include "node.h"
 
 #define INTERVAL 1000u

@@ -76,7 +76,7 @@ static cdht_msg sample(uint8_t type, bool wide) {
   case CDHT_MSG_KEYS_DONE: m.seq = 3; m.token = 6; break;
   case CDHT_MSG_JOIN_ACK: m.seq = 4; m.token = 0x1122334455667788ull; break;
   case CDHT_MSG_DEPART_CONFIRM: m.token = 12345; break;
-  case CDHT_MSG_KEYS_OFFER: m.about = cdht_peer_none(); break;
+  case CDHT_MSG_KEYS_OFFER: m.key = wide ? UINT64_MAX : 3; break;
   case CDHT_MSG_KEYS_GRANT: m.token = 777; break;
   case CDHT_MSG_COUNT: break;
   }
@@ -111,6 +111,7 @@ static void assert_msg_equal(const cdht_msg *a, const cdht_msg *b) {
   assert_int_equal(a->bits, b->bits);
   assert_int_equal(a->keys, b->keys);
   assert_int_equal(a->reason, b->reason);
+  assert_true(a->key == b->key);
 }
 
 /* Encodes |m| into a fresh heap buffer of exactly its length; sets *len. */
@@ -279,7 +280,8 @@ static void test_wire_bad_peer_records(void **state) {
   assert_int_equal(cdht_msg_encode(tmp, sizeof tmp, &none_from), CDHT_ERR_INVAL);
   const uint8_t pong_none[] = { 2, 2, 0, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
   assert_int_equal(decode_copy(&out, pong_none, sizeof pong_none), CDHT_ERR_MALFORMED);
-  cdht_msg keys = sample(CDHT_MSG_KEYS_OFFER, false); /* about: none, nine bytes at the end */
+  cdht_msg keys = sample(CDHT_MSG_WITNESS_QUERY, false); /* about: none, nine bytes at the end */
+  keys.about = cdht_peer_none();
   buf = encode_exact(&keys, &len);
   assert_int_equal(decode_copy(&out, buf, len), (cdht_ssize)len);
   buf[len - 2] = 1; /* "no peer" with an id */

@@ -89,7 +89,7 @@ bool cdht_name_eq(const cdht_name *a, const cdht_name *b) {
 /* Body layouts, in field order.  One table, so encode, decode and the maximum lengths agree. */
 enum { F_FROM = 1, F_SEQ = 2, F_ROLE = 4, F_NAME = 8, F_ORIGIN = 16, F_HOPS = 32, F_FLAGS = 64,
        F_SUCC = 128, F_ABOUT = 256, F_AGE = 512, F_SIZE = 1024, F_DIGEST = 2048, F_EXT = 4096,
-       F_TOKEN = 8192, F_PARAMS = 16384, F_REASON = 32768 };
+       F_TOKEN = 8192, F_PARAMS = 16384, F_REASON = 32768, F_KEY = 65536 };
 static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUNT] = {
   [CDHT_MSG_PING] = { "ping", F_FROM | F_SEQ | F_ROLE },
   [CDHT_MSG_PONG] = { "pong", F_FROM | F_SEQ },
@@ -115,7 +115,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_KEYS_DONE] = { "keys-done", F_FROM | F_SEQ | F_TOKEN },
   [CDHT_MSG_JOIN_ACK] = { "join-ack", F_FROM | F_SEQ | F_TOKEN },
   [CDHT_MSG_DEPART_CONFIRM] = { "depart-confirm", F_FROM | F_TOKEN },
-  [CDHT_MSG_KEYS_OFFER] = { "keys-offer", F_FROM | F_ABOUT },
+  [CDHT_MSG_KEYS_OFFER] = { "keys-offer", F_FROM | F_KEY },
   [CDHT_MSG_KEYS_GRANT] = { "keys-grant", F_FROM | F_TOKEN },
 };
 
@@ -138,7 +138,7 @@ int cdht_msg_body_max(uint8_t type) {
   return CDHT_PEER_WIRE_MAX * (!!(f & F_FROM) + !!(f & F_ORIGIN) + !!(f & F_ABOUT)) + 4 * !!(f & F_SEQ) +
          1 * !!(f & F_ROLE) + (1 + CDHT_NAME_MAX) * !!(f & F_NAME) + 2 * !!(f & F_HOPS) + 1 * !!(f & F_FLAGS) +
          (1 + CDHT_LIST_MAX * CDHT_PEER_WIRE_MAX) * !!(f & F_SUCC) + 4 * !!(f & F_AGE) + 8 * !!(f & F_SIZE) +
-         CDHT_DIGEST_LEN * !!(f & F_DIGEST) + CDHT_EXT_LEN * !!(f & F_EXT) + 8 * !!(f & F_TOKEN) + 2 * !!(f & F_PARAMS) + 1 * !!(f & F_REASON);
+         CDHT_DIGEST_LEN * !!(f & F_DIGEST) + CDHT_EXT_LEN * !!(f & F_EXT) + 8 * !!(f & F_TOKEN) + 2 * !!(f & F_PARAMS) + 1 * !!(f & F_REASON) + 8 * !!(f & F_KEY);
 }
 
 const char *cdht_msg_name(uint8_t type) { return known(type) ? layouts[type].name : "?"; }
@@ -197,6 +197,7 @@ cdht_ssize cdht_msg_encode(uint8_t *dst, size_t cap, const cdht_msg *m) {
   if (f & F_EXT) wr_bytes(&w, m->ext, CDHT_EXT_LEN);
   if (f & F_TOKEN) wr_uint(&w, m->token, 8);
   if (f & F_REASON) wr_uint(&w, m->reason, 1);
+  if (f & F_KEY) wr_uint(&w, m->key, 8);
   if (f & F_PARAMS) { wr_uint(&w, m->bits, 1); wr_uint(&w, m->keys, 1); }
   if (w.bad) return CDHT_ERR_NOBUF;
   size_t body = w.off - CDHT_HDR_LEN; /* at most cdht_msg_body_max(type) < 2^16 */
@@ -239,6 +240,7 @@ cdht_ssize cdht_msg_decode(cdht_msg *m, const uint8_t *buf, size_t len) {
   if (f & F_EXT) rd_bytes(&r, m->ext, CDHT_EXT_LEN);
   if (f & F_TOKEN) m->token = rd_u64(&r);
   if (f & F_REASON) m->reason = rd_u8(&r);
+  if (f & F_KEY) m->key = rd_u64(&r);
   if (f & F_PARAMS) { m->bits = rd_u8(&r); m->keys = rd_u8(&r); }
   if (r.bad || r.off != r.len || !fields_valid(m, f)) return CDHT_ERR_MALFORMED;
   return (cdht_ssize)r.off;

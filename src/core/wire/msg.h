@@ -92,7 +92,7 @@ typedef struct cdht_msg {
   uint8_t nsucc;     /* entries in succ */
   cdht_peer succ[CDHT_LIST_MAX]; /* DEPART, SUCC_CHANGE, JOIN_ACCEPT: the receiver's new successors;
                                   * SUCC_REPLY, STAB_REPLY: the sender's; "no peer" = pending */
-  cdht_peer about;   /* WITNESS_*: the suspect; STORE_DONE: the holder; KEYS_*: the predecessor;
+  cdht_peer about;   /* WITNESS_*: the suspect; STORE_DONE: the holder; KEYS_REQ: the joiner's predecessor;
                       * JOIN_ACCEPT: a dead peer to avoid; STAB_REPLY: first predecessor (may be none) */
   uint32_t age_ms;   /* WITNESS_REPLY, STAB_REPLY: ms since the sender last heard from it */
   uint64_t size;     /* XFER: content length in bytes */
@@ -100,8 +100,12 @@ typedef struct cdht_msg {
   uint8_t bits;      /* JOIN_REQ: the joiner's ring has 2^bits ids; JOIN_REJECT: the ring's (1..64) */
   uint8_t keys;      /* JOIN_REQ, JOIN_REJECT: CDHT_KEYS_NUMBERS or CDHT_KEYS_BLAKE2B, as bits */
   uint8_t reason;    /* JOIN_REJECT: CDHT_REJECT_TAKEN or CDHT_REJECT_PARAMS */
+  uint64_t key;      /* KEYS_OFFER: the giver hands over keys after this one */
   uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
+  uint16_t file;     /* not on the wire: the node's four-digit file number of |name|, which the node
+                      * sets after decoding and turns into |name| before encoding (until the node
+                      * keeps any name, issue 10 §4) */
 } cdht_msg;
 
 /* Encodes |m| into |dst| (capacity |cap| bytes, borrowed).  Returns the length written, or
