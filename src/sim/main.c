@@ -19,7 +19,8 @@ static const char usage[] =
   "\n"
   "Ring and run:\n"
   "  --peers N | A..B        peers (default 32); a range draws the count from the seed\n"
-  "  --ring-size N           ids 0..N-1 (default 256, at most 65536)\n"
+  "  --ring-size N           ids 0..N-1, N a power of two (default 256, at most 65536)\n"
+  "  --bits B                the same as --ring-size 2^B (1..16)\n"
   "  --ids I,J,K...          explicit sorted ids instead of random ones\n"
   "  --seed S                random seed (default 1)\n"
   "  --seeds A..B            sweep: run every seed, report the first failing one\n"
@@ -131,7 +132,7 @@ static int parse_action(const char *s, sim_action_kind kind, sim_action *a) {
     *colon = '\0';
   }
   uint64_t id;
-  if (strcmp(buf, "random") == 0 && kind != SIM_REQUEST && kind != SIM_JOIN && kind != SIM_RESTART) a->id = CDHT_ID_NONE;
+  if (strcmp(buf, "random") == 0 && kind != SIM_REQUEST && kind != SIM_JOIN && kind != SIM_RESTART) a->id = SIM_NOBODY;
   else if (parse_u64(buf, 65535, &id) == 0) a->id = id;
   else return -1;
   return 0;
@@ -193,8 +194,11 @@ int main(int argc, char **argv) {
       o.peers_min = (uint32_t)x;
       o.peers_max = (uint32_t)y;
     } else if (strcmp(a, "--ring-size") == 0) {
-      if (parse_u64(TAKE(), 65536, &x) < 0 || x < 1) return bad(a, v);
+      if (parse_u64(TAKE(), 65536, &x) < 0 || x < 2 || (x & (x - 1))) return bad(a, v); /* 2^bits ids */
       o.ring_size = x;
+    } else if (strcmp(a, "--bits") == 0) {
+      if (parse_u64(TAKE(), 16, &x) < 0 || x < 1) return bad(a, v);
+      o.ring_size = (uint64_t)1 << x;
     } else if (strcmp(a, "--ids") == 0) {
       const char *s = TAKE();
       if (!s) return bad(a, s);

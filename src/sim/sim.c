@@ -61,7 +61,8 @@ typedef struct hfile {
 
 typedef struct sho {  /* content.c struct handover: keys in (lo, hi] going to |peer| */
   bool used;
-  cdht_id peer, lo, hi;
+  cdht_peer peer;
+  cdht_id lo, hi;
   uint32_t id;        /* the node's handover id */
   uint64_t token;     /* the receiver's grant, carried by each transfer */
   uint32_t next_file; /* files below this were started or skipped */
@@ -175,6 +176,9 @@ static bool alive(const speer *p) {
   return p->state == P_RUNNING || p->state == P_LEAVING || p->state == P_JOINING;
 }
 
+/* The id of |p| if it is a peer, else SIM_NOBODY (the simulator's own tables are keyed by id). */
+static cdht_id pid(cdht_peer p) { return cdht_peer_known(&p) ? p.id : SIM_NOBODY; }
+
 static speer *find(world *w, cdht_id id) {
   size_t lo = 0, hi = w->n;
   while (lo < hi) {
@@ -186,6 +190,38 @@ static speer *find(world *w, cdht_id id) {
 }
 
 static uint32_t index_of(world *w, const speer *p) { return (uint32_t)(p - w->p); }
+
+/* A simulated host per peer: peer index i is at 10.(i>>16).(i>>8).(i) and fd00:cd47::(i), port
+ * 4000, the same port everywhere as on separate machines.  Every host has both families; even
+ * indices speak IPv4 first, odd ones IPv6 first, so records of both kinds meet in every ring. */
+#define SIM_PORT 4000
+static cdht_addr host_addr(uint32_t i, uint8_t family) {
+  if (family == CDHT_AF_INET) return cdht_addr_v4(0x0a000000u | (i & 0xffffffu), SIM_PORT);
+  uint8_t ip[16] = { 0xfd, 0x00, 0xcd, 0x47 };
+  for (int k = 0; k < 4; k++) ip[12 + k] = (uint8_t)(i >> (24 - 8 * k));
+  return cdht_addr_v6(ip, SIM_PORT);
+}
+static uint8_t first_family(uint32_t i) { return i % 2 ? CDHT_AF_INET6 : CDHT_AF_INET; }
+static cdht_peer record_of(world *w, const speer *p) {
+  uint32_t i = index_of(w, p);
+  return cdht_peer_make(p->id, host_addr(i, first_family(i)));
+}
+/* The peer whose host has address |a|, or NULL (nobody there). */
+static speer *at(world *w, const cdht_addr *a) {
+  uint32_t i;
+  if (a->port != SIM_PORT) return NULL;
+  if (a->family == CDHT_AF_INET) {
+    if (a->ip[0] != 10) return NULL;
+    i = (uint32_t)a->ip[1] << 16 | (uint32_t)a->ip[2] << 8 | a->ip[3];
+  } else if (a->family == CDHT_AF_INET6) {
+    i = (uint32_t)a->ip[12] << 24 | (uint32_t)a->ip[13] << 16 | (uint32_t)a->ip[14] << 8 | a->ip[15];
+    cdht_addr want = host_addr(i, CDHT_AF_INET6);
+    if (!cdht_addr_eq(a, &want)) return NULL;
+  } else {
+    return NULL;
+  }
+  return i < w->n ? &w->p[i] : NULL;
+}
 
 /* The entry of |f| in |p|'s data directory, or NULL. */
 static hfile *held(const speer *p, unsigned f) {
@@ -320,15 +356,15 @@ static void print_recent(world *w, const speer *p) {
     case NOTE_QUIT: snprintf(buf, sizeof buf, "(quit)\n"); break;
     case NOTE_STARTED:
       snprintf(buf, sizeof buf, "(started as `cdht %llu %llu %llu`)\n", (unsigned long long)p->id,
-               (unsigned long long)ev->succ[0], (unsigned long long)ev->succ[1]);
+               (unsigned long long)pid(ev->succ[0]), (unsigned long long)pid(ev->succ[1]));
       break;
     case NOTE_JOINING:
-      snprintf(buf, sizeof buf, "(started, joining through peer %llu)\n", (unsigned long long)ev->peer);
+      snprintf(buf, sizeof buf, "(started, joining through peer %llu)\n", (unsigned long long)pid(ev->peer));
       break;
     default: break;
     }
     if (!buf[0] && ev->kind == CDHT_EV_LEFT) snprintf(buf, sizeof buf, "(left the ring)\n");
-    if (!buf[0]) snprintf(buf, sizeof buf, "(%s %llu)\n", cdht_event_name(ev->kind), (unsigned long long)ev->peer);
+    if (!buf[0]) snprintf(buf, sizeof buf, "(%s %llu)\n", cdht_event_name(ev->kind), (unsigned long long)pid(ev->peer));
     for (char *line = buf, *nl; *line; line = nl + 1) {
       nl = strchr(line, '\n');
       if (!nl) break;
@@ -357,9 +393,11 @@ static uint64_t delay(world *w) {
 static bool cut(world *w, const speer *a, const speer *b) { return w->partitioned && a->group != b->group; }
 
 static void route(world *w, speer *src, const cdht_output *out) {
-  speer *dst = find(w, out->to);
+  speer *dst = at(w, &out->to.addr);
   sim_ev ev = { .kind = SIM_DELIVER, .transport = (uint8_t)out->transport, .a = index_of(w, src),
                 .len = out->len };
+  cdht_addr source = host_addr(index_of(w, src), out->to.addr.family); /* the sender's socket of that family */
+  memcpy(ev.buf, &source, sizeof source);
   if (out->transport == CDHT_UDP) {
     if (!dst || cut(w, src, dst)) return;
     if (cdht_rng_unit(&w->rng) < w->o->loss) return;
@@ -382,7 +420,7 @@ static void route(world *w, speer *src, const cdht_output *out) {
   if (!dst) {
     ev.kind = SIM_UNREACHABLE;
     ev.b = (uint32_t)-1;
-    memcpy(ev.buf, &out->to, sizeof out->to);
+    memcpy(ev.buf, &out->to, sizeof out->to); /* the record it was sent to: the node is told so */
     push(w, &ev);
   } else {
     ev.b = index_of(w, dst);
@@ -486,22 +524,22 @@ static void xfer_trace(world *w, const speer *p, const char *what, const xfer *x
 static void pump(world *w, speer *g, unsigned slot) {
   pstore *ps = g->ps;
   sho *ho = &ps->ho[slot];
-  speer *to = find(w, ho->peer);
-  uint64_t size = w->o->ring_size;
+  speer *to = find(w, ho->peer.id);
+  uint64_t mask = w->o->ring_size - 1;
   while (ho->inflight < HO_WINDOW && ho->next_file <= CDHT_FILE_MAX) {
     uint32_t i = held_from(ps, ho->next_file);
     if (i == ps->n) { ho->next_file = CDHT_FILE_MAX + 1; break; }
     hfile *h = &ps->f[i];
     ho->next_file = h->file + 1u;
     if (!cdht_node_is_stored(g->node, h->file) || h->slot ||
-        !cdht_ring_between(ho->lo, cdht_ring_key(h->file, size), ho->hi, size))
+        !cdht_ring_between(ho->lo, cdht_ring_key(h->file, mask), ho->hi, mask))
       continue;
     xfer x = { .kind = XF_HANDOVER, .file = h->file, .ver = h->ver, .seq = ho->id, .slot = (uint8_t)slot,
                .token = ho->token };
     h->slot = (uint16_t)(slot + 1);
     h->sending = h->ver;
     ho->inflight++;
-    xfer_trace(w, g, "hands over", &x, ho->peer);
+    xfer_trace(w, g, "hands over", &x, ho->peer.id);
     xfer_start(w, g, to, &x);
   }
   if (ho->inflight == 0 && ho->next_file > CDHT_FILE_MAX) {
@@ -523,7 +561,7 @@ static void start_handover(world *w, speer *g, const cdht_event *ev) {
     cdht_node_on_handover_done(g->node, now_ms, ev->peer, ev->seq, 0, 1);
     return;
   }
-  g->ps->ho[slot] = (sho){ .used = true, .id = ev->seq, .peer = ev->peer, .lo = ev->succ[0], .hi = ev->succ[1],
+  g->ps->ho[slot] = (sho){ .used = true, .id = ev->seq, .peer = ev->peer, .lo = ev->lo, .hi = ev->hi,
                            .token = ev->token };
   pump(w, g, slot);
 }
@@ -543,8 +581,8 @@ static void handed(world *w, speer *g, uint32_t b, const xfer *x) {
                .token = x->token };
     h->slot = (uint16_t)(slot + 1);
     h->sending = h->ver;
-    xfer_trace(w, g, "hands over the newer", &y, g->ps->ho[slot].peer);
-    xfer_start(w, g, find(w, g->ps->ho[slot].peer), &y);
+    xfer_trace(w, g, "hands over the newer", &y, g->ps->ho[slot].peer.id);
+    xfer_start(w, g, find(w, g->ps->ho[slot].peer.id), &y);
     return;
   }
   if (ok && h && h->ver == x->ver) {
@@ -580,13 +618,13 @@ static void on_xfer(world *w, const sim_ev *ev) {
       const hfile *had = held(r, x.file);
       bool superseded = g->node && cdht_node_superseded(g->node, x.file); /* content.c: the header's mark */
       cdht_handover_verdict v =
-          cdht_node_handover_allowed(r->node, now_ms, g->id, x.file, x.token, had ? had->put_ms : 0, superseded);
+          cdht_node_handover_allowed(r->node, now_ms, record_of(w, g), x.file, x.token, had ? had->put_ms : 0, superseded);
       if (v == CDHT_HANDOVER_REFUSE) receiver = false; /* refused: the giver keeps it */
       x.ok = v == CDHT_HANDOVER_OLDER ? 2 : 0;          /* taken, but newer content stays (on landing) */
       x.accepted_ms = now_ms;
     }
     if (!receiver) {
-      xfer_trace(w, g, "refused:", &x, r ? r->id : CDHT_ID_NONE);
+      xfer_trace(w, g, "refused:", &x, r ? r->id : SIM_NOBODY);
       xfer_result(w, ev->a, ev->b, x, false);
       break;
     }
@@ -596,7 +634,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
   }
   case XF_LANDED:
     if (!receiver) { /* the connection was reset */
-      xfer_trace(w, g, "cut off:", &x, r ? r->id : CDHT_ID_NONE);
+      xfer_trace(w, g, "cut off:", &x, r ? r->id : SIM_NOBODY);
       xfer_result(w, ev->a, ev->b, x, false);
       break;
     }
@@ -606,7 +644,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
       set_held(w, r, x.file, x.ver);
       held(r, x.file)->put_ms = now_ms + 1; /* as content.c: never 0, and after a header of the same ms */
       xfer_trace(w, r, "stored content lands:", &x, g->id);
-      cdht_node_on_stored(r->node, now_ms, x.file, g->id, x.seq);
+      cdht_node_on_stored(r->node, now_ms, x.file, record_of(w, g), x.seq);
     } else {
       uint32_t had = held_ver(r, x.file);
       bool stale = had && !not_older(w, x.ver, had);
@@ -622,7 +660,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
       } else {
         if (!stale || !w->o->keep_newer) set_held(w, r, x.file, x.ver);
         xfer_trace(w, r, "handed-over content lands:", &x, g->id);
-        cdht_node_on_taken_over(r->node, now_ms, x.file, g->id);
+        cdht_node_on_taken_over(r->node, now_ms, x.file, record_of(w, g));
       }
     }
     settle_node(w, r);
@@ -679,8 +717,8 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   mix(w, w->now_us);
   mix(w, p->id);
   mix(w, ((uint64_t)ev->kind << 32) | ev->file);
-  mix(w, ev->peer);
-  if (ev->kind == CDHT_EV_SUCCESSORS) { mix(w, ev->succ[0]); mix(w, ev->succ[1]); }
+  mix(w, pid(ev->peer));
+  if (ev->kind == CDHT_EV_SUCCESSORS) { mix(w, pid(ev->succ[0])); mix(w, pid(ev->succ[1])); }
   if (ring_event(ev->kind)) remember(w, p, ev, NOTE_NONE);
 
   if (o->trace || o->lines) {
@@ -700,8 +738,8 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
 
   switch (ev->kind) {
   case CDHT_EV_PEER_DEAD: {
-    speer *k = find(w, ev->peer);
-    p->declared[p->ndeclared++ % DECLARED] = ev->peer;
+    speer *k = find(w, pid(ev->peer));
+    p->declared[p->ndeclared++ % DECLARED] = pid(ev->peer);
     if (w->partitioned) w->partition_deaths++;
     if (k && alive(k) && k->gone_us && w->now_us - k->gone_us <= w->settle_us) {
       /* Killed and restarted since: a verdict begun before the restart is about the killed
@@ -716,11 +754,11 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     break;
   }
   case CDHT_EV_DEPARTING: /* the node now knows that peer has left: adopting it later is wrong */
-    p->declared[p->ndeclared++ % DECLARED] = ev->peer;
+    p->declared[p->ndeclared++ % DECLARED] = pid(ev->peer);
     break;
   case CDHT_EV_SUCCESSORS:
     for (int i = 0; i < 2; i++) {
-      cdht_id s = ev->succ[i];
+      cdht_id s = pid(ev->succ[i]);
       speer *q = find(w, s);
       if (s == p->id || !q) continue;
       if (alive(q)) continue; /* taking back a peer wrongly declared dead is right */
@@ -736,7 +774,7 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     break;
   case CDHT_EV_RING_BROKEN:
   case CDHT_EV_NEVER_ANSWERED:
-    violation(w, "a peer lost both successors (ring broken)", p, find(w, ev->peer));
+    violation(w, "a peer lost both successors (ring broken)", p, find(w, pid(ev->peer)));
     break;
   case CDHT_EV_LEFT:
     p->state = P_LEFT;
@@ -744,7 +782,7 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     break;
   case CDHT_EV_JOIN_ACCEPTED: p->state = P_RUNNING; break;
   case CDHT_EV_STORE_UPLOAD: { /* a new content goes to the accepting peer (or is copied in here) */
-    speer *h = find(w, ev->peer);
+    speer *h = find(w, pid(ev->peer));
     xfer x = { .kind = XF_PUT, .file = ev->file, .seq = ev->seq, .start_ver = w->nver,
                .size_us = content_size_us(w) };
     if (h == p) {
@@ -765,8 +803,8 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     if (!k) {
       char what[160];
       snprintf(what, sizeof what, "peer %llu was told that %04u is stored at peer %llu, but no content of its "
-               "store ever landed", (unsigned long long)p->id, ev->file, (unsigned long long)ev->peer);
-      violation(w, what, p, find(w, ev->peer));
+               "store ever landed", (unsigned long long)p->id, ev->file, (unsigned long long)pid(ev->peer));
+      violation(w, what, p, find(w, pid(ev->peer)));
       break;
     }
     w->v[k].acked = true;
@@ -781,9 +819,9 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   case CDHT_EV_JOIN_FAILED:
     r->join_failures++;
     break;
-  case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, ev->file, ev->peer, false); break;
+  case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, ev->file, pid(ev->peer), false); break;
   case CDHT_EV_FILE_HERE: finish_lookup(w, p, ev->file, p->id, false); break;
-  case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, ev->file, CDHT_ID_NONE, true); break;
+  case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, ev->file, SIM_NOBODY, true); break;
   default: break;
   }
 }
@@ -795,7 +833,7 @@ static void settle_node(world *w, speer *p) {
   while (p->node && cdht_node_next_event(p->node, &ev)) on_node_event(w, p, &ev);
   if (!p->node) return;
   while (cdht_node_next_output(p->node, &out)) {
-    if (out.to == p->id) violation(w, "a node sent a message to itself", p, p);
+    if (at(w, &out.to.addr) == p) violation(w, "a node sent a message to itself", p, p);
     route(w, p, &out);
   }
   if (p->state == P_LEFT) return;
@@ -851,11 +889,11 @@ static void check_ring(world *w) {
   for (size_t i = 0; i < k; i++) {
     speer *p = find(w, ids[i]);
     cdht_id s1 = ids[(i + 1) % k], s2 = ids[(i + 2) % k];
-    cdht_id got1 = cdht_node_successor(p->node, 0), got2 = cdht_node_successor(p->node, 1);
+    cdht_id got1 = pid(cdht_node_successor(p->node, 0)), got2 = pid(cdht_node_successor(p->node, 1));
     bool ok = got1 == s1 && got2 == s2;
     if (k >= 3) {
-      ok = ok && cdht_node_predecessor(p->node, 0) == ids[(i + k - 1) % k] &&
-           cdht_node_predecessor(p->node, 1) == ids[(i + k - 2) % k];
+      ok = ok && pid(cdht_node_predecessor(p->node, 0)) == ids[(i + k - 1) % k] &&
+           pid(cdht_node_predecessor(p->node, 1)) == ids[(i + k - 2) % k];
     }
     if (!ok && wrong++ < 3) {
       char what[200];
@@ -863,7 +901,7 @@ static void check_ring(world *w) {
                "the live ring says successors %llu %llu",
                w->ever_partitioned ? "ring split after the partition: " : "",
                (unsigned long long)p->id, (long long)got1, (long long)got2,
-               (long long)cdht_node_predecessor(p->node, 0), (long long)cdht_node_predecessor(p->node, 1),
+               (long long)pid(cdht_node_predecessor(p->node, 0)), (long long)pid(cdht_node_predecessor(p->node, 1)),
                (unsigned long long)s1, (unsigned long long)s2);
       violation(w, what, p, find(w, got1));
     } else if (!ok) {
@@ -876,7 +914,7 @@ static void check_ring(world *w) {
   for (unsigned f = 0; f <= CDHT_FILE_MAX && k > 0; f++) {
     uint32_t a = w->stored[f];
     if (!a) continue;
-    speer *owner = find(w, cdht_ring_closest_successor(ids, k, cdht_ring_key(f, w->o->ring_size), w->o->ring_size));
+    speer *owner = find(w, cdht_ring_closest_successor(ids, k, cdht_ring_key(f, w->o->ring_size - 1), w->o->ring_size - 1));
     uint32_t got = owner ? held_ver(owner, f) : 0;
     if (owner && not_older(w, got, a) && owner->node && cdht_node_is_stored(owner->node, (uint16_t)f)) continue;
     speer *somewhere = live_holder(w, f, a);
@@ -905,7 +943,7 @@ static void issue_lookup(world *w, speer *p, uint16_t file) {
   cdht_id *ids = malloc(w->n * sizeof *ids);
   if (!ids) { w->oom = true; return; }
   size_t k = live_ids(w, ids, false);
-  l->owner = cdht_ring_closest_successor(ids, k, cdht_ring_key(file, w->o->ring_size), w->o->ring_size);
+  l->owner = cdht_ring_closest_successor(ids, k, cdht_ring_key(file, w->o->ring_size - 1), w->o->ring_size - 1);
   free(ids);
   l->used = true;
   l->file = file;
@@ -982,8 +1020,8 @@ static void kill_peer(world *w, speer *p) {
   churned(w, p);
   p->state = P_DEAD;
   p->gone_us = w->now_us;
-  p->old_succ[0] = cdht_node_successor(p->node, 0);
-  p->old_succ[1] = cdht_node_successor(p->node, 1);
+  p->old_succ[0] = pid(cdht_node_successor(p->node, 0));
+  p->old_succ[1] = pid(cdht_node_successor(p->node, 1));
   note(w, p, NOTE_KILLED, (cdht_event){ 0 });
   cdht_node_del(p->node);
   p->node = NULL;
@@ -1003,8 +1041,8 @@ static void quit_peer(world *w, speer *p) {
   if (p->state != P_RUNNING) return;
   churned(w, p);
   p->state = P_LEAVING;
-  p->old_succ[0] = cdht_node_successor(p->node, 0);
-  p->old_succ[1] = cdht_node_successor(p->node, 1);
+  p->old_succ[0] = pid(cdht_node_successor(p->node, 0));
+  p->old_succ[1] = pid(cdht_node_successor(p->node, 1));
   note(w, p, NOTE_QUIT, (cdht_event){ 0 });
   w->r->quits++;
   mix(w, 0x7175697400000000ull | p->id);
@@ -1029,7 +1067,7 @@ static bool near_recent_victim(world *w, speer *c) {
   for (int v = 0; v < 4; v++) {
     if (!w->recent_victims_us[v] || w->now_us - w->recent_victims_us[v] > w->settle_us) continue;
     cdht_id x = w->recent_victims[v];
-    if (cdht_ring_between(pred->id, x, c->id, w->o->ring_size) || cdht_ring_between(c->id, x, succ->id, w->o->ring_size))
+    if (cdht_ring_between(pred->id, x, c->id, w->o->ring_size - 1) || cdht_ring_between(c->id, x, succ->id, w->o->ring_size - 1))
       return true;
   }
   return false;
@@ -1117,12 +1155,12 @@ static void restart_peer(world *w, speer *p) {
 static bool back_in_ring(world *w, speer *p) {
   speer *pred = live_neighbour(w, p, -1), *succ = live_neighbour(w, p, 1);
   if (pred == p) return true; /* alone */
-  if (cdht_node_successor(pred->node, 0) != p->id || cdht_node_predecessor(succ->node, 0) != p->id ||
-      cdht_node_successor(p->node, 0) != succ->id)
+  if (pid(cdht_node_successor(pred->node, 0)) != p->id || pid(cdht_node_predecessor(succ->node, 0)) != p->id ||
+      pid(cdht_node_successor(p->node, 0)) != succ->id)
     return false;
   speer *pred2 = live_neighbour(w, pred, -1), *succ2 = live_neighbour(w, succ, 1);
   if (pred2 == p) return true; /* a ring of two */
-  return cdht_node_successor(pred2->node, 1) == p->id && cdht_node_successor(p->node, 1) == succ2->id;
+  return pid(cdht_node_successor(pred2->node, 1)) == p->id && pid(cdht_node_successor(p->node, 1)) == succ2->id;
 }
 
 /* The invariant "a restarted peer is back in the ring within a bound", polled from the
@@ -1146,10 +1184,10 @@ static void check_back(world *w, speer *p) {
              "(bound %.3f s): its predecessor %llu has successors %lld %lld, its successor %llu has predecessors "
              "%lld %lld, and it has successors %lld %lld", (unsigned long long)p->id,
              (double)(w->now_us - p->restart_us) / 1e6, (double)w->back_bound_us / 1e6, (unsigned long long)pred->id,
-             (long long)cdht_node_successor(pred->node, 0), (long long)cdht_node_successor(pred->node, 1),
-             (unsigned long long)succ->id, (long long)cdht_node_predecessor(succ->node, 0),
-             (long long)cdht_node_predecessor(succ->node, 1), (long long)cdht_node_successor(p->node, 0),
-             (long long)cdht_node_successor(p->node, 1));
+             (long long)pid(cdht_node_successor(pred->node, 0)), (long long)pid(cdht_node_successor(pred->node, 1)),
+             (unsigned long long)succ->id, (long long)pid(cdht_node_predecessor(succ->node, 0)),
+             (long long)pid(cdht_node_predecessor(succ->node, 1)), (long long)pid(cdht_node_successor(p->node, 0)),
+             (long long)pid(cdht_node_successor(p->node, 1)));
     violation(w, what, p, pred);
     if (w->report && succ != pred && succ != p) print_recent(w, succ);
     p->restart_us = 0;
@@ -1178,7 +1216,7 @@ static speer *pick_joiner(world *w) {
 /* A name whose key is in (lo, hi]: one |holder| holds (an overwrite: its old content is about to
  * move), else any.  Returns -1 if the range has no key of a file. */
 static int pick_name(world *w, cdht_id lo, cdht_id hi, const speer *holder) {
-  uint64_t size = w->o->ring_size;
+  uint64_t size = w->o->ring_size - 1; /* the ring's mask */
   uint32_t in = 0;
   for (uint32_t i = 0; holder && holder->ps && i < holder->ps->n; i++)
     in += cdht_ring_between(lo, cdht_ring_key(holder->ps->f[i].file, size), hi, size);
@@ -1285,7 +1323,7 @@ static void run_action(world *w, uint32_t a) {
     return;
   }
   const sim_action *act = &o->actions[a];
-  speer *p = act->id == CDHT_ID_NONE ? NULL : find(w, act->id);
+  speer *p = act->id == SIM_NOBODY ? NULL : find(w, act->id);
   if (!p) {
     if (w->report) fprintf(w->report, "sim: action on peer %llu, which is not in the ring\n", (unsigned long long)act->id);
     return;
@@ -1403,10 +1441,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     static const char *const opt[] = { "--kill", "--quit", "--request", "--kill-adjacent", "--join", "--restart",
                                        "--quit-adjacent" };
     const sim_action *act = &o->actions[a];
-    cdht_id missing = act->id != CDHT_ID_NONE && !find(&w, act->id)           ? act->id
+    cdht_id missing = act->id != SIM_NOBODY && !find(&w, act->id)           ? act->id
                     : act->kind == SIM_JOIN && !find(&w, act->via) ? act->via
-                                                                             : CDHT_ID_NONE;
-    if (missing == CDHT_ID_NONE) continue;
+                                                                             : SIM_NOBODY;
+    if (missing == SIM_NOBODY) continue;
     if (report)
       fprintf(report, "cdht-sim: %s: peer %llu is not in the ring (seed %llu)\n", opt[act->kind],
               (unsigned long long)missing, (unsigned long long)o->seed);
@@ -1468,19 +1506,24 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       speer *p = &w.p[ev.a];
       cdht_config c = *nc;
       c.self = p->id;
+      c.classic = false; /* addresses come from messages, as between hosts */
+      c.addr = host_addr(ev.a, first_family(ev.a));
+      c.alt = host_addr(ev.a, first_family(ev.a) == CDHT_AF_INET ? CDHT_AF_INET6 : CDHT_AF_INET);
+      for (c.bits = 1; ((uint64_t)1 << c.bits) < o->ring_size; c.bits++) continue;
+      cdht_peer me = record_of(&w, p);
       if (ev.b == START_RESTART) { /* `cdht ID S1 S2` with the successors it had */
-        memcpy(c.succ, ev.buf, sizeof c.succ);
+        cdht_id s[2];
+        memcpy(s, ev.buf, sizeof s);
+        for (int i = 0; i < 2; i++) c.succ[i] = s[i] == p->id ? me : record_of(&w, find(&w, s[i]));
       } else if (ev.b) { /* a join (or a restart) through a known peer */
-        c.join_via = w.p[ev.b - 1].id;
-        c.succ[0] = c.succ[1] = p->id;
+        c.join_via = record_of(&w, &w.p[ev.b - 1]).addr;
+        c.succ[0] = c.succ[1] = me;
       } else {
         uint32_t s1 = next_initial(&w, ev.a);
-        c.succ[0] = w.p[s1].id;
-        c.succ[1] = w.p[next_initial(&w, s1)].id;
-        if (c.succ[1] == c.self && c.succ[0] != c.self) c.succ[1] = c.self; /* two peers */
+        c.succ[0] = record_of(&w, &w.p[s1]);
+        c.succ[1] = record_of(&w, &w.p[next_initial(&w, s1)]);
+        if (c.succ[1].id == c.self && c.succ[0].id != c.self) c.succ[1] = me; /* two peers */
       }
-      c.ring_size = o->ring_size;
-      c.base_port = 0; /* addresses only identify peers here: ids up to 65535 */
       /* A lookup may pass every peer: give it time for that many hops before resending. */
       uint64_t walk_ms = (uint64_t)w.n * o->delay_max_us * 2 / 1000 + 10000;
       if (c.request_timeout_ms < walk_ms) c.request_timeout_ms = (uint32_t)walk_ms;
@@ -1501,12 +1544,13 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
         goto out;
       }
       p->state = ev.b && ev.b != START_RESTART ? P_JOINING : P_RUNNING;
-      cdht_event started = { .peer = c.join_via, .succ = { c.succ[0], c.succ[1] } };
+      cdht_event started = { .peer = ev.b && ev.b != START_RESTART ? record_of(&w, &w.p[ev.b - 1]) : cdht_peer_none(),
+                             .succ = { c.succ[0], c.succ[1] } };
       note(&w, p, ev.b && ev.b != START_RESTART ? NOTE_JOINING : NOTE_STARTED, started);
       /* A restarted peer is a new process: earlier verdicts about it no longer apply. */
       for (uint32_t i = 0; i < w.n; i++)
         for (unsigned d = 0; d < DECLARED; d++)
-          if (w.p[i].declared[d] == p->id) w.p[i].declared[d] = CDHT_ID_NONE;
+          if (w.p[i].declared[d] == p->id) w.p[i].declared[d] = SIM_NOBODY;
       settle_node(&w, p);
       if (ev.b == START_RESTART && w.back_bound_us) {
         p->restart_us = w.now_us ? w.now_us : 1;
@@ -1533,7 +1577,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
         }
         break;
       }
-      cdht_addr from = cdht_config_addr(cdht_node_config(dst->node), src->id);
+      cdht_addr from;
+      memcpy(&from, ev.buf, sizeof from);
       if (ev.transport == CDHT_UDP) {
         cdht_node_on_datagram(dst->node, now_ms, &from, ev.msg, ev.len);
       } else {
@@ -1546,9 +1591,9 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     case SIM_UNREACHABLE: {
       speer *src = &w.p[ev.a];
       if (!alive(src) || !src->node) break;
-      cdht_id to;
+      cdht_peer to;
       if (ev.b == (uint32_t)-1) memcpy(&to, ev.buf, sizeof to);
-      else to = w.p[ev.b].id;
+      else to = record_of(&w, &w.p[ev.b]);
       cdht_node_on_unreachable(src->node, now_ms, to);
       settle_node(&w, src);
       break;

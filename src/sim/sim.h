@@ -13,6 +13,8 @@
 
 #define SIM_MAX_ACTIONS 64
 
+#define SIM_NOBODY UINT64_MAX /* "no peer" in the simulator's own tables (its ids stay below 65536) */
+
 typedef enum sim_action_kind {
   SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN, SIM_RESTART, SIM_QUIT_ADJACENT
 } sim_action_kind;
@@ -20,7 +22,7 @@ typedef enum sim_action_kind {
 typedef struct sim_action {
   uint64_t t_us;        /* when */
   sim_action_kind kind;
-  cdht_id id;           /* the peer (SIM_*_ADJACENT: the first of the two; CDHT_ID_NONE = random) */
+  cdht_id id;           /* the peer (SIM_*_ADJACENT: the first of the two; SIM_NOBODY = random) */
   cdht_id via;          /* SIM_JOIN: the known peer to join through */
   uint16_t file;        /* SIM_REQUEST */
 } sim_action;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "peer.h"
+#include "../peer.h"
 
 #define CDHT_WIRE_V2 2
 #define CDHT_HDR_LEN 4
