@@ -79,9 +79,8 @@ def check_logs(resp_dir, req_dir, size, mss, timeout_cs, req_skip=0):
             i += 1
         for a, b in zip(tries, tries[1:]):
             assert b[1] - a[1] >= timeout_cs, f"retransmitted {b} less than a timeout after {a}"
-        # Only a drop is ever retransmitted here (the loopback loses nothing of its own), and the
-        # last try went out.
-        assert all(t[0] in ("drop", "RTX/Drop") for t in tries[:-1]), tries
+        # The last try went out (a try that went out is retransmitted only if its ACK came later
+        # than the timeout, which a loaded machine may do at 50 ms).
         assert tries[-1][0] in ("snd", "RTX"), tries
         expect_seq += n
         if size == 0:
@@ -300,3 +299,62 @@ def test_2020_small_ring_init_and_join(peers):
     c.expect_events(["Join request has been accepted"] + succ_2020(4, 2, joiner=True))
     a.wait_events(["Peer 3 Join request received"] + succ_2020(3, 4))
     b.wait_events(["Successor Change request received"] + succ_2020(2, 3))
+
+
+# ---- the demos ----
+
+def test_demo_batch_replays_each_years_steps(tmp_path):
+    """scripts/demo_batch.py --variant 2019 / 2020 run their canonical steps to the end (it exits
+    non-zero when a step's line does not come).  The 2019 run shortens the retransmission
+    timeout: the steps, not the 1 s rule, are under test here."""
+    import subprocess
+    import sys
+    fast = ["--ping-interval", "0.2", "--ping-timeout", "0.2"]
+    for variant, extra in (("2019", fast + ["--rtx-timeout", "0.05"]), ("2020", [])):
+        env = dict(os.environ, CDHT_BIN=h.CDHT, CDHT_DEMO_DIR=str(tmp_path / variant))
+        r = subprocess.run([sys.executable, os.path.join(h.ROOT, "scripts", "demo_batch.py"), "--variant", variant,
+                            *extra], env=env, capture_output=True, text=True, timeout=90 * h.SLOW)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        if variant == "2019":
+            assert "received_file.pdf is identical to 2012.pdf" in r.stdout
+            assert "          The file is received." in r.stdout
+        else:
+            for line in ("Store 2067 request accepted", "File 2067 received", "Peer 8 will depart from the network",
+                         "Peer 14 is no longer alive", "My first successor is Peer 19"):
+                assert f"          {line}\n" in r.stdout, line
+        assert "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr
+
+
+def test_demo_sh_starts_each_years_ring_in_tmux(tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("tmux"):
+        import pytest
+        pytest.skip("tmux is not installed")
+    env = dict(os.environ, TMUX_TMPDIR=str(tmp_path), CDHT_DEMO_BIN=h.CDHT, CDHT_DEMO_INTERVAL="0.2")
+    env.pop("TMUX", None)
+    env.pop("CI", None)
+
+    def tmux(*args):
+        return subprocess.run(["tmux", *args], env=env, capture_output=True, text=True).stdout
+
+    try:
+        for variant, titles, line in (
+                ("2019", [1, 3, 4, 5, 8, 10, 12, 15], "A ping response message was received from Peer 3."),
+                ("2020", RING_2020 + [15], "Ping response received from Peer 4")):
+            env["CDHT_DEMO_DIR"] = str(tmp_path / variant)
+            subprocess.run([os.path.join(h.ROOT, "scripts", "demo.sh"), "--variant", variant, "--ping-timeout", "0.2"]
+                           + (["--ping-interval", "0.2"] if variant == "2019" else []),
+                           env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30 * h.SLOW)
+            out = tmux("list-panes", "-t", "cdht:ring", "-F", "#{pane_id} #{pane_title}")
+            panes = {title: pid for pid, title in (l.split(" ", 1) for l in out.splitlines())}
+            assert sorted(panes) == sorted(f"Peer {p}" for p in titles)
+            first = "Peer 1" if variant == "2019" else "Peer 2"
+            h.eventually(lambda: None if line in tmux("capture-pane", "-J", "-p", "-S", "-100", "-t", panes[first])
+                         else "not yet", 10, f"{first} pinging")
+            sample = "2012.pdf" if variant == "2019" else "2067.pdf"
+            with open(tmp_path / variant / sample, "rb") as f:
+                assert f.read(5) == b"%PDF-"
+            tmux("kill-server")
+    finally:
+        tmux("kill-server")
