@@ -130,53 +130,31 @@ static void test_seg_bad_magic_and_type(void **state) {
   assert_int_equal(decode_mutated(ack_seg(), 1, 0xff), CDHT_SEG_TYPE_BAD);
 }
 
+/* |base| with the changes after it (to s_) is refused as a bad field. */
+#define ASSERT_BAD_FIELD(base, ...)                                                                  \
+  do {                                                                                               \
+    cdht_seg s_ = base();                                                                            \
+    __VA_ARGS__;                                                                                     \
+    assert_int_equal(decode_seg(s_), CDHT_SEG_FIELD);                                                \
+  } while (0)
+
 static void test_seg_bad_fields(void **state) {
   (void)state;
-  cdht_seg s = data_seg();
-  s.mss = 0;
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.file = 10000;
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.seq = 0; /* data starts at 1 */
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.ack = 7; /* data carries ack 0 */
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.seq = 13; /* past the end */
-  s.len = 0;
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.len = 4; /* not the last segment, so it must be full */
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.seq = 11; /* the last segment carries exactly what is left (2) */
-  s.len = 3;
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.mss = 4; /* more data than the MSS */
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = data_seg();
-  s.size = 0xffffffffu; /* past 32-bit sequence numbers */
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = ack_seg();
-  s.seq = 1; /* an ACK's seq is 0 */
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = ack_seg();
-  s.ack = 0;
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = ack_seg();
-  s.size = 3;
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  s = ack_seg();
-  s.len = 2; /* an ACK carries no data */
-  s.data = DATA;
-  assert_int_equal(decode_seg(s), CDHT_SEG_FIELD);
-  /* The MSS field above the largest datagram's room. */
-  s = data_seg();
-  assert_int_equal(decode_mutated(s, 2, 0xff), CDHT_SEG_FIELD); /* mss 0xff05 > 65479 */
+  ASSERT_BAD_FIELD(data_seg, s_.mss = 0);
+  ASSERT_BAD_FIELD(data_seg, s_.file = 10000);
+  ASSERT_BAD_FIELD(data_seg, s_.seq = 0);                 /* data starts at 1 */
+  ASSERT_BAD_FIELD(data_seg, s_.ack = 7);                 /* data carries ack 0 */
+  ASSERT_BAD_FIELD(data_seg, s_.seq = 13, s_.len = 0);    /* past the end */
+  ASSERT_BAD_FIELD(data_seg, s_.len = 4);                 /* not the last segment, so it must be full */
+  ASSERT_BAD_FIELD(data_seg, s_.seq = 11, s_.len = 3);    /* the last carries exactly what is left (2) */
+  ASSERT_BAD_FIELD(data_seg, s_.mss = 4);                 /* more data than the MSS */
+  ASSERT_BAD_FIELD(data_seg, s_.size = 0xffffffffu);      /* past 32-bit sequence numbers */
+  ASSERT_BAD_FIELD(ack_seg, s_.seq = 1);                  /* an ACK's seq is 0 */
+  ASSERT_BAD_FIELD(ack_seg, s_.ack = 0);
+  ASSERT_BAD_FIELD(ack_seg, s_.size = 3);
+  ASSERT_BAD_FIELD(ack_seg, s_.len = 2, s_.data = DATA);  /* an ACK carries no data */
+  /* The MSS field above the largest datagram's room: 0xff05 > 65479. */
+  assert_int_equal(decode_mutated(data_seg(), 2, 0xff), CDHT_SEG_FIELD);
 }
 
 static void test_seg_encode_needs_room(void **state) {
