@@ -174,11 +174,15 @@ static void send_ping(cdht_node *n, int i, uint64_t now, bool probe) {
 }
 
 static void send_pings(cdht_node *n, uint64_t now) {
+  cdht_event ev = { .kind = CDHT_EV_PINGS_SENT };
+  int sent = 0;
   for (int i = 0; i < 2; i++) {
     cdht_peer s = n->succ.id[i];
     if (!cdht_known(s) || cdht_is_self(n, s) || (i == 1 && cdht_same(s, n->succ.id[0]))) continue;
     send_ping(n, i, now, false);
+    ev.succ[sent++] = s;
   }
+  if (n->cfg.round_events && sent > 0) cdht_node_emit(n, ev); /* the 2020 form's "Ping requests sent to ..." */
 }
 
 void cdht_succ_judge(cdht_node *n, uint64_t now) {
