@@ -102,12 +102,12 @@ static void test_ring_masks_every_width(void **state) {
 /* Known answers from Python: int.from_bytes(hashlib.blake2b(name, digest_size=32).digest()[:8], "big") */
 static void test_ring_name_key_known_answers(void **state) {
   (void)state;
-  assert_true(cdht_ring_name_key("report-2026.pdf", 15, 64) == UINT64_C(2925254032126234745));
-  assert_true(cdht_ring_name_key("a", 1, 64) == UINT64_C(9883337288099092606));
-  assert_true(cdht_ring_name_key("0003", 4, 64) == UINT64_C(2269050223122645007));
-  assert_true(cdht_ring_name_key("0003", 4, 8) == (UINT64_C(2269050223122645007) & 255));
-  assert_true(cdht_ring_name_key("a", 1, 1) == (UINT64_C(9883337288099092606) & 1));
-  assert_true(cdht_ring_name_key("a", 1, 32) == (UINT64_C(9883337288099092606) & UINT32_MAX));
+  assert_true(cdht_ring_name_key("report-2026.pdf", 15, cdht_ring_mask(64)) == UINT64_C(2925254032126234745));
+  assert_true(cdht_ring_name_key("a", 1, cdht_ring_mask(64)) == UINT64_C(9883337288099092606));
+  assert_true(cdht_ring_name_key("0003", 4, cdht_ring_mask(64)) == UINT64_C(2269050223122645007));
+  assert_true(cdht_ring_name_key("0003", 4, cdht_ring_mask(8)) == (UINT64_C(2269050223122645007) & 255));
+  assert_true(cdht_ring_name_key("a", 1, cdht_ring_mask(1)) == (UINT64_C(9883337288099092606) & 1));
+  assert_true(cdht_ring_name_key("a", 1, cdht_ring_mask(32)) == (UINT64_C(9883337288099092606) & UINT32_MAX));
 }
 
 int main(void) {

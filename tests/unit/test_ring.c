@@ -1,5 +1,6 @@
 /* Unit tests for src/core/ring.h: the interval test, keys, distances and the
- * closest-successor rule (docs/protocol.md §1). */
+ * closest-successor rule (docs/protocol.md §1).  Every function takes the ring's mask,
+ * 2^bits - 1, so the classic 256-id ring is mask 255 and a 64-bit ring needs no wider type. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,9 @@
 
 #include "core/ring.h"
 
-#define RING 256
+#define RING 255u /* the classic ring: 8 bits, ids 0..255 */
+#define M16 15u   /* a 16-id ring, small enough to check exhaustively */
+#define M64 UINT64_MAX
 
 /* The ring of the classic examples. */
 static const cdht_id classic[] = { 1, 3, 4, 5, 8, 10, 12, 15 };
@@ -54,7 +57,7 @@ static void test_ring_between_wraps_around(void **state) {
   assert_true(cdht_ring_between(15, 1, 1, RING));
   assert_false(cdht_ring_between(15, 2, 1, RING));
   assert_false(cdht_ring_between(15, 15, 1, RING));
-  /* b = size - 1 and a = size - 1. */
+  /* b = mask and a = mask (the largest id). */
   assert_true(cdht_ring_between(254, 255, 255, RING));
   assert_true(cdht_ring_between(255, 0, 0, RING));
   assert_false(cdht_ring_between(255, 255, 0, RING));
@@ -63,37 +66,122 @@ static void test_ring_between_wraps_around(void **state) {
 static void test_ring_between_a_equals_b_is_whole_ring(void **state) {
   (void)state;
   /* (a, a] is every id, a itself included: a peer alone owns every key. */
-  for (cdht_id x = 0; x < RING; x++) {
+  for (cdht_id x = 0; x <= RING; x++) {
     assert_true(cdht_ring_between(7, x, 7, RING));
     assert_true(cdht_ring_between(0, x, 0, RING));
     assert_true(cdht_ring_between(255, x, 255, RING));
   }
 }
 
-static void test_ring_between_ring_of_size_one(void **state) {
+/* The smallest ring cdht_config_check allows: 1 bit, ids 0 and 1 (mask 1).  (A ring of one id
+ * has mask 0: still well defined.) */
+static void test_ring_between_one_bit_ring(void **state) {
   (void)state;
-  assert_true(cdht_ring_between(0, 0, 0, 1));
+  const uint64_t m = cdht_ring_mask(1);
+  assert_int_equal(m, 1);
+  assert_true(cdht_ring_between(0, 1, 1, m));
+  assert_false(cdht_ring_between(0, 0, 1, m));
+  assert_true(cdht_ring_between(1, 0, 0, m)); /* wraps */
+  assert_false(cdht_ring_between(1, 1, 0, m));
+  for (cdht_id x = 0; x <= 1; x++) assert_true(cdht_ring_between(1, x, 1, m)); /* alone: everything */
+  assert_int_equal(cdht_ring_distance(1, 0, m), 1);
+  assert_int_equal(cdht_ring_distance(0, 1, m), 1);
+  assert_int_equal(cdht_ring_key(9999, m), 1);
+  assert_int_equal(cdht_ring_key(2012, m), 0);
+  const cdht_id both[] = { 0, 1 }, one[] = { 1 };
+  assert_int_equal(cdht_ring_closest_successor(both, 2, 0, m), 0);
+  assert_int_equal(cdht_ring_closest_successor(both, 2, 1, m), 1);
+  assert_int_equal(cdht_ring_closest_successor(one, 1, 0, m), 1);
+  assert_true(cdht_ring_between(0, 0, 0, 0)); /* mask 0: one id */
 }
 
 static void test_ring_between_large_ring(void **state) {
   (void)state;
-  const uint64_t size = (uint64_t)1 << 62; /* the largest ring cdht_config_check allows */
-  const cdht_id top = size - 1;
-  assert_true(cdht_ring_between(top - 1, top, 2, size));
-  assert_true(cdht_ring_between(top - 1, 0, 2, size));
-  assert_true(cdht_ring_between(top - 1, 2, 2, size));
-  assert_false(cdht_ring_between(top - 1, 3, 2, size));
-  assert_false(cdht_ring_between(top - 1, top - 1, 2, size));
-  assert_false(cdht_ring_between(top - 1, size / 2, 2, size));
-  assert_true(cdht_ring_between(0, top, top, size));
-  assert_false(cdht_ring_between(1, 0, top, size));
+  const uint64_t mask = cdht_ring_mask(62);
+  const cdht_id top = mask;
+  assert_true(cdht_ring_between(top - 1, top, 2, mask));
+  assert_true(cdht_ring_between(top - 1, 0, 2, mask));
+  assert_true(cdht_ring_between(top - 1, 2, 2, mask));
+  assert_false(cdht_ring_between(top - 1, 3, 2, mask));
+  assert_false(cdht_ring_between(top - 1, top - 1, 2, mask));
+  assert_false(cdht_ring_between(top - 1, mask / 2, 2, mask));
+  assert_true(cdht_ring_between(0, top, top, mask));
+  assert_false(cdht_ring_between(1, 0, top, mask));
+}
+
+/* The full 64-bit ring (mask 2^64 - 1): its size does not fit 64 bits, and the arithmetic must
+ * wrap at 2^64 with no special case (a size-based formula would divide by zero or overflow). */
+static void test_ring_between_64_bit_ring_wraps_at_2_64(void **state) {
+  (void)state;
+  const uint64_t m = cdht_ring_mask(64);
+  assert_true(m == UINT64_MAX);
+  const cdht_id top = UINT64_MAX;
+  /* (top - 1, 2] = top, 0, 1, 2 */
+  assert_true(cdht_ring_between(top - 1, top, 2, m));
+  assert_true(cdht_ring_between(top - 1, 0, 2, m));
+  assert_true(cdht_ring_between(top - 1, 1, 2, m));
+  assert_true(cdht_ring_between(top - 1, 2, 2, m));
+  assert_false(cdht_ring_between(top - 1, top - 1, 2, m));
+  assert_false(cdht_ring_between(top - 1, 3, 2, m));
+  assert_false(cdht_ring_between(top - 1, top / 2, 2, m));
+  /* (top, 0] holds 0 only; (0, top] everything but 0. */
+  assert_true(cdht_ring_between(top, 0, 0, m));
+  assert_false(cdht_ring_between(top, top, 0, m));
+  assert_false(cdht_ring_between(top, 1, 0, m));
+  assert_true(cdht_ring_between(0, top, top, m));
+  assert_true(cdht_ring_between(0, 1, top, m));
+  assert_false(cdht_ring_between(0, 0, top, m));
+  /* (a, a] is the whole ring here too. */
+  assert_true(cdht_ring_between(top, top, top, m));
+  assert_true(cdht_ring_between(top, 0, top, m));
+  assert_true(cdht_ring_between(top, top / 2, top, m));
+  /* Half-ring intervals either side of the wrap. */
+  const cdht_id half = UINT64_C(1) << 63;
+  assert_true(cdht_ring_between(half, top, 0, m));
+  assert_true(cdht_ring_between(half, 0, 0, m));
+  assert_false(cdht_ring_between(half, half - 1, 0, m));
+  assert_true(cdht_ring_between(half - 1, half, half, m));
+  /* Distances wrap at 2^64. */
+  assert_true(cdht_ring_distance(top, 0, m) == 1);
+  assert_true(cdht_ring_distance(0, top, m) == top);
+  assert_true(cdht_ring_distance(top - 1, 1, m) == 3);
+  assert_true(cdht_ring_distance(1, top - 1, m) == top - 2);
+  assert_true(cdht_ring_distance(half, half - 1, m) == top);
+}
+
+/* The same rule, checked against a walk, for ids within a few steps of 2^64 and of 0. */
+static void test_ring_between_64_bit_near_the_top_matches_walk(void **state) {
+  (void)state;
+  const uint64_t m = M64;
+  cdht_id near[12];
+  for (int i = 0; i < 6; i++) {
+    near[i] = UINT64_MAX - (cdht_id)i;
+    near[6 + i] = (cdht_id)i;
+  }
+  for (int a = 0; a < 12; a++)
+    for (int x = 0; x < 12; x++)
+      for (int b = 0; b < 12; b++) {
+        /* the definition itself, in unsigned 64-bit arithmetic (mod 2^64): x is in (a, b] when
+         * it is reached first, 1..dist(a, b) steps clockwise from a */
+        cdht_id A = near[a], X = near[x], B = near[b];
+        bool want;
+        if (A == B) {
+          want = true;
+        } else {
+          uint64_t dx = X - A, db = B - A; /* unsigned: mod 2^64 */
+          want = dx != 0 && dx <= db;
+        }
+        if (cdht_ring_between(A, X, B, m) != want)
+          fail_msg("between(%llu, %llu, %llu) should be %d", (unsigned long long)A, (unsigned long long)X,
+                   (unsigned long long)B, want);
+      }
 }
 
 /* Walks clockwise from a, one step at a time, up to and including b. */
-static bool naive_between(cdht_id a, cdht_id x, cdht_id b, uint64_t size) {
+static bool naive_between(cdht_id a, cdht_id x, cdht_id b, uint64_t mask) {
   cdht_id i = a;
   do {
-    i = (i + 1) % size;
+    i = (i + 1) & mask;
     if (i == x) return true;
   } while (i != b);
   return false;
@@ -101,18 +189,23 @@ static bool naive_between(cdht_id a, cdht_id x, cdht_id b, uint64_t size) {
 
 static void test_ring_between_matches_naive_walk(void **state) {
   (void)state;
-  const uint64_t size = 16;
-  for (cdht_id a = 0; a < size; a++)
-    for (cdht_id x = 0; x < size; x++)
-      for (cdht_id b = 0; b < size; b++) {
-        bool want = naive_between(a, x, b, size);
-        if (cdht_ring_between(a, x, b, size) != want)
-          fail_msg("between(%u, %u, %u, 16) should be %d", (unsigned)a, (unsigned)x, (unsigned)b, want);
-      }
+  /* every width from 1 to 4 bits, exhaustively */
+  for (unsigned bits = 1; bits <= 4; bits++) {
+    const uint64_t mask = cdht_ring_mask(bits);
+    for (cdht_id a = 0; a <= mask; a++)
+      for (cdht_id x = 0; x <= mask; x++)
+        for (cdht_id b = 0; b <= mask; b++) {
+          bool want = naive_between(a, x, b, mask);
+          if (cdht_ring_between(a, x, b, mask) != want)
+            fail_msg("between(%u, %u, %u, mask %u) should be %d", (unsigned)a, (unsigned)x, (unsigned)b,
+                     (unsigned)mask, want);
+        }
+  }
 }
 
 /* ---- cdht_ring_key ---- */
 
+/* The four-digit key: the number mod 2^bits, i.e. masked. */
 static void test_ring_key_is_file_mod_size(void **state) {
   (void)state;
   assert_int_equal(cdht_ring_key(2012, RING), 220);
@@ -121,9 +214,18 @@ static void test_ring_key_is_file_mod_size(void **state) {
   assert_int_equal(cdht_ring_key(255, RING), 255);
   assert_int_equal(cdht_ring_key(256, RING), 0);
   assert_int_equal(cdht_ring_key(9999, RING), 9999 % 256);
-  assert_int_equal(cdht_ring_key(9999, 16), 15);
-  assert_int_equal(cdht_ring_key(9999, 1), 0);
-  assert_int_equal(cdht_ring_key(9999, 100000), 9999);
+  assert_int_equal(cdht_ring_key(9999, M16), 15);
+  assert_int_equal(cdht_ring_key(9999, cdht_ring_mask(1)), 1);  /* 9999 is odd */
+  assert_int_equal(cdht_ring_key(9998, cdht_ring_mask(1)), 0);
+  assert_int_equal(cdht_ring_key(9999, cdht_ring_mask(17)), 9999); /* 2^17 > 9999: the number itself */
+  assert_int_equal(cdht_ring_key(9999, cdht_ring_mask(13)), 9999 % 8192);
+  assert_int_equal(cdht_ring_key(9999, cdht_ring_mask(14)), 9999);
+  assert_true(cdht_ring_key(9999, M64) == 9999);
+  assert_true(cdht_ring_key(0, M64) == 0);
+  /* every four-digit number under every width: key = number mod 2^bits */
+  for (unsigned bits = 1; bits <= 64; bits++)
+    for (unsigned f = 0; f <= 9999; f += 7)
+      assert_true(cdht_ring_key(f, cdht_ring_mask(bits)) == (bits >= 14 ? f : f % (1u << bits)));
 }
 
 /* ---- cdht_ring_distance ---- */
@@ -135,24 +237,32 @@ static void test_ring_distance_clockwise(void **state) {
   assert_int_equal(cdht_ring_distance(5, 5, RING), 0);
   assert_int_equal(cdht_ring_distance(0, 255, RING), 255);
   assert_int_equal(cdht_ring_distance(255, 0, RING), 1);
-  assert_int_equal(cdht_ring_distance(15, 1, 16), 2);
-  assert_int_equal(cdht_ring_distance(0, 0, 1), 0);
+  assert_int_equal(cdht_ring_distance(15, 1, M16), 2);
+  assert_int_equal(cdht_ring_distance(0, 0, 0), 0);
 }
 
 static void test_ring_distance_large_ring_no_overflow(void **state) {
   (void)state;
-  const uint64_t size = (uint64_t)1 << 62;
-  assert_true(cdht_ring_distance(size - 1, 0, size) == 1);
-  assert_true(cdht_ring_distance(0, size - 1, size) == size - 1);
-  assert_true(cdht_ring_distance(size - 1, size - 2, size) == size - 1);
+  const uint64_t mask = cdht_ring_mask(62), size = mask + 1;
+  assert_true(cdht_ring_distance(size - 1, 0, mask) == 1);
+  assert_true(cdht_ring_distance(0, size - 1, mask) == size - 1);
+  assert_true(cdht_ring_distance(size - 1, size - 2, mask) == size - 1);
 }
 
 static void test_ring_distance_there_and_back_is_size(void **state) {
   (void)state;
   for (cdht_id a = 0; a < 16; a++)
     for (cdht_id b = 0; b < 16; b++) {
-      uint64_t sum = cdht_ring_distance(a, b, 16) + cdht_ring_distance(b, a, 16);
+      uint64_t sum = cdht_ring_distance(a, b, M16) + cdht_ring_distance(b, a, M16);
       assert_int_equal(sum, a == b ? 0 : 16);
+    }
+  /* On the 64-bit ring the sum is 2^64, i.e. 0 mod 2^64: there and back wraps exactly. */
+  const cdht_id ids[] = { 0, 1, UINT64_MAX, UINT64_MAX - 1, UINT64_C(1) << 63, 12345 };
+  for (size_t i = 0; i < 6; i++)
+    for (size_t j = 0; j < 6; j++) {
+      uint64_t there = cdht_ring_distance(ids[i], ids[j], M64), back = cdht_ring_distance(ids[j], ids[i], M64);
+      assert_true(there + back == 0);
+      assert_true((there == 0) == (i == j));
     }
 }
 
@@ -177,7 +287,7 @@ static void test_ring_closest_successor_classic_examples(void **state) {
 static void test_ring_closest_successor_any_order(void **state) {
   (void)state;
   const cdht_id shuffled[] = { 12, 1, 15, 5, 10, 3, 8, 4 };
-  for (cdht_id key = 0; key < RING; key++)
+  for (cdht_id key = 0; key <= RING; key++)
     assert_int_equal(cdht_ring_closest_successor(shuffled, 8, key, RING),
                      cdht_ring_closest_successor(classic, NCLASSIC, key, RING));
 }
@@ -185,14 +295,46 @@ static void test_ring_closest_successor_any_order(void **state) {
 static void test_ring_closest_successor_ring_of_one(void **state) {
   (void)state;
   const cdht_id alone[] = { 7 };
-  for (cdht_id key = 0; key < RING; key++)
+  for (cdht_id key = 0; key <= RING; key++)
     assert_int_equal(cdht_ring_closest_successor(alone, 1, key, RING), 7);
 }
 
-static void test_ring_closest_successor_empty_is_none(void **state) {
+/* With no ids there is no answer: the function returns the key itself and the caller checks
+ * n (ring.h); "no peer" is a record of its own now, no id is reserved for it. */
+static void test_ring_closest_successor_empty_is_the_key(void **state) {
   (void)state;
-  assert_true(cdht_ring_closest_successor(NULL, 0, 5, RING) == CDHT_ID_NONE);
-  assert_true(cdht_ring_closest_successor(classic, 0, 5, RING) == CDHT_ID_NONE);
+  assert_true(cdht_ring_closest_successor(NULL, 0, 5, RING) == 5);
+  assert_true(cdht_ring_closest_successor(classic, 0, 7, RING) == 7);
+  assert_true(cdht_ring_closest_successor(NULL, 0, UINT64_MAX, M64) == UINT64_MAX);
+}
+
+/* On the 64-bit ring: a key just past the largest id wraps round to the smallest, a key at
+ * 2^64 - 1 belongs to a peer at 2^64 - 1, and a key 0 to the first id at or after 0. */
+static void test_ring_closest_successor_64_bit(void **state) {
+  (void)state;
+  const cdht_id ids[] = { UINT64_MAX, 5, UINT64_C(1) << 63, UINT64_MAX - 10 };
+  assert_true(cdht_ring_closest_successor(ids, 4, UINT64_MAX, M64) == UINT64_MAX);
+  assert_true(cdht_ring_closest_successor(ids, 4, UINT64_MAX - 1, M64) == UINT64_MAX);
+  assert_true(cdht_ring_closest_successor(ids, 4, UINT64_MAX - 10, M64) == UINT64_MAX - 10);
+  assert_true(cdht_ring_closest_successor(ids, 4, UINT64_MAX - 11, M64) == UINT64_MAX - 10);
+  assert_true(cdht_ring_closest_successor(ids, 4, 0, M64) == 5);
+  assert_true(cdht_ring_closest_successor(ids, 4, 6, M64) == UINT64_C(1) << 63);
+  assert_true(cdht_ring_closest_successor(ids, 4, (UINT64_C(1) << 63) + 1, M64) == UINT64_MAX - 10);
+  /* without the top id, keys above the largest id wrap to 5 */
+  const cdht_id low[] = { 5, UINT64_C(1) << 63 };
+  assert_true(cdht_ring_closest_successor(low, 2, UINT64_MAX, M64) == 5);
+  assert_true(cdht_ring_closest_successor(low, 2, (UINT64_C(1) << 63) + 1, M64) == 5);
+  /* and the rule agrees with between() for keys round the wrap */
+  const cdht_id keys[] = { 0, 1, 4, 5, 6, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 10, UINT64_MAX - 11,
+                           UINT64_C(1) << 63, (UINT64_C(1) << 63) - 1 };
+  const cdht_id sorted[] = { 5, UINT64_C(1) << 63, UINT64_MAX - 10, UINT64_MAX };
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    cdht_id got = cdht_ring_closest_successor(ids, 4, keys[k], M64);
+    size_t i = 0;
+    while (i < 4 && sorted[i] != got) i++;
+    assert_true(i < 4);
+    assert_true(cdht_ring_between(sorted[(i + 3) % 4], keys[k], got, M64));
+  }
 }
 
 /* The responsible peer p for key k is the one with k in (pred(p), p]: check the rule against
@@ -200,18 +342,18 @@ static void test_ring_closest_successor_empty_is_none(void **state) {
 static void test_ring_closest_successor_agrees_with_between(void **state) {
   (void)state;
   const uint64_t size = 16;
-  for (unsigned mask = 1; mask < (1u << size); mask += 37) { /* a spread of subsets */
+  for (unsigned set = 1; set < (1u << size); set += 37) { /* a spread of subsets */
     cdht_id ids[16];
     size_t n = 0;
     for (cdht_id i = 0; i < size; i++)
-      if (mask & (1u << i)) ids[n++] = i;
+      if (set & (1u << i)) ids[n++] = i;
     for (cdht_id key = 0; key < size; key++) {
-      cdht_id got = cdht_ring_closest_successor(ids, n, key, size);
+      cdht_id got = cdht_ring_closest_successor(ids, n, key, M16);
       size_t k = 0;
       while (k < n && ids[k] != got) k++;
       assert_true(k < n);
       cdht_id pred = ids[(k + n - 1) % n];
-      assert_true(cdht_ring_between(pred, key, got, size));
+      assert_true(cdht_ring_between(pred, key, got, M16));
     }
   }
 }
@@ -222,8 +364,10 @@ int main(void) {
     cmocka_unit_test(test_ring_between_excludes_a_includes_b),
     cmocka_unit_test(test_ring_between_wraps_around),
     cmocka_unit_test(test_ring_between_a_equals_b_is_whole_ring),
-    cmocka_unit_test(test_ring_between_ring_of_size_one),
+    cmocka_unit_test(test_ring_between_one_bit_ring),
     cmocka_unit_test(test_ring_between_large_ring),
+    cmocka_unit_test(test_ring_between_64_bit_ring_wraps_at_2_64),
+    cmocka_unit_test(test_ring_between_64_bit_near_the_top_matches_walk),
     cmocka_unit_test(test_ring_between_matches_naive_walk),
     cmocka_unit_test(test_ring_key_is_file_mod_size),
     cmocka_unit_test(test_ring_distance_clockwise),
@@ -232,7 +376,8 @@ int main(void) {
     cmocka_unit_test(test_ring_closest_successor_classic_examples),
     cmocka_unit_test(test_ring_closest_successor_any_order),
     cmocka_unit_test(test_ring_closest_successor_ring_of_one),
-    cmocka_unit_test(test_ring_closest_successor_empty_is_none),
+    cmocka_unit_test(test_ring_closest_successor_empty_is_the_key),
+    cmocka_unit_test(test_ring_closest_successor_64_bit),
     cmocka_unit_test(test_ring_closest_successor_agrees_with_between),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

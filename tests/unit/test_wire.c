@@ -146,10 +146,102 @@ static void test_wire_round_trip_every_type(void **state) {
       assert_int_equal(buf[1], t);
       assert_int_equal((size_t)(buf[2] << 8 | buf[3]), len - CDHT_HDR_LEN);
       assert_true((int)(len - CDHT_HDR_LEN) <= cdht_msg_body_max((uint8_t)t));
+      memset(&out, 0xa5, sizeof out); /* the decoder must clear what the type does not carry */
       assert_int_equal(decode_copy(&out, buf, len), (cdht_ssize)len);
       assert_msg_equal(&in, &out);
       free(buf);
     }
+  }
+}
+
+/* The largest values every numeric field can hold survive a round trip (from test_msg.c of
+ * wire version 1): ids of a 64-bit ring, u32 ids and ages, u16 hops, u64 tokens, sizes, keys. */
+static void test_wire_round_trip_extreme_values(void **state) {
+  (void)state;
+  for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) {
+    for (int low = 0; low < 2; low++) {
+      cdht_msg in = sample((uint8_t)t, false), out;
+      in.from = v4(low ? 0 : UINT64_MAX, low ? 1 : UINT32_MAX, low ? 1 : UINT16_MAX);
+      if (cdht_peer_known(&in.origin)) in.origin = v6(low ? 0 : UINT64_MAX, low ? 0 : 0xff, low ? 1 : UINT16_MAX);
+      if (cdht_peer_known(&in.about)) in.about = v4(low ? 0 : UINT64_MAX, 0, 1);
+      if (in.seq) in.seq = low ? 0 : UINT32_MAX;
+      if (in.hops) in.hops = low ? 0 : UINT16_MAX;
+      if (in.age_ms) in.age_ms = low ? 0 : UINT32_MAX;
+      if (in.token) in.token = low ? 0 : UINT64_MAX;
+      if (in.size) in.size = low ? 0 : UINT64_MAX;
+      if (in.key) in.key = low ? 0 : UINT64_MAX;
+      for (int i = 0; i < in.nsucc; i++) in.succ[i] = v4(low ? 0 : UINT64_MAX - (cdht_id)i, 0xffffffffu, 65535);
+      size_t len;
+      uint8_t *buf = encode_exact(&in, &len);
+      assert_int_equal(decode_copy(&out, buf, len), (cdht_ssize)len);
+      assert_msg_equal(&in, &out);
+      free(buf);
+    }
+  }
+}
+
+/* Fields a type does not carry are not encoded: setting them changes nothing on the wire, and
+ * decoding gives them back as zero ("no peer" for records). */
+static void test_wire_encode_ignores_fields_the_type_lacks(void **state) {
+  (void)state;
+  /* the layouts of docs/protocol.md §2, by field */
+  enum { SEQ = 1, ROLE = 2, NAME = 4, ORIGIN = 8, HOPS = 16, FLAGS = 32, SUCC = 64, ABOUT = 128, AGE = 256,
+         XFERF = 512, TOKEN = 1024, PARAMS = 2048, REASON = 4096, KEY = 8192 };
+  static const unsigned has[CDHT_MSG_COUNT] = {
+    [CDHT_MSG_PING] = SEQ | ROLE,
+    [CDHT_MSG_PONG] = SEQ,
+    [CDHT_MSG_FILE_REQ] = ORIGIN | SEQ | NAME | HOPS | FLAGS,
+    [CDHT_MSG_FILE_RESP] = SEQ | NAME | FLAGS | TOKEN,
+    [CDHT_MSG_DEPART] = SUCC,
+    [CDHT_MSG_DEPART_ACK] = TOKEN,
+    [CDHT_MSG_SUCC_QUERY] = SEQ,
+    [CDHT_MSG_SUCC_REPLY] = SEQ | SUCC,
+    [CDHT_MSG_WITNESS_QUERY] = SEQ | ABOUT,
+    [CDHT_MSG_WITNESS_REPLY] = SEQ | ABOUT | AGE,
+    [CDHT_MSG_JOIN_REQ] = ORIGIN | SEQ | HOPS | PARAMS,
+    [CDHT_MSG_JOIN_ACCEPT] = SEQ | SUCC | ABOUT | TOKEN,
+    [CDHT_MSG_JOIN_REJECT] = SEQ | REASON | PARAMS,
+    [CDHT_MSG_SUCC_CHANGE] = SUCC,
+    [CDHT_MSG_STAB_QUERY] = SEQ,
+    [CDHT_MSG_STAB_REPLY] = SEQ | SUCC | ABOUT | AGE,
+    [CDHT_MSG_STORE_REQ] = ORIGIN | SEQ | NAME | HOPS | FLAGS,
+    [CDHT_MSG_STORE_ACCEPT] = SEQ | NAME | TOKEN,
+    [CDHT_MSG_STORE_DONE] = SEQ | NAME | ABOUT,
+    [CDHT_MSG_XFER] = SEQ | NAME | FLAGS | XFERF | TOKEN,
+    [CDHT_MSG_KEYS_REQ] = ABOUT | TOKEN,
+    [CDHT_MSG_KEYS_DONE] = SEQ | TOKEN,
+    [CDHT_MSG_JOIN_ACK] = SEQ | TOKEN,
+    [CDHT_MSG_DEPART_CONFIRM] = TOKEN,
+    [CDHT_MSG_KEYS_OFFER] = KEY,
+    [CDHT_MSG_KEYS_GRANT] = TOKEN,
+  };
+  for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) {
+    cdht_msg clean = sample((uint8_t)t, false), noisy = clean, out;
+    unsigned f = has[t];
+    if (!(f & SEQ)) noisy.seq = 1234;
+    if (!(f & ROLE)) noisy.role = 7; /* not even a valid role: never looked at */
+    if (!(f & NAME)) set_name(&noisy.name, "noise");
+    if (!(f & ORIGIN)) noisy.origin = v4(99, 0x01020304, 9);
+    if (!(f & HOPS)) noisy.hops = 3;
+    if (!(f & FLAGS)) noisy.flags = 0xff;
+    if (!(f & SUCC)) { noisy.nsucc = 200; noisy.succ[0] = v4(1, 1, 1); } /* a count past the maximum */
+    if (!(f & ABOUT)) noisy.about = v6(77, 7, 7);
+    if (!(f & AGE)) noisy.age_ms = 5;
+    if (!(f & XFERF)) { noisy.size = 9; noisy.digest[0] = 1; noisy.ext[0] = '.'; }
+    if (!(f & TOKEN)) noisy.token = 0x5151;
+    if (!(f & PARAMS)) { noisy.bits = 200; noisy.keys = 9; }
+    if (!(f & REASON)) noisy.reason = 77;
+    if (!(f & KEY)) noisy.key = 0x4242;
+    noisy.file = 42; /* never on the wire */
+    uint8_t a[CDHT_MSG_MAX], b[CDHT_MSG_MAX];
+    cdht_ssize na = cdht_msg_encode(a, sizeof a, &clean), nb = cdht_msg_encode(b, sizeof b, &noisy);
+    assert_true(na > 0);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, (size_t)na);
+    memset(&out, 0x5a, sizeof out);
+    assert_int_equal(decode_copy(&out, b, (size_t)nb), nb);
+    assert_msg_equal(&clean, &out);
+    assert_int_equal(out.file, 0);
   }
 }
 
@@ -170,6 +262,20 @@ static void test_wire_largest_messages_fit(void **state) {
   assert_string_equal(cdht_msg_name(0), "?");
 }
 
+/* Every type has a name of its own for diagnostics; unknown types are "?". */
+static void test_wire_name_of_every_type(void **state) {
+  (void)state;
+  assert_string_equal(cdht_msg_name(CDHT_MSG_PING), "ping");
+  assert_string_equal(cdht_msg_name(CDHT_MSG_PONG), "pong");
+  for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) {
+    assert_non_null(cdht_msg_name((uint8_t)t));
+    assert_string_not_equal(cdht_msg_name((uint8_t)t), "?");
+    for (unsigned u = 1; u < t; u++) assert_string_not_equal(cdht_msg_name((uint8_t)t), cdht_msg_name((uint8_t)u));
+  }
+  assert_string_equal(cdht_msg_name(CDHT_MSG_COUNT), "?");
+  assert_string_equal(cdht_msg_name(255), "?");
+}
+
 /* The bytes of a ping, pinned so that the format cannot drift unnoticed. */
 static void test_wire_ping_encoding_is_pinned(void **state) {
   (void)state;
@@ -183,6 +289,31 @@ static void test_wire_ping_encoding_is_pinned(void **state) {
                             0, 0, 0, 1, 0x0f, 0xa0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
   assert_int_equal(cdht_msg_encode(buf, sizeof buf, &r), sizeof want6);
   assert_memory_equal(buf, want6, sizeof want6);
+}
+
+/* A file request pinned the same way: two peer records, a name, hops and flags.  The bytes are
+ * those of tests/system/cdht_wire.py's encoder, an implementation of its own. */
+static void test_wire_file_request_encoding_is_pinned(void **state) {
+  (void)state;
+  cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .from = v4(3, 0x7f000001, 50003),
+                 .origin = v4(0x0102030405060708ull, 0xc6120001, 4000), .seq = 0x11223344u, .hops = 0x0506,
+                 .flags = CDHT_REQ_FINAL };
+  set_name(&m.name, "2012");
+  static const uint8_t want[] = {
+    0x02, 0x03, 0x00, 0x2a,                                           /* version 2, FILE_REQ, body 42 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x04, 0x7f, 0x00, 0x00, 0x01, 0xc3, 0x53, /* from 3, 127.0.0.1:50003 */
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x04, 0xc6, 0x12, 0x00, 0x01, 0x0f, 0xa0, /* origin, 198.18.0.1:4000 */
+    0x11, 0x22, 0x33, 0x44,                                           /* id */
+    0x04, '2', '0', '1', '2',                                         /* name */
+    0x05, 0x06,                                                       /* hops */
+    0x01,                                                             /* flags: final */
+  };
+  uint8_t buf[CDHT_MSG_MAX];
+  assert_int_equal(cdht_msg_encode(buf, sizeof buf, &m), (cdht_ssize)sizeof want);
+  assert_memory_equal(buf, want, sizeof want);
+  cdht_msg out;
+  assert_int_equal(decode_copy(&out, want, sizeof want), (cdht_ssize)sizeof want);
+  assert_msg_equal(&m, &out);
 }
 
 /* Every prefix of every message, and every body length that lies (shorter or longer than the
@@ -442,8 +573,12 @@ static void test_wire_every_byte_corruption_is_safe(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_wire_round_trip_every_type),
+    cmocka_unit_test(test_wire_round_trip_extreme_values),
+    cmocka_unit_test(test_wire_encode_ignores_fields_the_type_lacks),
     cmocka_unit_test(test_wire_largest_messages_fit),
+    cmocka_unit_test(test_wire_name_of_every_type),
     cmocka_unit_test(test_wire_ping_encoding_is_pinned),
+    cmocka_unit_test(test_wire_file_request_encoding_is_pinned),
     cmocka_unit_test(test_wire_every_truncation_and_length_lie_is_malformed),
     cmocka_unit_test(test_wire_back_to_back),
     cmocka_unit_test(test_wire_bad_version_and_type),
