@@ -1,8 +1,11 @@
 #include "args.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/fd.h"
 
@@ -12,6 +15,7 @@ const char cdht_usage[] =
   "       cdht [OPTIONS] ID S1 S2 MSS DROP\n"
   "       cdht [OPTIONS] init ID S1 S2 PING_INTERVAL\n"
   "       cdht [OPTIONS] join ID KNOWN PING_INTERVAL\n"
+  "       cdht [OPTIONS] --listen HOST:PORT [--id ID] [--join HOST:PORT]\n"
   "\n"
   "Start peer ID of a circular DHT with first successor S1 and second successor S2 (each an\n"
   "integer 0..255), or join a running ring through any peer KNOWN.  Peer i listens on\n"
@@ -21,6 +25,10 @@ const char cdht_usage[] =
   "file travels over UDP, stop-and-wait, from the responsible peer to the requester, which\n"
   "saves it as received_file.pdf; both write a log (responding_log.txt, requesting_log.txt).\n"
   "The 2020 forms print the 2020 lines and use ports 12000+i; PING_INTERVAL is in seconds.\n"
+  "With --listen the peer runs on any host: HOST is an IPv4 address, an IPv6 address in\n"
+  "brackets ([fd00::1]:4000) or a name resolved once at start, and one PORT serves UDP and TCP.\n"
+  "Without --join it starts a ring of one; with it, it joins through the peer at that address.\n"
+  "Give --listen twice (an IPv4 and an IPv6 address) to reach peers of both families.\n"
   "\n"
   "Console commands: request NNNN, store NNNN [PATH], quit, status, pings off, pings on, help\n"
   "(the 2020 spellings Request, Store, Quit too).\n"
@@ -31,7 +39,13 @@ const char cdht_usage[] =
   "  --misses N                 a successor is dead at the Nth consecutive lost ping (default 4)\n"
   "  --request-timeout SECONDS  give up on an unanswered request after this long (default 10)\n"
   "  --leave-timeout SECONDS    quit: longest wait for the predecessors to confirm (default 3)\n"
-  "  --join KNOWN               join the ring through peer KNOWN (then give only ID)\n"
+  "  --join KNOWN               join the ring through peer KNOWN (then give only ID); with\n"
+  "                             --listen, KNOWN is HOST:PORT\n"
+  "  --listen HOST:PORT         run on this address (see above)\n"
+  "  --id ID                    with --listen: this peer's id, below 2^B (default: derived from\n"
+  "                             the listen address with BLAKE2b)\n"
+  "  --bits B                   with --listen: the ring has 2^B ids, 1..64 (default 64; the\n"
+  "                             classic forms use 8)\n"
   "  --stabilize-interval SECONDS  ask the first successor for a closer peer this often\n"
   "                             (default 3; 0 = never)\n"
   "  --data-dir DIR             where this peer keeps the files it holds (default\n"
@@ -114,6 +128,41 @@ static int parse_probability(const char *s, double *out) {
   return 0;
 }
 
+/* "HOST:PORT": a literal (cdht_addr_parse) or a name resolved now, once (getaddrinfo; the first
+ * answer of the family |want|, or of any family when |want| is CDHT_AF_NONE).  Returns 0, or -1
+ * with the reason in |why|. */
+static int parse_hostport(const char *s, uint8_t want, cdht_addr *out, const char **why) {
+  if (cdht_addr_parse(out, s) == 0) return 0;
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s || s[0] == '[' || strlen(s) > 300) {
+    *why = "expected HOST:PORT (an IPv4 address, [IPv6] or a name, and a port 1..65535)";
+    return -1;
+  }
+  char host[301];
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = 0;
+  cdht_addr probe;
+  char lit[32];
+  snprintf(lit, sizeof lit, "127.0.0.1:%s", colon + 1);
+  if (strlen(colon + 1) > 5 || cdht_addr_parse(&probe, lit) < 0) {
+    *why = "the port must be an integer 1..65535";
+    return -1;
+  }
+  struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+                            .ai_family = want == CDHT_AF_INET ? AF_INET : want == CDHT_AF_INET6 ? AF_INET6 : AF_UNSPEC };
+  struct addrinfo *res = NULL;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+    *why = "the host name does not resolve";
+    return -1;
+  }
+  if (res->ai_family == AF_INET)
+    *out = cdht_addr_v4(ntohl(((const struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr), probe.port);
+  else
+    *out = cdht_addr_v6(((const struct sockaddr_in6 *)res->ai_addr)->sin6_addr.s6_addr, probe.port);
+  freeaddrinfo(res);
+  return 0;
+}
+
 /* Prints |s| into a message safely: control bytes shown as '?', long values cut. */
 static const char *shown(const char *s, char *buf, size_t cap) {
   size_t i = 0;
@@ -122,7 +171,7 @@ static const char *shown(const char *s, char *buf, size_t cap) {
   return buf;
 }
 
-enum opt { OPT_RTO, OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_JOIN, OPT_STABILIZE,
+enum opt { OPT_LISTEN, OPT_ID, OPT_BITS, OPT_RTO, OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_JOIN, OPT_STABILIZE,
            OPT_EVENTS, OPT_DATA_DIR, OPT_DOWNLOAD_DIR, OPT_DROP, OPT_MAX_CONN, OPT_IDLE, OPT_UDP_RATE, OPT_VERSION, OPT_HELP };
 static const struct { const char *name; enum opt opt; bool takes_value; } options[] = {
   { "ping-interval", OPT_INTERVAL, true },
@@ -131,6 +180,9 @@ static const struct { const char *name; enum opt opt; bool takes_value; } option
   { "request-timeout", OPT_REQUEST_TIMEOUT, true },
   { "leave-timeout", OPT_LEAVE_TIMEOUT, true },
   { "join", OPT_JOIN, true },
+  { "listen", OPT_LISTEN, true },
+  { "id", OPT_ID, true },
+  { "bits", OPT_BITS, true },
   { "stabilize-interval", OPT_STABILIZE, true },
   { "events", OPT_EVENTS, true },
   { "data-dir", OPT_DATA_DIR, true },
@@ -147,12 +199,108 @@ static const struct { const char *name; enum opt opt; bool takes_value; } option
   { "rtx-timeout", OPT_RTO, true },
 };
 
+/* What every form checks last: the timings against each other, and the config as a whole. */
+static int finish(cdht_args *a, char *err, size_t errlen) {
+  cdht_config *c = &a->cfg;
+  /* The failure detector keeps CDHT_FD_WINDOW pings awaiting their deadline (core/fd.h). */
+  if (c->ping_timeout_ms > c->ping_interval_ms * (CDHT_FD_WINDOW - 1ull)) {
+    snprintf(err, errlen, "--ping-timeout (%u ms) may be at most %d ping intervals (%d x %u ms); "
+             "give a shorter --ping-timeout", c->ping_timeout_ms, CDHT_FD_WINDOW - 1, CDHT_FD_WINDOW - 1,
+             c->ping_interval_ms);
+    return -1;
+  }
+  /* Kill repair asks again this often while the answer still names the dead peer. */
+  c->requery_ms = c->ping_interval_ms / 4;
+  if (c->requery_ms < 10) c->requery_ms = 10;
+  if (c->requery_ms > 250) c->requery_ms = 250;
+  if (cdht_config_check(c) < 0) {
+    snprintf(err, errlen, "invalid configuration");
+    return -1;
+  }
+  return 0;
+}
+
+/* `--listen HOST:PORT [--listen HOST:PORT] [--id ID] [--bits B] [--join HOST:PORT]`: a peer on
+ * any host, addresses from messages, any name as a key (docs/protocol.md §1). */
+static int listen_form(cdht_args *a, const char *const listen[], int nlisten, const char *id_arg, const char *bits_arg,
+                       const char *join, int npos, char *err, size_t errlen) {
+  char sbuf[48];
+  const char *why = NULL;
+  cdht_config *c = &a->cfg;
+  if (npos) {
+    snprintf(err, errlen, "--listen takes no ID S1 S2: the peer joins with --join HOST:PORT, or starts a ring of one");
+    return -1;
+  }
+  c->classic = false;
+  c->keys = CDHT_KEYS_BLAKE2B;
+  c->bits = 64;
+  if (bits_arg) {
+    uint64_t b;
+    if (parse_uint(bits_arg, 64, &b) < 0 || b == 0) {
+      snprintf(err, errlen, "--bits: expected an integer 1..64, got '%s'", shown(bits_arg, sbuf, sizeof sbuf));
+      return -1;
+    }
+    c->bits = (uint8_t)b;
+  }
+  cdht_addr addrs[2];
+  for (int i = 0; i < nlisten; i++) {
+    if (parse_hostport(listen[i], i == 0 ? CDHT_AF_NONE : addrs[0].family == CDHT_AF_INET ? CDHT_AF_INET6 : CDHT_AF_INET,
+                       &addrs[i], &why) < 0) {
+      snprintf(err, errlen, "--listen '%s': %s", shown(listen[i], sbuf, sizeof sbuf), why);
+      return -1;
+    }
+  }
+  if (nlisten == 2 && addrs[0].family == addrs[1].family) {
+    snprintf(err, errlen, "--listen twice: one IPv4 and one IPv6 address, not two of the same family");
+    return -1;
+  }
+  if (nlisten == 2 && addrs[0].port != addrs[1].port) {
+    snprintf(err, errlen, "--listen twice: both addresses on the same port (a peer record has one port)");
+    return -1;
+  }
+  c->addr = addrs[0];
+  if (nlisten == 2) c->alt = addrs[1];
+  uint64_t mask = cdht_ring_mask(c->bits);
+  if (id_arg) {
+    uint64_t id;
+    if (parse_uint(id_arg, mask, &id) < 0) {
+      snprintf(err, errlen, "--id '%s' is not an integer 0..%llu (the ring has %u-bit ids)",
+               shown(id_arg, sbuf, sizeof sbuf), (unsigned long long)mask, c->bits);
+      return -1;
+    }
+    c->self = id;
+  } else { /* peers on different hosts at the same port get different ids */
+    char text[CDHT_ADDR_STRLEN];
+    cdht_addr_format(text, sizeof text, &c->addr);
+    c->self = cdht_ring_name_key(text, strlen(text), mask);
+  }
+  c->succ[0] = c->succ[1] = cdht_config_self(c);
+  if (join) {
+    if (parse_hostport(join, c->addr.family, &c->join_via, &why) < 0) {
+      snprintf(err, errlen, "--join '%s': %s", shown(join, sbuf, sizeof sbuf), why);
+      return -1;
+    }
+    if (c->join_via.family != c->addr.family && c->join_via.family != c->alt.family) {
+      snprintf(err, errlen, "--join '%s' is an %s address, and this peer has no --listen address of that family",
+               shown(join, sbuf, sizeof sbuf), c->join_via.family == CDHT_AF_INET ? "IPv4" : "IPv6");
+      return -1;
+    }
+    if (cdht_addr_eq(&c->join_via, &c->addr) || cdht_addr_eq(&c->join_via, &c->alt)) {
+      snprintf(err, errlen, "a peer cannot join through itself (--join is its own --listen address)");
+      return -1;
+    }
+  }
+  a->variant = CDHT_VARIANT_LISTEN;
+  return finish(a, err, errlen);
+}
+
 int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t errlen) {
   char sbuf[48];
   const char *pos[8];
   int npos = 0;
   bool only_positional = false;
-  const char *join_known = NULL;
+  const char *join_known = NULL, *listen[3] = { NULL, NULL, NULL }, *id_arg = NULL, *bits_arg = NULL;
+  int nlisten = 0;
   memset(a, 0, sizeof *a);
   a->action = CDHT_RUN;
   cdht_config_default(&a->cfg);
@@ -217,6 +365,15 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
     case OPT_JOIN:
       join_known = value;
       break;
+    case OPT_LISTEN:
+      if (nlisten == 2) {
+        snprintf(err, errlen, "--listen: at most two addresses (one IPv4, one IPv6)");
+        return -1;
+      }
+      listen[nlisten++] = value;
+      break;
+    case OPT_ID: id_arg = value; break;
+    case OPT_BITS: bits_arg = value; break;
     case OPT_STABILIZE: {
       uint64_t t;
       if (cdht_args_decimal(value, 3600, &t) < 0) goto bad_seconds;
@@ -281,6 +438,12 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
              shown(value, sbuf, sizeof sbuf));
     return -1;
   }
+  if (!nlisten && (id_arg || bits_arg)) {
+    snprintf(err, errlen, "--%s goes with --listen HOST:PORT (the classic forms take the id as an argument, "
+             "on a ring of 8 bits)", id_arg ? "id" : "bits");
+    return -1;
+  }
+  if (nlisten) return listen_form(a, listen, nlisten, id_arg, bits_arg, join_known, npos, err, errlen);
   /* The 2020 forms: `init ID S1 S2 PING_INTERVAL` and `join ID KNOWN PING_INTERVAL`, the interval
    * in seconds, on the 2020 ports, with the 2020 lines. */
   if (npos >= 1 && (strcmp(pos[0], "init") == 0 || strcmp(pos[0], "join") == 0)) {
@@ -338,10 +501,10 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
       snprintf(err, errlen, "--join KNOWN takes just the peer id: 'cdht ID --join KNOWN'");
       return -1;
     }
-    uint64_t id, known;
-    if (parse_uint(pos[0], a->cfg.ring_size - 1, &id) < 0 || parse_uint(pos[1], a->cfg.ring_size - 1, &known) < 0) {
+    uint64_t id, known, top = cdht_ring_mask(a->cfg.bits);
+    if (parse_uint(pos[0], top, &id) < 0 || parse_uint(pos[1], top, &known) < 0) {
       char sbuf2[48];
-      snprintf(err, errlen, "peer ids are integers 0..%llu, got '%s' and '%s'", (unsigned long long)(a->cfg.ring_size - 1),
+      snprintf(err, errlen, "peer ids are integers 0..%llu, got '%s' and '%s'", (unsigned long long)top,
                shown(pos[0], sbuf, sizeof sbuf), shown(pos[1], sbuf2, sizeof sbuf2));
       return -1;
     }
@@ -349,9 +512,8 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
       snprintf(err, errlen, "a peer cannot join through itself (ID and KNOWN are both %llu)", (unsigned long long)id);
       return -1;
     }
-    a->cfg.self = id;
-    a->cfg.succ[0] = a->cfg.succ[1] = id;
-    a->cfg.join_via = known;
+    cdht_config_classic(&a->cfg, id, id, id);
+    a->cfg.join_via = cdht_config_addr(&a->cfg, known);
   } else {
     if (npos != 3) {
       snprintf(err, errlen, "expected 3 arguments ID S1 S2, got %d", npos);
@@ -361,16 +523,14 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
     cdht_id ids[3];
     for (int i = 0; i < 3; i++) {
       uint64_t v;
-      if (parse_uint(pos[i], a->cfg.ring_size - 1, &v) < 0) {
+      if (parse_uint(pos[i], cdht_ring_mask(a->cfg.bits), &v) < 0) {
         snprintf(err, errlen, "%s '%s' is not an integer 0..%llu", what[i], shown(pos[i], sbuf, sizeof sbuf),
-                 (unsigned long long)(a->cfg.ring_size - 1));
+                 (unsigned long long)cdht_ring_mask(a->cfg.bits));
         return -1;
       }
       ids[i] = v;
     }
-    a->cfg.self = ids[0];
-    a->cfg.succ[0] = ids[1];
-    a->cfg.succ[1] = ids[2];
+    cdht_config_classic(&a->cfg, ids[0], ids[1], ids[2]);
     if (ids[1] == ids[2] && ids[1] != ids[0]) {
       snprintf(err, errlen, "first and second successor are both %llu: they must differ unless both "
                             "equal ID (a ring of one)", (unsigned long long)ids[1]);
@@ -381,21 +541,5 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
       return -1;
     }
   }
-  cdht_config *c = &a->cfg;
-  /* The failure detector keeps CDHT_FD_WINDOW pings awaiting their deadline (core/fd.h). */
-  if (c->ping_timeout_ms > c->ping_interval_ms * (CDHT_FD_WINDOW - 1ull)) {
-    snprintf(err, errlen, "--ping-timeout (%u ms) may be at most %d ping intervals (%d x %u ms); "
-             "give a shorter --ping-timeout", c->ping_timeout_ms, CDHT_FD_WINDOW - 1, CDHT_FD_WINDOW - 1,
-             c->ping_interval_ms);
-    return -1;
-  }
-  /* Kill repair asks again this often while the answer still names the dead peer. */
-  c->requery_ms = c->ping_interval_ms / 4;
-  if (c->requery_ms < 10) c->requery_ms = 10;
-  if (c->requery_ms > 250) c->requery_ms = 250;
-  if (cdht_config_check(c) < 0) {
-    snprintf(err, errlen, "invalid configuration");
-    return -1;
-  }
-  return 0;
+  return finish(a, err, errlen);
 }

@@ -31,7 +31,7 @@ typedef struct expect {
   bool used;
   uint8_t kind;      /* CDHT_XFER_PUT or _GET */
   uint16_t file;
-  cdht_id from;      /* the only peer it may come from; CDHT_ID_NONE: any (a request's holder) */
+  cdht_peer from;    /* the only peer it may come from; no peer: any (a request's holder) */
   uint32_t seq;      /* and for that request */
   uint64_t token;    /* the token its header must carry (a GET's: from the response, or from content
                       * that overtook the response, checked when the response comes) */
@@ -91,7 +91,8 @@ struct cdht_content {
     bool used;
     uint32_t id;               /* the node's handover id */
     uint64_t token;            /* the receiver's, carried by each transfer */
-    cdht_id peer, lo, hi;
+    cdht_peer peer;
+    cdht_id lo, hi;
     unsigned next_file;        /* the next file number to look at */
     unsigned inflight, done, failed; /* transfers under way; kept by the receiver; kept here */
   } handovers[HANDOVER_MAX];
@@ -107,7 +108,7 @@ struct cdht_content {
    * the files themselves (keys_check). */
   struct keys_in {
     bool used, announced;
-    cdht_id peer;
+    cdht_peer peer;
     unsigned expected, arrived, ok, inflight; /* announced; verdicts and refusals; whole; under way */
     uint64_t since_ms;                        /* last news from |peer| */
   } keys_in[HANDOVER_MAX];
@@ -254,18 +255,23 @@ static void expect_sweep(uv_timer_t *t) {
     if (!e->used || e->started || e->deadline_ms > now) continue;
     if (e->kind == CDHT_XFER_GET)
       fprintf(stderr, "receiving %04u from peer %llu failed: the content did not come in time\n", e->file,
-              (unsigned long long)e->from);
+              (unsigned long long)e->from.id);
     e->used = false;
     c->stats.awaited_expired++;
   }
   expect_arm(c);
 }
 
-static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id from, uint32_t seq, uint64_t token) {
+/* The same peer: ids are unique in a ring (it may speak from an address of either family). */
+static bool same_peer(cdht_peer a, cdht_peer b) {
+  return cdht_peer_known(&a) && cdht_peer_known(&b) && a.id == b.id;
+}
+
+static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_peer from, uint32_t seq, uint64_t token) {
   for (int i = 0; i < EXPECT_MAX; i++) { /* a retried request accepted twice is awaited once */
     expect *e = &c->expects[i];
     /* The storer acts on the first acceptance it gets, and they travel in order: keep its token. */
-    if (e->used && e->kind == kind && e->file == file && e->from == from && e->seq == seq) return;
+    if (e->used && e->kind == kind && e->file == file && cdht_peer_eq(&e->from, &from) && e->seq == seq) return;
   }
   expect *slot = NULL;
   for (int i = 0; i < EXPECT_MAX && !slot; i++)
@@ -276,11 +282,11 @@ static void add_expect(cdht_content *c, uint8_t kind, uint16_t file, cdht_id fro
   }
   if (!slot) {
     c->stats.awaited_refused++;
-    if (from == CDHT_ID_NONE) /* a request's content may come from whichever peer holds it */
+    if (!cdht_peer_known(&from)) /* a request's content may come from whichever peer holds it */
       fprintf(stderr, "cdht: too many transfers awaited; file %04u will be refused\n", file);
     else
       fprintf(stderr, "cdht: too many transfers awaited; file %04u from peer %llu will be refused\n", file,
-              (unsigned long long)from);
+              (unsigned long long)from.id);
     return;
   }
   if (slot->used) c->stats.awaited_taken++;
@@ -313,16 +319,16 @@ static void early_to_final(cdht_content *c, expect *e) {
   }
 }
 
-static void settle_early(cdht_content *c, expect *e, cdht_id from, uint64_t token) {
+static void settle_early(cdht_content *c, expect *e, cdht_peer from, uint64_t token) {
   char early[4096];
   early_path(c, e, early, sizeof early);
-  if (e->from == from && e->token == token) {
+  if (same_peer(e->from, from) && e->token == token) {
     e->vouched = true;
     if (e->finished) early_to_final(c, e);
     return;
   }
   fprintf(stderr, "content for file %04u from peer %llu refused: the response came from peer %llu\n", e->file,
-          (unsigned long long)e->from, (unsigned long long)from);
+          (unsigned long long)e->from.id, (unsigned long long)from.id);
   if (e->finished) unlink(early);
   e->early = e->started = e->finished = e->vouched = false;
   e->from = from;
@@ -347,11 +353,11 @@ static void print_transfer(const cdht_content *c, cdht_transfer_line which, uint
 static void advance_get(const cdht_content *c, expect *e) {
   if (!e->responded) return;
   if (e->started && !e->said_start) {
-    print_transfer(c, CDHT_LINE_RECEIVING, e->file, e->from);
+    print_transfer(c, CDHT_LINE_RECEIVING, e->file, e->from.id);
     e->said_start = true;
   }
   if (!e->finished) return;
-  if (e->status == 0) print_transfer(c, CDHT_LINE_RECEIVED, e->file, e->from);
+  if (e->status == 0) print_transfer(c, CDHT_LINE_RECEIVED, e->file, e->from.id);
   fputs(e->note, stderr);
   e->used = false;
 }
@@ -360,10 +366,10 @@ static void advance_get(const cdht_content *c, expect *e) {
 
 static void keys_sweep(uv_timer_t *t);
 
-static struct keys_in *keys_from(cdht_content *c, cdht_id peer) {
+static struct keys_in *keys_from(cdht_content *c, cdht_peer peer) {
   struct keys_in *k = NULL;
   for (int i = 0; i < HANDOVER_MAX && !k; i++)
-    if (c->keys_in[i].used && c->keys_in[i].peer == peer) k = &c->keys_in[i];
+    if (c->keys_in[i].used && same_peer(c->keys_in[i].peer, peer)) k = &c->keys_in[i];
   for (int i = 0; i < HANDOVER_MAX && !k; i++)
     if (!c->keys_in[i].used) {
       k = &c->keys_in[i];
@@ -376,7 +382,7 @@ static struct keys_in *keys_from(cdht_content *c, cdht_id peer) {
   return k;
 }
 
-static void print_keys_received(const cdht_content *c, cdht_id peer, unsigned count) {
+static void print_keys_received(const cdht_content *c, cdht_peer peer, unsigned count) {
   char line[128];
   cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = peer, .seq = count };
   cdht_stream st = cdht_lines_format_as(line, sizeof line, &ev, c->variant, false);
@@ -411,13 +417,13 @@ static void keys_sweep(uv_timer_t *t) {
   if (!left) uv_timer_stop(t);
 }
 
-static void keys_started(cdht_content *c, cdht_id peer) {
+static void keys_started(cdht_content *c, cdht_peer peer) {
   struct keys_in *k = keys_from(c, peer);
   if (k) k->inflight++;
 }
 
 /* A handover file from |peer| got its verdict. */
-static void keys_arrived(cdht_content *c, cdht_id peer, bool whole) {
+static void keys_arrived(cdht_content *c, cdht_peer peer, bool whole) {
   struct keys_in *k = keys_from(c, peer);
   if (!k) return;
   if (k->inflight > 0) k->inflight--;
@@ -426,7 +432,7 @@ static void keys_arrived(cdht_content *c, cdht_id peer, bool whole) {
   keys_check(c, k);
 }
 
-void cdht_content_keys_announced(cdht_content *c, cdht_id peer, unsigned count) {
+void cdht_content_keys_announced(cdht_content *c, cdht_peer peer, unsigned count) {
   struct keys_in *k = keys_from(c, peer);
   if (!k) {
     print_keys_received(c, peer, count);
@@ -448,7 +454,7 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
                                                          h->seq & CDHT_XFER_SUPERSEDED);
     if (v == CDHT_HANDOVER_REFUSE) {
       fprintf(stderr, "handover of %04u from peer %llu refused: not a neighbour handing over its keys\n", h->file,
-              (unsigned long long)h->from);
+              (unsigned long long)h->from.id);
       return -1; /* no verdict: the giver keeps it and does not count it */
     }
     /* It lands under a hidden name and takes its real one on the loop (on_received), unless a
@@ -462,7 +468,7 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
   for (int i = 0; i < EXPECT_MAX; i++) {
     expect *e = &c->expects[i];
     if (!e->used || e->kind != h->flags || e->file != h->file || e->seq != h->seq) continue;
-    if (e->from != CDHT_ID_NONE && e->from != h->from) continue;
+    if (cdht_peer_known(&e->from) && !same_peer(e->from, h->from)) continue;
     if (h->flags == CDHT_XFER_PUT) {
       if (h->token != e->token) continue; /* only the storer saw the token we accepted it with */
       e->used = false;
@@ -491,15 +497,15 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   cdht_content *c = ctx;
   if (h->flags == CDHT_XFER_GET) {
     expect *e = find_get(c, h->seq, h->file);
-    if (!e || !e->started || e->from != h->from || e->token != h->token) { /* refused on the way */
+    if (!e || !e->started || !same_peer(e->from, h->from) || e->token != h->token) { /* refused on the way */
       if (status == 0) unlink(path);
       return;
     }
     if (status < 0) { /* say so now; the genuine content may still come for this request */
-      fprintf(stderr, "receiving %04u from peer %llu failed: %s\n", h->file, (unsigned long long)h->from, err);
+      fprintf(stderr, "receiving %04u from peer %llu failed: %s\n", h->file, (unsigned long long)h->from.id, err);
       e->started = e->early = e->vouched = false;
       if (e->responded) e->used = false; /* the responder's one transfer failed: nothing else comes */
-      else e->from = CDHT_ID_NONE;
+      else e->from = cdht_peer_none();
       return;
     }
     e->finished = true;
@@ -511,14 +517,14 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
                (unsigned long long)h->size);
     else
       snprintf(e->note, sizeof e->note, "receiving %04u from peer %llu failed: %.400s\n", h->file,
-               (unsigned long long)h->from, err);
+               (unsigned long long)h->from.id, err);
     if (e->early && e->vouched) early_to_final(c, e);
     if (!e->early) advance_get(c, e); /* else its response settles it (settle_early) */
     return;
   }
   if (status < 0) {
     fprintf(stderr, "%s %04u from peer %llu failed: %s\n", h->flags == CDHT_XFER_HANDOVER ? "taking over" : "storing",
-            h->file, (unsigned long long)h->from, err);
+            h->file, (unsigned long long)h->from.id, err);
     if (h->flags == CDHT_XFER_HANDOVER) keys_arrived(c, h->from, false);
     return;
   }
@@ -535,13 +541,13 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
     if ((older || c->put_ms[h->file] > accepted) && cdht_node_is_stored(c->node, h->file)) {
       unlink(path);
       fprintf(stderr, "file %04u from peer %llu dropped: a store brought newer content here\n", h->file,
-              (unsigned long long)h->from);
+              (unsigned long long)h->from.id);
       keys_arrived(c, h->from, true); /* the giver may drop its older copy */
       return;
     }
     held_path(c, h->file, ext, old, sizeof old);
     if (rename(path, old) < 0) {
-      fprintf(stderr, "taking over %04u from peer %llu failed: rename %s: %s\n", h->file, (unsigned long long)h->from,
+      fprintf(stderr, "taking over %04u from peer %llu failed: rename %s: %s\n", h->file, (unsigned long long)h->from.id,
               old, strerror(errno));
       unlink(path);
       keys_arrived(c, h->from, false);
@@ -558,7 +564,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
   c->ver[h->file]++;
   if (h->flags != CDHT_XFER_HANDOVER) c->put_ms[h->file] = uv_now(c->loop) + 1; /* +1: never 0 */
   if (h->flags == CDHT_XFER_HANDOVER) {
-    fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from);
+    fprintf(stderr, "file %04u taken over from peer %llu\n", h->file, (unsigned long long)h->from.id);
     keys_arrived(c, h->from, true);
     cdht_net_taken_over(c->net, h->file, h->from);
     return;
@@ -588,7 +594,7 @@ static void on_digested(void *ctx, uint8_t kind, uint16_t file, const char *path
 
 static void on_sent(void *ctx, uint16_t file, int status, const char *err) {
   const cdht_content *c = ctx;
-  if (status == 0) print_transfer(c, CDHT_LINE_SENT, file, CDHT_ID_NONE);
+  if (status == 0) print_transfer(c, CDHT_LINE_SENT, file, 0);
   else fprintf(stderr, "sending %04u failed: %s\n", file, err);
 }
 
@@ -598,12 +604,11 @@ static void on_handed(void *ctx, uint16_t file, int status, const char *err);
 
 static void handover_pump(cdht_content *c, unsigned slot) {
   struct handover *ho = &c->handovers[slot];
-  const cdht_config *cfg = cdht_node_config(c->node);
   char path[4096], err[512];
   while (ho->inflight < HANDOVER_WINDOW && ho->next_file <= CDHT_FILE_MAX) {
     uint16_t f = (uint16_t)ho->next_file++;
     if (!cdht_node_is_stored(c->node, f) || c->handing[f] ||
-        !cdht_ring_between(ho->lo, cdht_ring_key(f, cfg->ring_size), ho->hi, cfg->ring_size))
+        !cdht_ring_between(ho->lo, cdht_node_file_key(c->node, f), ho->hi, cdht_node_mask(c->node)))
       continue;
     held_path(c, f, c->ext[f], path, sizeof path);
     struct stat sb;
@@ -717,7 +722,7 @@ static void local_stored(void *ctx, int status, int fd, const cdht_xfer_stamp *s
     return;
   }
   fprintf(stderr, "hashed %04u (%.1f MiB) as it was copied in\n", ls->file, (double)st->size / 1048576.0);
-  cdht_msg h = { .from = cdht_node_config(c->node)->self, .seq = ls->seq, .file = ls->file, .flags = CDHT_XFER_PUT };
+  cdht_msg h = { .from = cdht_config_self(cdht_node_config(c->node)), .seq = ls->seq, .file = ls->file, .flags = CDHT_XFER_PUT };
   memcpy(h.ext, ls->ext, CDHT_EXT_LEN);
   memcpy(h.digest, st->digest, CDHT_DIGEST_LEN);
   on_received(c, &h, ls->dst, 0, "");
@@ -743,10 +748,11 @@ static void store_locally(cdht_content *c, uint16_t file, const char *src, uint3
 
 void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
   cdht_id self = cdht_node_config(c->node)->self;
+  bool from_self = cdht_peer_known(&ev->peer) && ev->peer.id == self;
   char err[512], path[4096];
   switch (ev->kind) {
   case CDHT_EV_STORE_ACCEPTED:
-    if (ev->peer != self) add_expect(c, CDHT_XFER_PUT, ev->file, ev->peer, ev->seq, ev->token);
+    if (!from_self) add_expect(c, CDHT_XFER_PUT, ev->file, ev->peer, ev->seq, ev->token);
     break;
   case CDHT_EV_STORE_UPLOAD: {
     store_slot *slot = waiting_store(c, ev->file, false);
@@ -757,7 +763,7 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     const char *src = slot_path(slot);
     slot->uploading = true;
     slot->seq = ev->seq;
-    if (ev->peer == self) { /* the node holds no request for it (node.c start_request) */
+    if (from_self) { /* the node holds no request for it (lookup.c cdht_lookup_start) */
       store_locally(c, ev->file, src, ev->seq);
       slot->used = false;
       break;
@@ -775,7 +781,7 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
   case CDHT_EV_RESPONSE_SENT: {
     if (!ev->content) break;
     held_path(c, ev->file, c->ext[ev->file], path, sizeof path);
-    print_transfer(c, CDHT_LINE_SENDING, ev->file, ev->peer);
+    print_transfer(c, CDHT_LINE_SENDING, ev->file, ev->peer.id);
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, ev->file, path, &size);
     if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_GET, ev->file, ev->seq, ev->token, path, c->ext[ev->file],
@@ -787,23 +793,23 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     unsigned slot = 0;
     while (slot < HANDOVER_MAX && c->handovers[slot].used) slot++;
     if (slot == HANDOVER_MAX) { /* cannot track it: keep the files, and say none went */
-      fprintf(stderr, "handover to peer %llu postponed: too many at once\n", (unsigned long long)ev->peer);
+      fprintf(stderr, "handover to peer %llu postponed: too many at once\n", (unsigned long long)ev->peer.id);
       cdht_net_handover_done(c->net, ev->peer, ev->seq, 0, 1);
       break;
     }
     c->handovers[slot] = (struct handover){ .used = true, .id = ev->seq, .token = ev->token, .peer = ev->peer,
-                                            .lo = ev->succ[0], .hi = ev->succ[1] };
+                                            .lo = ev->lo, .hi = ev->hi };
     handover_pump(c, slot);
     break;
   }
   case CDHT_EV_REQUEST_SENT: /* the content may come before the response: be ready for it */
-    add_expect(c, CDHT_XFER_GET, ev->file, CDHT_ID_NONE, ev->seq, 0);
+    add_expect(c, CDHT_XFER_GET, ev->file, cdht_peer_none(), ev->seq, 0);
     break;
   case CDHT_EV_RESPONSE_RECEIVED: {
     expect *e = find_get(c, ev->seq, ev->file);
     if (!e) break;
     if (!ev->content) {
-      if (e->early && e->finished) settle_early(c, e, CDHT_ID_NONE, 0); /* nobody sends content: remove it */
+      if (e->early && e->finished) settle_early(c, e, cdht_peer_none(), 0); /* nobody sends content: remove it */
       e->used = false;
       break;
     }
@@ -822,7 +828,7 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
     for (int i = 0; i < EXPECT_MAX; i++) {
       expect *e = &c->expects[i];
       if (!e->used || e->kind != CDHT_XFER_GET || e->seq != ev->seq || e->file != ev->file) continue;
-      if (e->early && e->finished) settle_early(c, e, CDHT_ID_NONE, 0); /* nobody vouched for it */
+      if (e->early && e->finished) settle_early(c, e, cdht_peer_none(), 0); /* nobody vouched for it */
       e->used = false;
     }
     break;

@@ -47,7 +47,7 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev);
 
 /* |peer| says it handed us |count| files (KEYS_DONE): prints "N files received from peer P."
  * as soon as they have all arrived here, which may be before or after this call. */
-void cdht_content_keys_announced(cdht_content *c, cdht_id peer, unsigned count);
+void cdht_content_keys_announced(cdht_content *c, cdht_peer peer, unsigned count);
 
 /* Closes its handle (a timer): call before the loop's last run. */
 void cdht_content_stop(cdht_content *c);

@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 /* "10", "2.5", "0.125": milliseconds as seconds without trailing zeros. */
 static void format_seconds(char *dst, size_t cap, uint32_t ms) {
@@ -12,11 +13,15 @@ static void format_seconds(char *dst, size_t cap, uint32_t ms) {
   snprintf(dst, cap, "%u.%0*u", ms / 1000, digits, frac);
 }
 
-/* "?" for CDHT_ID_NONE: an internal sentinel is never printed (status does the same). */
-static const char *id_text(char *dst, size_t cap, cdht_id id) {
-  if (id == CDHT_ID_NONE) snprintf(dst, cap, "?");
-  else snprintf(dst, cap, "%llu", (unsigned long long)id);
+/* A peer's decimal id; "?" for no peer (status does the same). */
+static const char *id_text(char *dst, size_t cap, cdht_peer p) {
+  if (!cdht_peer_known(&p)) snprintf(dst, cap, "?");
+  else snprintf(dst, cap, "%llu", (unsigned long long)p.id);
   return dst;
+}
+
+static const char *keys_text(uint8_t keys) {
+  return keys == CDHT_KEYS_BLAKE2B ? "hashes any name (BLAKE2b)" : "takes four-digit numbers";
 }
 
 static const char *seconds_text(char *dst, size_t cap, uint32_t ms) {
@@ -24,8 +29,19 @@ static const char *seconds_text(char *dst, size_t cap, uint32_t ms) {
   return dst;
 }
 
-static const char *join_failure_text(char *dst, size_t cap, uint8_t reason, const char *p) {
-  if (reason == CDHT_JOIN_ID_TAKEN)
+static const char *join_failure_text(char *dst, size_t cap, const cdht_event *ev, const char *p) {
+  char ab[CDHT_ADDR_STRLEN + 8];
+  uint8_t reason = ev->reason;
+  if (ev->addr_only) { /* joined through HOST:PORT: the peer there never said who it is */
+    snprintf(ab, sizeof ab, "at ");
+    cdht_addr_format(ab + 3, sizeof ab - 3, &ev->peer.addr);
+    p = ab;
+  }
+  if (reason == CDHT_JOIN_PARAMS && ev->bits != ev->our_bits)
+    snprintf(dst, cap, "the ring uses %u-bit ids, this peer %u", ev->bits, ev->our_bits);
+  else if (reason == CDHT_JOIN_PARAMS)
+    snprintf(dst, cap, "the ring %s as keys, this peer %s", keys_text(ev->keys), keys_text(ev->our_keys));
+  else if (reason == CDHT_JOIN_ID_TAKEN)
     snprintf(dst, cap, "a peer with this id is already in the ring (told by peer %s)", p);
   else if (reason == CDHT_JOIN_NO_ANSWER)
     snprintf(dst, cap, "peer %s does not answer (connection refused)", p);
@@ -138,7 +154,7 @@ cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
 }
 
 cdht_stream cdht_lines_format_as(char *buf, size_t cap, const cdht_event *ev, cdht_variant variant, bool joined) {
-  char pb[24], ab[24], bb[24], sb[24], wb[128];
+  char pb[24], ab[24], bb[24], sb[24], wb[160];
   const char *p = id_text(pb, sizeof pb, ev->peer), *a = id_text(ab, sizeof ab, ev->succ[0]),
              *b = id_text(bb, sizeof bb, ev->succ[1]);
   unsigned f = ev->file, n = ev->seq;
@@ -148,7 +164,7 @@ cdht_stream cdht_lines_format_as(char *buf, size_t cap, const cdht_event *ev, cd
       snprintf(buf, cap, "My first successor is Peer %s\nMy second successor is Peer %s\n", a, b);
       return CDHT_STDOUT;
     }
-    if (ev->kind == CDHT_EV_PINGS_SENT && ev->succ[1] == CDHT_ID_NONE) {
+    if (ev->kind == CDHT_EV_PINGS_SENT && !cdht_peer_known(&ev->succ[1])) {
       snprintf(buf, cap, "Ping requests sent to Peer %s\n", a);
       return CDHT_STDOUT;
     }
@@ -164,7 +180,7 @@ cdht_stream cdht_lines_format_as(char *buf, size_t cap, const cdht_event *ev, cd
     }
   }
 #define SECS seconds_text(sb, sizeof sb, ev->ms)
-#define WHY join_failure_text(wb, sizeof wb, ev->reason, p)
+#define WHY join_failure_text(wb, sizeof wb, ev, p)
   switch (ev->kind) {
 #define FORMAT_ROW(kind, stream, name, fields, ...)                                                            \
   case CDHT_EV_##kind:                                                                                         \
@@ -193,10 +209,10 @@ const char *cdht_event_name(cdht_event_kind kind) {
   return (unsigned)kind < CDHT_EV_COUNT && events[kind].name ? events[kind].name : "?";
 }
 
-/* A JSON id: the number, or null for CDHT_ID_NONE. */
-static const char *json_id(char *dst, size_t cap, cdht_id id) {
-  if (id == CDHT_ID_NONE) snprintf(dst, cap, "null");
-  else snprintf(dst, cap, "%llu", (unsigned long long)id);
+/* A JSON id: the number, or null for no peer. */
+static const char *json_id(char *dst, size_t cap, cdht_peer p) {
+  if (!cdht_peer_known(&p)) snprintf(dst, cap, "null");
+  else snprintf(dst, cap, "%llu", (unsigned long long)p.id);
   return dst;
 }
 
@@ -209,8 +225,8 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
   if (fields & J_SUCC)
     n = snprintf(buf + off, cap - off, ",\"succ\":[%s,%s]", json_id(ab, sizeof ab, ev->succ[0]),
                  json_id(bb, sizeof bb, ev->succ[1]));
-  else if (ev->peer != CDHT_ID_NONE && ev->kind != CDHT_EV_LEFT)
-    n = snprintf(buf + off, cap - off, ",\"peer\":%llu", (unsigned long long)ev->peer);
+  else if (cdht_peer_known(&ev->peer) && ev->kind != CDHT_EV_LEFT)
+    n = snprintf(buf + off, cap - off, ",\"peer\":%llu", (unsigned long long)ev->peer.id);
   else
     n = 0;
   off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
@@ -236,7 +252,8 @@ void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_tr
     snprintf(buf, cap, "%s", cdht_lines_transfer(which));
     return;
   }
-  const char *p = id_text(pb, sizeof pb, peer);
+  snprintf(pb, sizeof pb, "%llu", (unsigned long long)peer);
+  const char *p = pb;
   switch (which) {
   case CDHT_LINE_SENDING: snprintf(buf, cap, "Sending file %04u to Peer %s\n", file, p); return;
   case CDHT_LINE_SENT: snprintf(buf, cap, "The file has been sent\n"); return;

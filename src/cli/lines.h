@@ -16,6 +16,7 @@ typedef enum cdht_variant {
   CDHT_VARIANT_CLASSIC = 0, /* `cdht ID S1 S2`, `cdht ID --join KNOWN` (2015/2018 lines) */
   CDHT_VARIANT_2019,        /* `cdht ID S1 S2 MSS DROP`: classic lines, file over UDP stop-and-wait */
   CDHT_VARIANT_2020,        /* `cdht init ...`, `cdht join ...`: the 2020 lines, ports 12000+i */
+  CDHT_VARIANT_LISTEN,      /* `cdht --listen HOST:PORT ...`: the classic lines, any host, any name */
 } cdht_variant;
 
 /* Writes the line(s) for |ev| into |buf| (each ending in '\n'; NUL-terminated) and returns the

@@ -68,7 +68,8 @@ static void on_event(void *ctx, const cdht_event *ev) {
     return;
   }
   cdht_stream s = cdht_lines_format_as(buf, sizeof buf, ev, a->variant, a->joined && ev->kind == CDHT_EV_SUCCESSORS);
-  if (ev->kind == CDHT_EV_STORE_ACCEPTED && ev->peer == cdht_node_config(a->node)->self) a->stored_here = true;
+  if (ev->kind == CDHT_EV_STORE_ACCEPTED && cdht_peer_known(&ev->peer) && ev->peer.id == cdht_node_config(a->node)->self)
+    a->stored_here = true;
   if (ev->kind == CDHT_EV_JOIN_ACCEPTED) a->joined = true;
   else if (ev->kind == CDHT_EV_SUCCESSORS) a->joined = false;
   if (s == CDHT_STDOUT) fputs(buf, stdout);
@@ -78,9 +79,11 @@ static void on_event(void *ctx, const cdht_event *ev) {
   if (a->content) cdht_content_on_event(a->content, ev);
 }
 
-static void print_id(FILE *f, cdht_id id) {
-  if (id == CDHT_ID_NONE) fputs("?", f);
-  else fprintf(f, "%llu", (unsigned long long)id);
+/* A neighbour in `status`: its id and address ("?" when there is none). */
+static void print_id(FILE *f, cdht_peer p) {
+  char addr[CDHT_ADDR_STRLEN];
+  if (!cdht_peer_known(&p)) fputs("?", f);
+  else fprintf(f, "%llu (%s)", (unsigned long long)p.id, cdht_addr_format(addr, sizeof addr, &p.addr));
 }
 
 static void print_status(app *a) {
@@ -165,7 +168,7 @@ static void on_line(void *ctx, const char *text, size_t len, bool too_long) {
     /* The 2020 storer, not responsible itself, says that it passed the store on as every other
      * peer on the way does (the node has no event for a store it sends). */
     else if (a->variant == CDHT_VARIANT_2020 && !a->stored_here) {
-      cdht_event ev = { .kind = CDHT_EV_STORE_FORWARDED, .peer = CDHT_ID_NONE, .file = line.file };
+      cdht_event ev = { .kind = CDHT_EV_STORE_FORWARDED, .file = line.file };
       char buf[128];
       if (cdht_lines_format_as(buf, sizeof buf, &ev, a->variant, false) == CDHT_STDOUT) fputs(buf, stdout);
     }

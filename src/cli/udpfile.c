@@ -50,30 +50,29 @@ int cdht_udpfile_open(cdht_udpfile **out, uv_loop_t *loop, cdht_node *node, cdht
 
 bool cdht_udpfile_on_event(cdht_udpfile *u, const cdht_event *ev) {
   char err[512], path[4200];
-  const cdht_config *cfg = cdht_node_config(u->node);
   switch (ev->kind) {
   case CDHT_EV_REQUEST_SENT: /* no TCP transfer to await: the content comes as segments */
   case CDHT_EV_REQUEST_FAILED:
     return true;
   case CDHT_EV_RESPONSE_SENT: {
     if (!ev->content) return true;
-    cdht_addr to = cdht_config_addr(cfg, ev->peer);
+    cdht_addr to = ev->peer.addr; /* the 2019 form is classic: the rule's address, which the node checked */
     fputs(cdht_lines_transfer(CDHT_LINE_SENDING), stdout);
     if (cdht_content_source(u->content, ev->file, path, sizeof path) < 0) {
       fprintf(stderr, "sending %04u failed: the file is no longer here\n", ev->file);
       return true;
     }
-    if (cdht_saw_send(u->saw, ev->peer, &to, ev->file, ev->token, path, err, sizeof err) < 0)
+    if (cdht_saw_send(u->saw, ev->peer.id, &to, ev->file, ev->token, path, err, sizeof err) < 0)
       fprintf(stderr, "sending %04u failed: %s\n", ev->file, err);
     return true;
   }
   case CDHT_EV_RESPONSE_RECEIVED: {
     if (!ev->content) return true;
     /* Segments count only from the peer that answered, at its own port, with its token. */
-    cdht_addr from = cdht_config_addr(cfg, ev->peer);
+    cdht_addr from = ev->peer.addr;
     snprintf(path, sizeof path, "%s/received_file.pdf", u->download_dir);
     fputs(cdht_lines_transfer(CDHT_LINE_RECEIVING), stdout);
-    if (cdht_saw_expect(u->saw, ev->peer, &from, ev->file, ev->token, path, err, sizeof err) < 0)
+    if (cdht_saw_expect(u->saw, ev->peer.id, &from, ev->file, ev->token, path, err, sizeof err) < 0)
       fprintf(stderr, "receiving %04u failed: %s\n", ev->file, err);
     return true;
   }

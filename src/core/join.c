@@ -29,7 +29,9 @@ void cdht_join_start(cdht_node *n, uint64_t now) {
 }
 
 static void join_failed(cdht_node *n, cdht_peer peer, cdht_join_failure why, uint8_t bits, uint8_t keys) {
-  cdht_event ev = { .kind = CDHT_EV_JOIN_FAILED, .peer = peer, .reason = (uint8_t)why, .bits = bits, .keys = keys };
+  cdht_event ev = { .kind = CDHT_EV_JOIN_FAILED, .peer = peer, .reason = (uint8_t)why, .bits = bits, .keys = keys,
+                    .our_bits = n->cfg.bits, .our_keys = n->cfg.keys,
+                    .addr_only = !n->cfg.classic && (why == CDHT_JOIN_NO_ANSWER || why == CDHT_JOIN_TIMEOUT) };
   cdht_node_emit(n, ev);
   cdht_leave_finish(n);
 }

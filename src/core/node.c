@@ -323,3 +323,132 @@ int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   return 0; /* requests and repairs have their own retry timers */
 }
 
+int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
+  if (n->state == CDHT_JOINING && cmd->kind == CDHT_CMD_QUIT) { cdht_leave_finish(n); return 0; } /* not in yet */
+  if (n->state == CDHT_JOINING) return CDHT_ERR_UNEXPECTED;
+  if (n->state != CDHT_RUNNING) return CDHT_ERR_LEAVING;
+  switch (cmd->kind) {
+  case CDHT_CMD_REQUEST: return cdht_lookup_start(n, now, cmd->file, false);
+  case CDHT_CMD_STORE: return cdht_lookup_start(n, now, cmd->file, true);
+  case CDHT_CMD_QUIT: cdht_leave_start(n, now); return 0;
+  }
+  return CDHT_ERR_INVAL;
+}
+
+/* The modules' timers, in an order that is part of the behaviour: a successor's death (judged
+ * first) moves pending requests to the new successor before their own retries are looked at,
+ * and the pings go last, after everything that may have changed the successors.  A joining or
+ * leaving node runs only that mechanism. */
+int cdht_node_on_timer(cdht_node *n, uint64_t now) {
+  switch (n->state) {
+  case CDHT_LEFT: return 0;
+  case CDHT_JOINING: cdht_join_on_timer(n, now); return 0;
+  case CDHT_LEAVING: cdht_leave_on_timer(n, now); return 0;
+  case CDHT_RUNNING: break;
+  }
+  cdht_succ_judge(n, now);
+  cdht_repair_on_timer(n, now);
+  cdht_stabilize_on_timer(n, now);
+  cdht_join_on_timer(n, now);
+  cdht_lookup_on_timer(n, now);
+  cdht_succ_on_timer(n, now);
+  return 0;
+}
+
+uint64_t cdht_node_next_deadline(const cdht_node *n) {
+  switch (n->state) {
+  case CDHT_LEFT: return CDHT_NEVER;
+  case CDHT_JOINING: return cdht_join_next_deadline(n);
+  case CDHT_LEAVING: return cdht_leave_next_deadline(n);
+  case CDHT_RUNNING: break;
+  }
+  uint64_t t = cdht_succ_next_deadline(n);
+  t = cdht_min_u64(t, cdht_witness_next_deadline(n));
+  t = cdht_min_u64(t, cdht_repair_next_deadline(n));
+  t = cdht_min_u64(t, cdht_stabilize_next_deadline(n));
+  t = cdht_min_u64(t, cdht_join_next_deadline(n));
+  return cdht_min_u64(t, cdht_lookup_next_deadline(n));
+}
+
+int cdht_node_next_output(cdht_node *n, cdht_output *out) {
+  if (n->out_count == 0) return 0;
+  const cdht_queued *q = &n->outq[n->out_head];
+  out->transport = q->transport;
+  out->to = q->to;
+  out->len = q->len;
+  memcpy(out->buf, n->outbuf + q->off, q->len);
+  n->out_head = (n->out_head + 1) % CDHT_OUTQ_CAP;
+  if (--n->out_count == 0) n->outbuf_len = 0;
+  return 1;
+}
+
+int cdht_node_next_event(cdht_node *n, cdht_event *ev) {
+  if (n->ev_count == 0) return 0;
+  *ev = n->evq[n->ev_head];
+  n->ev_head = (n->ev_head + 1) % CDHT_EVQ_CAP;
+  n->ev_count--;
+  return 1;
+}
+
+static void *libc_alloc(void *ctx, size_t size) { (void)ctx; return calloc(1, size); }
+
+static void libc_free(void *ctx, void *p) { (void)ctx; free(p); }
+
+int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, uint64_t now) {
+  *out = NULL;
+  if (cdht_config_check(cfg) < 0) return CDHT_ERR_INVAL;
+  cdht_mem m = mem ? *mem : (cdht_mem){ libc_alloc, libc_free, NULL };
+  cdht_node *n = m.alloc(m.ctx, sizeof *n);
+  if (!n) return CDHT_ERR_NOMEM;
+  memset(n, 0, sizeof *n);
+  n->cfg = *cfg;
+  n->mem = m;
+  n->self = cdht_config_self(cfg);
+  n->mask = cdht_ring_mask(cfg->bits);
+  n->state = CDHT_RUNNING;
+  cdht_ratelim_init(&n->udp_limit, cfg->udp_rate, cfg->udp_rate * 2);
+  cdht_succ_init(n, now, cfg->succ[0], cfg->succ[1]);
+  cdht_leave_init(n);
+  cdht_join_init(n);
+  cdht_handover_init(n);
+  n->stabilize.next_ms = now + cfg->stabilize_ms;
+  if (cfg->join_via.family != CDHT_AF_NONE) {
+    n->state = CDHT_JOINING;
+    cdht_join_start(n, now);
+  }
+  *out = n;
+  return 0;
+}
+
+void cdht_node_del(cdht_node *n) {
+  if (!n) return;
+  if (n->outbuf) n->mem.free(n->mem.ctx, n->outbuf);
+  n->mem.free(n->mem.ctx, n);
+}
+
+const cdht_config *cdht_node_config(const cdht_node *n) { return &n->cfg; }
+
+cdht_peer cdht_node_successor(const cdht_node *n, int i) {
+  assert(i == 0 || i == 1);
+  return n->succ.id[i];
+}
+
+cdht_peer cdht_node_predecessor(const cdht_node *n, int i) {
+  assert(i == 0 || i == 1);
+  return n->succ.pred[i];
+}
+
+const cdht_stats *cdht_node_stats(const cdht_node *n) { return &n->stats; }
+
+bool cdht_node_has_left(const cdht_node *n) { return n->state == CDHT_LEFT; }
+
+size_t cdht_node_size(void) { return sizeof(cdht_node); }
+
+const char *cdht_drop_name(cdht_drop d) {
+  static const char *names[] = {
+#define CDHT_DROP_NAME(name, text) text,
+    CDHT_DROPS(CDHT_DROP_NAME)
+#undef CDHT_DROP_NAME
+  };
+  return d < CDHT_DROP_COUNT ? names[d] : "?";
+}

@@ -156,6 +156,8 @@ typedef struct cdht_event {
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
   uint8_t reason;     /* CDHT_EV_JOIN_FAILED: cdht_join_failure */
   uint8_t bits, keys; /* CDHT_EV_JOIN_FAILED with CDHT_JOIN_PARAMS: the ring's */
+  uint8_t our_bits, our_keys; /* ... and ours */
+  bool addr_only;     /* JOIN_FAILED: |peer| is known only by its address (a join through HOST:PORT) */
   bool content;       /* RESPONSE_SENT / _RECEIVED: the file's content follows in a transfer; STORE_FAILED: it
                          had been accepted; FILE_HERE with own: this peer holds the content */
   bool own;           /* FILE_HERE: the request was this peer's own (no response follows) */
@@ -316,6 +318,11 @@ cdht_id cdht_node_file_key(const cdht_node *node, uint16_t file);
 const cdht_stats *cdht_node_stats(const cdht_node *node);
 bool cdht_node_has_left(const cdht_node *node);
 size_t cdht_node_size(void); /* bytes one node occupies (the simulator reports memory per peer) */
+
+/* The name of four-digit file |file| on the wire ("0042"), and back: returns 0 and sets *file,
+ * or -1 if |name| is not four digits (the node keeps four-digit names until issue 10 §4). */
+void cdht_node_file_name(cdht_name *name, uint16_t file);
+int cdht_node_name_file(const cdht_name *name, uint16_t *file);
 
 /* Returns the short text of drop reason |d| ("malformed", ...). */
 const char *cdht_drop_name(cdht_drop d);

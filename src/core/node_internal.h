@@ -78,10 +78,6 @@ void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, uin
  * sent. */
 void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m);
 
-/* The name of four-digit file |file| on the wire ("0042"), and back: returns 0 and sets *file,
- * or -1 if |name| is not four digits. */
-void cdht_node_file_name(cdht_name *name, uint16_t file);
-int cdht_node_name_file(const cdht_name *name, uint16_t *file);
 
 /* A value nobody without cfg.secret can predict, never 0 (§9). */
 uint64_t cdht_node_unguessable(cdht_node *n);

@@ -22,8 +22,11 @@ struct cdht_net {
   cdht_rng rng;               /* for --drop only */
   cdht_net_event_fn fn;
   void *ctx;
-  uv_udp_t udp;
-  uv_tcp_t listener;
+  /* One UDP socket and one listener per address family the peer has: [0] at cfg.addr, [1] at
+   * cfg.alt when it has one (a peer with both reaches peers of either family). */
+  uv_udp_t udp[2];
+  uv_tcp_t listener[2];
+  int nsock;
   uv_timer_t timer;           /* re-armed to the node's next deadline */
   int open_handles;           /* handles of this struct still open: free at zero */
   bool closing;
@@ -41,7 +44,7 @@ struct cdht_net {
   size_t hook_cap;
   uv_tcp_t spare;             /* takes a connection we cannot allocate for, only to close it */
   bool spare_busy;            /* spare is closing: the next such connection waits for it */
-  bool accept_pending;        /* a connection waits in the listener for the spare */
+  bool accept_pending[2];     /* a connection waits in that listener for the spare */
 };
 
 /* Connections of either direction sit on one list so that closing the net closes them. */
@@ -132,7 +135,7 @@ typedef struct out_conn {
   uv_timer_t timer;           /* connect deadline, then idle deadline */
   uv_connect_t connect;
   cdht_net *net;
-  cdht_id to;
+  cdht_peer to;
   unsigned writing;           /* writes in flight */
   unsigned waiting[OUT_QUEUE]; /* FIFO of slots to write once connected */
   unsigned head, count;
@@ -140,23 +143,44 @@ typedef struct out_conn {
   char rbuf[64];              /* the peer never answers here; reading only notices it closing */
 } out_conn;
 
-static void format_ipv4(uint32_t ip, char *dst, size_t cap) {
-  snprintf(dst, cap, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-}
-
-static void to_sockaddr(const cdht_addr *a, struct sockaddr_in *sa) {
-  memset(sa, 0, sizeof *sa);
-  sa->sin_family = AF_INET;
-  sa->sin_port = htons(a->port);
-  sa->sin_addr.s_addr = htonl(a->ip);
+/* Returns the length of the sockaddr written into |ss|. */
+static socklen_t to_sockaddr(const cdht_addr *a, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (a->family == CDHT_AF_INET6) {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(a->port);
+    memcpy(in6->sin6_addr.s6_addr, a->ip, 16);
+    return sizeof *in6;
+  }
+  struct sockaddr_in *in = (struct sockaddr_in *)ss;
+  in->sin_family = AF_INET;
+  in->sin_port = htons(a->port);
+  in->sin_addr.s_addr = htonl(cdht_addr_ipv4(a));
+  return sizeof *in;
 }
 
 static bool from_sockaddr(const struct sockaddr *sa, cdht_addr *a) {
-  if (!sa || sa->sa_family != AF_INET) return false;
-  const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-  a->ip = ntohl(in->sin_addr.s_addr);
-  a->port = ntohs(in->sin_port);
-  return true;
+  if (!sa) return false;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    *a = cdht_addr_v4(ntohl(in->sin_addr.s_addr), ntohs(in->sin_port));
+    return true;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    *a = cdht_addr_v6(in6->sin6_addr.s6_addr, ntohs(in6->sin6_port));
+    return true;
+  }
+  return false;
+}
+
+/* The UDP socket of |family|, or NULL when the peer has no address of it. */
+static uv_udp_t *udp_for(cdht_net *net, uint8_t family) {
+  const cdht_config *cfg = cdht_node_config(net->node);
+  if (family == cfg->addr.family) return &net->udp[0];
+  if (net->nsock == 2 && family == cfg->alt.family) return &net->udp[1];
+  return NULL;
 }
 
 /* ---- draining the node ---- */
@@ -181,15 +205,16 @@ static void drain(cdht_net *net) {
        * handover's count) still goes, on a connection that may finish on its own. */
       if (net->closing && o.transport == CDHT_UDP) continue;
       if (o.transport == CDHT_UDP) {
-        struct sockaddr_in sa;
-        to_sockaddr(&o.addr, &sa);
+        struct sockaddr_storage sa;
+        to_sockaddr(&o.to.addr, &sa);
         if (net->opts.drop > 0 && cdht_rng_unit(&net->rng) < net->opts.drop) {
           net->stats.udp_dropped++; /* --drop: a lossy link, on purpose */
           continue;
         }
         uv_buf_t b = uv_buf_init((char *)o.buf, (unsigned)o.len);
+        uv_udp_t *u = udp_for(net, o.to.addr.family); /* the node sends only where it has an address */
         /* Loss is the failure detector's business: a datagram the kernel refuses is lost. */
-        if (uv_udp_try_send(&net->udp, &b, 1, (const struct sockaddr *)&sa) < 0) net->stats.send_failed++;
+        if (!u || uv_udp_try_send(u, &b, 1, (const struct sockaddr *)&sa) < 0) net->stats.send_failed++;
       } else {
         send_tcp(net, &o);
       }
@@ -306,14 +331,19 @@ static void out_connected(uv_connect_t *req, int status) {
   }
 }
 
-static out_conn *find_out(cdht_net *net, cdht_id to) {
-  for (conn_link *l = net->conns; l; l = l->next)
-    if (l->close == out_close_link && ((out_conn *)l)->to == to && !((out_conn *)l)->closing) return (out_conn *)l;
+/* One connection per destination address (and id: a restarted peer at the same address is
+ * another process, but its connection would be refused and replaced anyway). */
+static out_conn *find_out(cdht_net *net, const cdht_peer *to) {
+  for (conn_link *l = net->conns; l; l = l->next) {
+    if (l->close != out_close_link) continue;
+    out_conn *c = (out_conn *)l;
+    if (!c->closing && c->to.id == to->id && cdht_addr_eq(&c->to.addr, &to->addr)) return c;
+  }
   return NULL;
 }
 
 static void send_tcp(cdht_net *net, const cdht_output *o) {
-  out_conn *c = find_out(net, o->to);
+  out_conn *c = find_out(net, &o->to);
   if (!c) {
     if (net->outbound >= net->opts.max_outbound) {
       /* Anyone may ask us to answer a made-up peer: what that costs is bounded too. */
@@ -335,8 +365,8 @@ static void send_tcp(cdht_net *net, const cdht_output *o) {
     uv_timer_start(&c->timer, out_timeout, CDHT_NET_SEND_MS, 0);
     uv_tcp_nodelay(&c->tcp, 1);
     c->connect.data = c;
-    struct sockaddr_in sa;
-    to_sockaddr(&o->addr, &sa);
+    struct sockaddr_storage sa;
+    to_sockaddr(&o->to.addr, &sa);
     if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, out_connected) < 0) {
       out_failed(c);
       return;
@@ -382,7 +412,7 @@ typedef struct out_file {     /* a file streamed to a peer: header, then the con
   uint8_t hdr[CDHT_MSG_MAX];
   cdht_xfer_job *hashing;     /* the digest being computed on the pool, before anything else */
   cdht_msg m;                 /* the XFER header, until it is encoded */
-  cdht_id to;
+  cdht_peer to;
   char path[4096];
 } out_file;
 
@@ -516,12 +546,11 @@ static int file_start(out_file *f, char *err, size_t errlen) {
     else snprintf(err, errlen, "socket for %s: %s", f->path, strerror(errno));
     return -1;
   }
-  struct sockaddr_in sa;
-  cdht_addr addr = cdht_config_addr(cdht_node_config(net->node), f->to);
-  to_sockaddr(&addr, &sa);
-  int rc = connect(f->sock, (const struct sockaddr *)&sa, sizeof sa);
+  struct sockaddr_storage sa;
+  socklen_t salen = to_sockaddr(&f->to.addr, &sa);
+  int rc = connect(f->sock, (const struct sockaddr *)&sa, salen);
   if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(net->loop, &f->poll, f->sock) < 0) {
-    snprintf(err, errlen, "connect to peer %llu: %s", (unsigned long long)f->to, strerror(errno));
+    snprintf(err, errlen, "connect to peer %llu: %s", (unsigned long long)f->to.id, strerror(errno));
     close(f->sock);
     f->sock = -1;
     return -1;
@@ -561,7 +590,7 @@ static void file_hashed(void *ctx, int status, int fd, const cdht_xfer_stamp *st
   file_finish(f);
 }
 
-int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
+int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
                        const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
                        void *ctx, char *err, size_t errlen) {
   if (net->closing || net->outbound >= net->opts.max_outbound) {
@@ -578,8 +607,17 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
     free(f);
     return -1;
   }
-  f->m = (cdht_msg){ .type = CDHT_MSG_XFER, .from = cdht_node_config(net->node)->self, .seq = seq, .file = file,
+  /* From our address of the receiver's family: the one it knows us by, on the host it checks. */
+  const cdht_config *cfg = cdht_node_config(net->node);
+  cdht_addr from_addr = to.addr.family == cfg->addr.family ? cfg->addr : cfg->alt;
+  if (from_addr.family != to.addr.family) {
+    snprintf(err, errlen, "peer %llu has no address of a family this peer speaks", (unsigned long long)to.id);
+    free(f);
+    return -1;
+  }
+  f->m = (cdht_msg){ .type = CDHT_MSG_XFER, .from = cdht_peer_make(cfg->self, from_addr), .seq = seq, .file = file,
                      .flags = kind, .token = token };
+  cdht_node_file_name(&f->m.name, file);
   for (size_t i = 0; ext && i < sizeof f->m.ext && ext[i]; i++) f->m.ext[i] = ext[i]; /* NUL-padded, not terminated */
   f->net = net;
   f->to = to;
@@ -616,21 +654,21 @@ int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, u
 
 void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks) { net->xfer = *hooks; }
 
-int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t id, uint32_t count, uint32_t failed) {
+int cdht_net_handover_done(cdht_net *net, cdht_peer peer, uint32_t id, uint32_t count, uint32_t failed) {
   uv_update_time(net->loop);
   int rc = cdht_node_on_handover_done(net->node, uv_now(net->loop), peer, id, count, failed);
   drain(net);
   return rc;
 }
 
-int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_id peer) {
+int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_peer peer) {
   uv_update_time(net->loop);
   int rc = cdht_node_on_file_handed(net->node, uv_now(net->loop), file, peer);
   drain(net);
   return rc;
 }
 
-int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_id from) {
+int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_peer from) {
   uv_update_time(net->loop);
   int rc = cdht_node_on_taken_over(net->node, uv_now(net->loop), file, from);
   drain(net);
@@ -641,7 +679,7 @@ int cdht_net_upload_failed(cdht_net *net, uint16_t file, uint32_t seq) {
   return cdht_node_on_upload_failed(net->node, uv_now(net->loop), file, seq);
 }
 
-int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq) {
+int cdht_net_stored(cdht_net *net, uint16_t file, cdht_peer origin, uint32_t seq) {
   uv_update_time(net->loop);
   int rc = cdht_node_on_stored(net->node, uv_now(net->loop), file, origin, seq);
   drain(net);
@@ -795,15 +833,26 @@ static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   }
 }
 
+/* A transfer's header, judged as the node judges a frame: decoded exactly, from a peer in the
+ * ring that is not us, on the connection's host (on the classic forms at its rule's address),
+ * for a four-digit name (until any name is kept, issue 10 §4). */
+static bool header_ok(cdht_net *net, const in_conn *c, cdht_msg *h, const uint8_t *frame, size_t len) {
+  const cdht_config *cfg = cdht_node_config(net->node);
+  if (cdht_msg_decode(h, frame, len) != (cdht_ssize)len) return false;
+  if (h->from.id > cdht_ring_mask(cfg->bits) || h->from.id == cfg->self) return false;
+  if (!cdht_addr_same_host(&h->from.addr, &c->from)) return false;
+  cdht_peer rule = cdht_config_peer(cfg, h->from.id);
+  if (cfg->classic && !cdht_peer_eq(&h->from, &rule)) return false;
+  return cdht_node_name_file(&h->name, &h->file) == 0;
+}
+
 /* A transfer header turns the rest of the connection into raw content, if the CLI expects it. */
 static int start_sink(in_conn *c, const uint8_t *frame, size_t len) {
   cdht_net *net = c->net;
   char err[256];
   in_content *ct = calloc(1, sizeof *ct);
   if (!ct) return -1;
-  const cdht_config *cfg = cdht_node_config(net->node);
-  if (cdht_msg_decode(&ct->hdr, frame, len) != (cdht_ssize)len || ct->hdr.from >= cfg->ring_size ||
-      ct->hdr.from == cfg->self || !net->xfer.accept ||
+  if (!header_ok(net, c, &ct->hdr, frame, len) || !net->xfer.accept ||
       net->xfer.accept(net->xfer.ctx, &ct->hdr, ct->path, sizeof ct->path) < 0) {
     net->stats.xfer_refused++;
     free(ct);
@@ -904,27 +953,32 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   else if (rc < 0) { c->net->stats.tcp_bad_stream++; in_close(c); }
 }
 
-static void refuse_pending(cdht_net *net);
+
+static void refuse_pending_on(cdht_net *net, int which);
 
 static void spare_closed(uv_handle_t *h) {
   cdht_net *net = h->data;
   net->spare_busy = false;
   net->open_handles--;
-  if (net->accept_pending && !net->closing) refuse_pending(net);
+  for (int i = 0; i < net->nsock && !net->closing; i++)
+    if (net->accept_pending[i]) {
+      refuse_pending_on(net, i);
+      break; /* the spare is busy again: its close comes back here for the other */
+    }
   maybe_free(net);
 }
 
 /* Accepts the connection waiting in the listener into the spare handle and closes it.  Until a
  * connection is accepted, libuv stops watching the listener: returning without accepting would
  * stop every later connection too. */
-static void refuse_pending(cdht_net *net) {
-  if (net->spare_busy) { net->accept_pending = true; return; } /* spare_closed comes back here */
-  net->accept_pending = false;
+static void refuse_pending_on(cdht_net *net, int which) {
+  if (net->spare_busy) { net->accept_pending[which] = true; return; } /* spare_closed comes back here */
+  net->accept_pending[which] = false;
   net->spare_busy = true;
   net->open_handles++;
   uv_tcp_init(net->loop, &net->spare);
   net->spare.data = net;
-  uv_accept((uv_stream_t *)&net->listener, (uv_stream_t *)&net->spare);
+  uv_accept((uv_stream_t *)&net->listener[which], (uv_stream_t *)&net->spare);
   uv_close((uv_handle_t *)&net->spare, spare_closed);
 }
 
@@ -934,7 +988,7 @@ static void on_connection(uv_stream_t *server, int status) {
   in_conn *c = calloc(1, sizeof *c);
   if (!c) { /* no memory for it: refuse it, and keep listening */
     net->stats.tcp_refused++;
-    refuse_pending(net);
+    refuse_pending_on(net, server == (uv_stream_t *)&net->listener[0] ? 0 : 1);
     return;
   }
   c->net = net;
@@ -1001,15 +1055,14 @@ static void net_handle_closed(uv_handle_t *h) {
 }
 
 static int fail(cdht_net *net, int rc, const char *op, const cdht_addr *a, char *err, size_t errlen) {
-  char ip[16];
-  format_ipv4(a->ip, ip, sizeof ip);
+  char where[CDHT_ADDR_STRLEN];
+  cdht_addr_format(where, sizeof where, a);
   const char *why = rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc);
   cdht_id self = cdht_node_config(net->node)->self;
   if (rc == UV_EADDRINUSE)
-    snprintf(err, errlen, "%s %s:%u: %s (is peer %llu already running?)", op, ip, a->port, why,
-             (unsigned long long)self);
+    snprintf(err, errlen, "%s %s: %s (is peer %llu already running?)", op, where, why, (unsigned long long)self);
   else
-    snprintf(err, errlen, "%s %s:%u: %s", op, ip, a->port, why);
+    snprintf(err, errlen, "%s %s: %s", op, where, why);
   cdht_net_close(net);
   return rc;
 }
@@ -1034,27 +1087,34 @@ int cdht_net_open(cdht_net **out, uv_loop_t *loop, cdht_node *node, const cdht_n
   cdht_rng_seed(&net->rng, uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32));
   net->fn = fn;
   net->ctx = ctx;
-  uv_udp_init(loop, &net->udp);
-  uv_tcp_init(loop, &net->listener);
-  uv_timer_init(loop, &net->timer);
-  net->udp.data = net->listener.data = net->timer.data = net;
-  net->open_handles = 3;
-
   const cdht_config *cfg = cdht_node_config(node);
-  cdht_addr self = cdht_config_addr(cfg, cfg->self);
-  struct sockaddr_in sa;
-  to_sockaddr(&self, &sa);
-  int rc = uv_udp_bind(&net->udp, (const struct sockaddr *)&sa, 0);
-  if (rc < 0) return fail(net, rc, "bind", &self, err, errlen);
-  /* libuv sets SO_REUSEADDR on TCP binds, so a restarted peer is not held off by TIME_WAIT. */
-  rc = uv_tcp_bind(&net->listener, (const struct sockaddr *)&sa, 0);
-  if (rc < 0) return fail(net, rc, "bind", &self, err, errlen);
-  /* A deep backlog: a full accept queue makes a connecting peer wait a whole second for the
-   * SYN retry. */
-  rc = uv_listen((uv_stream_t *)&net->listener, 1024, on_connection);
-  if (rc < 0) return fail(net, rc, "listen", &self, err, errlen);
-  rc = uv_udp_recv_start(&net->udp, udp_alloc, udp_recv);
-  if (rc < 0) return fail(net, rc, "recv", &self, err, errlen);
+  net->nsock = cfg->alt.family != CDHT_AF_NONE ? 2 : 1;
+  uv_timer_init(loop, &net->timer);
+  net->timer.data = net;
+  net->open_handles = 1;
+  for (int i = 0; i < net->nsock; i++) {
+    uv_udp_init(loop, &net->udp[i]);
+    uv_tcp_init(loop, &net->listener[i]);
+    net->udp[i].data = net->listener[i].data = net;
+    net->open_handles += 2;
+  }
+  for (int i = 0; i < net->nsock; i++) {
+    const cdht_addr *self = i == 0 ? &cfg->addr : &cfg->alt;
+    struct sockaddr_storage sa;
+    to_sockaddr(self, &sa);
+    /* IPV6_V6ONLY: an IPv6 socket is only that family's (the other has its own, or none). */
+    int rc = uv_udp_bind(&net->udp[i], (const struct sockaddr *)&sa, self->family == CDHT_AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+    if (rc < 0) return fail(net, rc, "bind", self, err, errlen);
+    /* libuv sets SO_REUSEADDR on TCP binds, so a restarted peer is not held off by TIME_WAIT. */
+    rc = uv_tcp_bind(&net->listener[i], (const struct sockaddr *)&sa, self->family == CDHT_AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc < 0) return fail(net, rc, "bind", self, err, errlen);
+    /* A deep backlog: a full accept queue makes a connecting peer wait a whole second for the
+     * SYN retry. */
+    rc = uv_listen((uv_stream_t *)&net->listener[i], 1024, on_connection);
+    if (rc < 0) return fail(net, rc, "listen", self, err, errlen);
+    rc = uv_udp_recv_start(&net->udp[i], udp_alloc, udp_recv);
+    if (rc < 0) return fail(net, rc, "recv", self, err, errlen);
+  }
   *out = net;
   cdht_node_on_timer(node, uv_now(loop));
   drain(net);
@@ -1084,10 +1144,11 @@ int cdht_net_set_datagram_hook(cdht_net *net, uint8_t magic, size_t max_len, cdh
 
 int cdht_net_send_datagram(cdht_net *net, const cdht_addr *to, const uint8_t *buf, size_t len) {
   if (net->closing) return UV_ECANCELED;
-  struct sockaddr_in sa;
+  struct sockaddr_storage sa;
   to_sockaddr(to, &sa);
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-  int rc = uv_udp_try_send(&net->udp, &b, 1, (const struct sockaddr *)&sa);
+  uv_udp_t *u = udp_for(net, to->family);
+  int rc = u ? uv_udp_try_send(u, &b, 1, (const struct sockaddr *)&sa) : UV_EAFNOSUPPORT;
   if (rc < 0) net->stats.send_failed++;
   return rc < 0 ? rc : 0;
 }
@@ -1102,7 +1163,9 @@ void cdht_net_close(cdht_net *net) {
     if (!l->outbound) l->close(l);
     else if (l->close == out_close_link && ((out_conn *)l)->open && ((out_conn *)l)->writing == 0) l->close(l);
   }
-  uv_close((uv_handle_t *)&net->udp, net_handle_closed);
-  uv_close((uv_handle_t *)&net->listener, net_handle_closed);
+  for (int i = 0; i < net->nsock; i++) {
+    uv_close((uv_handle_t *)&net->udp[i], net_handle_closed);
+    uv_close((uv_handle_t *)&net->listener[i], net_handle_closed);
+  }
   uv_close((uv_handle_t *)&net->timer, net_handle_closed);
 }

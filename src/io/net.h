@@ -85,26 +85,26 @@ typedef void (*cdht_net_sent_fn)(void *ctx, uint16_t file, int status, const cha
  * thread pool (the connection opens once it is known; the hooks' |digested| hears of it).
  * Nothing here blocks on the file's content.  Returns 0 (|done| follows, also for a file that
  * cannot be opened or read then), or -1 with a message in |err| (nothing started). */
-int cdht_net_send_file(cdht_net *net, cdht_id to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
+int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
                        const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
                        void *ctx, char *err, size_t errlen);
 
 /* Tells the node that handover |id| to |peer| is over (|count| files went, |failed| stayed here),
  * and sends what it causes. */
-int cdht_net_handover_done(cdht_net *net, cdht_id peer, uint32_t id, uint32_t count, uint32_t failed);
+int cdht_net_handover_done(cdht_net *net, cdht_peer peer, uint32_t id, uint32_t count, uint32_t failed);
 
 /* Tells the node that |file| was handed to |peer| and removed here (cdht_node_on_file_handed). */
-int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_id peer);
+int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_peer peer);
 
 /* Tells the node that a handover file from |from| arrived and was verified (cdht_node_on_taken_over). */
-int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_id from);
+int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_peer from);
 
 /* Tells the node that the upload of our store |seq| of |file| failed, so that it forgets the
  * request now (cdht_node_on_upload_failed).  Queues nothing: callable from any callback. */
 int cdht_net_upload_failed(cdht_net *net, uint16_t file, uint32_t seq);
 
 /* Tells the node that stored content arrived and was verified, and sends what it causes. */
-int cdht_net_stored(cdht_net *net, uint16_t file, cdht_id origin, uint32_t seq);
+int cdht_net_stored(cdht_net *net, uint16_t file, cdht_peer origin, uint32_t seq);
 
 /* Runs a console command on the node and sends what it causes.  Returns the node's result. */
 int cdht_net_command(cdht_net *net, const cdht_command *cmd);

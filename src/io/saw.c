@@ -482,7 +482,7 @@ void cdht_saw_on_datagram(void *ctx, const cdht_addr *from, const uint8_t *buf, 
     }
     return;
   }
-  if (from->ip != x->addr.ip || from->port != x->addr.port) {
+  if (!cdht_addr_eq(from, &x->addr)) {
     s->stats.wrong_source++;
     return;
   }
