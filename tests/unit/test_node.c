@@ -2565,6 +2565,473 @@ static void test_node_ping_round_event_only_when_asked(void **state) {
   cdht_node_del(n);
 }
 
+/* ---- wire v2: peer records, address checks, ring parameters, both families ---- */
+
+/* Delivers |m| claiming to come from record |from|, from source |src|; the same contract as
+ * deliver(). */
+static int deliver_from(cdht_node *n, uint64_t now, cdht_transport t, cdht_peer from, cdht_addr src, cdht_msg m) {
+  return deliver_as(n, now, t, from, &src, m);
+}
+
+/* A datagram's source must be exactly its sender record's address (its own bound port); a TCP
+ * connection must come from the sender's host, any port (§2).  Every refusal is counted as
+ * spoofed and changes nothing. */
+static void test_node_source_must_match_the_sender_record(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(4, 5, 8, now);
+  drain_all(n);
+  const cdht_stats *st = cdht_node_stats(n);
+  cdht_msg ping = { .type = CDHT_MSG_PING, .role = CDHT_ROLE_FIRST, .seq = 1 };
+  /* UDP: another port, another host, the right port of another host. */
+  static const struct { uint32_t ip; uint16_t port; } wrong[] = {
+    { 0x7f000001u, 50002 }, { 0x7f000001u, 40001 }, { 0x7f000002u, 50003 }, { 0x0a000001u, 50003 } };
+  for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++)
+    assert_int_equal(deliver_from(n, now, CDHT_UDP, P(3), cdht_addr_v4(wrong[i].ip, wrong[i].port), ping),
+                     CDHT_ERR_SPOOFED);
+  /* The same bytes from an IPv6 source (the same last bytes): another host. */
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, P(3), v6addr(1, 50003), ping), CDHT_ERR_SPOOFED);
+  assert_int_equal(st->dropped[CDHT_DROP_SPOOFED], 5);
+  assert_int_equal(pred_of(n, 0), NOPEER);
+  assert_int_equal(st->pings_received, 0);
+  /* TCP: another host is refused; the sender's host from any port is fine. */
+  cdht_msg q = { .type = CDHT_MSG_WITNESS_QUERY, .seq = 3, .about = P(5) };
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, P(3), cdht_addr_v4(0x7f000002u, 40001), q), CDHT_ERR_SPOOFED);
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, P(3), v6addr(1, 40001), q), CDHT_ERR_SPOOFED);
+  assert_int_equal(st->dropped[CDHT_DROP_SPOOFED], 7);
+  sent out[OUT_CAP];
+  assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, P(3), cdht_addr_v4(0x7f000001u, 61234), q), CDHT_ANSWERED);
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, P(3), P(3).addr, q), CDHT_ANSWERED);
+  assert_int_equal(drain_out(n, out, OUT_CAP), 2);
+  assert_true(out[0].m.type == CDHT_MSG_WITNESS_REPLY && out[0].o.to.id == 3);
+  /* And the right source for UDP. */
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, P(3), P(3).addr, ping), 0);
+  assert_int_equal(pred_of(n, 0), 3);
+  assert_int_equal(st->dropped[CDHT_DROP_SPOOFED], 7);
+  drain_all(n);
+  cdht_node_del(n);
+}
+
+/* On the classic forms every record a message carries must be its id's classic record: the
+ * sender, the origin, the peer a message is about, and every entry of a successor list.  A
+ * record off the rule speaks for someone else (spoofed); an id outside 2^bits is a bad id.
+ * Checked before any module sees the message, so nothing changes. */
+static void test_node_classic_records_off_the_rule_are_refused(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(4, 5, 8, now);
+  timer(n, now);
+  sent out[OUT_CAP];
+  answer_pings(n, now, out, OUT_CAP);
+  assert_int_equal(ping_from(n, now, 3, CDHT_ROLE_FIRST, 0), 0);
+  drain_all(n);
+  const cdht_stats *st = cdht_node_stats(n);
+  cdht_peer off_port = cdht_peer_make(10, cdht_addr_v4(0x7f000001u, 50011));
+  cdht_peer off_host = cdht_peer_make(1, cdht_addr_v4(0x7f000002u, 50001));
+  cdht_peer off_family = V6(12, 12);
+  struct { const char *why; cdht_transport t; cdht_peer from; cdht_msg m; int err; cdht_drop drop; } bad[] = {
+    /* the sender itself, datagram from exactly the address it claims */
+    { "from off the rule", CDHT_UDP, cdht_peer_make(3, cdht_addr_v4(0x7f000001u, 50099)),
+      { .type = CDHT_MSG_PING, .role = CDHT_ROLE_FIRST, .seq = 5 }, CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
+    { "from IPv6", CDHT_UDP, V6(3, 3), { .type = CDHT_MSG_PING, .role = CDHT_ROLE_FIRST, .seq = 5 },
+      CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
+    /* a successor list with one entry off the rule */
+    { "succ[1] off the rule", CDHT_TCP, P(5), { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { P(8), off_port } },
+      CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
+    { "succ[0] on another host", CDHT_TCP, P(5),
+      { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { off_host, P(8) } }, CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
+    { "a third entry off the rule", CDHT_TCP, P(5),
+      { .type = CDHT_MSG_DEPART, .nsucc = 3, .succ = { P(8), P(10), off_family } }, CDHT_ERR_SPOOFED,
+      CDHT_DROP_SPOOFED },
+    /* about */
+    { "about off the rule", CDHT_TCP, P(3), { .type = CDHT_MSG_WITNESS_QUERY, .seq = 1, .about = off_port },
+      CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
+    /* origin */
+    { "origin off the rule", CDHT_TCP, P(3), { .type = CDHT_MSG_FILE_REQ, .origin = off_host, .seq = 1, .file = 7 },
+      CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
+    { "origin IPv6", CDHT_TCP, P(3), { .type = CDHT_MSG_STORE_REQ, .origin = off_family, .seq = 1, .file = 7 },
+      CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
+    /* ids outside 2^8, even at "their" classic address */
+    { "about 256", CDHT_TCP, P(3), { .type = CDHT_MSG_WITNESS_QUERY, .seq = 1, .about = P(256) }, CDHT_ERR_BADID,
+      CDHT_DROP_BADID },
+    { "succ 300", CDHT_TCP, P(5), { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { P(8), P(300) } }, CDHT_ERR_BADID,
+      CDHT_DROP_BADID },
+    { "origin 2^64 - 1", CDHT_TCP, P(3),
+      { .type = CDHT_MSG_FILE_REQ, .origin = P(UINT64_MAX), .seq = 1, .file = 7 }, CDHT_ERR_BADID, CDHT_DROP_BADID },
+    { "from 1000", CDHT_UDP, P(1000), { .type = CDHT_MSG_PONG, .seq = 0 }, CDHT_ERR_BADID, CDHT_DROP_BADID },
+  };
+  uint64_t total = drops_total(n);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint64_t before = st->dropped[bad[i].drop];
+    cdht_addr src = bad[i].t == CDHT_UDP ? bad[i].from.addr : tcp_src;
+    if (bad[i].t == CDHT_TCP && bad[i].from.addr.family == CDHT_AF_INET6) src = bad[i].from.addr;
+    int rc = deliver_from(n, now, bad[i].t, bad[i].from, src, bad[i].m);
+    if (rc != bad[i].err) fail_msg("%s: got %d, want %d", bad[i].why, rc, bad[i].err);
+    assert_int_equal(st->dropped[bad[i].drop], before + 1);
+  }
+  assert_int_equal(drops_total(n), total + sizeof bad / sizeof bad[0]);
+  cdht_event ev[EV_CAP];
+  assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+  assert_int_equal(drain_ev(n, ev, EV_CAP), 0);
+  assert_succ(n, 5, 8);
+  assert_int_equal(pred_of(n, 0), 3);
+  assert_int_equal(st->requests_handled, 0);
+  /* The same departure with classic records is taken: the refusals were the records'. */
+  cdht_msg dep = { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { P(8), P(10) } };
+  assert_int_equal(deliver_depart(n, now, 5, dep), 0);
+  assert_succ(n, 8, 10);
+  cdht_node_del(n);
+}
+
+/* Off the classic forms records carry any address, but ids must still be inside 2^bits. */
+static void test_node_ids_outside_the_ring_are_bad_ids(void **state) {
+  (void)state;
+  cdht_config c = v2_cfg(100, 1, V4(200, 2), V6(300, 3));
+  c.bits = 16;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, 0), 0);
+  drain_all(n);
+  cdht_msg ping = { .type = CDHT_MSG_PING, .role = CDHT_ROLE_FIRST, .seq = 1 };
+  assert_int_equal(deliver_from(n, 0, CDHT_UDP, V4(65536, 9), v4addr(9, V2_PORT), ping), CDHT_ERR_BADID);
+  assert_int_equal(deliver_from(n, 0, CDHT_UDP, V6(UINT64_MAX, 9), v6addr(9, V2_PORT), ping), CDHT_ERR_BADID);
+  cdht_msg q = { .type = CDHT_MSG_WITNESS_QUERY, .seq = 1, .about = V4(70000, 2) };
+  assert_int_equal(deliver_from(n, 0, CDHT_TCP, V4(65535, 9), v4addr(9, 1), q), CDHT_ERR_BADID);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_BADID], 3);
+  /* 65535 is the ring's largest id, at any address: a peer like any other. */
+  assert_int_equal(deliver_from(n, 0, CDHT_UDP, V4(65535, 9), v4addr(9, V2_PORT), ping), 0);
+  assert_true(is_id(cdht_node_predecessor(n, 0), 65535));
+  sent out[OUT_CAP];
+  assert_int_equal(drain_out(n, out, OUT_CAP), 1);
+  assert_true(cdht_peer_eq(&out[0].o.to, &(cdht_peer){ 65535, v4addr(9, V2_PORT) }));
+  drain_all(n);
+  cdht_node_del(n);
+}
+
+/* A joiner whose ring parameters (bits, keys) differ from the ring's is refused with reason
+ * PARAMS and the ring's own parameters, so that it can say what to run instead (§8); the ring
+ * does not change.  The joiner reports JOIN_FAILED with CDHT_JOIN_PARAMS and those values, and
+ * leaves. */
+static void test_node_join_with_other_ring_parameters_is_refused(void **state) {
+  (void)state;
+  static const struct { uint8_t bits, keys; } other[] = {
+    { 16, CDHT_KEYS_NUMBERS }, { 8, CDHT_KEYS_BLAKE2B }, { 64, CDHT_KEYS_BLAKE2B }, { 1, CDHT_KEYS_NUMBERS } };
+  for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+    uint64_t now = 0;
+    cdht_node *n = new_node(3, 5, 8, now);
+    drain_all(n);
+    cdht_msg join = { .type = CDHT_MSG_JOIN_REQ, .origin = P(4), .seq = 9, .bits = other[i].bits, .keys = other[i].keys };
+    assert_int_equal(deliver(n, now, CDHT_TCP, 4, join), 0);
+    sent out[OUT_CAP];
+    size_t k = drain_out(n, out, OUT_CAP);
+    assert_int_equal(k, 1);
+    assert_int_equal(out[0].m.type, CDHT_MSG_JOIN_REJECT);
+    assert_int_equal(out[0].o.to.id, 4);
+    assert_int_equal(out[0].o.transport, CDHT_TCP);
+    assert_int_equal(out[0].m.seq, 9);
+    assert_int_equal(out[0].m.reason, CDHT_REJECT_PARAMS);
+    assert_int_equal(out[0].m.bits, 8);
+    assert_int_equal(out[0].m.keys, CDHT_KEYS_NUMBERS);
+    assert_succ(n, 5, 8);
+    cdht_event ev[EV_CAP];
+    assert_int_equal(ev_count(ev, drain_ev(n, ev, EV_CAP), CDHT_EV_JOIN_RECEIVED), 0);
+    /* Even when it lands right after us: parameters come first. */
+    cdht_msg ack = { .type = CDHT_MSG_JOIN_ACK, .seq = 9, .token = 0 };
+    assert_int_equal(deliver(n, now, CDHT_TCP, 4, ack), CDHT_ERR_STALE);
+    assert_succ(n, 5, 8);
+    cdht_node_del(n);
+  }
+  /* The same parameters are accepted (the control: the refusal above is the parameters'). */
+  cdht_node *n = new_node(3, 5, 8, 0);
+  drain_all(n);
+  cdht_msg join = { .type = CDHT_MSG_JOIN_REQ, .origin = P(4), .seq = 9, .bits = 8, .keys = CDHT_KEYS_NUMBERS };
+  assert_int_equal(deliver(n, 0, CDHT_TCP, 4, join), 0);
+  sent out[OUT_CAP];
+  assert_int_equal(drain_out(n, out, OUT_CAP), 1);
+  assert_int_equal(out[0].m.type, CDHT_MSG_JOIN_ACCEPT);
+  cdht_node_del(n);
+
+  /* The joiner's side: its request carries its parameters; a PARAMS refusal ends the join. */
+  for (int reason = CDHT_REJECT_TAKEN; reason <= CDHT_REJECT_PARAMS; reason++) {
+    uint64_t now = 0;
+    cdht_config c = make_cfg(10, 10, 10);
+    c.join_via = cdht_config_addr(&c, 5);
+    c.succ[0] = c.succ[1] = cdht_peer_none();
+    n = NULL;
+    assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+    size_t k = drain_out(n, out, OUT_CAP);
+    assert_int_equal(k, 1);
+    assert_int_equal(out[0].m.type, CDHT_MSG_JOIN_REQ);
+    assert_int_equal(out[0].o.to.id, 5);
+    assert_int_equal(out[0].m.bits, 8);
+    assert_int_equal(out[0].m.keys, CDHT_KEYS_NUMBERS);
+    assert_int_equal(out[0].m.origin.id, 10);
+    cdht_msg no = { .type = CDHT_MSG_JOIN_REJECT, .seq = out[0].m.seq, .reason = (uint8_t)reason, .bits = 16,
+                    .keys = CDHT_KEYS_BLAKE2B };
+    now += 10;
+    assert_int_equal(deliver(n, now, CDHT_TCP, 5, no), 0);
+    cdht_event ev[EV_CAP];
+    size_t e = drain_ev(n, ev, EV_CAP);
+    int f = ev_find(ev, e, 0, CDHT_EV_JOIN_FAILED, 5, ANY_FILE);
+    assert_true(f >= 0);
+    if (reason == CDHT_REJECT_PARAMS) {
+      assert_int_equal(ev[f].reason, CDHT_JOIN_PARAMS);
+      assert_int_equal(ev[f].bits, 16);
+      assert_int_equal(ev[f].keys, CDHT_KEYS_BLAKE2B);
+    } else {
+      assert_int_equal(ev[f].reason, CDHT_JOIN_ID_TAKEN);
+    }
+    assert_true(ev_find(ev, e, (size_t)f, CDHT_EV_LEFT, ANY, ANY_FILE) > f);
+    assert_true(cdht_node_has_left(n));
+    assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+    cdht_node_del(n);
+  }
+}
+
+/* A peer with an IPv4 address and an IPv6 one speaks to each peer from its address of that
+ * peer's family: the datagram's source and the encoded sender record are that address (the
+ * receiver checks one against the other, §2), and an IPv6 peer is answered over IPv6. */
+static void test_node_answers_an_ipv6_peer_from_its_ipv6_address(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V4(20, 2), V6(30, 3));
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  timer(n, now);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  assert_int_equal(k, 2);
+  assert_true(cdht_peer_eq(&out[0].o.to, &(cdht_peer){ 20, v4addr(2, V2_PORT) }));
+  assert_true(cdht_addr_eq(&out[0].m.from.addr, &c.addr));
+  assert_true(cdht_peer_eq(&out[1].o.to, &(cdht_peer){ 30, v6addr(3, V2_PORT) }));
+  assert_true(cdht_addr_eq(&out[1].m.from.addr, &c.alt));
+  assert_int_equal(out[1].m.from.addr.family, CDHT_AF_INET6);
+  /* Answers come back to those addresses, from the successors' own. */
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V4(20, 2), v4addr(2, V2_PORT), (cdht_msg){ .type = CDHT_MSG_PONG, .seq = out[0].m.seq }), 0);
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V6(30, 3), v6addr(3, V2_PORT), (cdht_msg){ .type = CDHT_MSG_PONG, .seq = out[1].m.seq }), 0);
+  assert_int_equal(cdht_node_stats(n)->pongs_received, 2);
+  /* An IPv6 predecessor pings: the pong goes to its IPv6 record, from ours. */
+  cdht_msg ping = { .type = CDHT_MSG_PING, .role = CDHT_ROLE_FIRST, .seq = 42 };
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V6(5, 7), v6addr(7, V2_PORT), ping), 0);
+  k = drain_out(n, out, OUT_CAP);
+  assert_int_equal(k, 1);
+  assert_int_equal(out[0].m.type, CDHT_MSG_PONG);
+  assert_true(cdht_peer_eq(&out[0].o.to, &(cdht_peer){ 5, v6addr(7, V2_PORT) }));
+  assert_true(cdht_addr_eq(&out[0].m.from.addr, &c.alt));
+  /* and the encoded bytes say so: family 6 and our IPv6 address right after the id */
+  assert_int_equal(out[0].o.buf[CDHT_HDR_LEN + 8], CDHT_AF_INET6);
+  assert_memory_equal(out[0].o.buf + CDHT_HDR_LEN + 9, c.alt.ip, 16);
+  assert_true(is_id(cdht_node_predecessor(n, 0), 5));
+  assert_int_equal(cdht_node_predecessor(n, 0).addr.family, CDHT_AF_INET6);
+  /* A question over TCP from its host (an ephemeral port) is answered over IPv6 too; its STAB
+   * reply names the predecessor by the record we know. */
+  cdht_msg q = { .type = CDHT_MSG_STAB_QUERY, .seq = 8 };
+  assert_true(deliver_from(n, now, CDHT_TCP, V6(5, 7), v6addr(7, 51000), q) >= 0);
+  k = drain_out(n, out, OUT_CAP);
+  assert_int_equal(k, 1);
+  assert_int_equal(out[0].m.type, CDHT_MSG_STAB_REPLY);
+  assert_true(cdht_addr_eq(&out[0].m.from.addr, &c.alt));
+  assert_true(cdht_peer_eq(&out[0].m.about, &(cdht_peer){ 5, v6addr(7, V2_PORT) }));
+  assert_true(cdht_peer_eq(&out[0].m.succ[0], &(cdht_peer){ 20, v4addr(2, V2_PORT) }));
+  assert_true(cdht_peer_eq(&out[0].m.succ[1], &(cdht_peer){ 30, v6addr(3, V2_PORT) }));
+  /* The same peer's record at its IPv6 address, arriving from its IPv4 one (or another IPv6
+   * host), is spoofed: the source must be the record's own address. */
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V6(5, 7), v4addr(7, V2_PORT), ping), CDHT_ERR_SPOOFED);
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V6(5, 7), v6addr(8, V2_PORT), ping), CDHT_ERR_SPOOFED);
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, V6(5, 7), v6addr(8, 51000), q), CDHT_ERR_SPOOFED);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_SPOOFED], 3);
+  assert_int_equal(cdht_node_stats(n)->unroutable, 0);
+  drain_all(n);
+  cdht_node_del(n);
+}
+
+/* A peer with only an IPv4 address cannot reach a peer known only by an IPv6 record: nothing is
+ * queued for it (an output the I/O layer could not send), and each attempt is counted. */
+static void test_node_ipv4_only_does_not_send_to_an_ipv6_record(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V4(20, 2), V6(30, 3));
+  c.alt = (cdht_addr){ 0 }; /* IPv4 only */
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  const cdht_stats *st = cdht_node_stats(n);
+  sent out[OUT_CAP];
+  for (int round = 1; round <= 3; round++, now += INTERVAL) {
+    timer(n, now);
+    size_t k = drain_out(n, out, OUT_CAP);
+    assert_int_equal(k, 1); /* the IPv4 successor only */
+    assert_true(out[0].m.type == CDHT_MSG_PING && out[0].o.to.id == 20);
+    assert_int_equal(out[0].o.to.addr.family, CDHT_AF_INET);
+    assert_int_equal(st->unroutable, (uint64_t)round);
+    assert_int_equal(deliver_from(n, now, CDHT_UDP, V4(20, 2), v4addr(2, V2_PORT),
+                                  (cdht_msg){ .type = CDHT_MSG_PONG, .seq = out[0].m.seq }), 0);
+    drain_all(n);
+  }
+  assert_int_equal(cdht_node_stats(n)->pings_received, 0);
+  /* An answer to an IPv6-only requester: not queued either, counted. */
+  cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = V6(40, 4), .seq = 5, .file = 10, .flags = CDHT_REQ_FINAL };
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, V4(5, 5), v4addr(5, 40001), req), 0);
+  assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+  assert_int_equal(st->unroutable, 4);
+  cdht_event ev[EV_CAP];
+  assert_true(ev_find(ev, drain_ev(n, ev, EV_CAP), 0, CDHT_EV_FILE_HERE, 10, 10) >= 0); /* it did handle it */
+  cdht_node_del(n);
+}
+
+/* Four peers off the classic rule on a 64-bit ring (ids 2^62, 2^63, 2^64 - 3 and 2^64 - 1, the
+ * last two next to the wrap), every peer with both families and each knowing its successors by
+ * one or the other: pings settle, requests go to the closest successor of their BLAKE2b keys
+ * (spread over the whole ring, so that a quarter of them wrap past 2^64 - 1 to 2^62), and a quit
+ * and a kill are repaired, all with no refusal and nothing unroutable. */
+static void test_node_ring_of_64_bit_ids_off_the_classic_rule(void **state) {
+  (void)state;
+  const cdht_id ids[] = { UINT64_C(1) << 62, UINT64_C(1) << 63, UINT64_MAX - 2, UINT64_MAX };
+  const unsigned hosts[] = { 1, 2, 3, 4 };
+  net *w = net_new();
+  for (size_t i = 0; i < 4; i++) {
+    size_t a = (i + 1) % 4, b = (i + 2) % 4;
+    /* the first successor by IPv6 for even i, IPv4 for odd; the second the other way */
+    cdht_peer s1 = i % 2 ? V4(ids[a], hosts[a]) : V6(ids[a], hosts[a]);
+    cdht_peer s2 = i % 2 ? V6(ids[b], hosts[b]) : V4(ids[b], hosts[b]);
+    cdht_config c = v2_cfg(ids[i], hosts[i], s1, s2);
+    c.keys = CDHT_KEYS_BLAKE2B;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 2500);
+  net_check_ring(w);
+  net_check_honest(w);
+  for (size_t i = 0; i < 4; i++) {
+    peer *p = NP(w, ids[i]);
+    assert_true(log_find(p, 0, CDHT_EV_PING_REQUEST, ANY, 0) >= 0);
+    assert_true(log_find(p, 0, CDHT_EV_PING_RESPONSE, ANY, 0) >= 0);
+  }
+  /* 2^64 - 1's first predecessor is 2^64 - 3, known by the family 2^64 - 3 pings it over. */
+  cdht_peer pred = cdht_node_predecessor(NP(w, UINT64_MAX)->n, 0);
+  assert_true(is_id(pred, UINT64_MAX - 2));
+  assert_int_equal(pred.addr.family, CDHT_AF_INET6); /* i = 2: first successor by IPv6 */
+
+  /* Requests: the responsible peer is the closest successor of the key on the 64-bit ring. */
+  size_t wrapped = 0;
+  for (uint16_t f = 0; f < 40; f++) {
+    cdht_id from = ids[f % 4];
+    cdht_id key = cdht_node_file_key(NP(w, from)->n, f);
+    cdht_id owner = cdht_ring_closest_successor(ids, 4, key, UINT64_MAX);
+    wrapped += owner == ids[0]; /* (2^64 - 1, 2^62]: past the largest id, round to the smallest */
+    size_t mark[4];
+    for (size_t i = 0; i < 4; i++) mark[i] = NP(w, ids[i])->nlog;
+    assert_int_equal(net_cmd(w, from, CDHT_CMD_REQUEST, f), 0);
+    peer *o = NP(w, owner), *r = NP(w, from);
+    size_t oi = 0;
+    while (ids[oi] != owner) oi++;
+    int here = ev_find(o->log, o->nlog, mark[oi], CDHT_EV_FILE_HERE, ANY, f);
+    assert_true(here >= 0);
+    assert_true(is_id(o->log[here].peer, owner));
+    if (owner != from) {
+      size_t ri = 0;
+      while (ids[ri] != from) ri++;
+      int got = ev_find(r->log, r->nlog, mark[ri], CDHT_EV_RESPONSE_RECEIVED, ANY, f);
+      assert_true(got >= 0);
+      assert_true(is_id(r->log[got].peer, owner));
+    }
+    for (size_t i = 0; i < 4; i++) /* nobody else said it was theirs */
+      if (ids[i] != owner) assert_int_equal(ev_find(NP(w, ids[i])->log, NP(w, ids[i])->nlog, mark[i], CDHT_EV_FILE_HERE, ANY, f), -1);
+  }
+  assert_true(wrapped > 0 && wrapped < 40);
+  net_check_honest(w);
+
+  /* quit at 2^64 - 1: 2^64 - 3 and 2^63 take its successors. */
+  size_t m2 = NP(w, UINT64_MAX - 2)->nlog;
+  assert_int_equal(net_cmd(w, UINT64_MAX, CDHT_CMD_QUIT, 0), 0);
+  assert_true(cdht_node_has_left(NP(w, UINT64_MAX)->n));
+  peer *p2 = NP(w, UINT64_MAX - 2);
+  int dep = ev_find(p2->log, p2->nlog, m2, CDHT_EV_DEPARTING, ANY, ANY_FILE);
+  assert_true(dep >= 0 && is_id(p2->log[dep].peer, UINT64_MAX));
+  net_advance(w, 3 * INTERVAL);
+  net_check_ring(w);
+  /* kill 2^63: 2^62 and 2^64 - 3 repair round it, into a ring of two across the wrap */
+  net_kill(w, UINT64_C(1) << 63);
+  net_advance(w, 10 * INTERVAL);
+  net_check_ring(w);
+  assert_true(is_id(cdht_node_successor(NP(w, ids[0])->n, 0), UINT64_MAX - 2));
+  assert_true(is_id(cdht_node_successor(NP(w, UINT64_MAX - 2)->n, 0), ids[0]));
+  /* and still routes: every key is one of the two's */
+  for (uint16_t f = 100; f < 110; f++) {
+    cdht_id key = cdht_node_file_key(NP(w, ids[0])->n, f);
+    cdht_id owner = cdht_ring_between(ids[0], key, UINT64_MAX - 2, UINT64_MAX) ? UINT64_MAX - 2 : ids[0];
+    peer *o = NP(w, owner);
+    size_t mark = o->nlog;
+    assert_int_equal(net_cmd(w, ids[0], CDHT_CMD_REQUEST, f), 0);
+    assert_true(ev_find(o->log, o->nlog, mark, CDHT_EV_FILE_HERE, ANY, f) >= 0);
+  }
+  net_check_honest(w);
+  net_del(w);
+}
+
+/* The output queue keeps each message's bytes in an arena that grows with what one input
+ * causes: 32 requests queued at once, with IPv6 records, overflow its first 1 KiB and must come
+ * out intact and in order; an arena that cannot grow drops the message (counted)
+ * and the node goes on.  The node itself stays small: the bytes are not inside it. */
+static void test_node_output_arena_grows_and_the_node_stays_small(void **state) {
+  (void)state;
+  assert_true(cdht_node_size() < CDHT_OUTQ_CAP * CDHT_MSG_MAX / 2);
+  counting_mem cm = { 0 };
+  cdht_mem mem = { t_alloc, t_free, &cm };
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V6(20, 2), V6(30, 3));
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, &mem, now), 0);
+  assert_int_equal(cm.allocs, 1); /* the node; no arena until something is sent */
+  for (int round = 0; round < 2; round++) {
+    uint32_t seqs[CDHT_MAX_PENDING];
+    for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++)
+      assert_int_equal(command(n, now, CDHT_CMD_REQUEST, (uint16_t)(1000 + f)), 0);
+    sent out[OUT_CAP];
+    size_t k = drain_out(n, out, OUT_CAP), total = 0;
+    assert_int_equal(k, CDHT_MAX_PENDING);
+    for (size_t i = 0; i < k; i++) {
+      assert_int_equal(out[i].m.type, CDHT_MSG_FILE_REQ);
+      assert_int_equal(out[i].m.file, 1000 + i); /* in order, each its own bytes */
+      assert_true(cdht_peer_eq(&out[i].o.to, &c.succ[0]));
+      seqs[i] = out[i].m.seq;
+      for (size_t j = 0; j < i; j++) assert_true(seqs[j] != seqs[i]);
+      total += out[i].o.len;
+    }
+    assert_true(total > 1024); /* past the arena's first 1 KiB: it had to grow */
+    assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
+    /* Answer them all, so that the next round starts with an empty table. */
+    for (size_t i = 0; i < k; i++) {
+      cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = seqs[i], .file = (uint16_t)(1000 + i) };
+      assert_int_equal(deliver_from(n, now, CDHT_TCP, V6(20, 2), v6addr(2, 40001), resp), 0);
+    }
+    drain_all(n);
+  }
+  int grown = cm.allocs;
+  assert_true(grown >= 3); /* the node and at least two arenas */
+  /* The arena is kept for reuse: the same load again allocates nothing. */
+  for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_REQUEST, f), 0);
+  drain_all(n);
+  assert_int_equal(cm.allocs, grown);
+  /* A node whose arena cannot grow: the messages that do not fit are dropped and counted, the
+   * ones that fit still go, and nothing leaks (ASan). */
+  cdht_node_del(n);
+  assert_int_equal(cm.frees, cm.allocs);
+  cm = (counting_mem){ 0 };
+  n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, &mem, now), 0);
+  cm.fail = 1;
+  assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 7), 0);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 1);
+  sent out[OUT_CAP];
+  assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+  cm.fail = 0;
+  assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 8), 0);
+  assert_int_equal(drain_out(n, out, OUT_CAP), 1);
+  assert_int_equal(out[0].m.file, 8);
+  drain_all(n);
+  cdht_node_del(n);
+  assert_int_equal(cm.frees, cm.allocs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -2604,6 +3071,14 @@ int main(void) {
     cmocka_unit_test(test_node_store_retry_is_a_store),
     cmocka_unit_test(test_node_first_predecessor_is_the_closest_pinger),
     cmocka_unit_test(test_node_first_predecessor_moves_up_when_its_successor_is_gone),
+    cmocka_unit_test(test_node_source_must_match_the_sender_record),
+    cmocka_unit_test(test_node_classic_records_off_the_rule_are_refused),
+    cmocka_unit_test(test_node_ids_outside_the_ring_are_bad_ids),
+    cmocka_unit_test(test_node_join_with_other_ring_parameters_is_refused),
+    cmocka_unit_test(test_node_answers_an_ipv6_peer_from_its_ipv6_address),
+    cmocka_unit_test(test_node_ipv4_only_does_not_send_to_an_ipv6_record),
+    cmocka_unit_test(test_node_ring_of_64_bit_ids_off_the_classic_rule),
+    cmocka_unit_test(test_node_output_arena_grows_and_the_node_stays_small),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
