@@ -79,11 +79,15 @@ static void on_event(void *ctx, const cdht_event *ev) {
   if (a->content) cdht_content_on_event(a->content, ev);
 }
 
-/* A neighbour in `status`: its id and address ("?" when there is none). */
 static void print_id(FILE *f, cdht_peer p) {
-  char addr[CDHT_ADDR_STRLEN];
   if (!cdht_peer_known(&p)) fputs("?", f);
-  else fprintf(f, "%llu (%s)", (unsigned long long)p.id, cdht_addr_format(addr, sizeof addr, &p.addr));
+  else fprintf(f, "%llu", (unsigned long long)p.id);
+}
+
+/* A neighbour's address in `status` ("-" when there is none). */
+static void print_addr(FILE *f, cdht_peer p) {
+  char addr[CDHT_ADDR_STRLEN];
+  fputs(cdht_peer_known(&p) ? cdht_addr_format(addr, sizeof addr, &p.addr) : "-", f);
 }
 
 static void print_status(app *a) {
@@ -98,6 +102,17 @@ static void print_status(app *a) {
   print_id(stderr, cdht_node_successor(a->node, 0));
   fputc(' ', stderr);
   print_id(stderr, cdht_node_successor(a->node, 1));
+  char self_addr[CDHT_ADDR_STRLEN];
+  fprintf(stderr, "\naddresses: this peer %s", cdht_addr_format(self_addr, sizeof self_addr, &c->addr));
+  if (c->alt.family != CDHT_AF_NONE) fprintf(stderr, " and %s", cdht_addr_format(self_addr, sizeof self_addr, &c->alt));
+  fputs(", predecessors ", stderr);
+  print_addr(stderr, cdht_node_predecessor(a->node, 0));
+  fputc(' ', stderr);
+  print_addr(stderr, cdht_node_predecessor(a->node, 1));
+  fputs(", successors ", stderr);
+  print_addr(stderr, cdht_node_successor(a->node, 0));
+  fputc(' ', stderr);
+  print_addr(stderr, cdht_node_successor(a->node, 1));
   fprintf(stderr, "\npings: %llu sent, %llu answered, %llu received; requests handled: %llu; ping lines %s\n",
           (unsigned long long)st->pings_sent, (unsigned long long)st->pongs_received,
           (unsigned long long)st->pings_received, (unsigned long long)st->requests_handled,

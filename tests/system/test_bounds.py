@@ -6,22 +6,23 @@ import os
 import re
 import signal
 import socket
-import struct
 import threading
 import time
 
 import cdht_harness as h
-from test_hostile import counters, msg, status
+import cdht_wire as W
+from test_hostile import counters, status
 from test_promises import FILE_REQ, FILE_RESP, GET, FakePeer, frame, send_to, xfer
 from test_store import make
 
-PING, STORE_REQ, XFER = 1, 17, 20
+PING, STORE_REQ = W.PING, W.STORE_REQ
 FINAL = 1
 HANDOVER = 2
 
 
 def store_req(claimed_from, origin, seq, file):
-    return msg(STORE_REQ, struct.pack(">QQIHHB", claimed_from, origin, seq, file, 0, FINAL))
+    return frame(STORE_REQ, **{"from": claimed_from, "origin": origin, "seq": seq, "name": f"{file:04d}",
+                               "flags": FINAL})
 
 
 def test_failed_downloads_give_their_expectations_back(peers, tmp_path):
@@ -131,7 +132,7 @@ def test_connections_sending_refused_frames_are_closed(peers, tmp_path):
     stop = threading.Event()
 
     def flood():
-        ping = msg(PING, struct.pack(">QIB", 1, 7, 1))
+        ping = frame(PING, **{"from": 1, "seq": 7, "role": 1})
         while not stop.is_set():
             for c in conns:
                 try:
@@ -170,9 +171,9 @@ def test_a_trickled_transfer_is_cut(peers):
     try:
         a = peers.start(1, 2, 1, options=["--idle-timeout", "1"])
         a.type("request 0002")
-        seq = struct.unpack(">QQI", fake.expect(FILE_REQ)[:20])[2]
+        seq = fake.expect(FILE_REQ)["seq"]
         m, e = a.out.mark(), a.err.mark()
-        send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 2, seq, 2, 1, 77)))
+        send_to(1, frame(FILE_RESP, **{"from": 2, "seq": seq, "name": "0002", "flags": 1, "token": 77}))
         a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
         content = b"x" * (1 << 20)
         with socket.create_connection(("127.0.0.1", 50001)) as c:

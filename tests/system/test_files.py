@@ -76,8 +76,8 @@ def test_bytes_past_the_announced_size_are_refused(peers, tmp_path):
         def ask():
             m = a.out.mark()
             a.type("request 0002")
-            seq = struct.unpack(">QQI", fake.expect(FILE_REQ)[:20])[2]
-            send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 2, seq, 2, 1, token)))
+            seq = fake.expect(FILE_REQ)["seq"]
+            send_to(1, frame(FILE_RESP, **{"from": 2, "seq": seq, "name": "0002", "flags": 1, "token": token}))
             a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
             return seq
 

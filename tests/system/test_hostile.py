@@ -6,13 +6,13 @@ import random
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import time
 
 import pytest
 
 import cdht_harness as h
+import cdht_wire as W
 
 SANITIZED = os.environ.get("CDHT_SANITIZED") == "1"
 
@@ -25,8 +25,15 @@ def rss_kib(pid):
     return 0
 
 
-def msg(mtype, body):
-    return struct.pack(">BBH", 1, mtype, len(body)) + body
+def msg(mtype, **fields):
+    """A message whose peers are given by id: classic records (or, for an id past the ring,
+    what its record would be)."""
+    for k in ("from", "origin", "about"):
+        if isinstance(fields.get(k), int):
+            fields[k] = W.classic(fields[k])
+    if "succ" in fields:
+        fields["succ"] = [W.classic(p) for p in fields["succ"]]
+    return W.encode(mtype, **fields)
 
 
 def status(peer):
@@ -82,25 +89,25 @@ def test_hostile_traffic_leaves_the_peer_working(peers):
         if kind == 0:
             payload = rng.randbytes(rng.randrange(0, 200))
         elif kind == 1:  # a ping claiming to be peer 1, from the wrong port: spoofed
-            payload = msg(1, struct.pack(">QIB", 1, 7, 1))
+            payload = msg(W.PING, **{"from": 1, "seq": 7, "role": 1})
         elif kind == 2:  # a ping from an id outside the ring
-            payload = msg(1, struct.pack(">QIB", 300, 7, 1))
+            payload = msg(W.PING, **{"from": 300, "seq": 7, "role": 1})
         elif kind == 3:  # truncated
-            payload = msg(1, struct.pack(">QIB", 1, 7, 1))[:-3]
+            payload = msg(W.PING, **{"from": 1, "seq": 7, "role": 1})[:-3]
         elif kind == 4:  # bad role
-            payload = msg(1, struct.pack(">QIB", 3, 7, 9))
+            payload = msg(W.PING, **{"from": 3, "seq": 7, "role": 9})
         else:  # a pong nobody asked for
-            payload = msg(2, struct.pack(">QI", 3, 12345))
+            payload = msg(W.PONG, **{"from": 3, "seq": 12345})
         udp.sendto(payload, target)
         sent += 1
     udp.close()
     for c in held:  # let the frames below in
         c.close()
     # TCP: valid frames with wrong fields, an oversized header, garbage.
-    frames = (msg(5, struct.pack(">QQQ", 1, 1, 3)),            # a depart from 1, not 2's successor
-              msg(8, struct.pack(">QIQQ", 3, 99, 1, 1)),       # a successor reply nobody asked for
-              msg(3, struct.pack(">QQIHHB", 4, 4, 1, 5, 0xffff, 0)),  # past the hop limit
-              b"\x01\x03\xff\xff" + b"x" * 100,               # oversized frame
+    frames = (msg(W.DEPART, **{"from": 1, "succ": [1, 3]}),                # a depart from 1, not 2's successor
+              msg(W.SUCC_REPLY, **{"from": 3, "seq": 99, "succ": [1, 1]}),  # a successor reply nobody asked for
+              msg(W.FILE_REQ, **{"from": 4, "origin": 4, "seq": 1, "name": "0005", "hops": 0xffff}),  # past the hop limit
+              b"\x02\x03\xff\xff" + b"x" * 100,               # oversized frame
               b"\x07garbage")                                  # bad version
     for _ in range(3):
         for frame in frames:
@@ -292,7 +299,7 @@ def test_answers_to_made_up_peers_cannot_exhaust_descriptors(peers):
     try:
         for _ in range(40):
             with socket.create_connection(("127.0.0.1", 50201)) as c:
-                c.sendall(b"".join(msg(7, struct.pack(">QI", 202, i)) for i in range(60)))
+                c.sendall(b"".join(msg(W.SUCC_QUERY, **{"from": 202, "seq": i}) for i in range(60)))
         fds = lambda: len(os.listdir(f"/proc/{p.proc.pid}/fd"))
         h.eventually(lambda: None if counters(status(p), "sending:")["refused at the limit"] > 0 else "none yet",
                      5, "answers to be refused at the limit")

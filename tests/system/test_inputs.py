@@ -106,6 +106,8 @@ def test_help_status_and_pings_off_go_to_stderr(peers):
     a.wait_err("request NNNN", start=m)
     a.type("status")
     a.wait_err("peer 1: predecessors 2 ?, successors 2 1", start=m)
+    a.wait_err("addresses: this peer 127.0.0.1:50001, predecessors 127.0.0.1:50002 -, "
+               "successors 127.0.0.1:50002 127.0.0.1:50001", start=m)
     a.wait_err("dropped:", start=m)
     a.type("pings off")
     a.type("status")  # once status answers, pings off has been applied

@@ -11,16 +11,23 @@ import threading
 import time
 
 import cdht_harness as h
+import cdht_wire as W
+from cdht_wire import FILE_REQ, FILE_RESP, JOIN_REQ, KEYS_DONE, KEYS_REQ, STORE_DONE, SUCC_QUERY, XFER  # noqa: F401
 from test_hostile import counters, status
+
+P = W.classic
 
 OPTS = h.FAST + ["--stabilize-interval", "0.5"]
 
-FILE_REQ, FILE_RESP, STORE_DONE, XFER, KEYS_REQ, KEYS_DONE = 3, 4, 19, 20, 21, 22
 GET, HANDOVER = 1, 2
 
 
-def frame(mtype, body):
-    return struct.pack(">BBH", 1, mtype, len(body)) + body
+def frame(mtype, **fields):
+    """A message from a classic peer: |fields| as cdht_wire takes them, peers by id."""
+    for k in ("from", "origin", "about"):
+        if isinstance(fields.get(k), int):
+            fields[k] = P(fields[k])
+    return W.encode(mtype, **fields)
 
 
 def tree_digest(data):
@@ -33,9 +40,8 @@ def tree_digest(data):
 
 
 def xfer(frm, kind, seq, file, data, token, ext=b"bin"):
-    body = (struct.pack(">QIHBQ", frm, seq, file, kind, len(data)) + tree_digest(data)
-            + ext.ljust(8, b"\0") + struct.pack(">Q", token))
-    return frame(XFER, body)
+    return frame(XFER, **{"from": frm, "seq": seq, "name": f"{file:04d}", "flags": kind, "size": len(data),
+                          "digest": tree_digest(data), "ext": ext, "token": token})
 
 
 def send_to(pid, payload, read_verdict=False):
@@ -85,17 +91,18 @@ class FakePeer:
                     n = struct.unpack(">H", buf[2:4])[0]
                     if len(buf) < 4 + n:
                         break
-                    self.frames.put((buf[1], buf[4:4 + n]))
-                    buf = buf[4 + n:]
+                    mtype, fields, used = W.decode(buf)
+                    self.frames.put((mtype, fields))
+                    buf = buf[used:]
 
     def expect(self, mtype, timeout=10):
         end = h.deadline(timeout)
         while True:
             left = end - __import__("time").monotonic()
             assert left > 0, f"fake peer: no frame of type {mtype}"
-            t, body = self.frames.get(timeout=left)
+            t, fields = self.frames.get(timeout=left)
             if t == mtype:
-                return body
+                return fields
 
     def close(self):
         try:
@@ -136,14 +143,13 @@ def test_request_content_needs_the_token_of_the_answer(peers, tmp_path):
     try:
         a = peers.start(1, 2, 1, options=["--download-dir", str(tmp_path)])
         a.type("request 0002")
-        body = fake.expect(FILE_REQ)
-        seq = struct.unpack(">QQI", body[:20])[2]
+        seq = fake.expect(FILE_REQ)["seq"]
         token = 0x1234567890ABCDEF
         forged = b"forged content" * 100
         # Content ahead of the answer, from someone claiming to be 2: held under a hidden name only.
         assert send_to(1, xfer(2, GET, seq, 2, forged, token ^ 1) + forged, read_verdict=True) == b"\0"
         m, e = a.out.mark(), a.err.mark()
-        send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 2, seq, 2, 1, token)))
+        send_to(1, frame(FILE_RESP, **{"from": 2, "seq": seq, "name": "0002", "flags": 1, "token": token}))
         a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
         a.wait_err("content for file 0002 from peer 2 refused", start=e)
         assert [n for n in os.listdir(tmp_path) if not n.startswith(".")] == []
@@ -157,8 +163,8 @@ def test_request_content_needs_the_token_of_the_answer(peers, tmp_path):
         # A second request whose content is cut off halfway: nothing replaces the first download.
         m, e = a.out.mark(), a.err.mark()
         a.type("request 0002")
-        seq = struct.unpack(">QQI", fake.expect(FILE_REQ)[:20])[2]
-        send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 2, seq, 2, 1, token)))
+        seq = fake.expect(FILE_REQ)["seq"]
+        send_to(1, frame(FILE_RESP, **{"from": 2, "seq": seq, "name": "0002", "flags": 1, "token": token}))
         a.wait_line("Received a response message from peer 2, which has the file 0002.", start=m)
         send_to(1, xfer(2, GET, seq, 2, forged, token) + forged[:400])
         a.wait_err("receiving 0002 from peer 2 failed: the connection closed before the end", start=e)
@@ -181,11 +187,11 @@ def test_keys_go_only_to_a_predecessor_our_view_of_the_ring_knows(peers):
     ring[1].wait_line("File 0002 has been stored at peer 3.", start=m)
     fake = FakePeer(2)  # it would take the files, and answer that it kept them
     try:
-        send_to(3, frame(KEYS_REQ, struct.pack(">QQQ", 2, 1, 0xfeed)))  # 1, asked, does not name 2
+        send_to(3, frame(KEYS_REQ, **{"from": 2, "about": 1, "token": 0xfeed}))  # 1, asked, does not name 2
         other = b"replaced by a stranger" * 10
         assert send_to(3, xfer(2, HANDOVER, 0, 2, other, 0) + other, read_verdict=True) == b""
         m3 = ring[3].out.mark()
-        send_to(3, frame(KEYS_DONE, struct.pack(">QIQ", 2, 5, 0xfeed)))
+        send_to(3, frame(KEYS_DONE, **{"from": 2, "seq": 5, "token": 0xfeed}))
         h.eventually(lambda: None if dropped(ring[3]).get("not asked for", 0) >= 2 else "not counted yet",
                      10, "the refusals in status")
         assert fake.frames.empty(), "a key went to a peer that never pinged"
@@ -252,9 +258,6 @@ def test_adjacent_quits_lose_no_file(peers, tmp_path):
     ring[1].wait_line("The file is received.", start=m)
 
 
-JOIN_REQ = 11
-
-
 def test_forged_answers_and_joins_for_peers_nobody_runs_change_nothing(peers):
     """A response with a guessed request id prints nothing; a join request for a peer nobody runs
     is answered, but the ring does not change and no classic line is printed (issue 9, §4)."""
@@ -266,22 +269,19 @@ def test_forged_answers_and_joins_for_peers_nobody_runs_change_nothing(peers):
         ring[1].type("request 0004")
         ring[1].wait_line("File request message for 0004 has been sent to my successor.", start=marks[1])
         for seq in range(1, 50):  # ids used to run 1, 2, 3...
-            send_to(1, frame(FILE_RESP, struct.pack(">QIHBQ", 5, seq, 4, 0, 0)))
+            send_to(1, frame(FILE_RESP, **{"from": 5, "seq": seq, "name": "0004"}))
         h.eventually(lambda: None if dropped(ring[1]).get("stale", 0) >= 49 else "not yet", 10, "the forged answers")
     finally:
         ring[3].kill(__import__("signal").SIGCONT)
     assert not [l for l in ring[1].events(marks[1]) if l.startswith("Received a response message")]
     m1 = ring[1].out.mark()
-    send_to(1, frame(JOIN_REQ, struct.pack(">QQIH", 2, 2, 1, 0)))  # "2" lands between 1 and 3
+    send_to(1, frame(JOIN_REQ, **{"from": 2, "origin": 2, "seq": 1, "params": (8, 0)}))  # "2" lands between 1 and 3
     h.eventually(lambda: None if counters(status(ring[1]), "network:").get("sends failed", 0) >= 1
                  else "the accept to 2 has not failed yet", 10, "the accept to nobody")
     assert [l for l in ring[1].events(m1) if "Join" in l or "successor" in l] == []
     m = ring[5].out.mark()
     ring[5].type("request 0002")  # 2 would be responsible, if it had been adopted
     ring[5].wait_line("Received a response message from peer 3, which has the file 0002.", start=m)
-
-
-SUCC_QUERY = 7
 
 
 def test_questions_from_strangers_do_not_keep_connections(peers):
@@ -301,7 +301,7 @@ def test_questions_from_strangers_do_not_keep_connections(peers):
                 if i in closed:
                     continue
                 try:
-                    c.sendall(frame(SUCC_QUERY, struct.pack(">QI", 200, i)))
+                    c.sendall(frame(SUCC_QUERY, **{"from": 200, "seq": i}))
                 except OSError:
                     closed.add(i)
             time.sleep(0.2)  # the attacker's pace
