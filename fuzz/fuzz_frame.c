@@ -27,7 +27,7 @@ typedef struct record {
 static int on_frame(void *ctx, const uint8_t *frame, size_t len) {
   record *r = ctx;
   FUZZ_CHECK(len >= CDHT_HDR_LEN && len <= CDHT_FRAME_MAX);
-  FUZZ_CHECK(frame[0] == CDHT_WIRE_V1);
+  FUZZ_CHECK(frame[0] == CDHT_WIRE_V2);
   FUZZ_CHECK(CDHT_HDR_LEN + (((size_t)frame[2] << 8) | frame[3]) == len);
   /* A frame is made of stream bytes, so the record never runs out of room. */
   FUZZ_CHECK(r->nframes < r->maxframes && r->cap - r->used >= len);

@@ -5,10 +5,13 @@
  * input is a sequence of steps; each starts with an op byte (op % 8) and a step cut short
  * reads zeros:
  *   0 DGRAM k L payload   a UDP datagram from peer PEER(k); k & 8: from the wrong address
- *   1 FRAME k L payload   a TCP frame claiming to be from peer PEER(k)
+ *                         (another host); k & 16: the built message's records are off the
+ *                         classic rule (another port), as a spoofer's would be
+ *   1 FRAME k L payload   a TCP frame claiming to be from peer PEER(k); k & 8 and k & 16 as
+ *                         for DGRAM (a frame's source port is ephemeral: only the host counts)
  *                         payload is L & 127 bytes: sent as they are, or, when L & 128, a
- *                         recipe for a valid message (see build) so the fuzzer gets past the
- *                         codec and reaches deep states
+ *                         recipe for a valid wire v2 message (see build) so the fuzzer gets
+ *                         past the codec and reaches deep states
  *   2 ADVANCE d16         d ms pass; the timer fires at every deadline on the way, as in io/
  *   3 SLEEP d16           d ms pass at once (a suspended process); the timer fires once
  *   4 REQUEST f16         console `request NNNN`: f % 10000, or 10000.. for f >= 0xfff0
@@ -84,25 +87,42 @@ typedef struct fuzz {
   bool in_ring;  /* false while joining: from creation to CDHT_EV_JOIN_ACCEPTED */
 } fuzz;
 
+/* The classic record of peer |id| (127.0.0.1:50000+id); |off| moves it off the rule. */
+static cdht_peer record(const cdht_config *cfg, cdht_id id, bool off) {
+  cdht_peer p = cdht_config_peer(cfg, id);
+  if (off) p.addr.port ^= 0x400;
+  return p;
+}
+
 /* Builds a valid message from recipe bytes |r| (|n| of them; missing ones read 0) as if sent
- * by |from|.  Fields the type does not carry are ignored by the encoder.  Numbers are small or
- * drawn from the peer table, so that they can match what the node expects. */
-static size_t build(uint8_t *dst, size_t cap, cdht_id from, const uint8_t *r, size_t n) {
+ * by |from|, its records classic unless |off|.  Fields the type does not carry are ignored by
+ * the encoder.  Numbers are small or drawn from the peer table, so that they can match what the
+ * node expects; b[7]'s upper bits pick a join's ring parameters (mostly the node's own: 8 bits,
+ * four-digit keys) and a refusal's reason. */
+static size_t build(uint8_t *dst, size_t cap, const cdht_config *cfg, cdht_id from, bool off, const uint8_t *r,
+                    size_t n) {
   uint8_t b[12] = { 0 };
   memcpy(b, r, n < sizeof b ? n : sizeof b);
   cdht_msg m = {
     .type = (uint8_t)(1 + b[0] % (CDHT_MSG_COUNT - 1)),
-    .from = from,
+    .from = record(cfg, from, off),
     .seq = b[1],                /* pings, requests and queries are numbered from 0 or 1 */
     .role = (uint8_t)(CDHT_ROLE_FIRST + (b[2] & 1)),
-    .file = (uint16_t)(((unsigned)b[3] << 8 | b[4]) % (CDHT_FILE_MAX + 1)),
-    .origin = PEER(b[5]),
+    .origin = record(cfg, PEER(b[5]), off),
     .hops = b[6],
     .flags = (uint8_t)(b[7] & CDHT_REQ_FINAL),
-    .succ = { PEER(b[8]), PEER(b[9]) },
-    .about = PEER(b[10]),
+    .nsucc = 2,
+    .succ = { record(cfg, PEER(b[8]), off), record(cfg, PEER(b[9]), off) },
+    .about = record(cfg, PEER(b[10]), off),
     .age_ms = b[11] == 255 ? CDHT_AGE_NEVER : b[11] * 100u, /* 0..25.4 s, either side of 3 s */
+    .bits = (b[7] & 0x60) == 0x60 ? 16 : 8,
+    .keys = (b[7] & 0x18) == 0x18 ? CDHT_KEYS_BLAKE2B : CDHT_KEYS_NUMBERS,
+    .reason = (b[7] & 0x80) ? CDHT_REJECT_PARAMS : CDHT_REJECT_TAKEN,
+    .key = PEER(b[10]),
   };
+  char name[8];
+  snprintf(name, sizeof name, "%04u", (((unsigned)b[3] << 8 | b[4]) % (CDHT_FILE_MAX + 1)));
+  FUZZ_CHECK(cdht_name_set(&m.name, name, 4) == 0);
   cdht_ssize len = cdht_msg_encode(dst, cap, &m);
   FUZZ_CHECK(len > 0);
   return (size_t)len;
@@ -123,6 +143,12 @@ static uint64_t total_drops(const cdht_node *n) {
 
 static bool valid(cdht_id id) { return id < 256; }
 
+/* A known peer of the ring: its id inside it and its record the classic one. */
+static bool ring_peer(const cdht_config *cfg, cdht_peer p) {
+  cdht_peer want = cdht_config_peer(cfg, p.id);
+  return cdht_peer_known(&p) && valid(p.id) && cdht_peer_eq(&p, &want);
+}
+
 /* An input was taken (0) or refused with a reason that is counted; never a fatal code. */
 static void check_input_rc(const fuzz *f, int rc, uint64_t drops_before) {
   FUZZ_CHECK(rc == 0 || rc == CDHT_ANSWERED || (rc <= CDHT_ERR_MALFORMED && rc >= CDHT_ERR_INVAL));
@@ -136,12 +162,16 @@ static void drain(fuzz *f) {
     cdht_msg m;
     FUZZ_CHECK(cdht_msg_decode(&m, o.buf, o.len) == (cdht_ssize)o.len);
     bool udp = m.type == CDHT_MSG_PING || m.type == CDHT_MSG_PONG;
-    TRACE("%6llu  -> %llu %s %s seq %u\n", (unsigned long long)f->now, (unsigned long long)o.to,
+    TRACE("%6llu  -> %llu %s %s seq %u\n", (unsigned long long)f->now, (unsigned long long)o.to.id,
           udp ? "udp" : "tcp", cdht_msg_name(m.type), (unsigned)m.seq);
-    FUZZ_CHECK(o.to != SELF && valid(o.to));
-    FUZZ_CHECK(m.from == SELF);
-    cdht_addr want = cdht_config_addr(f->cfg, o.to);
-    FUZZ_CHECK(o.addr.ip == want.ip && o.addr.port == want.port);
+    /* Only to peers of the ring at their classic records, never to ourselves, always from our
+     * own record; every record it names is a classic one too. */
+    FUZZ_CHECK(o.to.id != SELF && ring_peer(f->cfg, o.to));
+    cdht_peer self = cdht_config_self(f->cfg);
+    FUZZ_CHECK(cdht_peer_eq(&m.from, &self));
+    FUZZ_CHECK(!cdht_peer_known(&m.origin) || ring_peer(f->cfg, m.origin));
+    FUZZ_CHECK(!cdht_peer_known(&m.about) || ring_peer(f->cfg, m.about));
+    for (unsigned i = 0; i < m.nsucc; i++) FUZZ_CHECK(!cdht_peer_known(&m.succ[i]) || ring_peer(f->cfg, m.succ[i]));
     FUZZ_CHECK(o.transport == (udp ? CDHT_UDP : CDHT_TCP));
   }
   cdht_event ev;
@@ -152,6 +182,7 @@ static void drain(fuzz *f) {
       f->in_ring = true;
     }
     FUZZ_CHECK(ev.file <= CDHT_FILE_MAX);
+    FUZZ_CHECK(!cdht_peer_known(&ev.peer) || valid(ev.peer.id));
     char line[512];
     cdht_stream st = cdht_lines_format(line, sizeof line, &ev);
     size_t n = strlen(line);
@@ -170,18 +201,18 @@ static void check_node(const fuzz *f, bool due_ok) {
   uint64_t dl = cdht_node_next_deadline(n);
   FUZZ_CHECK(dl == CDHT_NEVER || dl > f->now || (due_ok && dl == f->now));
   if (cdht_node_has_left(n)) FUZZ_CHECK(dl == CDHT_NEVER);
-  cdht_id s0 = cdht_node_successor(n, 0), s1 = cdht_node_successor(n, 1);
+  cdht_peer s0 = cdht_node_successor(n, 0), s1 = cdht_node_successor(n, 1);
   if (!f->in_ring) { /* joining, or the join failed: no successors yet */
-    FUZZ_CHECK(s0 == CDHT_ID_NONE && s1 == CDHT_ID_NONE);
+    FUZZ_CHECK(!cdht_peer_known(&s0) && !cdht_peer_known(&s1));
     return;
   }
-  FUZZ_CHECK(valid(s0));                          /* only the second slot may be pending */
-  FUZZ_CHECK(s1 == CDHT_ID_NONE || valid(s1));
-  FUZZ_CHECK(s0 != SELF || s1 == SELF);           /* first successor self: a ring of one */
-  FUZZ_CHECK(s0 != s1 || s0 == SELF);
+  FUZZ_CHECK(ring_peer(f->cfg, s0));              /* only the second slot may be pending */
+  FUZZ_CHECK(!cdht_peer_known(&s1) || ring_peer(f->cfg, s1));
+  FUZZ_CHECK(s0.id != SELF || (cdht_peer_known(&s1) && s1.id == SELF)); /* first successor self: a ring of one */
+  FUZZ_CHECK(!cdht_peer_known(&s1) || s0.id != s1.id || s0.id == SELF);
   for (int i = 0; i < 2; i++) {
-    cdht_id p = cdht_node_predecessor(n, i);
-    FUZZ_CHECK(p == CDHT_ID_NONE || (valid(p) && p != SELF));
+    cdht_peer p = cdht_node_predecessor(n, i);
+    FUZZ_CHECK(!cdht_peer_known(&p) || (ring_peer(f->cfg, p) && p.id != SELF));
   }
 }
 
@@ -201,7 +232,7 @@ static void deliver(fuzz *f, script *s, bool udp) {
   uint8_t msg[CDHT_MSG_MAX];
   size_t len = n;
   if (l & 128u) {
-    len = build(msg, sizeof msg, PEER(k), payload, n);
+    len = build(msg, sizeof msg, f->cfg, PEER(k), (k & 16) != 0, payload, n);
     payload = msg;
   }
   uint8_t *copy = malloc(len ? len : 1); /* exact size: ASan sees an over-read */
@@ -209,12 +240,15 @@ static void deliver(fuzz *f, script *s, bool udp) {
   if (len) memcpy(copy, payload, len);
   uint64_t drops = total_drops(f->node);
   int rc;
+  /* The source: the peer's own address (the record's, off the rule or not, as a spoofer on
+   * the peer's host could send from), a TCP connection from an ephemeral port of it; k & 8:
+   * another host. */
+  cdht_addr from = record(f->cfg, PEER(k), (k & 16) != 0).addr;
+  if (k & 8) from.ip[3] ^= 1; /* someone else claiming to be that peer */
   if (udp) {
-    cdht_addr from = cdht_config_addr(f->cfg, PEER(k));
-    if (k & 8) from.ip ^= 1; /* someone else claiming to be that peer */
     rc = cdht_node_on_datagram(f->node, f->now, &from, copy, len);
   } else {
-    const cdht_addr from = { 0x7f000001u, 40001 }; /* TCP comes from an ephemeral port */
+    from.port = 40001;
     rc = cdht_node_on_frame(f->node, f->now, &from, copy, len);
   }
   free(copy);
@@ -230,14 +264,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cdht_mem mem = { pool_alloc, pool_free, &p };
   cdht_config cfg;
   cdht_config_default(&cfg);
-  cfg.self = SELF;
 #ifdef FUZZ_NODE_JOIN
-  cfg.succ[0] = cfg.succ[1] = SELF; /* as src/cli/args.c sets them for --join */
-  cfg.join_via = JOIN_VIA;
+  cdht_config_classic(&cfg, SELF, SELF, SELF); /* as src/cli/args.c sets them for --join */
+  cfg.join_via = cdht_config_addr(&cfg, JOIN_VIA);
   fuzz f = { NULL, NULL, 0, false };
 #else
-  cfg.succ[0] = 5;
-  cfg.succ[1] = 8;
+  cdht_config_classic(&cfg, SELF, 5, 8);
   fuzz f = { NULL, NULL, 0, true };
 #endif
   cfg.ping_interval_ms = 1000;
@@ -286,7 +318,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     }
     case OP_UNREACHABLE:
-      FUZZ_CHECK(cdht_node_on_unreachable(f.node, f.now, PEER(u8(&s))) == 0);
+      FUZZ_CHECK(cdht_node_on_unreachable(f.node, f.now, cdht_config_peer(f.cfg, PEER(u8(&s)))) == 0);
       break;
     case OP_FAILALLOC:
       p.fail_next = true;
