@@ -210,7 +210,9 @@ static int check_record(cdht_node *n, const cdht_peer *p) {
 }
 
 static int check_records(cdht_node *n, const cdht_msg *m) {
-  int rc = check_record(n, &m->from);
+  /* A refusal for other ring parameters comes from a ring of another size: its sender's id may
+   * be past ours, and is only reported (the address is still checked below). */
+  int rc = m->type == CDHT_MSG_JOIN_REJECT && m->reason == CDHT_REJECT_PARAMS ? 0 : check_record(n, &m->from);
   if (!rc) rc = check_record(n, &m->origin);
   if (!rc) rc = check_record(n, &m->about);
   for (unsigned i = 0; i < m->nsucc && !rc; i++) rc = check_record(n, &m->succ[i]);

@@ -540,7 +540,7 @@ static void file_writable(uv_poll_t *p, int status, int events) {
 static int file_start(out_file *f, char *err, size_t errlen) {
   cdht_net *net = f->net;
   cdht_ssize hl = cdht_msg_encode(f->hdr, sizeof f->hdr, &f->m);
-  f->sock = hl < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  f->sock = hl < 0 ? -1 : socket(f->to.addr.family == CDHT_AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (f->sock < 0) {
     if (hl < 0) snprintf(err, errlen, "the transfer header for %s could not be encoded", f->path);
     else snprintf(err, errlen, "socket for %s: %s", f->path, strerror(errno));

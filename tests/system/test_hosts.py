@@ -1,0 +1,150 @@
+"""Peers on separate hosts (issue 10 §5): one peer per network namespace, every one on the same
+port, half of them speaking IPv6 first, joined by address; files stored from one host are
+fetched from another, and the ring repairs after a quit and a kill."""
+import hashlib
+import os
+import re
+import signal
+
+import cdht_harness as h
+from test_hostile import status
+
+PORT = 4000
+OPTS = h.FAST + ["--stabilize-interval", "0.5"]
+
+
+def key_of(name):
+    """A name's key on a 64-bit ring: the first 8 bytes of BLAKE2b-256 (docs/protocol.md §1)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=32).digest()[:8], "big")
+
+
+def responsible(ids, key):
+    return min((p for p in ids if p >= key), default=min(ids))
+
+
+def peer_id(peer):
+    return int(re.match(r"peer (\d+): ", status(peer)).group(1))
+
+
+def listen_args(host, v6_first):
+    first, second = (6, 4) if v6_first else (4, 6)
+    return ["--listen", host.hostport(PORT, first), "--listen", host.hostport(PORT, second)]
+
+
+def start_peer(peers, host, tmp_path, v6_first, join=None):
+    d = tmp_path / host.name
+    d.mkdir()
+    argv = [h.CDHT, *OPTS, *listen_args(host, v6_first), "--data-dir", str(d / "data"), "--download-dir", str(d)]
+    if join:
+        argv += ["--join", join]
+    p = peers.run(host.argv(argv), exe=True, cwd=str(d))
+    p.dir = d
+    return p
+
+
+def ring_is(peers_by_id):
+    """A check for h.eventually: every peer's status names the live ring's next two peers as its
+    successors, and the two before it as its predecessors."""
+    ids = sorted(peers_by_id)
+    n = len(ids)
+
+    def check():
+        for i, p in enumerate(ids):
+            want = f"peer {p}: predecessors {ids[(i - 1) % n]} {ids[(i - 2) % n]}, " \
+                   f"successors {ids[(i + 1) % n]} {ids[(i + 2) % n]}"
+            got = status(peers_by_id[p]).splitlines()[0]
+            if got != want:
+                return f"{got!r}, want {want!r}"
+        return None
+    return check
+
+
+def test_a_ring_of_separate_hosts_stores_fetches_and_repairs(hosts, peers, tmp_path):
+    net = hosts(8)
+    procs = {}
+    first = start_peer(peers, net[0], tmp_path, v6_first=False)
+    procs[peer_id(first)] = first
+    # Peer ids come from the listen address: 8 hosts on one port get 8 ids.
+    expected_id = key_of(net[0].hostport(PORT))
+    assert peer_id(first) == expected_id
+    for k in range(1, 8):
+        v6 = k % 2 == 1  # half the peers speak IPv6 first, and join through host 0's IPv6 address
+        p = start_peer(peers, net[k], tmp_path, v6_first=v6, join=net[0].hostport(PORT, 6 if v6 else 4))
+        p.wait_line("Join request has been accepted.", timeout=15)
+        pid = peer_id(p)
+        assert pid == key_of(net[k].hostport(PORT, 6 if v6 else 4))
+        assert pid not in procs
+        procs[pid] = p
+    h.eventually(ring_is(procs), 30, "the ring of 8 hosts to settle")
+    # The addresses each peer knows its neighbours by are the hosts' own.
+    report = status(procs[min(procs)])
+    assert re.search(r"^addresses: this peer (198\.18\.0\.\d+|\[fd00:cd47::\w+\]):4000 and ", report, re.M), report
+
+    # Store from one host, request from another: the responsible peer answers, the bytes agree.
+    ids = sorted(procs)
+    name = "0042"
+    holder = responsible(ids, key_of(name))
+    storer = procs[ids[1]] if ids[1] != holder else procs[ids[2]]
+    data = os.urandom(300_000)
+    src = storer.dir / "mine.bin"
+    src.write_bytes(data)
+    m = storer.out.mark()
+    storer.type(f"store {name} {src}")
+    storer.wait_line(f"File {name} has been stored at peer {holder}.", timeout=20, start=m)
+    asker_id = next(p for p in reversed(ids) if p not in (holder, ids[1], ids[2]))
+    asker = procs[asker_id]
+    m = asker.out.mark()
+    asker.type(f"request {name}")
+    asker.wait_line(f"Received a response message from peer {holder}, which has the file {name}.", timeout=20,
+                    start=m)
+    asker.wait_line("The file is received.", timeout=20, start=m)
+    assert (asker.dir / f"received_{name}.bin").read_bytes() == data
+
+    # A quit: its predecessors take its successors, and its keys go to its successor.
+    leaver_id = next(p for p in ids if p not in (holder, asker_id))
+    leaver = procs.pop(leaver_id)
+    leaver.type("quit")
+    assert leaver.wait_exit(15) == 0
+    h.eventually(ring_is(procs), 30, "the ring to close over the peer that quit")
+
+    # A kill: noticed through lost pings at its predecessor, repaired around.
+    ids = sorted(procs)
+    victim_id = next(p for p in ids if p not in (holder, asker_id))
+    pred_id = ids[(ids.index(victim_id) - 1) % len(ids)]
+    m = procs[pred_id].out.mark()
+    procs.pop(victim_id).kill(signal.SIGKILL)
+    procs[pred_id].wait_line(f"Peer {victim_id} is no longer alive.", timeout=20, start=m)
+    h.eventually(ring_is(procs), 30, "the ring to repair around the killed peer")
+
+    # Requests still reach the responsible peer, from every remaining host.
+    holder = responsible(sorted(procs), key_of(name)) if holder in procs else holder
+    for pid, p in procs.items():
+        if pid == holder:
+            continue
+        m = p.out.mark()
+        p.type(f"request {name}")
+        p.wait_line(f"Received a response message from peer {holder}, which has the file {name}.", timeout=20,
+                    start=m)
+        p.wait_line("The file is received.", timeout=20, start=m)
+        assert (p.dir / f"received_{name}.bin").read_bytes() == data
+
+
+def test_a_joiner_with_other_ring_parameters_is_told_what_differs(hosts, peers, tmp_path):
+    net = hosts(2)
+    a = start_peer(peers, net[0], tmp_path, v6_first=False)
+    peer_id(a)
+    d = tmp_path / "b"
+    d.mkdir()
+    b = peers.run(net[1].argv([h.CDHT, *OPTS, "--listen", net[1].hostport(PORT), "--bits", "32",
+                               "--join", net[0].hostport(PORT), "--data-dir", str(d)]), exe=True, cwd=str(d))
+    b.wait_err("join failed: the ring uses 64-bit ids, this peer 32", timeout=15)
+    assert b.wait_exit(10) == 1
+
+
+def test_joining_an_address_where_nobody_listens_fails_with_the_address(hosts, peers, tmp_path):
+    net = hosts(2)
+    b = peers.run(net[1].argv([h.CDHT, *OPTS, "--listen", net[1].hostport(PORT),
+                               "--join", net[0].hostport(PORT), "--data-dir", str(tmp_path)]), exe=True,
+                  cwd=str(tmp_path))
+    b.wait_err(f"join failed: peer at {net[0].hostport(PORT)} does not answer (connection refused)", timeout=15)
+    assert b.wait_exit(10) == 1
