@@ -356,8 +356,20 @@ def test_demo_sh_starts_each_years_ring_in_tmux(tmp_path):
             with open(tmp_path / variant / sample, "rb") as f:
                 assert f.read(5) == b"%PDF-"
             tmux("kill-server")
+            base = 50000 if variant == "2019" else 12000
+            h.eventually(lambda: _ports_taken(base, titles), 10, "the demo's peers to end")  # on SIGHUP
     finally:
         tmux("kill-server")
+
+
+def _ports_taken(base, ids):
+    for p in ids:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", base + p))
+            except OSError:
+                return f"port {base + p} still taken"
+    return None
 
 
 def _sniff_file_resp(sniffer, dport, deadline_s):
