@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The canonical demo without a terminal: installs, builds, runs the five steps and prints each
-# peer's lines.  Extra arguments replace the fast test ping profile, e.g. --ping-interval 1.
+# A year's canonical demo without a terminal: installs, builds, runs its steps and prints each
+# peer's lines.  `--variant 2019` or `--variant 2020` first picks the year (default: the classic
+# five steps); further arguments replace the fast test ping profile, e.g. --ping-interval 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

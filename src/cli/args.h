@@ -1,11 +1,18 @@
-/* Command-line arguments: `cdht [OPTIONS] ID S1 S2` (and `--help`, `--version`). */
+/* Command-line arguments: `cdht [OPTIONS] ID S1 S2`, `ID --join KNOWN`, the 2019 form `ID S1 S2 MSS
+ * DROP`, the 2020 forms `init ID S1 S2 PING_INTERVAL` and `join ID KNOWN PING_INTERVAL` (and
+ * `--help`, `--version`). */
 #ifndef CDHT_ARGS_H
 #define CDHT_ARGS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/lines.h"
 #include "core/node.h"
+
+/* The 2019 form's file transfer (docs/protocol.md §10): bounds of its arguments. */
+#define CDHT_SAW_MSS_MAX 65479u   /* a segment's data: 65507 (largest UDP payload) - 28 (header) */
+#define CDHT_SAW_RTO_MS 1000u     /* the specification's retransmission timeout */
 
 typedef enum cdht_action { CDHT_RUN, CDHT_HELP, CDHT_VERSION } cdht_action;
 
@@ -18,6 +25,10 @@ typedef struct cdht_args {
   const char *events_path; /* --events FILE, or NULL (borrowed from argv) */
   const char *data_dir;    /* --data-dir, or NULL for ./cdht-data/peer-ID (borrowed) */
   const char *download_dir; /* --download-dir, or NULL for the current directory (borrowed) */
+  cdht_variant variant;    /* which year's program the form follows */
+  uint32_t mss;            /* 2019: data bytes per segment (1..CDHT_SAW_MSS_MAX) */
+  double saw_drop;         /* 2019: probability that the responder drops a segment it forms */
+  uint32_t rto_ms;         /* 2019: retransmission timeout (CDHT_SAW_RTO_MS; tests may shorten it) */
 } cdht_args;
 
 /* Parses |argc| strings of |argv| (borrowed; argv[0] is the program name).  Returns 0, or -1

@@ -114,6 +114,11 @@ struct cdht_content {
   uv_loop_t *loop;
   uv_timer_t keys_timer;       /* sweeps keys_in while it is not empty (keys_sweep) */
   bool keys_timer_open;
+  cdht_variant variant;        /* the wording of the transfer and handover lines */
+  /* 2019: files in the working directory are served as well (cdht_content_serve_dir): per file,
+   * whether one is there and its extension; NULL otherwise. */
+  struct served { bool on; char ext[CDHT_EXT_LEN + 1]; } *served;
+  char served_dir[2048];
 };
 
 /* "2012.pdf" -> 2012 and "pdf"; -1 for any other name. */
@@ -333,14 +338,20 @@ static expect *find_get(cdht_content *c, uint32_t seq, uint16_t file) {
 }
 
 /* Prints what a GET can print now, in order; frees the expectation when all is said. */
-static void advance_get(expect *e) {
+static void print_transfer(const cdht_content *c, cdht_transfer_line which, uint16_t file, cdht_id peer) {
+  char line[128];
+  cdht_lines_transfer_as(line, sizeof line, c->variant, which, file, peer);
+  fputs(line, stdout);
+}
+
+static void advance_get(const cdht_content *c, expect *e) {
   if (!e->responded) return;
   if (e->started && !e->said_start) {
-    fputs(cdht_lines_transfer(CDHT_LINE_RECEIVING), stdout);
+    print_transfer(c, CDHT_LINE_RECEIVING, e->file, e->from);
     e->said_start = true;
   }
   if (!e->finished) return;
-  if (e->status == 0) fputs(cdht_lines_transfer(CDHT_LINE_RECEIVED), stdout);
+  if (e->status == 0) print_transfer(c, CDHT_LINE_RECEIVED, e->file, e->from);
   fputs(e->note, stderr);
   e->used = false;
 }
@@ -365,17 +376,18 @@ static struct keys_in *keys_from(cdht_content *c, cdht_id peer) {
   return k;
 }
 
-static void print_keys_received(cdht_id peer, unsigned count) {
+static void print_keys_received(const cdht_content *c, cdht_id peer, unsigned count) {
   char line[128];
   cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = peer, .seq = count };
-  if (cdht_lines_format(line, sizeof line, &ev) == CDHT_STDOUT) fputs(line, stdout);
+  cdht_stream st = cdht_lines_format_as(line, sizeof line, &ev, c->variant, false);
+  if (st != CDHT_SILENT) fputs(line, st == CDHT_STDOUT ? stdout : stderr);
 }
 
 /* Prints "N files received from peer G." once G announced its handover and every file it
  * announced has arrived here and got its verdict (N: those that arrived whole). */
-static void keys_check(struct keys_in *k) {
+static void keys_check(const cdht_content *c, struct keys_in *k) {
   if (!k || !k->announced || k->arrived < k->expected || k->inflight > 0) return;
-  print_keys_received(k->peer, k->ok);
+  print_keys_received(c, k->peer, k->ok);
   k->used = false;
 }
 
@@ -390,7 +402,7 @@ static void keys_sweep(uv_timer_t *t) {
     struct keys_in *k = &c->keys_in[i];
     if (!k->used) continue;
     if (k->inflight == 0 && now - k->since_ms >= KEYS_QUIET_MS) {
-      if (k->announced) print_keys_received(k->peer, k->ok);
+      if (k->announced) print_keys_received(c, k->peer, k->ok);
       k->used = false;
     } else {
       left = true;
@@ -411,18 +423,18 @@ static void keys_arrived(cdht_content *c, cdht_id peer, bool whole) {
   if (k->inflight > 0) k->inflight--;
   k->arrived++;
   k->ok += whole;
-  keys_check(k);
+  keys_check(c, k);
 }
 
 void cdht_content_keys_announced(cdht_content *c, cdht_id peer, unsigned count) {
   struct keys_in *k = keys_from(c, peer);
   if (!k) {
-    print_keys_received(peer, count);
+    print_keys_received(c, peer, count);
     return;
   }
   k->announced = true;
   k->expected = count;
-  keys_check(k);
+  keys_check(c, k);
 }
 
 static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
@@ -469,7 +481,7 @@ static int on_accept(void *ctx, const cdht_msg *h, char *path, size_t cap) {
       return 0;
     }
     get_path(c, e, path, cap);
-    advance_get(e);
+    advance_get(c, e);
     return 0;
   }
   return -1; /* nobody asked for it */
@@ -501,7 +513,7 @@ static void on_received(void *ctx, const cdht_msg *h, const char *path, int stat
       snprintf(e->note, sizeof e->note, "receiving %04u from peer %llu failed: %.400s\n", h->file,
                (unsigned long long)h->from, err);
     if (e->early && e->vouched) early_to_final(c, e);
-    if (!e->early) advance_get(e); /* else its response settles it (settle_early) */
+    if (!e->early) advance_get(c, e); /* else its response settles it (settle_early) */
     return;
   }
   if (status < 0) {
@@ -575,8 +587,8 @@ static void on_digested(void *ctx, uint8_t kind, uint16_t file, const char *path
 }
 
 static void on_sent(void *ctx, uint16_t file, int status, const char *err) {
-  (void)ctx;
-  if (status == 0) fputs(cdht_lines_transfer(CDHT_LINE_SENT), stdout);
+  const cdht_content *c = ctx;
+  if (status == 0) print_transfer(c, CDHT_LINE_SENT, file, CDHT_ID_NONE);
   else fprintf(stderr, "sending %04u failed: %s\n", file, err);
 }
 
@@ -594,6 +606,9 @@ static void handover_pump(cdht_content *c, unsigned slot) {
         !cdht_ring_between(ho->lo, cdht_ring_key(f, cfg->ring_size), ho->hi, cfg->ring_size))
       continue;
     held_path(c, f, c->ext[f], path, sizeof path);
+    struct stat sb;
+    if (c->served && c->served[f].on && stat(path, &sb) < 0)
+      continue; /* the user's file in the working directory stays there, and stays the user's */
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, f, path, &size);
     uint32_t marks = cdht_node_superseded(c->node, f) ? CDHT_XFER_SUPERSEDED : 0;
@@ -760,7 +775,7 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
   case CDHT_EV_RESPONSE_SENT: {
     if (!ev->content) break;
     held_path(c, ev->file, c->ext[ev->file], path, sizeof path);
-    fputs(cdht_lines_transfer(CDHT_LINE_SENDING), stdout);
+    print_transfer(c, CDHT_LINE_SENDING, ev->file, ev->peer);
     uint64_t size = 0;
     const uint8_t *dg = known_digest(c, ev->file, path, &size);
     if (cdht_net_send_file(c->net, ev->peer, CDHT_XFER_GET, ev->file, ev->seq, ev->token, path, c->ext[ev->file],
@@ -800,7 +815,7 @@ void cdht_content_on_event(cdht_content *c, const cdht_event *ev) {
       e->deadline_ms = start_deadline(c);
       expect_arm(c);
     }
-    advance_get(e);
+    advance_get(c, e);
     break;
   }
   case CDHT_EV_REQUEST_FAILED: /* that request's transfer can no longer be told apart from a forged one */
@@ -950,8 +965,46 @@ void cdht_content_stop(cdht_content *c) {
   uv_close((uv_handle_t *)&c->keys_timer, NULL);
 }
 
+void cdht_content_set_variant(cdht_content *c, cdht_variant variant) { c->variant = variant; }
+
+int cdht_content_serve_dir(cdht_content *c, const char *dir, char *err, size_t errlen) {
+  if (!c->served) c->served = calloc(CDHT_FILE_MAX + 1, sizeof *c->served);
+  if (!c->served) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  snprintf(c->served_dir, sizeof c->served_dir, "%s", dir);
+  DIR *d = opendir(dir);
+  if (!d) {
+    snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  for (struct dirent *e; (e = readdir(d));) {
+    char ext[CDHT_EXT_LEN + 1];
+    int file = parse_name(e->d_name, ext);
+    if (file < 0) continue;
+    /* NNNN.pdf before NNNN.anything else, as `store` looks for it */
+    if (c->served[file].on && strcmp(c->served[file].ext, "pdf") == 0) continue;
+    c->served[file].on = true;
+    snprintf(c->served[file].ext, sizeof c->served[file].ext, "%s", ext);
+    cdht_node_set_stored(c->node, (uint16_t)file, true);
+  }
+  closedir(d);
+  return 0;
+}
+
+int cdht_content_source(const cdht_content *c, uint16_t file, char *path, size_t cap) {
+  struct stat sb;
+  held_path(c, file, c->ext[file], path, cap);
+  if (stat(path, &sb) == 0) return 0;
+  if (!c->served || !c->served[file].on) return -1;
+  snprintf(path, cap, "%s/%04u%s%s", c->served_dir, file, c->served[file].ext[0] ? "." : "", c->served[file].ext);
+  return 0;
+}
+
 void cdht_content_close(cdht_content *c) {
   if (!c) return;
+  free(c->served);
   free(c->ext); /* the block, with dig */
   free(c);
 }

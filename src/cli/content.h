@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/lines.h"
 #include "core/node.h"
 #include "io/net.h"
 
@@ -52,5 +53,18 @@ void cdht_content_keys_announced(cdht_content *c, cdht_id peer, unsigned count);
 void cdht_content_stop(cdht_content *c);
 
 void cdht_content_close(cdht_content *c);
+
+/* The wording of the transfer and handover lines (default: classic). */
+void cdht_content_set_variant(cdht_content *c, cdht_variant variant);
+
+/* The 2019 form: marks every file NNNN or NNNN.ext in |dir| (copied; the working directory) as
+ * held, so that this peer serves it when it is responsible, as the specification's peers serve
+ * 2012.pdf from beside the program.  Such a file is never handed over or removed.  Returns 0, or
+ * -1 with a message in |err|. */
+int cdht_content_serve_dir(cdht_content *c, const char *dir, char *err, size_t errlen);
+
+/* Writes into |path| the file to send as |file|'s content: the data directory's copy, else the
+ * one in the served directory.  Returns 0, or -1 if there is neither. */
+int cdht_content_source(const cdht_content *c, uint16_t file, char *path, size_t cap);
 
 #endif

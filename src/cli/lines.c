@@ -65,6 +65,8 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not pee
   X(STORED, STDOUT, "stored", J_FILE, "File %04u has been stored at peer %s.\n", f, p)                         \
   X(HANDED_OVER, STDOUT, "handed_over", J_COUNT, "%u files handed over to peer %s.\n", n, p)                    \
   X(KEYS_RECEIVED, STDOUT, "keys_received", J_COUNT, "%u files received from peer %s.\n", n, p)                \
+  /* Only the 2020 form prints a ping round (CDHT_LINES_2020). */                                             \
+  X(PINGS_SENT, SILENT, "pings_sent", J_SUCC, "%s", "")                                                        \
   /* Actions for the I/O layer, and the end; not lines. */                                                    \
   X(STORE_UPLOAD, SILENT, "store_upload", J_FILE, "%s", "")                                                    \
   X(HANDOVER, SILENT, "handover", 0, "%s", "")                                                                 \
@@ -89,12 +91,78 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not pee
 _Static_assert(0 CDHT_LINES(COUNT_ROW) == CDHT_EV_COUNT, "CDHT_LINES needs one row per cdht_event_kind");
 #undef COUNT_ROW
 
+/* The 2020 specification's wording (the `init` / `join` forms), for the kinds it words
+ * differently; every other kind keeps its CDHT_LINES row.  No trailing full stops.  The
+ * variants page (classic-variants.md §2, 2020) marks some readings as guesses ([G]); where it
+ * does, the spec's own reading is taken:
+ *  - a new predecessor of a joiner prints "My new first/second successor is Peer ..." like
+ *    every other successor change (one implementation prints "My first successor is ..."
+ *    there; the spec's table says "new"); only the joiner itself, which had no successors
+ *    before, prints "My first successor is Peer A" (SUCCESSORS after JOIN_ACCEPTED);
+ *  - "Peer K is no longer alive" without a full stop, like every 2020 line (some print one);
+ *  - no "> " prefix (several implementations copy it from how the spec displayed lines);
+ *  - the file moves over TCP and is saved as received_F.pdf (the practice of two
+ *    implementations; the spec names no transport) — cli/content.c;
+ *  - the peer that answers a request prints "Sending file F to Peer R" only when content
+ *    follows (the transfer's first line, cdht_lines_transfer_as); an answer without content
+ *    is noted on stderr;
+ *  - lines the 2020 table does not have (a storer's "File F has been stored at peer P", the
+ *    handover counts) go to stderr, so that stdout is the 2020 lines exactly;
+ *  - a peer with a single successor says "Ping requests sent to Peer A" (the spec only shows
+ *    rings of two successors).
+ * Commands `Store F`, `Request F`, `Quit` are matched without regard to case (cli/commands.c). */
+#define CDHT_LINES_2020(Y)                                                                                     \
+  Y(PINGS_SENT, STDOUT, "Ping requests sent to Peers %s and %s\n", a, b)                                      \
+  Y(PING_REQUEST, STDOUT, "Ping request message received from Peer %s\n", p)                                  \
+  Y(PING_RESPONSE, STDOUT, "Ping response received from Peer %s\n", p)                                         \
+  Y(REQUEST_SENT, STDOUT, "File request for %04u has been sent to my successor\n", f)                         \
+  Y(REQUEST_FORWARDED, STDOUT, "Request for File %04u has been received, but the file is not stored here\n", f) \
+  Y(FILE_HERE, STDOUT, "File %04u is stored here\n", f)                                                        \
+  Y(RESPONSE_SENT, SILENT, "%s", "")                                                                          \
+  Y(RESPONSE_RECEIVED, STDOUT, "Peer %s had File %04u\n", p, f)                                                \
+  Y(DEPARTING, STDOUT, "Peer %s will depart from the network\n", p)                                            \
+  Y(SUCCESSORS, STDOUT, "My new first successor is Peer %s\nMy new second successor is Peer %s\n", a, b)        \
+  Y(PEER_DEAD, STDOUT, "Peer %s is no longer alive\n", p)                                                      \
+  Y(JOIN_FORWARDED, STDOUT, "Peer %s Join request forwarded to my successor\n", p)                             \
+  Y(JOIN_RECEIVED, STDOUT, "Peer %s Join request received\n", p)                                               \
+  Y(SUCC_CHANGE, STDOUT, "%s", "Successor Change request received\n")                                         \
+  Y(JOIN_ACCEPTED, STDOUT, "%s", "Join request has been accepted\n")                                          \
+  Y(STORE_FORWARDED, STDOUT, "Store %04u request forwarded to my successor\n", f)                              \
+  Y(STORE_ACCEPTED, STDOUT, "Store %04u request accepted\n", f)                                                \
+  Y(STORED, STDERR, "file %04u has been stored at peer %s\n", f, p)                                            \
+  Y(HANDED_OVER, STDERR, "%u files handed over to peer %s\n", n, p)                                            \
+  Y(KEYS_RECEIVED, STDERR, "%u files received from peer %s\n", n, p)
+
 cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
+  return cdht_lines_format_as(buf, cap, ev, CDHT_VARIANT_CLASSIC, false);
+}
+
+cdht_stream cdht_lines_format_as(char *buf, size_t cap, const cdht_event *ev, cdht_variant variant, bool joined) {
   char pb[24], ab[24], bb[24], sb[24], wb[128];
   const char *p = id_text(pb, sizeof pb, ev->peer), *a = id_text(ab, sizeof ab, ev->succ[0]),
              *b = id_text(bb, sizeof bb, ev->succ[1]);
   unsigned f = ev->file, n = ev->seq;
   buf[0] = '\0';
+  if (variant == CDHT_VARIANT_2020) {
+    if (ev->kind == CDHT_EV_SUCCESSORS && joined) {
+      snprintf(buf, cap, "My first successor is Peer %s\nMy second successor is Peer %s\n", a, b);
+      return CDHT_STDOUT;
+    }
+    if (ev->kind == CDHT_EV_PINGS_SENT && ev->succ[1] == CDHT_ID_NONE) {
+      snprintf(buf, cap, "Ping requests sent to Peer %s\n", a);
+      return CDHT_STDOUT;
+    }
+    switch (ev->kind) {
+#define FORMAT_2020(kind, stream, ...)                                                                         \
+  case CDHT_EV_##kind:                                                                                         \
+    snprintf(buf, cap, __VA_ARGS__);                                                                           \
+    return CDHT_##stream;
+      CDHT_LINES_2020(FORMAT_2020)
+#undef FORMAT_2020
+    default:
+      break; /* worded as in CDHT_LINES */
+    }
+  }
 #define SECS seconds_text(sb, sizeof sb, ev->ms)
 #define WHY join_failure_text(wb, sizeof wb, ev->reason, p)
   switch (ev->kind) {
@@ -159,6 +227,23 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
     off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   }
   snprintf(buf + off, cap - off, "}\n");
+}
+
+void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_transfer_line which, uint16_t file,
+                            cdht_id peer) {
+  char pb[24];
+  if (variant != CDHT_VARIANT_2020) {
+    snprintf(buf, cap, "%s", cdht_lines_transfer(which));
+    return;
+  }
+  const char *p = id_text(pb, sizeof pb, peer);
+  switch (which) {
+  case CDHT_LINE_SENDING: snprintf(buf, cap, "Sending file %04u to Peer %s\n", file, p); return;
+  case CDHT_LINE_SENT: snprintf(buf, cap, "The file has been sent\n"); return;
+  case CDHT_LINE_RECEIVING: snprintf(buf, cap, "Receiving File %04u from Peer %s\n", file, p); return;
+  case CDHT_LINE_RECEIVED: snprintf(buf, cap, "File %04u received\n", file); return;
+  }
+  buf[0] = '\0';
 }
 
 const char *cdht_lines_transfer(cdht_transfer_line which) {

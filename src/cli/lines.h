@@ -3,15 +3,28 @@
 #ifndef CDHT_LINES_H
 #define CDHT_LINES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/node.h"
 
 typedef enum cdht_stream { CDHT_SILENT = 0, CDHT_STDOUT = 1, CDHT_STDERR = 2 } cdht_stream;
 
+/* Which year's program a peer follows (README, "The peer"): the wording of its lines, its
+ * ports, how a requested file travels. */
+typedef enum cdht_variant {
+  CDHT_VARIANT_CLASSIC = 0, /* `cdht ID S1 S2`, `cdht ID --join KNOWN` (2015/2018 lines) */
+  CDHT_VARIANT_2019,        /* `cdht ID S1 S2 MSS DROP`: classic lines, file over UDP stop-and-wait */
+  CDHT_VARIANT_2020,        /* `cdht init ...`, `cdht join ...`: the 2020 lines, ports 12000+i */
+} cdht_variant;
+
 /* Writes the line(s) for |ev| into |buf| (each ending in '\n'; NUL-terminated) and returns the
  * stream they belong on, or CDHT_SILENT (buf empty) for an event nobody prints. */
 cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev);
+
+/* The same in |variant|'s wording.  |joined|: |ev| is the SUCCESSORS event that follows this
+ * peer's own JOIN_ACCEPTED (the 2020 joiner's "My first successor is Peer A"). */
+cdht_stream cdht_lines_format_as(char *buf, size_t cap, const cdht_event *ev, cdht_variant variant, bool joined);
 
 /* Returns a stable snake_case name for |kind| ("ping_request", ...), "?" if unknown. */
 const char *cdht_event_name(cdht_event_kind kind);
@@ -29,5 +42,10 @@ cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev);
 /* The transfer lines of the later variant (stdout), printed by the I/O side of a transfer. */
 typedef enum cdht_transfer_line { CDHT_LINE_SENDING, CDHT_LINE_SENT, CDHT_LINE_RECEIVING, CDHT_LINE_RECEIVED } cdht_transfer_line;
 const char *cdht_lines_transfer(cdht_transfer_line which);
+
+/* The transfer line |which| in |variant|'s wording into |buf| (stdout): the 2020 lines name
+ * the |file| and the |peer| at the other end. */
+void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_transfer_line which, uint16_t file,
+                            cdht_id peer);
 
 #endif

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/content.h"
 #include "cli/lines.h"
+#include "cli/udpfile.h"
 #include "io/console.h"
 #include "io/net.h"
 
@@ -26,6 +27,10 @@ typedef struct app {
   cdht_net *net;
   cdht_console *console;
   cdht_content *content;    /* data directory and transfers */
+  cdht_udpfile *udpfile;    /* the 2019 form: requested files over UDP, or NULL */
+  cdht_variant variant;     /* which year's lines */
+  bool joined;              /* 2020: our JOIN_ACCEPTED was the last line: the joiner's successor lines follow */
+  bool stored_here;         /* a store command was accepted by this peer itself (STORE_ACCEPTED for self) */
   uv_signal_t sigterm;
   FILE *events;             /* --events: one JSON object per event, or NULL */
   bool show_pings;          /* `pings off` hides the ping lines */
@@ -41,6 +46,7 @@ static void shutdown_app(app *a) {
   a->console = NULL;
   cdht_net_close(a->net);
   cdht_content_stop(a->content);
+  cdht_udpfile_stop(a->udpfile);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
 }
 
@@ -54,15 +60,21 @@ static void on_event(void *ctx, const cdht_event *ev) {
   if (ev->kind == CDHT_EV_LEFT) { shutdown_app(a); return; }
   if (ev->kind == CDHT_EV_LEAVE_UNCONFIRMED) a->unconfirmed = true;
   if (ev->kind == CDHT_EV_JOIN_FAILED) a->join_failed = true;
-  if (!a->show_pings && (ev->kind == CDHT_EV_PING_REQUEST || ev->kind == CDHT_EV_PING_RESPONSE)) return;
+  if (!a->show_pings && (ev->kind == CDHT_EV_PING_REQUEST || ev->kind == CDHT_EV_PING_RESPONSE ||
+                         ev->kind == CDHT_EV_PINGS_SENT))
+    return;
   if (ev->kind == CDHT_EV_KEYS_RECEIVED && a->content) { /* the line waits for the files themselves */
     cdht_content_keys_announced(a->content, ev->peer, ev->seq);
     return;
   }
-  cdht_stream s = cdht_lines_format(buf, sizeof buf, ev);
+  cdht_stream s = cdht_lines_format_as(buf, sizeof buf, ev, a->variant, a->joined && ev->kind == CDHT_EV_SUCCESSORS);
+  if (ev->kind == CDHT_EV_STORE_ACCEPTED && ev->peer == cdht_node_config(a->node)->self) a->stored_here = true;
+  if (ev->kind == CDHT_EV_JOIN_ACCEPTED) a->joined = true;
+  else if (ev->kind == CDHT_EV_SUCCESSORS) a->joined = false;
   if (s == CDHT_STDOUT) fputs(buf, stdout);
   else if (s == CDHT_STDERR) fputs(buf, stderr);
   if (cdht_lines_no_content(buf, sizeof buf, ev) == CDHT_STDERR) fputs(buf, stderr);
+  if (a->udpfile && cdht_udpfile_on_event(a->udpfile, ev)) return;
   if (a->content) cdht_content_on_event(a->content, ev);
 }
 
@@ -106,6 +118,7 @@ static void print_status(app *a) {
             (unsigned long long)cs->awaited_refused, (unsigned long long)cs->awaited_taken,
             (unsigned long long)cs->awaited_expired);
   }
+  if (a->udpfile) cdht_udpfile_status(a->udpfile, stderr);
   fprintf(stderr, "sending: %llu timed out, %llu refused at the limit\n", (unsigned long long)ns->send_timeouts,
           (unsigned long long)ns->send_refused);
   fprintf(stderr, "failure detection: %llu probes, %llu witness questions, %llu verdicts overturned\n",
@@ -147,7 +160,15 @@ static void on_line(void *ctx, const char *text, size_t len, bool too_long) {
       break;
     }
     cdht_command cmd = { .kind = CDHT_CMD_STORE, .file = line.file };
+    a->stored_here = false;
     if (run_command(a, &cmd, "store") < 0) cdht_content_cancel_store(a->content, line.file);
+    /* The 2020 storer, not responsible itself, says that it passed the store on as every other
+     * peer on the way does (the node has no event for a store it sends). */
+    else if (a->variant == CDHT_VARIANT_2020 && !a->stored_here) {
+      cdht_event ev = { .kind = CDHT_EV_STORE_FORWARDED, .peer = CDHT_ID_NONE, .file = line.file };
+      char buf[128];
+      if (cdht_lines_format_as(buf, sizeof buf, &ev, a->variant, false) == CDHT_STDOUT) fputs(buf, stdout);
+    }
     break;
   }
   case CDHT_LINE_QUIT: {
@@ -186,7 +207,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   randombytes_buf(args.cfg.secret, sizeof args.cfg.secret); /* request ids and tokens nobody can guess */
-  app a = { .loop = uv_default_loop(), .show_pings = true };
+  app a = { .loop = uv_default_loop(), .show_pings = true, .variant = args.variant };
+  uint64_t t0 = uv_now(a.loop); /* the 2019 logs count seconds from the program's start */
   int rc = cdht_node_new(&a.node, &args.cfg, NULL, uv_now(a.loop));
   if (rc < 0) {
     fprintf(stderr, "cdht: %s\n", cdht_strerror(rc));
@@ -236,6 +258,24 @@ int main(int argc, char **argv) {
     uv_loop_close(a.loop);
     return 1;
   }
+  cdht_content_set_variant(a.content, args.variant);
+  if (args.variant == CDHT_VARIANT_2019) {
+    cdht_saw_opts so = { .mss = (uint16_t)args.mss, .drop = args.saw_drop, .rto_ms = args.rto_ms, .t0_ms = t0,
+                         .seed = ((uint64_t)randombytes_random() << 32) | randombytes_random(), .log_dir = "." };
+    if (cdht_udpfile_open(&a.udpfile, a.loop, a.node, a.net, a.content, &so, download_dir, err, sizeof err) < 0) {
+      fprintf(stderr, "cdht: %s\n", err);
+      cdht_udpfile_stop(a.udpfile);
+      cdht_content_stop(a.content);
+      cdht_net_close(a.net);
+      uv_run(a.loop, UV_RUN_DEFAULT);
+      cdht_udpfile_free(a.udpfile);
+      cdht_content_close(a.content);
+      if (a.events) fclose(a.events);
+      cdht_node_del(a.node);
+      uv_loop_close(a.loop);
+      return 1;
+    }
+  }
   uv_signal_init(a.loop, &a.sigterm);
   a.sigterm.data = &a;
   uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
@@ -245,7 +285,9 @@ int main(int argc, char **argv) {
 
   uv_run(a.loop, UV_RUN_DEFAULT);
   cdht_content_stop(a.content); /* if the loop ended another way than shutdown_app */
+  cdht_udpfile_stop(a.udpfile);
   uv_run(a.loop, UV_RUN_DEFAULT);
+  cdht_udpfile_free(a.udpfile);
   if (a.unconfirmed) fprintf(stderr, "cdht: left the ring without every predecessor's confirmation\n");
   cdht_content_close(a.content);
   cdht_node_del(a.node);

@@ -28,7 +28,7 @@
  *    (1 event), and only to a request the deaths did not end;
  *  - besides those, at most 16 outputs (timer: 2 pings, 2 probes, 4 witness queries, 2 repair
  *    queries, 1 stabilization question; a message handler: at most 3, e.g. a join's accept and
- *    successor change) and 16 events (2 PEER_DEAD, 1 RING_BROKEN or NEVER_ANSWERED, 1 SUCCESSORS;
+ *    successor change) and 16 events (2 PEER_DEAD, 1 RING_BROKEN or NEVER_ANSWERED, 1 SUCCESSORS, 1 PINGS_SENT;
  *    a message handler: at most 4, e.g. DEPARTING, RING_BROKEN, SUCCESSORS).
  * Hence 2 * 32 + 16 = 80 each (tests/unit/test_node.c provokes the requests' worst case). */
 #define CDHT_QUEUE_OTHER 16
@@ -59,6 +59,7 @@ typedef struct cdht_config {
   uint32_t join_timeout_ms;     /* a join not accepted by then fails (default 5000) */
   uint32_t stabilize_ms;        /* ask the first successor for its predecessor this often (3000; 0 = off) */
   uint32_t transfer_timeout_ms; /* a store whose content is not confirmed by then fails (600000) */
+  bool round_events;            /* emit CDHT_EV_PINGS_SENT at each ping round (the 2020 form prints it; false) */
   uint8_t secret[16];           /* keys the request ids and content tokens this peer hands out, so that
                                  * nobody else can guess them (§9); the program fills it from
                                  * randombytes, the simulator from its seed */
@@ -127,6 +128,8 @@ typedef enum cdht_event_kind {
                               file with cdht_node_on_file_handed() and the end with cdht_node_on_handover_done() */
   CDHT_EV_HANDED_OVER,     /* peer, seq = count: our files went to |peer| */
   CDHT_EV_KEYS_RECEIVED,   /* peer, seq = count: |peer| handed us its files */
+  CDHT_EV_PINGS_SENT,      /* succ[0], succ[1]: a ping round went to these (CDHT_ID_NONE: no second);
+                              only with cfg.round_events */
   CDHT_EV_COUNT
 } cdht_event_kind;
 

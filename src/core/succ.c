@@ -164,11 +164,15 @@ static void send_ping(cdht_node *n, int i, uint64_t now, bool probe) {
 }
 
 static void send_pings(cdht_node *n, uint64_t now) {
+  cdht_event ev = { .kind = CDHT_EV_PINGS_SENT, .peer = CDHT_ID_NONE, .succ = { CDHT_ID_NONE, CDHT_ID_NONE } };
+  int sent = 0;
   for (int i = 0; i < 2; i++) {
     cdht_id s = n->succ.id[i];
     if (s == CDHT_ID_NONE || s == n->cfg.self || (i == 1 && s == n->succ.id[0])) continue;
     send_ping(n, i, now, false);
+    ev.succ[sent++] = s;
   }
+  if (n->cfg.round_events && sent > 0) cdht_node_emit(n, ev); /* the 2020 form's "Ping requests sent to ..." */
 }
 
 void cdht_succ_judge(cdht_node *n, uint64_t now) {

@@ -33,6 +33,12 @@ struct cdht_net {
   cdht_net_stats stats;
   cdht_net_xfer_hooks xfer;   /* where received content goes (cdht_net_set_xfer_hooks) */
   char udp_buf[2048];         /* one datagram at a time; any valid one is far smaller (longer: dropped as truncated) */
+  /* The 2019 form's transfer segments (cdht_net_set_datagram_hook): their own receive buffer. */
+  uint8_t hook_magic;
+  cdht_net_datagram_fn hook;
+  void *hook_ctx;
+  char *hook_buf;             /* owned; NULL without a hook */
+  size_t hook_cap;
   uv_tcp_t spare;             /* takes a connection we cannot allocate for, only to close it */
   bool spare_busy;            /* spare is closing: the next such connection waits for it */
   bool accept_pending;        /* a connection waits in the listener for the spare */
@@ -55,7 +61,10 @@ static void link_add(cdht_net *net, conn_link *l) {
 /* The net is freed when its own handles and every connection are closed, in whatever order
  * libuv runs the close callbacks. */
 static void maybe_free(cdht_net *net) {
-  if (net->closing && net->open_handles == 0 && !net->conns) free(net);
+  if (net->closing && net->open_handles == 0 && !net->conns) {
+    free(net->hook_buf);
+    free(net);
+  }
 }
 
 static void link_remove(cdht_net *net, conn_link *l) {
@@ -960,7 +969,8 @@ static void on_connection(uv_stream_t *server, int status) {
 static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
   cdht_net *net = h->data;
-  *buf = uv_buf_init(net->udp_buf, sizeof net->udp_buf);
+  if (net->hook_buf) *buf = uv_buf_init(net->hook_buf, (unsigned)net->hook_cap);
+  else *buf = uv_buf_init(net->udp_buf, sizeof net->udp_buf);
 }
 
 static void udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
@@ -970,6 +980,14 @@ static void udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const stru
   if (flags & UV_UDP_PARTIAL) { net->stats.udp_partial++; return; }
   cdht_addr from;
   if (!from_sockaddr(addr, &from)) { net->stats.udp_foreign++; return; }
+  if (net->hook && nread > 0 && (uint8_t)buf->base[0] == net->hook_magic) {
+    /* Not a node message (their first byte is the version, 1): a transfer segment, which its
+     * own code checks (who may send it, for what) before the per-source rate limit could cut a
+     * transfer down to a segment per 5 ms. */
+    net->hook(net->hook_ctx, &from, (const uint8_t *)buf->base, (size_t)nread);
+    return;
+  }
+  if (net->hook_buf && (size_t)nread > sizeof net->udp_buf) { net->stats.udp_partial++; return; } /* as without the hook */
   cdht_node_on_datagram(net->node, uv_now(net->loop), &from, (const uint8_t *)buf->base, (size_t)nread);
   drain(net);
 }
@@ -1051,6 +1069,28 @@ int cdht_net_command(cdht_net *net, const cdht_command *cmd) {
 }
 
 const cdht_net_stats *cdht_net_get_stats(const cdht_net *net) { return &net->stats; }
+
+int cdht_net_set_datagram_hook(cdht_net *net, uint8_t magic, size_t max_len, cdht_net_datagram_fn fn, void *ctx) {
+  char *b = malloc(max_len);
+  if (!b) return UV_ENOMEM;
+  free(net->hook_buf);
+  net->hook_buf = b;
+  net->hook_cap = max_len;
+  net->hook_magic = magic;
+  net->hook = fn;
+  net->hook_ctx = ctx;
+  return 0;
+}
+
+int cdht_net_send_datagram(cdht_net *net, const cdht_addr *to, const uint8_t *buf, size_t len) {
+  if (net->closing) return UV_ECANCELED;
+  struct sockaddr_in sa;
+  to_sockaddr(to, &sa);
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+  int rc = uv_udp_try_send(&net->udp, &b, 1, (const struct sockaddr *)&sa);
+  if (rc < 0) net->stats.send_failed++;
+  return rc < 0 ? rc : 0;
+}
 
 void cdht_net_close(cdht_net *net) {
   if (!net || net->closing) return;

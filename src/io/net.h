@@ -111,6 +111,20 @@ int cdht_net_command(cdht_net *net, const cdht_command *cmd);
 
 const cdht_net_stats *cdht_net_get_stats(const cdht_net *net);
 
+/* Called with each datagram whose first byte is the hook's magic (|from|, |buf| borrowed). */
+typedef void (*cdht_net_datagram_fn)(void *ctx, const cdht_addr *from, const uint8_t *buf, size_t len);
+
+/* Hands datagrams whose first byte is |magic| (never a node message's version) to |fn| instead
+ * of the node — the 2019 form's transfer segments (docs/protocol.md §10) — and receives
+ * datagrams of up to |max_len| bytes (others are still dropped past 2048 bytes, as without a
+ * hook).  Returns 0 or UV_ENOMEM. */
+int cdht_net_set_datagram_hook(cdht_net *net, uint8_t magic, size_t max_len, cdht_net_datagram_fn fn, void *ctx);
+
+/* Sends one datagram (|buf| borrowed) from the peer's own port to |to|, at once and without
+ * --drop (the 2019 transfer simulates its own drops, and logs them).  Returns 0, or a negative
+ * libuv error (counted in send_failed): the datagram is lost. */
+int cdht_net_send_datagram(cdht_net *net, const cdht_addr *to, const uint8_t *buf, size_t len);
+
 /* Closes every handle; the loop ends once they are closed.  Frees |net| then. */
 void cdht_net_close(cdht_net *net);
 

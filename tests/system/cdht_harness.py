@@ -20,7 +20,9 @@ FAST = ["--ping-interval", "0.2", "--ping-timeout", "0.2"]
 # downloads stay out of the source tree.
 WORKDIR = tempfile.mkdtemp(prefix="cdht-test-")
 
-PING_PREFIXES = ("A ping request message", "A ping response message")
+# The ping lines of the classic forms, then of the 2020 forms (a round, a request, a response).
+PING_PREFIXES = ("A ping request message", "A ping response message",
+                 "Ping requests sent to Peer", "Ping request message received", "Ping response received")
 
 CLASSIC_RING = [1, 3, 4, 5, 8, 10, 12, 15]
 

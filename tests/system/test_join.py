@@ -34,18 +34,6 @@ def test_join_through_any_peer_prints_the_join_lines(peers):
     assert j.wait_exit() == 0
 
 
-def test_variant_forms_init_and_join_with_ping_interval(peers):
-    a = peers.start(None, None, None, options=[], args=["init", "2", "4", "2", "0.2"])
-    b = peers.start(None, None, None, options=[], args=["init", "4", "2", "4", "0.2"])
-    a.wait_line("A ping response message was received from Peer 4.")
-    c = peers.start(None, None, None, options=[], args=["join", "3", "2", "0.2"])
-    c.expect_events(["Join request has been accepted.", "My first successor is now peer 4.",
-                     "My second successor is now peer 2."])
-    a.wait_line("Peer 3 Join request received.")
-    b.wait_line("Successor Change request received.")
-    b.wait_line("My second successor is now peer 3.")
-
-
 def test_join_with_an_id_in_use_fails_and_leaves_the_ring_alone(peers):
     slow = ["--ping-interval", "1", "--stabilize-interval", "0.5"]  # detection takes ~4.5 s
     ring = peers.ring([1, 2, 3, 4], options=slow)

@@ -292,10 +292,94 @@ static void test_args_wrong_argument_count(void **state) {
   ASSERT_REFUSED("too many arguments", "1", "2", "3", "4", "5", "6", "7", "8", "9");
 }
 
-static void test_args_five_arguments_not_supported_yet(void **state) {
+/* The 2019 form: ID S1 S2 MSS DROP, classic ports and lines, the 1 s retransmission timeout. */
+static void test_args_2019_form(void **state) {
   (void)state;
-  ASSERT_REFUSED("not supported yet", "1", "3", "4", "400", "0.1");
-  ASSERT_REFUSED("not supported yet", "--misses", "3", "1", "3", "4", "400", "0.1");
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "1", "3", "4", "400", "0.1"), 0);
+  assert_int_equal(a.variant, CDHT_VARIANT_2019);
+  assert_int_equal(a.cfg.self, 1);
+  assert_int_equal(a.cfg.succ[0], 3);
+  assert_int_equal(a.cfg.succ[1], 4);
+  assert_int_equal(a.mss, 400);
+  assert_true(a.saw_drop > 0.0999 && a.saw_drop < 0.1001);
+  assert_int_equal(a.rto_ms, 1000);
+  assert_int_equal(a.cfg.base_port, 50000);
+  assert_false(a.cfg.round_events);
+  assert_int_equal(PARSE(&a, err, "--misses", "3", "1", "3", "4", "300", "0.3"), 0);
+  assert_int_equal(a.cfg.misses, 3);
+  assert_int_equal(a.mss, 300);
+  /* The edges: MSS 1 and the largest, DROP 0 and 1 in every spelling. */
+  static const char *const drops[] = { "0", "1", "0.0", "1.0", "1.000000000", ".5", "0.123456789" };
+  for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++)
+    assert_int_equal(PARSE(&a, err, "1", "3", "4", "1", drops[i]), 0);
+  assert_true(a.saw_drop > 0.1234567 && a.saw_drop < 0.1234568);
+  assert_int_equal(PARSE(&a, err, "1", "3", "4", "65479", "1"), 0);
+  assert_int_equal(a.mss, 65479);
+  assert_true(a.saw_drop == 1.0);
+  /* The hidden test option shortens the timeout, only in this form. */
+  assert_int_equal(PARSE(&a, err, "--rtx-timeout", "0.05", "1", "3", "4", "300", "0.9"), 0);
+  assert_int_equal(a.rto_ms, 50);
+  /* The classic forms stay what they were. */
+  assert_int_equal(PARSE(&a, err, "1", "3", "4"), 0);
+  assert_int_equal(a.variant, CDHT_VARIANT_CLASSIC);
+}
+
+static void test_args_2019_bad_mss_and_drop(void **state) {
+  (void)state;
+  static const char *const bad_mss[] = { "0", "-1", "65480", "1.5", "abc", "", "99999999999999999999999" };
+  for (size_t i = 0; i < sizeof bad_mss / sizeof bad_mss[0]; i++)
+    ASSERT_REFUSED("MSS", "1", "3", "4", bad_mss[i], "0.1");
+  ASSERT_REFUSED("integer 1..65479", "1", "3", "4", "0", "0.1");
+  static const char *const bad_drop[] = { "1.1", "2", "-0.1", "0.1.2", "nan", "inf", "1e-1", ".", "0.", "",
+                                          "0.1234567891", "+0.5", "0x1", "0,5" };
+  for (size_t i = 0; i < sizeof bad_drop / sizeof bad_drop[0]; i++)
+    ASSERT_REFUSED("probability between 0 and 1", "1", "3", "4", "300", bad_drop[i]);
+  ASSERT_REFUSED("peer id", "x", "3", "4", "300", "0.1");
+  ASSERT_REFUSED("must differ", "1", "3", "3", "300", "0.1");
+  ASSERT_REFUSED("--rtx-timeout", "--rtx-timeout", "0", "1", "3", "4", "300", "0.1");
+  ASSERT_REFUSED("only to the 2019 form", "--rtx-timeout", "0.5", "1", "3", "4");
+  ASSERT_REFUSED("only to the 2019 form", "--rtx-timeout", "0.5", "init", "1", "3", "4", "30");
+}
+
+/* The 2020 forms: their ports, the round lines, the interval required. */
+static void test_args_2020_forms(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "init", "2", "4", "5", "30"), 0);
+  assert_int_equal(a.variant, CDHT_VARIANT_2020);
+  assert_int_equal(a.cfg.self, 2);
+  assert_int_equal(a.cfg.succ[0], 4);
+  assert_int_equal(a.cfg.succ[1], 5);
+  assert_int_equal(a.cfg.ping_interval_ms, 30000);
+  assert_int_equal(a.cfg.base_port, 12000);
+  assert_true(a.cfg.round_events);
+  assert_int_equal(a.cfg.join_via, CDHT_ID_NONE);
+  assert_int_equal(PARSE(&a, err, "--ping-timeout", "0.2", "join", "15", "4", "0.2"), 0);
+  assert_int_equal(a.variant, CDHT_VARIANT_2020);
+  assert_int_equal(a.cfg.self, 15);
+  assert_int_equal(a.cfg.join_via, 4);
+  assert_int_equal(a.cfg.succ[0], 15);
+  assert_int_equal(a.cfg.ping_interval_ms, 200);
+  assert_int_equal(a.cfg.ping_timeout_ms, 200);
+  assert_int_equal(a.cfg.base_port, 12000);
+  ASSERT_REFUSED("expected 'init ID S1 S2 PING_INTERVAL', got 3", "init", "2", "4", "5");
+  ASSERT_REFUSED("expected 'init ID S1 S2 PING_INTERVAL', got 5", "init", "2", "4", "5", "30", "1");
+  ASSERT_REFUSED("expected 'join ID KNOWN PING_INTERVAL', got 2", "join", "15", "4");
+  ASSERT_REFUSED("expected 'join ID KNOWN PING_INTERVAL'", "join", "15", "4", "5", "30");
+  ASSERT_REFUSED("PING_INTERVAL", "init", "2", "4", "5", "0");
+  ASSERT_REFUSED("PING_INTERVAL", "join", "15", "4", "x");
+  ASSERT_REFUSED("a peer cannot join through itself", "join", "4", "4", "30");
+  ASSERT_REFUSED("--join does not go with the 2020 forms", "--join", "3", "init", "2", "4", "5", "30");
+  ASSERT_REFUSED("first successor", "init", "2", "x", "5", "30");
+  ASSERT_REFUSED("ring of one", "init", "2", "2", "5", "30");
+  /* `cdht ID --join KNOWN` is still the classic form. */
+  assert_int_equal(PARSE(&a, err, "6", "--join", "1"), 0);
+  assert_int_equal(a.variant, CDHT_VARIANT_CLASSIC);
+  assert_int_equal(a.cfg.base_port, 50000);
+  assert_false(a.cfg.round_events);
 }
 
 static void test_args_successor_rules(void **state) {
@@ -387,7 +471,9 @@ int main(void) {
     cmocka_unit_test(test_args_missing_option_value),
     cmocka_unit_test(test_args_bad_ids),
     cmocka_unit_test(test_args_wrong_argument_count),
-    cmocka_unit_test(test_args_five_arguments_not_supported_yet),
+    cmocka_unit_test(test_args_2019_form),
+    cmocka_unit_test(test_args_2019_bad_mss_and_drop),
+    cmocka_unit_test(test_args_2020_forms),
     cmocka_unit_test(test_args_successor_rules),
     cmocka_unit_test(test_args_error_messages_have_no_control_bytes),
     cmocka_unit_test(test_args_error_message_long_value_is_cut),

@@ -2,6 +2,7 @@
  * program's public contract, so they are compared byte for byte. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -320,8 +321,97 @@ static void test_lines_no_content_notes(void **state) {
   assert_int_equal(cdht_lines_no_content(buf, sizeof buf, &ev), CDHT_SILENT);
 }
 
+/* ---- the 2020 wording (the init / join forms) ---- */
+
+static void assert_2020(const cdht_event *ev, bool joined, cdht_stream want_stream, const char *want) {
+  char buf[BUF_CAP];
+  memset(buf, '#', sizeof buf);
+  assert_int_equal(cdht_lines_format_as(buf, sizeof buf, ev, CDHT_VARIANT_2020, joined), want_stream);
+  assert_string_equal(buf, want);
+}
+
+static void test_lines_2020_wording(void **state) {
+  (void)state;
+  cdht_event ev = { .kind = CDHT_EV_PINGS_SENT, .succ = { 4, 5 } };
+  assert_2020(&ev, false, CDHT_STDOUT, "Ping requests sent to Peers 4 and 5\n");
+  ev.succ[1] = CDHT_ID_NONE;
+  assert_2020(&ev, false, CDHT_STDOUT, "Ping requests sent to Peer 4\n");
+  assert_line(&ev, CDHT_SILENT, ""); /* the classic forms print no round */
+  ev = ev_peer(CDHT_EV_PING_REQUEST, 9, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Ping request message received from Peer 9\n");
+  ev = ev_peer(CDHT_EV_PING_RESPONSE, 14, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Ping response received from Peer 14\n");
+  ev = ev_peer(CDHT_EV_REQUEST_SENT, 14, 2067);
+  assert_2020(&ev, false, CDHT_STDOUT, "File request for 2067 has been sent to my successor\n");
+  ev = ev_peer(CDHT_EV_REQUEST_FORWARDED, 15, 2067);
+  assert_2020(&ev, false, CDHT_STDOUT, "Request for File 2067 has been received, but the file is not stored here\n");
+  ev = ev_peer(CDHT_EV_FILE_HERE, 19, 2067);
+  assert_2020(&ev, false, CDHT_STDOUT, "File 2067 is stored here\n");
+  ev = ev_peer(CDHT_EV_RESPONSE_SENT, 9, 2067);
+  assert_2020(&ev, false, CDHT_SILENT, ""); /* the transfer's "Sending file ..." says it */
+  ev = ev_peer(CDHT_EV_RESPONSE_RECEIVED, 19, 2067);
+  assert_2020(&ev, false, CDHT_STDOUT, "Peer 19 had File 2067\n");
+  ev = ev_peer(CDHT_EV_DEPARTING, 8, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Peer 8 will depart from the network\n");
+  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { 9, 14 } };
+  assert_2020(&ev, false, CDHT_STDOUT, "My new first successor is Peer 9\nMy new second successor is Peer 14\n");
+  assert_2020(&ev, true, CDHT_STDOUT, "My first successor is Peer 9\nMy second successor is Peer 14\n");
+  ev = ev_peer(CDHT_EV_PEER_DEAD, 14, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Peer 14 is no longer alive\n");
+  ev = ev_peer(CDHT_EV_JOIN_FORWARDED, 15, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Peer 15 Join request forwarded to my successor\n");
+  ev = ev_peer(CDHT_EV_JOIN_RECEIVED, 15, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Peer 15 Join request received\n");
+  ev = ev_peer(CDHT_EV_SUCC_CHANGE, 14, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Successor Change request received\n");
+  ev = ev_peer(CDHT_EV_JOIN_ACCEPTED, 14, 0);
+  assert_2020(&ev, false, CDHT_STDOUT, "Join request has been accepted\n");
+  ev = ev_peer(CDHT_EV_STORE_FORWARDED, 5, 2067);
+  assert_2020(&ev, false, CDHT_STDOUT, "Store 2067 request forwarded to my successor\n");
+  ev = ev_peer(CDHT_EV_STORE_ACCEPTED, 4, 2067);
+  assert_2020(&ev, false, CDHT_STDOUT, "Store 2067 request accepted\n");
+  /* Lines the 2020 table does not have go to stderr; diagnostics stay as they are. */
+  ev = ev_peer(CDHT_EV_STORED, 19, 2067);
+  assert_2020(&ev, false, CDHT_STDERR, "file 2067 has been stored at peer 19\n");
+  ev = ev_peer(CDHT_EV_HANDED_OVER, 9, 0);
+  assert_2020(&ev, false, CDHT_STDERR, "0 files handed over to peer 9\n");
+  ev = ev_peer(CDHT_EV_KEYS_RECEIVED, 8, 0);
+  ev.seq = 2;
+  assert_2020(&ev, false, CDHT_STDERR, "2 files received from peer 8\n");
+  ev = ev_peer(CDHT_EV_REQUEST_RETRIED, 5, 10);
+  assert_2020(&ev, false, CDHT_STDERR, "request 0010: no answer yet, sent again to peer 5\n");
+  /* No 2020 stdout line ends in a full stop. */
+  for (int k = 0; k < CDHT_EV_COUNT; k++) {
+    cdht_event e = ev_peer((cdht_event_kind)k, 3, 7);
+    e.succ[0] = 4;
+    e.succ[1] = 5;
+    char buf[BUF_CAP];
+    if (cdht_lines_format_as(buf, sizeof buf, &e, CDHT_VARIANT_2020, false) != CDHT_STDOUT) continue;
+    for (char *nl = strchr(buf, '\n'); nl; nl = strchr(nl + 1, '\n')) assert_true(nl[-1] != '.');
+  }
+}
+
+static void test_lines_transfer_wording(void **state) {
+  (void)state;
+  char buf[BUF_CAP];
+  static const char *const classic[] = { "We now start sending the file .........\n", "The file is sent.\n",
+                                         "We now start receiving the file .........\n", "The file is received.\n" };
+  static const char *const y2020[] = { "Sending file 2067 to Peer 9\n", "The file has been sent\n",
+                                       "Receiving File 2067 from Peer 9\n", "File 2067 received\n" };
+  for (int w = CDHT_LINE_SENDING; w <= CDHT_LINE_RECEIVED; w++) {
+    for (int v = CDHT_VARIANT_CLASSIC; v <= CDHT_VARIANT_2019; v++) {
+      cdht_lines_transfer_as(buf, sizeof buf, (cdht_variant)v, (cdht_transfer_line)w, 2067, 9);
+      assert_string_equal(buf, classic[w]);
+    }
+    cdht_lines_transfer_as(buf, sizeof buf, CDHT_VARIANT_2020, (cdht_transfer_line)w, 2067, 9);
+    assert_string_equal(buf, y2020[w]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_lines_2020_wording),
+    cmocka_unit_test(test_lines_transfer_wording),
     cmocka_unit_test(test_lines_ping_request),
     cmocka_unit_test(test_lines_ping_response),
     cmocka_unit_test(test_lines_request_sent),

@@ -2319,8 +2319,49 @@ static void test_node_first_predecessor_moves_up_when_its_successor_is_gone(void
   cdht_node_del(m);
 }
 
+/* The 2020 form prints each ping round: one PINGS_SENT per round, naming the successors pinged,
+ * and only when asked for (the classic forms' events stay as they were). */
+static void test_node_ping_round_event_only_when_asked(void **state) {
+  (void)state;
+  for (int asked = 0; asked < 2; asked++) {
+    cdht_config c = make_cfg(2, 4, 5);
+    c.round_events = asked;
+    cdht_node *n = NULL;
+    uint64_t now = 0;
+    assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+    for (int round = 0; round < 3; round++, now += INTERVAL) {
+      timer(n, now);
+      cdht_event ev[EV_CAP];
+      size_t k = drain_ev(n, ev, EV_CAP);
+      int at = ev_find(ev, k, 0, CDHT_EV_PINGS_SENT, CDHT_ID_NONE, 0);
+      assert_int_equal(ev_count(ev, k, CDHT_EV_PINGS_SENT), asked ? 1u : 0u);
+      if (asked) {
+        assert_true(at >= 0);
+        assert_int_equal(ev[at].succ[0], 4);
+        assert_int_equal(ev[at].succ[1], 5);
+      }
+      drain_all(n);
+    }
+    cdht_node_del(n);
+  }
+  /* A ring of two pings one successor: the event names it alone. */
+  cdht_config c = make_cfg(2, 4, 2);
+  c.round_events = true;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, 0), 0);
+  timer(n, 0);
+  cdht_event ev[EV_CAP];
+  size_t k = drain_ev(n, ev, EV_CAP);
+  int at = ev_find(ev, k, 0, CDHT_EV_PINGS_SENT, CDHT_ID_NONE, 0);
+  assert_true(at >= 0);
+  assert_int_equal(ev[at].succ[0], 4);
+  assert_int_equal(ev[at].succ[1], CDHT_ID_NONE);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_node_ping_round_event_only_when_asked),
     cmocka_unit_test(test_node_pings),
     cmocka_unit_test(test_node_classic_demo),
     cmocka_unit_test(test_node_kill_repair_requery),
