@@ -356,5 +356,81 @@ def test_demo_sh_starts_each_years_ring_in_tmux(tmp_path):
             with open(tmp_path / variant / sample, "rb") as f:
                 assert f.read(5) == b"%PDF-"
             tmux("kill-server")
+            base = 50000 if variant == "2019" else 12000
+            h.eventually(lambda: _ports_taken(base, titles), 10, "the demo's peers to end")  # on SIGHUP
     finally:
         tmux("kill-server")
+
+
+def _ports_taken(base, ids):
+    for p in ids:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", base + p))
+            except OSError:
+                return f"port {base + p} still taken"
+    return None
+
+
+def _sniff_file_resp(sniffer, dport, deadline_s):
+    """The FILE_RESP frame (docs/protocol.md §2, type 4) that reaches TCP port |dport|, read off
+    the loopback: returns its token."""
+    import time
+    end = time.monotonic() + deadline_s * h.SLOW
+    while time.monotonic() < end:
+        try:
+            pkt = sniffer.recv(65535)
+        except socket.timeout:
+            continue
+        ip = pkt[14:]  # lo has a 14-byte (all-zero) Ethernet header
+        if len(ip) < 20 or ip[9] != 6:
+            continue
+        tcp = ip[(ip[0] & 15) * 4:]
+        if len(tcp) < 20 or struct.unpack(">H", tcp[2:4])[0] != dport:
+            continue
+        payload = tcp[(tcp[12] >> 4) * 4:]
+        at = payload.find(b"\x01\x04\x00\x17")
+        if at >= 0 and len(payload) >= at + 4 + 23:
+            return struct.unpack(">QIHBQ", payload[at + 4:at + 27])[4]
+    raise AssertionError("no FILE_RESP seen on the loopback")
+
+
+def test_2019_segments_count_only_from_the_answering_peer_and_in_window(peers):
+    """With the answer's token (read off the loopback, as only a party on the host could), a
+    segment still counts only from the responder's own address and at the next byte expected.
+    Peer 7 answers but drops every segment it forms (DROP 1), so the requester is left waiting."""
+    try:
+        sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    except (PermissionError, OSError) as e:
+        import pytest
+        pytest.skip(f"needs raw sockets (root): {e}")
+    ids = [3, 7]
+    dirs = peer_dirs(ids)
+    with open(os.path.join(dirs[7], "0007.pdf"), "wb") as f:
+        f.write(pdf(300, 7))
+    ring = start_2019(peers, ids, {3: ("100", "0", []), 7: ("100", "1", [])}, dirs)
+    h.wait_pinging(ring)
+    with sniffer:
+        sniffer.bind(("lo", 0))
+        sniffer.settimeout(0.2)
+        mark = ring[3].out.mark()
+        ring[3].type("request 0007")
+        token = _sniff_file_resp(sniffer, 50003, 10)
+    ring[3].wait_line("We now start receiving the file .........", start=mark)
+
+    def data(seq, size=300, n=100):
+        return struct.pack(">BBHIIQIHH", 0x19, 1, 100, seq, 0, token, size, 7, n) + b"x" * n
+
+    def spoofed(sport, payload):  # a UDP header of our own: the kernel adds the IP header
+        raw.sendto(struct.pack(">HHHH", sport, 50003, 8 + len(payload), 0) + payload, ("127.0.0.1", 0))
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, raw:
+        s.sendto(data(1), ("127.0.0.1", 50003))  # the right token, another port than 7's
+        spoofed(50007, data(101))                 # from 7's address, but past the next byte (1)
+        spoofed(50007, data(201))
+    ring[3].type("status")
+    ring[3].wait_err("file segments refused: 0 malformed, 0 unexpected, 1 from a wrong source, 2 out of window")
+    assert not os.path.exists(os.path.join(dirs[3], "received_file.pdf"))
+    assert not os.path.exists(os.path.join(dirs[3], "requesting_log.txt"))  # nothing taken, nothing acknowledged
+    assert ring[3].alive() and ring[7].alive()
