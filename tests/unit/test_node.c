@@ -1784,46 +1784,46 @@ static void test_node_config_check(void **state) {
     assert_true(nb < sizeof bad / sizeof bad[0]); \
     cdht_config c_ = (base);                   \
     assert_int_equal(cdht_config_check(&c_), 0); \
-    { cdht_config *c = &c_; change; }          \
+    { cdht_config *cc = &c_; change; }         \
     bad[nb].c = c_;                            \
     bad[nb].why = #change;                     \
     nb++;                                      \
   } while (0)
 #define BAD(change) BAD_FROM(make_cfg(1, 3, 4), change)
-  BAD((c->self = 256, c->addr = cdht_config_addr(c, 256)));  /* outside the 8-bit ring */
-  BAD(c->succ[0] = P(256));
-  BAD(c->succ[1] = P(1000));
-  BAD(c->succ[1] = P(3));  /* S1 = S2 != self */
-  BAD(c->succ[0] = P(1));  /* S1 = self != S2 */
-  BAD(c->succ[0] = cdht_peer_none());
-  BAD(c->succ[1] = cdht_peer_none());
-  BAD(c->bits = 0);
-  BAD(c->bits = 65);
-  BAD(c->keys = CDHT_KEYS_BLAKE2B + 1);
-  BAD(c->base_port = 65400); /* peer 255 would need port 65655 */
-  BAD(c->bits = 16);         /* peer 65535 would need port 115535 */
-  BAD(c->addr = (cdht_addr){ 0 });
-  BAD(c->addr.port = 50002);  /* classic: our own address off the rule */
-  BAD(c->succ[0].addr.port = 50004); /* classic: 3's record off the rule */
-  BAD(c->succ[1].addr = cdht_addr_v4(0x7f000002u, 50004));
-  BAD(c->alt = v6addr(1, 50001)); /* the classic forms are IPv4 alone */
-  BAD(c->join_via = c->addr);     /* joining through ourselves */
-  BAD(c->ping_interval_ms = 0);
-  BAD(c->ping_timeout_ms = 0);
-  BAD(c->ping_timeout_ms = 16 * INTERVAL); /* more pings in flight than the detector tracks */
-  BAD(c->misses = 0);
-  BAD(c->requery_ms = 0);
-  BAD(c->request_timeout_ms = 0);
-  BAD(c->leave_timeout_ms = 0);
+  BAD((cc->self = 256, cc->addr = cdht_config_addr(cc, 256)));  /* outside the 8-bit ring */
+  BAD(cc->succ[0] = P(256));
+  BAD(cc->succ[1] = P(1000));
+  BAD(cc->succ[1] = P(3));  /* S1 = S2 != self */
+  BAD(cc->succ[0] = P(1));  /* S1 = self != S2 */
+  BAD(cc->succ[0] = cdht_peer_none());
+  BAD(cc->succ[1] = cdht_peer_none());
+  BAD(cc->bits = 0);
+  BAD(cc->bits = 65);
+  BAD(cc->keys = CDHT_KEYS_BLAKE2B + 1);
+  BAD(cc->base_port = 65400); /* peer 255 would need port 65655 */
+  BAD(cc->bits = 16);         /* peer 65535 would need port 115535 */
+  BAD(cc->addr = (cdht_addr){ 0 });
+  BAD(cc->addr.port = 50002);  /* classic: our own address off the rule */
+  BAD(cc->succ[0].addr.port = 50004); /* classic: 3's record off the rule */
+  BAD(cc->succ[1].addr = cdht_addr_v4(0x7f000002u, 50004));
+  BAD(cc->alt = v6addr(1, 50001)); /* the classic forms are IPv4 alone */
+  BAD(cc->join_via = cc->addr);     /* joining through ourselves */
+  BAD(cc->ping_interval_ms = 0);
+  BAD(cc->ping_timeout_ms = 0);
+  BAD(cc->ping_timeout_ms = 16 * INTERVAL); /* more pings in flight than the detector tracks */
+  BAD(cc->misses = 0);
+  BAD(cc->requery_ms = 0);
+  BAD(cc->request_timeout_ms = 0);
+  BAD(cc->leave_timeout_ms = 0);
 #undef BAD
 #define BAD(change) BAD_FROM(v2_cfg(V2_TOP, 4, V6(3, 1), V4(UINT64_C(1) << 63, 2)), change)
-  BAD(c->alt = v4addr(9, 4000));          /* alt of the same family as addr */
-  BAD(c->alt.port = 0);
-  BAD(c->addr.port = 0);
-  BAD(c->bits = 8);                       /* the ids no longer fit */
-  BAD((c->succ[0] = c->succ[1] = V6(V2_TOP, 9))); /* alone, but our own id at another address */
-  BAD((c->succ[0] = c->succ[1] = V4(V2_TOP, 9)));
-  BAD(c->succ[1] = cdht_peer_none());
+  BAD(cc->alt = v4addr(9, 4000));          /* alt of the same family as addr */
+  BAD(cc->alt.port = 0);
+  BAD(cc->addr.port = 0);
+  BAD(cc->bits = 8);                       /* the ids no longer fit */
+  BAD((cc->succ[0] = cc->succ[1] = V6(V2_TOP, 9))); /* alone, but our own id at another address */
+  BAD((cc->succ[0] = cc->succ[1] = V4(V2_TOP, 9)));
+  BAD(cc->succ[1] = cdht_peer_none());
 #undef BAD
 #undef BAD_FROM
   for (size_t i = 0; i < nb; i++) {
