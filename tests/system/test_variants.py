@@ -8,6 +8,7 @@ import socket
 import struct
 
 import cdht_harness as h
+import cdht_wire as W
 
 # ---- 2019 ----
 
@@ -389,9 +390,15 @@ def _sniff_file_resp(sniffer, dport, deadline_s):
         if len(tcp) < 20 or struct.unpack(">H", tcp[2:4])[0] != dport:
             continue
         payload = tcp[(tcp[12] >> 4) * 4:]
-        at = payload.find(b"\x01\x04\x00\x17")
-        if at >= 0 and len(payload) >= at + 4 + 23:
-            return struct.unpack(">QIHBQ", payload[at + 4:at + 27])[4]
+        at = payload.find(b"\x02\x04")  # wire version 2, FILE_RESP
+        while at >= 0:
+            try:
+                mtype, fields, _ = W.decode(payload[at:])
+                if mtype == W.FILE_RESP:
+                    return fields["token"]
+            except (AssertionError, IndexError, struct.error, ValueError):
+                pass
+            at = payload.find(b"\x02\x04", at + 1)
     raise AssertionError("no FILE_RESP seen on the loopback")
 
 
