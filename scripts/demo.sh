@@ -7,6 +7,8 @@
 #                                     scripts' MSS and drop), with 2012.pdf beside the peers:
 #                                     `request 2012` at peer 8 brings it over UDP as received_file.pdf,
 #                                     with responding_log.txt and requesting_log.txt
+#   scripts/demo.sh --hosts [N]       N separate hosts (default 4, network namespaces; root), a peer
+#                                     in each on port 4000 joined by address, half IPv6 first
 #   scripts/demo.sh --variant 2020    ring 2 4 5 8 9 14 19 as `cdht init ID S1 S2 30`, with 2067.pdf:
 #                                     `Store 2067` at peer 4 (lands on 19), Enter in the "Peer 15"
 #                                     pane (`cdht join 15 4 30` is typed there), `Request 2067` at
@@ -28,6 +30,11 @@ SESSION=cdht
 DEMO_DIR="${CDHT_DEMO_DIR:-/tmp/cdht-demo}"
 mkdir -p "$DEMO_DIR"
 variant=classic
+if [ "${1:-}" = "--hosts" ]; then
+  # A ring across separate hosts (network namespaces, one peer each, all on port 4000), one
+  # tmux pane per host: scripts/hosts.sh with a peer started in each pane.  Needs root.
+  CDHT_HOSTS_PEER="$BIN" exec scripts/hosts.sh "${2:-4}"
+fi
 if [ "${1:-}" = "--variant" ]; then
   variant="${2:-}"
   shift 2 || { echo "demo: --variant needs 2019 or 2020" >&2; exit 2; }

@@ -12,6 +12,12 @@
 # Detaching (Ctrl-b d) keeps them; attach again with `tmux -L cdht-hosts attach`.  The session
 # runs on a tmux server of its own (socket cdht-hosts, or $CDHT_HOSTS_TMUX), so that this script
 # can wait for exactly that server to end; a second run replaces the first.
+#
+# With CDHT_HOSTS_PEER set to a cdht binary (scripts/demo.sh --hosts does that), each pane starts
+# a peer of one ring on port 4000 first: h0 `cdht --listen 198.18.0.1:4000 --listen [fd00:cd47::1]:4000`,
+# every other host joining through h0 (the odd ones speaking IPv6 first, through h0's IPv6
+# address).  Type `store 0042 FILE`, `request 0042`, `status`, `quit` into any pane; when a peer
+# exits, its pane is a shell of its host again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-4}"
@@ -44,15 +50,36 @@ mapfile -t lines < <("${MH[@]}" up "$N" --owner $$)
 TAG=${lines[0]}
 
 first=1
+k=0
+h0_v4="" h0_v6=""
 for line in "${lines[@]:1}"; do
   read -r name netns v4 v6 <<<"$line"
   mkdir -p "$HOSTS_DIR/$name"
-  # The person's own ~/.bashrc first, then the prompt, which it would otherwise overwrite.
+  # The person's own ~/.bashrc first, then the prompt, which it would otherwise overwrite (not
+  # under a peer: a slow or interactive ~/.bashrc would hold the peer back).
+  bashrc='[ -f ~/.bashrc ] && . ~/.bashrc'
+  [ -n "${CDHT_HOSTS_PEER:-}" ] && bashrc=':'
   cat >"$RC/$name" <<EOF
-[ -f ~/.bashrc ] && . ~/.bashrc
+$bashrc
 PS1='[$name $v4 $v6] \\w\\$ '
 echo "host $name (network namespace $netns): eth0 $v4/24 $v6/64; type exit to leave it"
 EOF
+  if [ -n "${CDHT_HOSTS_PEER:-}" ]; then
+    if [ $k -eq 0 ]; then
+      h0_v4=$v4 h0_v6=$v6
+      peer="${CDHT_HOSTS_PEER} --listen $v4:4000 --listen [$v6]:4000"
+    elif [ $((k % 2)) -eq 1 ]; then
+      peer="${CDHT_HOSTS_PEER} --listen [$v6]:4000 --listen $v4:4000 --join [$h0_v6]:4000"
+    else
+      peer="${CDHT_HOSTS_PEER} --listen $v4:4000 --listen [$v6]:4000 --join $h0_v4:4000"
+    fi
+    # h0's pane may start a moment after this one: a join refused for that is tried again.
+    cat >>"$RC/$name" <<EOF
+echo "\$ $peer"
+for try in 1 2 3 4 5; do $peer && break; [ $k -eq 0 ] && break; sleep 1; done
+EOF
+  fi
+  k=$((k + 1))
   # The variables are in the shell's environment from its start (they show in /proc/PID/environ).
   cmd="exec nsenter --net=/run/netns/$netns -- env CDHT_HOST=$name CDHT_HOST_IPV4=$v4 CDHT_HOST_IPV6=$v6 \
 CDHT_HOST_NETNS=$netns bash --rcfile $RC/$name -i"

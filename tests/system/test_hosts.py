@@ -148,3 +148,44 @@ def test_joining_an_address_where_nobody_listens_fails_with_the_address(hosts, p
                   cwd=str(tmp_path))
     b.wait_err(f"join failed: peer at {net[0].hostport(PORT)} does not answer (connection refused)", timeout=15)
     assert b.wait_exit(10) == 1
+
+
+def test_the_hosts_demo_runs_a_ring_a_person_can_type_into(tmp_path):
+    """scripts/demo.sh --hosts 3: three hosts in tmux, a peer started in each pane and joined by
+    address; a request typed into one pane is answered, and the line shows in that pane."""
+    import shutil
+    import subprocess
+
+    import multihost
+    import pytest
+    multihost.require_hosts()
+    if not shutil.which("tmux"):
+        pytest.skip("no tmux")
+    sock = f"cdht-demo-hosts-{os.getpid()}"
+    env = dict(os.environ, CDHT_HOSTS_TMUX=sock, CDHT_HOSTS_DIR=str(tmp_path), CDHT_DEMO_BIN=h.CDHT)
+    p = subprocess.Popen([os.path.join(h.ROOT, "scripts", "demo.sh"), "--hosts", "3"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    err = h.Stream(p.stderr)
+
+    def tmux(*args):
+        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True, check=True).stdout
+
+    def pane(k):
+        return tmux("capture-pane", "-J", "-p", "-S", "-300", "-t", f"hosts:hosts.{k}")
+    try:
+        err.wait_for(lambda l: l.startswith("hosts: attach with:"), 15, what="the hosts to be up")
+        for k in (1, 2):
+            h.eventually(lambda: None if "Join request has been accepted." in pane(k) else pane(k)[-300:], 20,
+                         f"the peer of h{k} to join")
+        tmux("send-keys", "-t", "hosts:hosts.2", "request 0007", "Enter")
+        h.eventually(lambda: None if re.search(r"Received a response message from peer \d+, which has the file 0007\.",
+                                               pane(2)) or re.search(r"File 0007 is here\.", pane(2)) else pane(2)[-400:],
+                     20, "the answer in h2's pane")
+        tmux("kill-session", "-t", "hosts")
+        assert p.wait(10 * h.SLOW) == 0
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        multihost.sweep()
