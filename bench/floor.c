@@ -14,10 +14,17 @@
  * Prints one JSON object on stdout (microseconds):
  *   {"count":10000,"udp_rtt_us":{"median":..,"p99":..,"min":..,"max":..},"tcp_hop_us":{...},
  *    "tcp_open_hop_us":{...}}
- * Usage: cdht-floor [--count N]   (default 10000 of each; 100 unrecorded warm-ups first)
+ * Usage: cdht-floor [--count N] [--near IP --far IP --far-netns PATH]
+ *   (default 10000 of each; 100 unrecorded warm-ups first).  With --far-netns the far sides live
+ *   in that network namespace, bound to the --far address, and the near side binds --near (run
+ *   it inside the near host): the floor between two hosts of bench/hosts (veth pairs and a
+ *   bridge), not loopback.  Entering a namespace needs root.
  * Exit status: 0, 1 if a socket call fails (the message names it), 2 for a usage error. */
+#define _GNU_SOURCE /* setns */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -58,21 +65,44 @@ static int read_full(int fd, void *buf, size_t len) {
   return 0;
 }
 
-static int bound_socket(int type, struct sockaddr_in *addr) {
+/* Where the two sides live: loopback by default, else two hosts (see the usage above). */
+static struct in_addr near_ip = { 0 }, far_ip = { 0 };
+static int near_ns = -1, far_ns = -1; /* namespace descriptors, -1: stay where we are */
+
+/* Creates the far sides' sockets in the far namespace: a socket belongs to the namespace it
+ * was made in, whichever the process is in later. */
+static void to_far(void) {
+  if (far_ns >= 0 && setns(far_ns, CLONE_NEWNET) < 0) die("setns to --far-netns");
+}
+static void to_near(void) {
+  if (near_ns >= 0 && setns(near_ns, CLONE_NEWNET) < 0) die("setns back");
+}
+
+static int bound_socket_at(int type, struct sockaddr_in *addr, struct in_addr ip) {
   int fd = socket(AF_INET, type, 0);
   if (fd < 0) die("socket");
   memset(addr, 0, sizeof *addr);
   addr->sin_family = AF_INET;
-  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr->sin_addr = ip;
   socklen_t len = sizeof *addr;
-  if (bind(fd, (struct sockaddr *)addr, sizeof *addr) < 0) die("bind 127.0.0.1:0");
+  if (bind(fd, (struct sockaddr *)addr, sizeof *addr) < 0) die("bind");
   if (getsockname(fd, (struct sockaddr *)addr, &len) < 0) die("getsockname");
+  return fd;
+}
+
+static int bound_socket(int type, struct sockaddr_in *addr) { return bound_socket_at(type, addr, near_ip); }
+static int far_socket(int type, struct sockaddr_in *addr) {
+  to_far();
+  int fd = bound_socket_at(type, addr, far_ip);
+  to_near();
   return fd;
 }
 
 static int tcp_connect(const struct sockaddr_in *to) {
   int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) die("socket tcp");
+  struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr = near_ip };
+  if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0) die("bind tcp");
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0) die("connect tcp");
   return fd;
@@ -94,7 +124,7 @@ typedef struct floor_ends {
 
 static void start_ends(floor_ends *e, size_t total) {
   struct sockaddr_in srv, me;
-  int sfd = bound_socket(SOCK_DGRAM, &srv);
+  int sfd = far_socket(SOCK_DGRAM, &srv);
   if ((e->udp_pid = fork()) < 0) die("fork");
   if (e->udp_pid == 0) { /* echo until the parent's "stop" datagram */
     char buf[64];
@@ -111,7 +141,7 @@ static void start_ends(floor_ends *e, size_t total) {
   e->udp_fd = bound_socket(SOCK_DGRAM, &me);
   if (connect(e->udp_fd, (struct sockaddr *)&srv, sizeof srv) < 0) die("connect udp");
 
-  int lfd = bound_socket(SOCK_STREAM, &e->tcp_srv), ts[2];
+  int lfd = far_socket(SOCK_STREAM, &e->tcp_srv), ts[2];
   if (listen(lfd, 128) < 0) die("listen");
   if (pipe(ts) < 0) die("pipe");
   if ((e->tcp_pid = fork()) < 0) die("fork");
@@ -135,7 +165,7 @@ static void start_ends(floor_ends *e, size_t total) {
   e->tcp_ts = ts[0];
 
   struct sockaddr_in osrv;
-  lfd = bound_socket(SOCK_STREAM, &osrv);
+  lfd = far_socket(SOCK_STREAM, &osrv);
   if (listen(lfd, 1) < 0) die("listen");
   if (pipe(ts) < 0) die("pipe");
   if ((e->open_pid = fork()) < 0) die("fork");
@@ -213,14 +243,22 @@ static void print_stats(const char *name, uint64_t *v, size_t n) {
 
 int main(int argc, char **argv) {
   size_t count = 10000;
+  near_ip.s_addr = far_ip.s_addr = htonl(INADDR_LOOPBACK);
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+    if ((strcmp(argv[i], "--near") == 0 || strcmp(argv[i], "--far") == 0) && i + 1 < argc) {
+      struct in_addr *ip = argv[i][2] == 'n' ? &near_ip : &far_ip;
+      if (inet_pton(AF_INET, argv[++i], ip) != 1) { fprintf(stderr, "cdht-floor: bad address\n"); return 2; }
+    } else if (strcmp(argv[i], "--far-netns") == 0 && i + 1 < argc) {
+      far_ns = open(argv[++i], O_RDONLY | O_CLOEXEC);
+      near_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+      if (far_ns < 0 || near_ns < 0) die("open the network namespaces");
+    } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
       char *end;
       long v = strtol(argv[++i], &end, 10);
       if (*end || v < 1 || v > 10000000) { fprintf(stderr, "cdht-floor: bad --count\n"); return 2; }
       count = (size_t)v;
     } else {
-      fprintf(stderr, "usage: cdht-floor [--count N]\n");
+      fprintf(stderr, "usage: cdht-floor [--count N] [--near IP --far IP --far-netns PATH]\n");
       return 2;
     }
   }

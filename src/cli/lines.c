@@ -21,7 +21,7 @@ static const char *id_text(char *dst, size_t cap, cdht_peer p) {
 }
 
 static const char *keys_text(uint8_t keys) {
-  return keys == CDHT_KEYS_BLAKE2B ? "hashes any name (BLAKE2b)" : "takes four-digit numbers";
+  return keys == CDHT_KEYS_BLAKE2B ? "names hashed with BLAKE2b" : "four-digit numbers";
 }
 
 static const char *seconds_text(char *dst, size_t cap, uint32_t ms) {
@@ -40,7 +40,7 @@ static const char *join_failure_text(char *dst, size_t cap, const cdht_event *ev
   if (reason == CDHT_JOIN_PARAMS && ev->bits != ev->our_bits)
     snprintf(dst, cap, "the ring uses %u-bit ids, this peer %u", ev->bits, ev->our_bits);
   else if (reason == CDHT_JOIN_PARAMS)
-    snprintf(dst, cap, "the ring %s as keys, this peer %s", keys_text(ev->keys), keys_text(ev->our_keys));
+    snprintf(dst, cap, "the ring's keys are %s, this peer's %s", keys_text(ev->keys), keys_text(ev->our_keys));
   else if (reason == CDHT_JOIN_ID_TAKEN)
     snprintf(dst, cap, "a peer with this id is already in the ring (told by peer %s)", p);
   else if (reason == CDHT_JOIN_NO_ANSWER)

@@ -50,12 +50,18 @@ static void test_args_defaults(void **state) {
   assert_int_equal(PARSE(&a, err, "1", "3", "4"), 0);
   assert_int_equal(a.action, CDHT_RUN);
   assert_int_equal(a.cfg.self, 1);
-  assert_int_equal(a.cfg.succ[0], 3);
-  assert_int_equal(a.cfg.succ[1], 4);
+  assert_int_equal(a.cfg.succ[0].id, 3);
+  assert_int_equal(a.cfg.succ[1].id, 4);
   assert_int_equal(a.cfg.ping_interval_ms, 1000);
   assert_int_equal(a.cfg.ping_timeout_ms, 500);
   assert_int_equal(a.cfg.misses, 4);
-  assert_int_equal(a.cfg.ring_size, 256);
+  assert_int_equal(a.cfg.bits, 8);
+  assert_true(a.cfg.classic);
+  assert_int_equal(a.cfg.keys, CDHT_KEYS_NUMBERS);
+  assert_int_equal(a.cfg.addr.port, 50001); /* the classic rule: peer i at 127.0.0.1:50000+i */
+  assert_int_equal(cdht_addr_ipv4(&a.cfg.addr), 0x7f000001u);
+  assert_int_equal(a.cfg.succ[1].addr.port, 50004);
+  assert_int_equal(a.cfg.alt.family, CDHT_AF_NONE);
   assert_int_equal(a.cfg.base_port, 50000);
   assert_int_equal(a.cfg.host, 0x7f000001u);
   assert_int_equal(a.cfg.request_timeout_ms, 10000);
@@ -70,8 +76,8 @@ static void test_args_id_range_edges(void **state) {
   char err[ERR_CAP];
   assert_int_equal(PARSE(&a, err, "0", "255", "254"), 0);
   assert_int_equal(a.cfg.self, 0);
-  assert_int_equal(a.cfg.succ[0], 255);
-  assert_int_equal(a.cfg.succ[1], 254);
+  assert_int_equal(a.cfg.succ[0].id, 255);
+  assert_int_equal(a.cfg.succ[1].id, 254);
   assert_int_equal(PARSE(&a, err, "255", "0", "1"), 0);
   assert_int_equal(a.cfg.self, 255);
 }
@@ -90,8 +96,8 @@ static void test_args_options_with_space(void **state) {
   assert_int_equal(a.cfg.request_timeout_ms, 30000);
   assert_int_equal(a.cfg.leave_timeout_ms, 1500);
   assert_int_equal(a.cfg.self, 1);
-  assert_int_equal(a.cfg.succ[0], 3);
-  assert_int_equal(a.cfg.succ[1], 4);
+  assert_int_equal(a.cfg.succ[0].id, 3);
+  assert_int_equal(a.cfg.succ[1].id, 4);
 }
 
 static void test_args_options_with_equals(void **state) {
@@ -114,8 +120,8 @@ static void test_args_options_anywhere_last_wins(void **state) {
   char err[ERR_CAP];
   assert_int_equal(PARSE(&a, err, "1", "--misses", "3", "3", "--misses=5", "4", "--ping-timeout", "0.2"), 0);
   assert_int_equal(a.cfg.self, 1);
-  assert_int_equal(a.cfg.succ[0], 3);
-  assert_int_equal(a.cfg.succ[1], 4);
+  assert_int_equal(a.cfg.succ[0].id, 3);
+  assert_int_equal(a.cfg.succ[1].id, 4);
   assert_int_equal(a.cfg.misses, 5);
   assert_int_equal(a.cfg.ping_timeout_ms, 200);
 }
@@ -300,8 +306,8 @@ static void test_args_2019_form(void **state) {
   assert_int_equal(PARSE(&a, err, "1", "3", "4", "400", "0.1"), 0);
   assert_int_equal(a.variant, CDHT_VARIANT_2019);
   assert_int_equal(a.cfg.self, 1);
-  assert_int_equal(a.cfg.succ[0], 3);
-  assert_int_equal(a.cfg.succ[1], 4);
+  assert_int_equal(a.cfg.succ[0].id, 3);
+  assert_int_equal(a.cfg.succ[1].id, 4);
   assert_int_equal(a.mss, 400);
   assert_true(a.saw_drop > 0.0999 && a.saw_drop < 0.1001);
   assert_int_equal(a.rto_ms, 1000);
@@ -351,17 +357,19 @@ static void test_args_2020_forms(void **state) {
   assert_int_equal(PARSE(&a, err, "init", "2", "4", "5", "30"), 0);
   assert_int_equal(a.variant, CDHT_VARIANT_2020);
   assert_int_equal(a.cfg.self, 2);
-  assert_int_equal(a.cfg.succ[0], 4);
-  assert_int_equal(a.cfg.succ[1], 5);
+  assert_int_equal(a.cfg.succ[0].id, 4);
+  assert_int_equal(a.cfg.succ[1].id, 5);
   assert_int_equal(a.cfg.ping_interval_ms, 30000);
   assert_int_equal(a.cfg.base_port, 12000);
   assert_true(a.cfg.round_events);
-  assert_int_equal(a.cfg.join_via, CDHT_ID_NONE);
+  assert_int_equal(a.cfg.join_via.family, CDHT_AF_NONE);
+  assert_int_equal(a.cfg.addr.port, 12002); /* the 2020 ports */
+  assert_int_equal(a.cfg.succ[0].addr.port, 12004);
   assert_int_equal(PARSE(&a, err, "--ping-timeout", "0.2", "join", "15", "4", "0.2"), 0);
   assert_int_equal(a.variant, CDHT_VARIANT_2020);
   assert_int_equal(a.cfg.self, 15);
-  assert_int_equal(a.cfg.join_via, 4);
-  assert_int_equal(a.cfg.succ[0], 15);
+  assert_int_equal(a.cfg.join_via.port, 12004);
+  assert_int_equal(a.cfg.succ[0].id, 15);
   assert_int_equal(a.cfg.ping_interval_ms, 200);
   assert_int_equal(a.cfg.ping_timeout_ms, 200);
   assert_int_equal(a.cfg.base_port, 12000);
@@ -393,12 +401,12 @@ static void test_args_successor_rules(void **state) {
   /* S1 = ID = S2: a ring of one. */
   assert_int_equal(PARSE(&a, err, "1", "1", "1"), 0);
   assert_int_equal(a.cfg.self, 1);
-  assert_int_equal(a.cfg.succ[0], 1);
-  assert_int_equal(a.cfg.succ[1], 1);
+  assert_int_equal(a.cfg.succ[0].id, 1);
+  assert_int_equal(a.cfg.succ[1].id, 1);
   /* S2 = ID != S1: a two-peer ring. */
   assert_int_equal(PARSE(&a, err, "1", "2", "1"), 0);
-  assert_int_equal(a.cfg.succ[0], 2);
-  assert_int_equal(a.cfg.succ[1], 1);
+  assert_int_equal(a.cfg.succ[0].id, 2);
+  assert_int_equal(a.cfg.succ[1].id, 1);
   /* Successors need not be larger than ID (wrap-around). */
   assert_int_equal(PARSE(&a, err, "15", "1", "3"), 0);
 }
@@ -451,6 +459,68 @@ static void test_args_small_error_buffer(void **state) {
   }
 }
 
+
+/* ---- the --listen form (issue 10 §3) ---- */
+
+static void test_args_listen_form(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  assert_int_equal(PARSE(&a, err, "--listen", "198.18.0.3:4000"), 0);
+  assert_int_equal(a.variant, CDHT_VARIANT_LISTEN);
+  assert_false(a.cfg.classic);
+  assert_int_equal(a.cfg.bits, 64);
+  assert_int_equal(a.cfg.keys, CDHT_KEYS_BLAKE2B);
+  assert_int_equal(cdht_addr_ipv4(&a.cfg.addr), 0xc6120003u);
+  assert_int_equal(a.cfg.addr.port, 4000);
+  /* The id comes from the address: BLAKE2b-256("198.18.0.3:4000")[0..8), as Python computes it. */
+  assert_true(a.cfg.self == cdht_ring_name_key("198.18.0.3:4000", 15, UINT64_MAX));
+  assert_true(a.cfg.succ[0].id == a.cfg.self && a.cfg.succ[1].id == a.cfg.self); /* a ring of one */
+  assert_int_equal(a.cfg.join_via.family, CDHT_AF_NONE);
+  /* Two hosts, one port: two ids. */
+  cdht_id other_host = cdht_ring_name_key("198.18.0.4:4000", 15, UINT64_MAX);
+  assert_true(other_host != a.cfg.self);
+
+  assert_int_equal(PARSE(&a, err, "--listen", "[fd00:cd47::3]:4000", "--listen", "198.18.0.3:4000", "--id",
+                         "18446744073709551615", "--join", "[fd00:cd47::1]:4000"), 0);
+  assert_int_equal(a.cfg.addr.family, CDHT_AF_INET6);
+  assert_int_equal(a.cfg.alt.family, CDHT_AF_INET);
+  assert_true(a.cfg.self == UINT64_MAX); /* every id of a 64-bit ring is a peer's */
+  assert_int_equal(a.cfg.join_via.family, CDHT_AF_INET6);
+  assert_int_equal(a.cfg.join_via.port, 4000);
+
+  assert_int_equal(PARSE(&a, err, "--listen", "10.0.0.1:4000", "--bits", "16", "--id", "65535"), 0);
+  assert_int_equal(a.cfg.bits, 16);
+  assert_int_equal(a.cfg.self, 65535);
+  /* A name resolved once, at start. */
+  assert_int_equal(PARSE(&a, err, "--listen", "localhost:4000"), 0);
+  assert_int_equal(a.cfg.addr.port, 4000);
+  assert_true(a.cfg.addr.family == CDHT_AF_INET || a.cfg.addr.family == CDHT_AF_INET6);
+}
+
+static void test_args_listen_errors(void **state) {
+  (void)state;
+  ASSERT_REFUSED("--listen '198.18.0.3': expected HOST:PORT", "--listen", "198.18.0.3");
+  ASSERT_REFUSED("the port must be an integer 1..65535", "--listen", "no-such-host.invalid:0");
+  ASSERT_REFUSED("the host name does not resolve", "--listen", "no-such-host.invalid:4000");
+  ASSERT_REFUSED("--listen '[fd00::1]4000'", "--listen", "[fd00::1]4000");
+  ASSERT_REFUSED("--bits: expected an integer 1..64, got '0'", "--listen", "10.0.0.1:4000", "--bits", "0");
+  ASSERT_REFUSED("--bits: expected an integer 1..64, got '65'", "--listen", "10.0.0.1:4000", "--bits", "65");
+  ASSERT_REFUSED("--id '256' is not an integer 0..255 (the ring has 8-bit ids)", "--listen", "10.0.0.1:4000",
+                 "--bits", "8", "--id", "256");
+  ASSERT_REFUSED("--id goes with --listen", "--id", "5", "1", "3", "4");
+  ASSERT_REFUSED("--bits goes with --listen", "--bits", "16", "1", "3", "4");
+  ASSERT_REFUSED("--listen takes no ID S1 S2", "--listen", "10.0.0.1:4000", "1", "3", "4");
+  ASSERT_REFUSED("one IPv4 and one IPv6 address", "--listen", "10.0.0.1:4000", "--listen", "10.0.0.2:4000");
+  ASSERT_REFUSED("both addresses on the same port", "--listen", "10.0.0.1:4000", "--listen", "[fd00::1]:4001");
+  ASSERT_REFUSED("at most two addresses", "--listen", "10.0.0.1:4000", "--listen", "[fd00::1]:4000", "--listen",
+                 "10.0.0.2:4000");
+  ASSERT_REFUSED("is an IPv6 address, and this peer has no --listen address of that family", "--listen",
+                 "10.0.0.1:4000", "--join", "[fd00::1]:4000");
+  ASSERT_REFUSED("a peer cannot join through itself", "--listen", "10.0.0.1:4000", "--join", "10.0.0.1:4000");
+  ASSERT_REFUSED("--join 'x': expected HOST:PORT", "--listen", "10.0.0.1:4000", "--join", "x");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_args_defaults),
@@ -474,6 +544,8 @@ int main(void) {
     cmocka_unit_test(test_args_2019_form),
     cmocka_unit_test(test_args_2019_bad_mss_and_drop),
     cmocka_unit_test(test_args_2020_forms),
+    cmocka_unit_test(test_args_listen_form),
+    cmocka_unit_test(test_args_listen_errors),
     cmocka_unit_test(test_args_successor_rules),
     cmocka_unit_test(test_args_error_messages_have_no_control_bytes),
     cmocka_unit_test(test_args_error_message_long_value_is_cut),

@@ -14,11 +14,17 @@
 
 #define BUF_CAP 512
 
-static cdht_event ev_peer(cdht_event_kind kind, cdht_id peer, uint16_t file) {
+/* A peer's record by id (the address plays no part in a line); NOPE: no peer. */
+#define NOPE UINT64_MAX
+static cdht_peer P(uint64_t id) {
+  return id == NOPE ? cdht_peer_none() : cdht_peer_make(id, cdht_addr_v4(0x7f000001u, 4000));
+}
+
+static cdht_event ev_peer(cdht_event_kind kind, uint64_t peer, uint16_t file) {
   cdht_event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = kind;
-  ev.peer = peer;
+  ev.peer = P(peer);
   ev.file = file;
   return ev;
 }
@@ -38,9 +44,9 @@ static void test_lines_ping_request(void **state) {
   (void)state;
   cdht_event ev = ev_peer(CDHT_EV_PING_REQUEST, 5, 0);
   assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 5.\n");
-  ev.peer = 255;
+  ev.peer = P(255);
   assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 255.\n");
-  ev.peer = 0;
+  ev.peer = P(0);
   assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 0.\n");
 }
 
@@ -92,11 +98,11 @@ static void test_lines_successors_is_two_lines(void **state) {
   cdht_event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = CDHT_EV_SUCCESSORS;
-  ev.succ[0] = 12;
-  ev.succ[1] = 15;
+  ev.succ[0] = P(12);
+  ev.succ[1] = P(15);
   assert_line(&ev, CDHT_STDOUT, "My first successor is now peer 12.\nMy second successor is now peer 15.\n");
-  ev.succ[0] = 1;
-  ev.succ[1] = 1;
+  ev.succ[0] = P(1);
+  ev.succ[1] = P(1);
   assert_line(&ev, CDHT_STDOUT, "My first successor is now peer 1.\nMy second successor is now peer 1.\n");
 }
 
@@ -214,8 +220,8 @@ static void test_lines_short_buffer_is_cut_safely(void **state) {
   cdht_event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = CDHT_EV_SUCCESSORS;
-  ev.succ[0] = 3;
-  ev.succ[1] = 4;
+  ev.succ[0] = P(3);
+  ev.succ[1] = P(4);
   for (size_t cap = 1; cap < 40; cap++) {
     char *buf = malloc(cap);
     assert_non_null(buf);
@@ -231,7 +237,7 @@ static void test_lines_longest_fits(void **state) {
   (void)state;
   for (int k = 0; k < CDHT_EV_COUNT; k++) {
     cdht_event ev = ev_peer((cdht_event_kind)k, UINT64_MAX - 1, 9999);
-    ev.succ[0] = ev.succ[1] = UINT64_MAX - 1;
+    ev.succ[0] = ev.succ[1] = P(UINT64_MAX - 1);
     ev.ms = UINT32_MAX;
     char buf[BUF_CAP];
     cdht_lines_format(buf, sizeof buf, &ev);
@@ -243,27 +249,27 @@ static void test_lines_longest_fits(void **state) {
 static void test_lines_json_fields_follow_the_kind(void **state) {
   (void)state;
   char buf[512];
-  cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = 1, .file = 2012 };
+  cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = P(1), .file = 2012 };
   cdht_lines_json(buf, sizeof buf, 77, 8, &ev);
   assert_string_equal(buf, "{\"t_us\":77,\"self\":8,\"event\":\"response_received\",\"peer\":1,\"file\":\"2012\"}\n");
-  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { 12, 15 } };
+  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { P(12), P(15) } };
   cdht_lines_json(buf, sizeof buf, 1, 10, &ev);
   assert_string_equal(buf, "{\"t_us\":1,\"self\":10,\"event\":\"successors\",\"succ\":[12,15]}\n");
-  ev = (cdht_event){ .kind = CDHT_EV_STORE_FAILED, .peer = CDHT_ID_NONE, .file = 6, .ms = 10000 };
+  ev = (cdht_event){ .kind = CDHT_EV_STORE_FAILED, .peer = P(NOPE), .file = 6, .ms = 10000 };
   cdht_lines_json(buf, sizeof buf, 2, 3, &ev);
   assert_string_equal(buf, "{\"t_us\":2,\"self\":3,\"event\":\"store_failed\",\"file\":\"0006\",\"ms\":10000}\n");
-  ev = (cdht_event){ .kind = CDHT_EV_KEYS_RECEIVED, .peer = 8, .seq = 3 };
+  ev = (cdht_event){ .kind = CDHT_EV_KEYS_RECEIVED, .peer = P(8), .seq = 3 };
   cdht_lines_json(buf, sizeof buf, 4, 6, &ev);
   assert_string_equal(buf, "{\"t_us\":4,\"self\":6,\"event\":\"keys_received\",\"peer\":8,\"count\":3}\n");
   for (int k = 0; k < CDHT_EV_COUNT; k++) assert_string_not_equal(cdht_event_name((cdht_event_kind)k), "?");
 }
 
-/* An internal sentinel (CDHT_ID_NONE) never reaches a line or a JSON event: "?" or null instead. */
+/* An internal sentinel (NOPE) never reaches a line or a JSON event: "?" or null instead. */
 static void test_lines_never_print_the_sentinel(void **state) {
   (void)state;
   for (int k = 0; k < CDHT_EV_COUNT; k++) {
-    cdht_event ev = ev_peer((cdht_event_kind)k, CDHT_ID_NONE, 10);
-    ev.succ[0] = ev.succ[1] = CDHT_ID_NONE;
+    cdht_event ev = ev_peer((cdht_event_kind)k, NOPE, 10);
+    ev.succ[0] = ev.succ[1] = P(NOPE);
     char buf[BUF_CAP];
     cdht_lines_format(buf, sizeof buf, &ev);
     assert_null(strstr(buf, "18446744073709551615"));
@@ -272,9 +278,9 @@ static void test_lines_never_print_the_sentinel(void **state) {
     cdht_lines_json(buf, sizeof buf, 1, 2, &ev);
     assert_null(strstr(buf, "18446744073709551615"));
   }
-  cdht_event ev = ev_peer(CDHT_EV_REQUEST_RETRIED, CDHT_ID_NONE, 10);
+  cdht_event ev = ev_peer(CDHT_EV_REQUEST_RETRIED, NOPE, 10);
   assert_line(&ev, CDHT_STDERR, "request 0010: no answer yet, sent again to peer ?\n");
-  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { 12, CDHT_ID_NONE } };
+  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { P(12), P(NOPE) } };
   char buf[BUF_CAP];
   cdht_lines_json(buf, sizeof buf, 1, 10, &ev);
   assert_string_equal(buf, "{\"t_us\":1,\"self\":10,\"event\":\"successors\",\"succ\":[12,null]}\n");
@@ -293,7 +299,7 @@ static void test_lines_store_retried(void **state) {
 /* Successors that never answered did not "die before the repair finished": they were never there. */
 static void test_lines_never_answered(void **state) {
   (void)state;
-  cdht_event ev = { .kind = CDHT_EV_NEVER_ANSWERED, .peer = 4, .succ = { 3, 4 } };
+  cdht_event ev = { .kind = CDHT_EV_NEVER_ANSWERED, .peer = P(4), .succ = { P(3), P(4) } };
   assert_line(&ev, CDHT_STDERR,
               "warning: successors 3 and 4 never answered a ping (are they running?); this peer now stands alone\n");
   char buf[BUF_CAP];
@@ -332,9 +338,9 @@ static void assert_2020(const cdht_event *ev, bool joined, cdht_stream want_stre
 
 static void test_lines_2020_wording(void **state) {
   (void)state;
-  cdht_event ev = { .kind = CDHT_EV_PINGS_SENT, .succ = { 4, 5 } };
+  cdht_event ev = { .kind = CDHT_EV_PINGS_SENT, .succ = { P(4), P(5) } };
   assert_2020(&ev, false, CDHT_STDOUT, "Ping requests sent to Peers 4 and 5\n");
-  ev.succ[1] = CDHT_ID_NONE;
+  ev.succ[1] = P(NOPE);
   assert_2020(&ev, false, CDHT_STDOUT, "Ping requests sent to Peer 4\n");
   assert_line(&ev, CDHT_SILENT, ""); /* the classic forms print no round */
   ev = ev_peer(CDHT_EV_PING_REQUEST, 9, 0);
@@ -353,7 +359,7 @@ static void test_lines_2020_wording(void **state) {
   assert_2020(&ev, false, CDHT_STDOUT, "Peer 19 had File 2067\n");
   ev = ev_peer(CDHT_EV_DEPARTING, 8, 0);
   assert_2020(&ev, false, CDHT_STDOUT, "Peer 8 will depart from the network\n");
-  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { 9, 14 } };
+  ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { P(9), P(14) } };
   assert_2020(&ev, false, CDHT_STDOUT, "My new first successor is Peer 9\nMy new second successor is Peer 14\n");
   assert_2020(&ev, true, CDHT_STDOUT, "My first successor is Peer 9\nMy second successor is Peer 14\n");
   ev = ev_peer(CDHT_EV_PEER_DEAD, 14, 0);
@@ -383,8 +389,8 @@ static void test_lines_2020_wording(void **state) {
   /* No 2020 stdout line ends in a full stop. */
   for (int k = 0; k < CDHT_EV_COUNT; k++) {
     cdht_event e = ev_peer((cdht_event_kind)k, 3, 7);
-    e.succ[0] = 4;
-    e.succ[1] = 5;
+    e.succ[0] = P(4);
+    e.succ[1] = P(5);
     char buf[BUF_CAP];
     if (cdht_lines_format_as(buf, sizeof buf, &e, CDHT_VARIANT_2020, false) != CDHT_STDOUT) continue;
     for (char *nl = strchr(buf, '\n'); nl; nl = strchr(nl + 1, '\n')) assert_true(nl[-1] != '.');
@@ -408,8 +414,37 @@ static void test_lines_transfer_wording(void **state) {
   }
 }
 
+
+/* Why a join failed, in words: the id taken, nobody at the address (a --listen join names the
+ * address, its peer's id unknown), no answer, or another kind of ring. */
+static void test_lines_join_failures(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_JOIN_FAILED, 7, 0);
+  ev.reason = CDHT_JOIN_ID_TAKEN;
+  assert_line(&ev, CDHT_STDERR, "join failed: a peer with this id is already in the ring (told by peer 7)\n");
+  ev.reason = CDHT_JOIN_NO_ANSWER;
+  assert_line(&ev, CDHT_STDERR, "join failed: peer 7 does not answer (connection refused)\n");
+  ev.addr_only = true;
+  ev.peer = cdht_peer_make(0, cdht_addr_v4(0xc6120001u, 4000));
+  assert_line(&ev, CDHT_STDERR, "join failed: peer at 198.18.0.1:4000 does not answer (connection refused)\n");
+  ev.reason = CDHT_JOIN_TIMEOUT;
+  assert_line(&ev, CDHT_STDERR, "join failed: no answer from the ring through peer at 198.18.0.1:4000 in time\n");
+  ev.addr_only = false;
+  ev.reason = CDHT_JOIN_PARAMS;
+  ev.bits = 64, ev.our_bits = 32, ev.keys = ev.our_keys = CDHT_KEYS_BLAKE2B;
+  assert_line(&ev, CDHT_STDERR, "join failed: the ring uses 64-bit ids, this peer 32\n");
+  ev.bits = 8, ev.our_bits = 8, ev.keys = CDHT_KEYS_NUMBERS;
+  assert_line(&ev, CDHT_STDERR, "join failed: the ring's keys are four-digit numbers, this peer's names hashed "
+                                "with BLAKE2b\n");
+  /* A peer of a 64-bit ring may have the largest id: it is printed like any other. */
+  ev = ev_peer(CDHT_EV_PING_REQUEST, UINT64_MAX - 0, 0);
+  ev.peer = cdht_peer_make(UINT64_MAX, cdht_addr_v4(0xc6120001u, 4000));
+  assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 18446744073709551615.\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_lines_join_failures),
     cmocka_unit_test(test_lines_2020_wording),
     cmocka_unit_test(test_lines_transfer_wording),
     cmocka_unit_test(test_lines_ping_request),
