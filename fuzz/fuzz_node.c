@@ -182,7 +182,10 @@ static void drain(fuzz *f) {
       f->in_ring = true;
     }
     FUZZ_CHECK(ev.file <= CDHT_FILE_MAX);
-    FUZZ_CHECK(!cdht_peer_known(&ev.peer) || valid(ev.peer.id));
+    /* Events name peers of our ring, except a refusal for other ring parameters: it comes from
+     * a ring of another size, whose ids may be past ours (node.c, check_records). */
+    if (!(ev.kind == CDHT_EV_JOIN_FAILED && ev.reason == CDHT_JOIN_PARAMS))
+      FUZZ_CHECK(!cdht_peer_known(&ev.peer) || valid(ev.peer.id));
     char line[512];
     cdht_stream st = cdht_lines_format(line, sizeof line, &ev);
     size_t n = strlen(line);

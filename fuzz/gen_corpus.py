@@ -276,6 +276,9 @@ def node_join_seeds():
     s["accepted"] = accepted + ring + request(7) + frame(8, file_resp(8, 1, 7)) + QUIT
     s["rejected"] = frame(5, join_reject(5, 1)) + advance(1000)
     s["rejected_params"] = frame(5, join_reject(5, 1, PARAMS, 16, BLAKE2B)) + advance(1000)
+    # a 16-bit ring's peer 8197 at 5's address: its id is past our ring, and only reported
+    s["rejected_by_larger_ring"] = frame(5, msg(JOIN_REJECT, **{"from": (8197, "127.0.0.1", 50005), "seq": 1,
+                                                                "reason": PARAMS, "params": (16, NUMBERS)}))
     s["rejected_recipe"] = recipe(1, 5, JOIN_REJECT, seq=1, bits16=True, params_reason=True) + advance(1000)
     s["spoofed_accept"] = frame(5, join_accept(5, 1, 8, 1), spoofed=True) + \
         recipe(1, 5, JOIN_ACCEPT, seq=1, s1=8, s2=1, off=True) + frame(5, join_accept(5, 1, 8, 1)) + advance(1000)
