@@ -44,12 +44,12 @@ FULL = dict(floor_count=10000, rings=[8, 64, 256], requests=300, warmup=20,
             foot_peers=256, foot_settle=5.0, foot_window=20.0,
             opendht=[8, 64, 256], od_gets=300, nc_mib=256, nc_reps=3,
             sim=[(256, 256, 3, 600, []), (10000, 65536, 1, 600, ["--lookups", "64"])],
-            hops_n=[16, 64, 256, 1024, 4096, 10000])
+            hops_n=[16, 64, 256, 1024, 4096, 10000], hosts=8, host_requests=300)
 QUICK = dict(floor_count=2000, rings=[8, 16], requests=20, warmup=3,
              kill_rings=[8, 16], kill_reps=2, profiles=["fast"],
              foot_peers=8, foot_settle=1.0, foot_window=3.0,
              opendht=[], od_gets=0, nc_mib=16, nc_reps=1,
-             sim=[(256, 256, 1, 60, [])], hops_n=[16, 64])
+             sim=[(256, 256, 1, 60, [])], hops_n=[16, 64], hosts=4, host_requests=20)
 
 
 def log(*a):
@@ -316,6 +316,102 @@ def bench_requests(cfg, n, floor_hop_us, rng, workdir):
     log(f"requests on {n} peers: median {res['median_us']:.0f} us, p99 {res['p99_us']:.0f} us, "
         f"hops median {res['hops_median']}, {res['ratio_median']:.2f} x floor x hops; forwards "
         f"{forwarded} counted / {expected_forwards} from ring distance")
+    return res
+
+
+# ---- 2b. across separate hosts (issue 10) ---------------------------------------------------------
+
+def name_key(name):
+    """A name's key on a 64-bit ring: the first 8 bytes of BLAKE2b-256 (docs/protocol.md §1)."""
+    import hashlib
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=32).digest()[:8], "big")
+
+
+def bench_hosts(cfg, rng, workdir):
+    """`request NNNN` across separate hosts: one peer per network namespace on one bridge (the
+    multi-host tests' topology), all on port 4000, joined by address; next to the floor between
+    two of those hosts (bench/floor.c --far-netns), measured in the same run."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+    import multihost
+    why = multihost.unavailable()
+    if why:
+        return dict(skipped=why)
+    n = cfg["hosts"]
+    with multihost.Topology(n) as net:
+        out = subprocess.run(net[0].argv([FLOOR, "--count", str(cfg["floor_count"]), "--near", net[0].ipv4,
+                                          "--far", net[1].ipv4, "--far-netns", f"/run/netns/{net[1].netns}"]),
+                             capture_output=True, text=True, check=True)
+        fl = json.loads(out.stdout)
+        hop = fl["tcp_hop_us"]["median"]
+        procs, logs = {}, {}
+        wd = os.path.join(workdir, "hosts")
+        os.makedirs(wd, exist_ok=True)
+        try:
+            for k, host in enumerate(net):
+                addr = host.hostport(4000)
+                pid = name_key(addr)  # the id a peer takes from its --listen address
+                path = os.path.join(wd, f"events-{k}.jsonl")
+                argv = [CDHT, "--ping-interval", "5", "--listen", addr, "--events", path,
+                        "--data-dir", os.path.join(wd, f"data-{k}")]
+                if k:
+                    argv += ["--join", net[0].hostport(4000)]
+                with open(os.path.join(wd, f"stderr-{k}.txt"), "w") as err:
+                    procs[pid] = host.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+                logs[pid] = EventLog(path)
+                if k:
+                    logs[pid].wait(lambda e: e["event"] == "join_accepted", 0, 15, "join_accepted")
+                else:
+                    wait_until(lambda: os.path.exists(path), 10, "the first peer to start")
+            ids = sorted(procs)
+            # Settled: every peer's latest successors are the next two in id order.
+            def settled():
+                for i, p in enumerate(ids):
+                    logs[p].poll()
+                    succ = [e["succ"] for e in logs[p].events if e["event"] == "successors"]
+                    if not succ or succ[-1] != [ids[(i + 1) % n], ids[(i + 2) % n]]:
+                        return False
+                return True
+            wait_until(settled, 30, "the ring of hosts to settle")
+            for p in ids:
+                procs[p].stdin.write(b"pings off\n")
+                procs[p].stdin.flush()
+            idx = {p: i for i, p in enumerate(ids)}
+            samples, failed = [], 0
+            for i in range(cfg["warmup"] + cfg["host_requests"]):
+                r = rng.choice(ids)
+                while True:
+                    name = f"{rng.randrange(10000):04d}"
+                    o = owner(ids, name_key(name))
+                    if o != r:
+                        break
+                lg = logs[r]
+                start = lg.mark()
+                procs[r].stdin.write(f"request {name}\n".encode())
+                procs[r].stdin.flush()
+                try:
+                    _, sent = lg.wait(lambda e: e["event"] == "request_sent" and e.get("file") == name, start, 10,
+                                      "request_sent")
+                    _, got = lg.wait(lambda e: e["event"] == "response_received" and e.get("file") == name, start,
+                                     25, "response_received")
+                except TimeoutError:
+                    failed += 1
+                    continue
+                if i >= cfg["warmup"]:
+                    hops = (idx[o] - idx[r]) % n + 1
+                    lat = got["t_us"] - sent["t_us"]
+                    samples.append((lat, hops, lat / (hops * hop)))
+        finally:
+            for pr in procs.values():
+                if pr.poll() is None:
+                    pr.kill()
+                pr.wait()
+    lats = [x[0] for x in samples]
+    res = dict(n=n, requests=len(samples), failed=failed, median_us=med(lats), p99_us=pct(lats, 99),
+               hops_median=med([x[1] for x in samples]), ratio_median=med([x[2] for x in samples]),
+               ratio_p99=pct([x[2] for x in samples], 99), floor=fl)
+    log(f"requests across {n} hosts: median {res['median_us']:.0f} us, p99 {res['p99_us']:.0f} us, hops median "
+        f"{res['hops_median']}, {res['ratio_median']:.2f} x floor x hops (floor between hosts: TCP hop "
+        f"{hop:.1f} us)")
     return res
 
 
@@ -837,6 +933,22 @@ def report(R, cfg, quick, command, images):
                  f"{r['hops_max']}) | {us(r['hops_median'] * hop)} | {r['ratio_median']:.2f} ({r['ratio_p99']:.2f}) | "
                  f"{r['forwarded_counted']} / {r['forwarded_expected']} |")
     ours = {r["n"]: r for r in R["requests"]}
+    hs = R.get("hosts") or {}
+    L += ["", "### Across separate hosts", ""]
+    if hs.get("skipped") or not hs:
+        L.append("Not run: " + (hs.get("skipped") or "not measured") + ".")
+    else:
+        hf = hs["floor"]
+        L += [f"{hs['n']} network namespaces on one bridge (veth pairs, the multi-host tests' topology), one peer each, "
+              "all on port 4000 (`--listen 198.18.0.k:4000`, 64-bit ids from the addresses, names hashed with "
+              "BLAKE2b), joined by address; the same requests as above. The floor is bench/floor.c between two of "
+              "those hosts in the same run (`--far-netns`): what the bridge itself costs.", "",
+              "| hosts | requests | median | p99 | hops median | floor between hosts: TCP hop (UDP round trip) | "
+              "floor × median hops | ours ÷ floor×hops median (p99) |", "|---|---|---|---|---|---|---|---|",
+              f"| {hs['n']} | {hs['requests']}" + (f" ({hs['failed']} failed)" if hs["failed"] else "") +
+              f" | {us(hs['median_us'])} | {us(hs['p99_us'])} | {hs['hops_median']:g} | "
+              f"{hf['tcp_hop_us']['median']:.1f} µs ({hf['udp_rtt_us']['median']:.1f} µs) | "
+              f"{us(hs['hops_median'] * hf['tcp_hop_us']['median'])} | {hs['ratio_median']:.2f} ({hs['ratio_p99']:.2f}) |"]
     L += ["", "### OpenDHT on the same loopback, same run", ""]
     if R["opendht"]:
         L += ["OpenDHT 2.4 from Debian: n `dhtnode` processes bootstrapped to the first one, plus two "
@@ -988,6 +1100,7 @@ def main():
         R["floor"] = bench_floor(cfg)
         hop = R["floor"]["tcp_hop_us"]["median"]
         R["requests"] = [bench_requests(cfg, n, hop, rng, work) for n in cfg["rings"]]
+        R["hosts"] = bench_hosts(cfg, rng, work)
         R["opendht"] = []
         if cfg["opendht"] and not args.no_opendht:
             if importlib.util.find_spec("opendht") is None or not shutil.which("dhtnode"):
