@@ -3032,6 +3032,108 @@ static void test_node_output_arena_grows_and_the_node_stays_small(void **state) 
   assert_int_equal(cm.frees, cm.allocs);
 }
 
+/* --listen form: a peer is an id and an address, and the sender check only ties a message to
+ * the record it carries.  A party on another host that claims a neighbour's *id* at its own
+ * address must not be taken for that neighbour: answers to our questions count only from the
+ * record we asked, and a challenge (a token, a question) for a neighbour goes to the record we
+ * hold, never to the address the claim names.  Host 9 is the outsider. */
+static bool to_host(const sent *s, unsigned h) {
+  cdht_addr a = v4addr(h, 0);
+  return s->o.to.addr.family == CDHT_AF_INET && memcmp(s->o.to.addr.ip, a.ip, 4) == 0;
+}
+
+static void test_node_a_neighbours_id_from_another_host_is_not_that_neighbour(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V4(20, 2), V4(30, 3));
+  c.stabilize_ms = 3000;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  const cdht_stats *st = cdht_node_stats(n);
+  sent out[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  /* 5 at host 5 pings us: our first predecessor. */
+  cdht_msg ping = { .type = CDHT_MSG_PING, .role = CDHT_ROLE_FIRST, .seq = 0 };
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V4(5, 5), v4addr(5, V2_PORT), ping), 0);
+  drain_all(n);
+
+  /* 1. PONG: our ping to 20 (host 2) answered from host 9 in 20's name, right sequence number. */
+  timer(n, now);
+  size_t k = drain_out(n, out, OUT_CAP);
+  uint32_t seq = 0;
+  for (size_t i = 0; i < k; i++) if (out[i].m.type == CDHT_MSG_PING && out[i].o.to.id == 20) seq = out[i].m.seq;
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V4(20, 9), v4addr(9, V2_PORT),
+                                (cdht_msg){ .type = CDHT_MSG_PONG, .seq = seq }), CDHT_ERR_STALE);
+  assert_int_equal(st->pongs_received, 0);
+  drain_all(n);
+
+  /* 2. DEPART in 20's name from host 9: the acknowledgement's token must not go to host 9, and a
+   * confirmation from there changes nothing. */
+  cdht_msg dep = { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { V4(66, 9), V4(67, 9) } };
+  deliver_from(n, now, CDHT_TCP, V4(20, 9), v4addr(9, 40001), dep);
+  k = drain_out(n, out, OUT_CAP);
+  uint64_t tok = 0;
+  for (size_t i = 0; i < k; i++) {
+    assert_false(to_host(&out[i], 9));
+    if (out[i].m.type == CDHT_MSG_DEPART_ACK && to_host(&out[i], 9)) tok = out[i].m.token;
+  }
+  deliver_from(n, now, CDHT_TCP, V4(20, 9), v4addr(9, 40001), (cdht_msg){ .type = CDHT_MSG_DEPART_CONFIRM, .token = tok });
+  drain_all(n);
+  { cdht_peer s0 = cdht_node_successor(n, 0), want = V4(20, 2); assert_true(cdht_peer_eq(&s0, &want)); }
+  assert_int_equal(cdht_node_successor(n, 1).id, 30);
+
+  /* 3. SUCC_CHANGE in 20's name from host 9: the check goes to 20 at host 2, not to host 9. */
+  cdht_msg chg = { .type = CDHT_MSG_SUCC_CHANGE, .nsucc = 2, .succ = { V4(20, 9), V4(15, 9) } };
+  deliver_from(n, now, CDHT_TCP, V4(20, 9), v4addr(9, 40001), chg);
+  k = drain_out(n, out, OUT_CAP);
+  for (size_t i = 0; i < k; i++) {
+    assert_false(to_host(&out[i], 9));
+    if (out[i].m.type == CDHT_MSG_SUCC_QUERY && to_host(&out[i], 9)) /* as the outsider would answer */
+      deliver_from(n, now, CDHT_TCP, V4(20, 9), v4addr(9, 40001),
+                   (cdht_msg){ .type = CDHT_MSG_SUCC_REPLY, .seq = out[i].m.seq, .nsucc = 2, .succ = { V4(15, 9), V4(20, 9) } });
+  }
+  drain_all(n);
+  { cdht_peer s0 = cdht_node_successor(n, 0), want = V4(20, 2); assert_true(cdht_peer_eq(&s0, &want)); }
+  assert_int_equal(cdht_node_successor(n, 1).id, 30);
+
+  /* 4. KEYS_REQ from a new id 8 at host 9, naming our predecessor 5 at host 9: the question
+   * whether 5 admitted it goes to 5 at host 5, so no keys go to host 9. */
+  cdht_msg kr = { .type = CDHT_MSG_KEYS_REQ, .about = V4(5, 9), .token = 77 };
+  deliver_from(n, now, CDHT_TCP, V4(8, 9), v4addr(9, 40001), kr);
+  k = drain_out(n, out, OUT_CAP);
+  for (size_t i = 0; i < k; i++) {
+    assert_false(to_host(&out[i], 9));
+    if (out[i].m.type == CDHT_MSG_SUCC_QUERY && to_host(&out[i], 9))
+      deliver_from(n, now, CDHT_TCP, V4(5, 9), v4addr(9, 40001),
+                   (cdht_msg){ .type = CDHT_MSG_SUCC_REPLY, .seq = out[i].m.seq, .nsucc = 2, .succ = { V4(8, 9), V4(10, 1) } });
+  }
+  size_t e = drain_ev(n, ev, EV_CAP);
+  for (size_t i = 0; i < e; i++) assert_false(ev[i].kind == CDHT_EV_HANDOVER);
+  drain_all(n);
+
+  /* 5. KEYS_OFFER in our predecessor 5's name from host 9: its grant token goes to host 5. */
+  deliver_from(n, now, CDHT_TCP, V4(5, 9), v4addr(9, 40001), (cdht_msg){ .type = CDHT_MSG_KEYS_OFFER, .key = 5 });
+  k = drain_out(n, out, OUT_CAP);
+  for (size_t i = 0; i < k; i++) assert_false(to_host(&out[i], 9));
+  drain_all(n);
+
+  /* 6. STAB_REPLY in 20's name from host 9, for our question's id, naming a closer peer 15 at
+   * host 9: not the peer we asked, so nothing is adopted. */
+  now = 3000;
+  assert_int_equal(deliver_from(n, now, CDHT_UDP, V4(5, 5), v4addr(5, V2_PORT), ping), 0); /* keep 5 fresh */
+  timer(n, now);
+  k = drain_out(n, out, OUT_CAP);
+  uint32_t q = 0;
+  for (size_t i = 0; i < k; i++) if (out[i].m.type == CDHT_MSG_STAB_QUERY) q = out[i].m.seq;
+  assert_true(q != 0);
+  cdht_msg sr = { .type = CDHT_MSG_STAB_REPLY, .seq = q, .nsucc = 2, .succ = { V4(30, 3), V4(40, 4) }, .about = V4(15, 9), .age_ms = 0 };
+  assert_true(deliver_from(n, now, CDHT_TCP, V4(20, 9), v4addr(9, 40001), sr) < 0);
+  drain_all(n);
+  { cdht_peer s0 = cdht_node_successor(n, 0), want = V4(20, 2); assert_true(cdht_peer_eq(&s0, &want)); }
+  assert_true(st->dropped[CDHT_DROP_STALE] > 0);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3079,6 +3181,7 @@ int main(void) {
     cmocka_unit_test(test_node_ipv4_only_does_not_send_to_an_ipv6_record),
     cmocka_unit_test(test_node_ring_of_64_bit_ids_off_the_classic_rule),
     cmocka_unit_test(test_node_output_arena_grows_and_the_node_stays_small),
+    cmocka_unit_test(test_node_a_neighbours_id_from_another_host_is_not_that_neighbour),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
