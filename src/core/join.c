@@ -148,21 +148,23 @@ int cdht_join_on_succ_change(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_node_drop(n, CDHT_DROP_BADID);
     return CDHT_ERR_BADID;
   }
-  n->join.change_wait.peer = m->from;
-  n->join.change_wait.succ[0] = m->succ[0];
+  /* Asked at the record we hold, not at the address this message names: a party that only
+   * claims our successor's id never sees the question. */
+  n->join.change_wait.peer = n->succ.id[0];
+  n->join.change_wait.succ[0] = n->succ.id[0];
   n->join.change_wait.succ[1] = m->succ[1];
   do n->join.change_wait.qid = (uint32_t)cdht_node_unguessable(n);
   while (n->join.change_wait.qid == 0);
   n->join.change_wait.until_ms = now + n->cfg.leave_timeout_ms;
   cdht_msg q = { .type = CDHT_MSG_SUCC_QUERY, .seq = n->join.change_wait.qid };
-  cdht_node_send(n, CDHT_TCP, m->from, &q);
+  cdht_node_send(n, CDHT_TCP, n->join.change_wait.peer, &q);
   return 0;
 }
 
 /* The answer to that question: returns 1 if it was one (handled), 0 if not. */
 static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (!cdht_known(n->join.change_wait.peer) || m->seq != n->join.change_wait.qid ||
-      !cdht_same(m->from, n->join.change_wait.peer))
+      !cdht_exact(m->from, n->join.change_wait.peer))
     return 0;
   n->join.change_wait.peer = cdht_peer_none();
   if (now >= n->join.change_wait.until_ms || !cdht_same(m->from, n->succ.id[0]) || m->nsucc < 1 ||
@@ -172,7 +174,8 @@ static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   cdht_node_emit_peer(n, CDHT_EV_SUCC_CHANGE, m->from, 0);
   cdht_repair_stop(n);
-  cdht_succ_take(n, now, n->join.change_wait.succ[0], n->join.change_wait.succ[1], cdht_peer_none(), cdht_peer_none());
+  /* The joiner as our successor knows it (it answered it at that address), not as the change said. */
+  cdht_succ_take(n, now, n->join.change_wait.succ[0], m->succ[0], cdht_peer_none(), cdht_peer_none());
   return 1;
 }
 
@@ -207,10 +210,18 @@ int cdht_join_on_keys_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_node_drop(n, CDHT_DROP_ROLE);
     return CDHT_ERR_ROLE;
   }
+  /* |about| is asked at the record we hold of it (one of our predecessors, or us): a request
+   * naming it at another address would have us ask whoever is there. */
+  cdht_peer about = cdht_is_self(n, m->about) ? n->self : cdht_peer_none();
+  /* the joiner's pings may have displaced it from our first slot already */
+  const cdht_peer known[4] = { n->succ.pred[0], n->succ.pred[1], n->succ.pred_was1, n->succ.pred_was2 };
+  for (int i = 0; i < 4 && !cdht_known(about); i++)
+    if (cdht_same(known[i], m->about)) about = known[i];
+  if (!cdht_known(about)) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
   if (cdht_known(n->join.keys_wait.peer) && now < n->join.keys_wait.until_ms)
     cdht_node_drop(n, CDHT_DROP_UNASKED); /* replaced */
   n->join.keys_wait.peer = m->from;
-  n->join.keys_wait.about = m->about;
+  n->join.keys_wait.about = about;
   n->join.keys_wait.token = m->token;
   n->join.keys_wait.until_ms = now + cdht_node_detect_ms(n);
   ask_about_joiner(n, now);
@@ -220,7 +231,7 @@ int cdht_join_on_keys_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
 /* The admitting peer's answer: returns 1 if it was one (handled), 0 if not. */
 static int on_joiner_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (!cdht_known(n->join.keys_wait.peer) || m->seq != n->join.keys_wait.qid ||
-      !cdht_same(m->from, n->join.keys_wait.about))
+      !cdht_exact(m->from, n->join.keys_wait.about))
     return 0;
   if (now < n->join.keys_wait.until_ms && m->nsucc >= 1 && cdht_same(m->succ[0], n->join.keys_wait.peer) &&
       n->state == CDHT_RUNNING)

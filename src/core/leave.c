@@ -126,13 +126,13 @@ static void leave_target_gone(cdht_node *n, cdht_peer peer) {
 /* A predecessor we told of our departure confirms it (§6). */
 int cdht_leave_on_depart_ack(cdht_node *n, uint64_t now, const cdht_msg *m) {
   (void)now;
-  if (n->state != CDHT_LEAVING || !((n->leave.confirm[0].waiting && cdht_same(n->leave.confirm[0].peer, m->from)) ||
-                                    (n->leave.confirm[1].waiting && cdht_same(n->leave.confirm[1].peer, m->from)))) {
+  if (n->state != CDHT_LEAVING || !((n->leave.confirm[0].waiting && cdht_exact(n->leave.confirm[0].peer, m->from)) ||
+                                    (n->leave.confirm[1].waiting && cdht_exact(n->leave.confirm[1].peer, m->from)))) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }
   for (int i = 0; i < 2; i++)
-    if (cdht_same(n->leave.confirm[i].peer, m->from)) n->leave.confirm[i].waiting = false;
+    if (cdht_exact(n->leave.confirm[i].peer, m->from)) n->leave.confirm[i].waiting = false;
   if (m->token) { /* it is really us leaving: the predecessor applies the departure now */
     cdht_msg yes = { .type = CDHT_MSG_DEPART_CONFIRM, .token = m->token };
     cdht_node_send(n, CDHT_TCP, m->from, &yes);
@@ -154,13 +154,16 @@ static void apply_departure(cdht_node *n, uint64_t now, cdht_peer from, cdht_pee
 int cdht_leave_on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_msg ack = { .type = CDHT_MSG_DEPART_ACK };
   if (cdht_same(m->from, n->leave.departed)) { /* a repeat: acknowledge again, change nothing */
-    cdht_node_send(n, CDHT_TCP, m->from, &ack);
+    cdht_node_send(n, CDHT_TCP, n->leave.departed, &ack);
     return 0;
   }
   if (!cdht_same(m->from, n->succ.id[0]) && !cdht_same(m->from, n->succ.id[1])) {
     cdht_node_drop(n, CDHT_DROP_ROLE);
     return CDHT_ERR_ROLE;
   }
+  /* The token goes to the successor as we know it, not to the address this message names: a
+   * party that only claims its id never sees it, so cannot confirm in its name. */
+  cdht_peer s = cdht_same(m->from, n->succ.id[0]) ? n->succ.id[0] : n->succ.id[1];
   cdht_peer a = m->nsucc >= 1 ? m->succ[0] : cdht_peer_none(), b = m->nsucc >= 2 ? m->succ[1] : cdht_peer_none();
   if (!cdht_known(a) || !cdht_known(b) || cdht_same(a, m->from) || cdht_same(b, m->from)) {
     cdht_node_drop(n, CDHT_DROP_BADID);
@@ -177,7 +180,7 @@ int cdht_leave_on_depart(cdht_node *n, uint64_t now, const cdht_msg *m) {
   n->leave.depart_wait[slot].succ[1] = b;
   n->leave.depart_wait[slot].token = ack.token = cdht_node_unguessable(n);
   n->leave.depart_wait[slot].until_ms = now + n->cfg.leave_timeout_ms;
-  cdht_node_send(n, CDHT_TCP, m->from, &ack);
+  cdht_node_send(n, CDHT_TCP, s, &ack);
   return 0;
 }
 
@@ -224,16 +227,30 @@ int cdht_leave_on_keys_offer(cdht_node *n, uint64_t now, const cdht_msg *m) {
    * up to its leave timeout later. */
   uint64_t window = cdht_node_detect_ms(n) + n->cfg.leave_timeout_ms;
   bool pred = false;
+  cdht_peer to = cdht_peer_none(); /* the record we hold: the grant goes there, not to m->from */
   for (int i = 0; i < 2; i++)
-    pred = pred || (cdht_same(n->succ.pred[i], m->from) && now - n->succ.pred_heard_ms[i] <= window);
+    if (!pred && cdht_same(n->succ.pred[i], m->from) && now - n->succ.pred_heard_ms[i] <= window) {
+      pred = true;
+      to = n->succ.pred[i];
+    }
   /* A predecessor that quits tells its own predecessors too, whose pings may take its slot
    * before its offer arrives (found by the simulator: seed 47, and seed 125 with --store-races):
    * a displaced one still offers for a detection period after its last ping. */
-  pred = pred || (cdht_same(n->succ.pred_was1, m->from) && now - n->succ.pred_was1_ms <= cdht_node_detect_ms(n)) ||
-         (cdht_same(n->succ.pred_was2, m->from) && now - n->succ.pred_was2_ms <= cdht_node_detect_ms(n));
-  if (!pred && !cdht_same(m->from, n->leave.departed)) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
-  cdht_msg yes = { .type = CDHT_MSG_KEYS_GRANT, .token = cdht_handover_grant_in(n, now, m->from, false, m->key) };
-  cdht_node_send(n, CDHT_TCP, m->from, &yes);
+  if (!pred && cdht_same(n->succ.pred_was1, m->from) && now - n->succ.pred_was1_ms <= cdht_node_detect_ms(n)) {
+    pred = true;
+    to = n->succ.pred_was1;
+  }
+  if (!pred && cdht_same(n->succ.pred_was2, m->from) && now - n->succ.pred_was2_ms <= cdht_node_detect_ms(n)) {
+    pred = true;
+    to = n->succ.pred_was2;
+  }
+  if (!pred && cdht_same(m->from, n->leave.departed)) {
+    pred = true;
+    to = n->leave.departed;
+  }
+  if (!pred) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
+  cdht_msg yes = { .type = CDHT_MSG_KEYS_GRANT, .token = cdht_handover_grant_in(n, now, to, false, m->key) };
+  cdht_node_send(n, CDHT_TCP, to, &yes);
   return 0;
 }
 
@@ -242,7 +259,7 @@ int cdht_leave_on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m) {
   bool waited = false;
   for (int i = 0; i < CDHT_LEAVE_HO_MAX; i++) {
     cdht_leave_ho *h = &n->leave.ho[i];
-    if (!h->used || !h->running || !h->granting || !cdht_same(m->from, n->succ.id[0])) continue;
+    if (!h->used || !h->running || !h->granting || !cdht_exact(m->from, n->succ.id[0])) continue;
     if (!waited) cdht_handover_grant_out(n, now, m->from, true, m->token);
     waited = true;
     h->granting = false;

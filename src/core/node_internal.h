@@ -90,6 +90,11 @@ static inline bool cdht_same(cdht_peer a, cdht_peer b) {
   return cdht_peer_known(&a) == cdht_peer_known(&b) && (!cdht_peer_known(&a) || a.id == b.id);
 }
 static inline bool cdht_known(cdht_peer p) { return cdht_peer_known(&p); }
+/* Whether |a| and |b| are the same record: the same id at the same address.  An answer to a
+ * question we sent to a record must come from that very record (the answer comes back over the
+ * family we asked on, from the peer's own address of it), and a record that only shares a
+ * neighbour's id, at an address of someone else's choosing, is not that neighbour. */
+static inline bool cdht_exact(cdht_peer a, cdht_peer b) { return cdht_peer_eq(&a, &b); }
 static inline bool cdht_is_self(const cdht_node *n, cdht_peer p) { return cdht_same(p, n->self); }
 /* Whether |x| lies in (a, b] on our ring (the ids of three known peers, or keys). */
 static inline bool cdht_node_between(const cdht_node *n, cdht_id a, cdht_id x, cdht_id b) {

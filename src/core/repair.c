@@ -59,7 +59,7 @@ void cdht_repair_successor_dead(cdht_node *n, uint64_t now, int slot) {
 }
 
 int cdht_repair_on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  if (!n->repair.active || !cdht_same(m->from, n->succ.id[0]) || (int32_t)(m->seq - n->repair.first_qid) < 0) {
+  if (!n->repair.active || !cdht_exact(m->from, n->succ.id[0]) || (int32_t)(m->seq - n->repair.first_qid) < 0) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }

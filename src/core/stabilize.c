@@ -32,7 +32,7 @@ int cdht_stabilize_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
  * between us, is our new first successor (a joiner, a restarted peer, a peer we wrongly
  * declared dead).  Otherwise our second successor is our first successor's first. */
 int cdht_stabilize_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  if (m->seq == 0 || !cdht_same(m->from, n->succ.id[0]) || m->seq != n->stabilize.qid || n->repair.active ||
+  if (m->seq == 0 || !cdht_exact(m->from, n->succ.id[0]) || m->seq != n->stabilize.qid || n->repair.active ||
       n->state != CDHT_RUNNING) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;

@@ -144,7 +144,7 @@ int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m) {
   for (int i = 0; i < 2; i++) {
-    if (!cdht_same(n->succ.id[i], m->from)) continue;
+    if (!cdht_exact(n->succ.id[i], m->from)) continue; /* from where we pinged, not just its id */
     if (cdht_fd_on_ack(&n->succ.fd[i], m->seq) < 0) break;
     n->succ.heard_ms[i] = now;
     n->stats.pongs_received++;

@@ -70,8 +70,8 @@ int cdht_witness_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
   for (int i = 0; i < 2; i++) {
     if (!n->witness.suspect[i].active || n->witness.suspect[i].qid != m->seq || !cdht_same(n->succ.id[i], m->about))
       continue;
-    int j = cdht_same(n->witness.suspect[i].witness[0], m->from)   ? 0
-          : cdht_same(n->witness.suspect[i].witness[1], m->from) ? 1
+    int j = cdht_exact(n->witness.suspect[i].witness[0], m->from)   ? 0
+          : cdht_exact(n->witness.suspect[i].witness[1], m->from) ? 1
                                                                   : -1;
     if (j < 0) continue;
     n->witness.suspect[i].witness[j] = cdht_peer_none();
