@@ -3134,6 +3134,40 @@ static void test_node_a_neighbours_id_from_another_host_is_not_that_neighbour(vo
   cdht_node_del(n);
 }
 
+/* A joiner takes an answer to its JOIN_REQ from whichever peer of the ring admits it, so the
+ * request's id is all that ties an answer to it: a stranger that guesses it (v2 always sent 1)
+ * could hand the joiner a ring of its choosing, or end its join with a refusal.  Host 9 is the
+ * stranger; it never saw the request. */
+static void test_node_a_stranger_cannot_answer_a_join(void **state) {
+  (void)state;
+  for (int kind = 0; kind < 3; kind++) {
+    uint64_t now = 0;
+    cdht_config c = v2_cfg(10, 1, cdht_peer_none(), cdht_peer_none());
+    c.join_via = v4addr(2, V2_PORT);
+    cdht_node *n = NULL;
+    assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+    sent out[OUT_CAP];
+    assert_int_equal(drain_out(n, out, OUT_CAP), 1);
+    assert_int_equal(out[0].m.type, CDHT_MSG_JOIN_REQ);
+    cdht_msg m = { .type = kind == 0 ? CDHT_MSG_JOIN_ACCEPT : CDHT_MSG_JOIN_REJECT, .seq = 1 };
+    if (kind == 0) { m.nsucc = 2; m.succ[0] = V4(77, 9); m.succ[1] = V4(78, 9); m.token = 5; }
+    else { m.reason = kind == 1 ? CDHT_REJECT_TAKEN : CDHT_REJECT_PARAMS; m.bits = kind == 1 ? 64 : 32; m.keys = CDHT_KEYS_NUMBERS; }
+    assert_int_equal(deliver_from(n, now, CDHT_TCP, V4(77, 9), v4addr(9, 40001), m), CDHT_ERR_STALE);
+    assert_false(cdht_node_has_left(n));
+    assert_false(cdht_peer_known(&(cdht_peer){ cdht_node_successor(n, 0).id, cdht_node_successor(n, 0).addr }));
+    cdht_event ev[EV_CAP];
+    size_t e = drain_ev(n, ev, EV_CAP);
+    for (size_t i = 0; i < e; i++) assert_true(ev[i].kind != CDHT_EV_JOIN_ACCEPTED && ev[i].kind != CDHT_EV_JOIN_FAILED);
+    assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+    /* the real answer, with the request's id, still counts */
+    m.seq = out[0].m.seq;
+    assert_int_equal(deliver_from(n, now, CDHT_TCP, V4(20, 2), v4addr(2, 40001), m), 0);
+    assert_true(kind == 0 ? !cdht_node_has_left(n) && cdht_node_successor(n, 0).id == 77 : cdht_node_has_left(n));
+    drain_all(n);
+    cdht_node_del(n);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3182,6 +3216,7 @@ int main(void) {
     cmocka_unit_test(test_node_ring_of_64_bit_ids_off_the_classic_rule),
     cmocka_unit_test(test_node_output_arena_grows_and_the_node_stays_small),
     cmocka_unit_test(test_node_a_neighbours_id_from_another_host_is_not_that_neighbour),
+    cmocka_unit_test(test_node_a_stranger_cannot_answer_a_join),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
