@@ -126,16 +126,23 @@ static void leave_target_gone(cdht_node *n, cdht_peer peer) {
 /* A predecessor we told of our departure confirms it (§6). */
 int cdht_leave_on_depart_ack(cdht_node *n, uint64_t now, const cdht_msg *m) {
   (void)now;
-  if (n->state != CDHT_LEAVING || !((n->leave.confirm[0].waiting && cdht_exact(n->leave.confirm[0].peer, m->from)) ||
-                                    (n->leave.confirm[1].waiting && cdht_exact(n->leave.confirm[1].peer, m->from)))) {
+  /* By id: the predecessor answers at the record it holds of us, maybe of the other family than
+   * ours of it.  The confirmation goes to our record of it, so whoever sent this in its name
+   * learns nothing. */
+  if (n->state != CDHT_LEAVING || !((n->leave.confirm[0].waiting && cdht_same(n->leave.confirm[0].peer, m->from)) ||
+                                    (n->leave.confirm[1].waiting && cdht_same(n->leave.confirm[1].peer, m->from)))) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }
+  cdht_peer to = cdht_peer_none();
   for (int i = 0; i < 2; i++)
-    if (cdht_exact(n->leave.confirm[i].peer, m->from)) n->leave.confirm[i].waiting = false;
+    if (cdht_same(n->leave.confirm[i].peer, m->from)) {
+      n->leave.confirm[i].waiting = false;
+      to = n->leave.confirm[i].peer;
+    }
   if (m->token) { /* it is really us leaving: the predecessor applies the departure now */
     cdht_msg yes = { .type = CDHT_MSG_DEPART_CONFIRM, .token = m->token };
-    cdht_node_send(n, CDHT_TCP, m->from, &yes);
+    cdht_node_send(n, CDHT_TCP, to, &yes);
   }
   check_leave_done(n);
   return 0;
