@@ -99,6 +99,10 @@ static cdht_peer record(const cdht_config *cfg, cdht_id id, bool off) {
  * the encoder.  Numbers are small or drawn from the peer table, so that they can match what the
  * node expects; b[7]'s upper bits pick a join's ring parameters (mostly the node's own: 8 bits,
  * four-digit keys) and a refusal's reason. */
+/* The id of the node's last JOIN_REQ (unguessable, §2): an answer numbered 1 gets it, as the
+ * peer that admits the joiner would, so the steps still reach the states after a join. */
+static uint32_t join_seq = 1;
+
 static size_t build(uint8_t *dst, size_t cap, const cdht_config *cfg, cdht_id from, bool off, const uint8_t *r,
                     size_t n) {
   uint8_t b[12] = { 0 };
@@ -120,6 +124,7 @@ static size_t build(uint8_t *dst, size_t cap, const cdht_config *cfg, cdht_id fr
     .reason = (b[7] & 0x80) ? CDHT_REJECT_PARAMS : CDHT_REJECT_TAKEN,
     .key = PEER(b[10]),
   };
+  if ((m.type == CDHT_MSG_JOIN_ACCEPT || m.type == CDHT_MSG_JOIN_REJECT) && m.seq == 1) m.seq = join_seq;
   char name[8];
   snprintf(name, sizeof name, "%04u", (((unsigned)b[3] << 8 | b[4]) % (CDHT_FILE_MAX + 1)));
   FUZZ_CHECK(cdht_name_set(&m.name, name, 4) == 0);
@@ -162,6 +167,7 @@ static void drain(fuzz *f) {
     cdht_msg m;
     FUZZ_CHECK(cdht_msg_decode(&m, o.buf, o.len) == (cdht_ssize)o.len);
     bool udp = m.type == CDHT_MSG_PING || m.type == CDHT_MSG_PONG;
+    if (m.type == CDHT_MSG_JOIN_REQ && cdht_peer_eq(&m.origin, &(cdht_peer){ SELF, m.from.addr })) join_seq = m.seq;
     TRACE("%6llu  -> %llu %s %s seq %u\n", (unsigned long long)f->now, (unsigned long long)o.to.id,
           udp ? "udp" : "tcp", cdht_msg_name(m.type), (unsigned)m.seq);
     /* Only to peers of the ring at their classic records, never to ourselves, always from our
@@ -237,6 +243,15 @@ static void deliver(fuzz *f, script *s, bool udp) {
   if (l & 128u) {
     len = build(msg, sizeof msg, f->cfg, PEER(k), (k & 16) != 0, payload, n);
     payload = msg;
+  } else { /* raw bytes: a well-formed answer to a join numbered 1 gets the request's id too */
+    cdht_msg m;
+    if (cdht_msg_decode(&m, payload, n) == (cdht_ssize)n && m.seq == 1 &&
+        (m.type == CDHT_MSG_JOIN_ACCEPT || m.type == CDHT_MSG_JOIN_REJECT)) {
+      m.seq = join_seq;
+      cdht_ssize e = cdht_msg_encode(msg, sizeof msg, &m);
+      FUZZ_CHECK(e == (cdht_ssize)n); /* the codec is canonical: same length */
+      payload = msg;
+    }
   }
   uint8_t *copy = malloc(len ? len : 1); /* exact size: ASan sees an over-read */
   FUZZ_CHECK(copy != NULL);
@@ -276,6 +291,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz f = { NULL, NULL, 0, true };
 #endif
   cfg.ping_interval_ms = 1000;
+  join_seq = 1;
   int rc = cdht_node_new(&f.node, &cfg, &mem, f.now);
   if (rc < 0) {
     FUZZ_CHECK(rc == CDHT_ERR_NOMEM && p.fail_next == false && f.node == NULL);

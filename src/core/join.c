@@ -21,7 +21,10 @@ void cdht_join_start(cdht_node *n, uint64_t now) {
   /* One request, no resend: TCP delivers it or the connection is refused, and a second copy
    * could meet the first one's success and be refused as a duplicate id. */
   n->succ.id[0] = n->succ.id[1] = cdht_peer_none(); /* none until the ring answers */
-  n->join.seq = 1;
+  /* Any peer of the ring may answer (the one that admits us), so this id is all that ties an
+   * answer to our request: unguessable, or a stranger could answer for the ring (§2). */
+  do n->join.seq = (uint32_t)cdht_node_unguessable(n);
+  while (n->join.seq == 0);
   n->join.deadline_ms = now + n->cfg.join_timeout_ms;
   cdht_msg req = { .type = CDHT_MSG_JOIN_REQ, .origin = n->self, .seq = n->join.seq, .bits = n->cfg.bits,
                    .keys = n->cfg.keys };
