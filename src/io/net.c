@@ -175,6 +175,18 @@ static bool from_sockaddr(const struct sockaddr *sa, cdht_addr *a) {
   return false;
 }
 
+/* Our own address of |family| with port 0, for an outgoing connection to bind to before it
+ * connects: a TCP message is checked against the host of the record it carries (§2), so it must
+ * leave from the address we listen on, not from the source the kernel would choose (a secondary
+ * address, an IPv6 temporary one).  Returns its length, or 0 when we have none of that family. */
+static socklen_t own_source(cdht_net *net, uint8_t family, struct sockaddr_storage *ss) {
+  const cdht_config *cfg = cdht_node_config(net->node);
+  cdht_addr a = family == cfg->addr.family ? cfg->addr : family == cfg->alt.family ? cfg->alt : (cdht_addr){ 0 };
+  if (a.family == CDHT_AF_NONE) return 0;
+  a.port = 0;
+  return to_sockaddr(&a, ss);
+}
+
 /* The UDP socket of |family|, or NULL when the peer has no address of it. */
 static uv_udp_t *udp_for(cdht_net *net, uint8_t family) {
   const cdht_config *cfg = cdht_node_config(net->node);
@@ -365,9 +377,11 @@ static void send_tcp(cdht_net *net, const cdht_output *o) {
     uv_timer_start(&c->timer, out_timeout, CDHT_NET_SEND_MS, 0);
     uv_tcp_nodelay(&c->tcp, 1);
     c->connect.data = c;
-    struct sockaddr_storage sa;
+    struct sockaddr_storage sa, src;
     to_sockaddr(&o->to.addr, &sa);
-    if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, out_connected) < 0) {
+    if ((own_source(net, o->to.addr.family, &src) &&
+         uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, o->to.addr.family == CDHT_AF_INET6 ? UV_TCP_IPV6ONLY : 0) < 0) ||
+        uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, out_connected) < 0) {
       out_failed(c);
       return;
     }
@@ -546,9 +560,10 @@ static int file_start(out_file *f, char *err, size_t errlen) {
     else snprintf(err, errlen, "socket for %s: %s", f->path, strerror(errno));
     return -1;
   }
-  struct sockaddr_storage sa;
-  socklen_t salen = to_sockaddr(&f->to.addr, &sa);
-  int rc = connect(f->sock, (const struct sockaddr *)&sa, salen);
+  struct sockaddr_storage sa, src;
+  socklen_t salen = to_sockaddr(&f->to.addr, &sa), srclen = own_source(net, f->to.addr.family, &src);
+  int rc = srclen && bind(f->sock, (const struct sockaddr *)&src, srclen) < 0 ? -1
+         : connect(f->sock, (const struct sockaddr *)&sa, salen);
   if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(net->loop, &f->poll, f->sock) < 0) {
     snprintf(err, errlen, "connect to peer %llu: %s", (unsigned long long)f->to.id, strerror(errno));
     close(f->sock);
