@@ -519,6 +519,14 @@ static void test_args_listen_errors(void **state) {
                  "10.0.0.1:4000", "--join", "[fd00::1]:4000");
   ASSERT_REFUSED("a peer cannot join through itself", "--listen", "10.0.0.1:4000", "--join", "10.0.0.1:4000");
   ASSERT_REFUSED("--join 'x': expected HOST:PORT", "--listen", "10.0.0.1:4000", "--join", "x");
+  /* The listen address is the peer's record: every peer sends to it.  A wildcard (0.0.0.0 is
+   * "this host" to whoever sends there), a multicast or broadcast address names nobody. */
+  ASSERT_REFUSED("not a single host's address", "--listen", "0.0.0.0:4000");
+  ASSERT_REFUSED("not a single host's address", "--listen", "[::]:4000");
+  ASSERT_REFUSED("not a single host's address", "--listen", "224.0.0.1:4000");
+  ASSERT_REFUSED("not a single host's address", "--listen", "[ff02::1]:4000");
+  ASSERT_REFUSED("not a single host's address", "--listen", "255.255.255.255:4000");
+  ASSERT_REFUSED("not a single host's address", "--listen", "10.0.0.1:4000", "--join", "0.0.0.0:4000");
 }
 
 int main(void) {

@@ -3168,6 +3168,34 @@ static void test_node_a_stranger_cannot_answer_a_join(void **state) {
   }
 }
 
+/* A record is where we send: one that names no single host (a wildcard, which is "this host" to
+ * the sender, a multicast or broadcast group, an IPv4-mapped IPv6 address our IPv6-only sockets
+ * cannot send to) is refused before any module sees it, wherever it stands in a message. */
+static void test_node_records_that_name_no_host_are_refused(void **state) {
+  (void)state;
+  static const uint8_t any6[16] = { 0 }, mc6[16] = { 0xff, 0x02, [15] = 1 },
+                       mapped[16] = { [10] = 0xff, [11] = 0xff, 198, 18, 0, 9 };
+  const cdht_addr bad[] = { cdht_addr_v4(0, V2_PORT), cdht_addr_v4(0xe0000001u, V2_PORT), cdht_addr_v4(0xffffffffu, V2_PORT),
+                            cdht_addr_v6(any6, V2_PORT), cdht_addr_v6(mc6, V2_PORT), cdht_addr_v6(mapped, V2_PORT) };
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V4(20, 2), V4(30, 3));
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  drain_all(n);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    /* as the origin of a request (the answer would go there) */
+    cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = cdht_peer_make(40, bad[i]), .seq = 5, .file = 10, .flags = CDHT_REQ_FINAL };
+    assert_true(deliver_from(n, now, CDHT_TCP, V4(5, 5), v4addr(5, 40001), req) < 0);
+    /* as a joiner */
+    cdht_msg join = { .type = CDHT_MSG_JOIN_REQ, .origin = cdht_peer_make(15, bad[i]), .seq = 9, .bits = 64, .keys = CDHT_KEYS_NUMBERS };
+    assert_true(deliver_from(n, now, CDHT_TCP, V4(5, 5), v4addr(5, 40001), join) < 0);
+    sent out[OUT_CAP];
+    assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+  }
+  drain_all(n);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3217,6 +3245,7 @@ int main(void) {
     cmocka_unit_test(test_node_output_arena_grows_and_the_node_stays_small),
     cmocka_unit_test(test_node_a_neighbours_id_from_another_host_is_not_that_neighbour),
     cmocka_unit_test(test_node_a_stranger_cannot_answer_a_join),
+    cmocka_unit_test(test_node_records_that_name_no_host_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
