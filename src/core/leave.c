@@ -266,11 +266,13 @@ int cdht_leave_on_keys_grant(cdht_node *n, uint64_t now, const cdht_msg *m) {
   bool waited = false;
   for (int i = 0; i < CDHT_LEAVE_HO_MAX; i++) {
     cdht_leave_ho *h = &n->leave.ho[i];
-    if (!h->used || !h->running || !h->granting || !cdht_exact(m->from, n->succ.id[0])) continue;
-    if (!waited) cdht_handover_grant_out(n, now, m->from, true, m->token);
+    /* By id: our successor answers at its record of us, maybe of the other family than ours of
+     * it.  The files go to our record of it, never to the address this message names. */
+    if (!h->used || !h->running || !h->granting || !cdht_same(m->from, n->succ.id[0])) continue;
+    if (!waited) cdht_handover_grant_out(n, now, n->succ.id[0], true, m->token);
     waited = true;
     h->granting = false;
-    cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = m->from, .seq = h->id, .lo = h->lo, .hi = h->hi,
+    cdht_event ev = { .kind = CDHT_EV_HANDOVER, .peer = n->succ.id[0], .seq = h->id, .lo = h->lo, .hi = h->hi,
                       .token = m->token };
     cdht_node_emit(n, ev);
   }
