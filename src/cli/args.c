@@ -258,6 +258,12 @@ static int listen_form(cdht_args *a, const char *const listen[], int nlisten, co
     snprintf(err, errlen, "--listen twice: both addresses on the same port (a peer record has one port)");
     return -1;
   }
+  for (int i = 0; i < nlisten; i++)
+    if (!cdht_addr_unicast(&addrs[i])) {
+      snprintf(err, errlen, "--listen '%s': not a single host's address (a wildcard, multicast or broadcast address "
+               "cannot be this peer's record: every peer sends to it)", shown(listen[i], sbuf, sizeof sbuf));
+      return -1;
+    }
   c->addr = addrs[0];
   if (nlisten == 2) c->alt = addrs[1];
   uint64_t mask = cdht_ring_mask(c->bits);
@@ -278,6 +284,10 @@ static int listen_form(cdht_args *a, const char *const listen[], int nlisten, co
   if (join) {
     if (parse_hostport(join, c->addr.family, &c->join_via, &why) < 0) {
       snprintf(err, errlen, "--join '%s': %s", shown(join, sbuf, sizeof sbuf), why);
+      return -1;
+    }
+    if (!cdht_addr_unicast(&c->join_via)) {
+      snprintf(err, errlen, "--join '%s': not a single host's address", shown(join, sbuf, sizeof sbuf));
       return -1;
     }
     if (c->join_via.family != c->addr.family && c->join_via.family != c->alt.family) {

@@ -202,6 +202,8 @@ static int count_decode_error(cdht_node *n, cdht_ssize rc) {
 static int check_record(cdht_node *n, const cdht_peer *p) {
   if (!cdht_peer_known(p)) return 0;
   if (p->id > n->mask) { cdht_node_drop(n, CDHT_DROP_BADID); return CDHT_ERR_BADID; }
+  /* a record is where we would send: one that names no single host speaks for nobody */
+  if (!cdht_addr_unicast(&p->addr)) { cdht_node_drop(n, CDHT_DROP_SPOOFED); return CDHT_ERR_SPOOFED; }
   if (n->cfg.classic) {
     cdht_peer want = cdht_config_peer(&n->cfg, p->id);
     if (!cdht_peer_eq(p, &want)) { cdht_node_drop(n, CDHT_DROP_SPOOFED); return CDHT_ERR_SPOOFED; }

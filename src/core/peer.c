@@ -31,6 +31,17 @@ bool cdht_addr_eq(const cdht_addr *a, const cdht_addr *b) {
   return cdht_addr_same_host(a, b) && (a->family == CDHT_AF_NONE || a->port == b->port);
 }
 
+bool cdht_addr_unicast(const cdht_addr *a) {
+  if (a->port == 0) return false;
+  if (a->family == CDHT_AF_INET) {
+    uint32_t v = cdht_addr_ipv4(a);
+    return v != 0 && (v >> 28) != 0xe && v != 0xffffffffu;
+  }
+  if (a->family != CDHT_AF_INET6) return false;
+  static const uint8_t zero[16] = { 0 }, mapped[12] = { [10] = 0xff, [11] = 0xff };
+  return memcmp(a->ip, zero, 16) != 0 && a->ip[0] != 0xff && memcmp(a->ip, mapped, 12) != 0;
+}
+
 uint32_t cdht_addr_ipv4(const cdht_addr *a) {
   if (a->family != CDHT_AF_INET) return 0;
   return (uint32_t)a->ip[0] << 24 | (uint32_t)a->ip[1] << 16 | (uint32_t)a->ip[2] << 8 | a->ip[3];

@@ -43,6 +43,11 @@ bool cdht_addr_eq(const cdht_addr *a, const cdht_addr *b);
  * message's sender must be on the connection's source host: its source port is ephemeral). */
 bool cdht_addr_same_host(const cdht_addr *a, const cdht_addr *b);
 
+/* Returns whether |a| can name one peer: an IPv4 or IPv6 address that is not a wildcard (0.0.0.0
+ * and :: are "this host" to whoever sends there), not multicast, not the IPv4 broadcast, not an
+ * IPv4-mapped IPv6 address (IPv6 sockets here are IPv6-only), and a port other than 0. */
+bool cdht_addr_unicast(const cdht_addr *a);
+
 /* Returns |a|'s IPv4 address in host byte order; 0 unless it is IPv4. */
 uint32_t cdht_addr_ipv4(const cdht_addr *a);
 
