@@ -3196,6 +3196,34 @@ static void test_node_records_that_name_no_host_are_refused(void **state) {
   cdht_node_del(n);
 }
 
+/* A leaving peer offers its keys to its successor and waits for a grant: a grant in the
+ * successor's name from another host must not send our files there. */
+static void test_node_a_grant_in_the_successors_name_sends_no_files_elsewhere(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V4(20, 2), V4(30, 3));
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  drain_all(n);
+  assert_int_equal(command(n, now, CDHT_CMD_QUIT, 0), 0);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  bool offered = false;
+  for (size_t i = 0; i < k; i++) offered = offered || (out[i].m.type == CDHT_MSG_KEYS_OFFER && out[i].o.to.id == 20);
+  assert_true(offered);
+  drain_all(n);
+  deliver_from(n, now, CDHT_TCP, V4(20, 9), v4addr(9, 40001), (cdht_msg){ .type = CDHT_MSG_KEYS_GRANT, .token = 99 });
+  cdht_event ev[EV_CAP];
+  size_t e = drain_ev(n, ev, EV_CAP);
+  for (size_t i = 0; i < e; i++)
+    if (ev[i].kind == CDHT_EV_HANDOVER) {
+      cdht_peer want = V4(20, 2);
+      assert_true(cdht_peer_eq(&ev[i].peer, &want));
+    }
+  drain_all(n);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3246,6 +3274,7 @@ int main(void) {
     cmocka_unit_test(test_node_a_neighbours_id_from_another_host_is_not_that_neighbour),
     cmocka_unit_test(test_node_a_stranger_cannot_answer_a_join),
     cmocka_unit_test(test_node_records_that_name_no_host_are_refused),
+    cmocka_unit_test(test_node_a_grant_in_the_successors_name_sends_no_files_elsewhere),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
