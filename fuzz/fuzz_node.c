@@ -125,9 +125,11 @@ static size_t build(uint8_t *dst, size_t cap, const cdht_config *cfg, cdht_id fr
     .key = PEER(b[10]),
   };
   if ((m.type == CDHT_MSG_JOIN_ACCEPT || m.type == CDHT_MSG_JOIN_REJECT) && m.seq == 1) m.seq = join_seq;
-  char name[8];
-  snprintf(name, sizeof name, "%04u", (((unsigned)b[3] << 8 | b[4]) % (CDHT_FILE_MAX + 1)));
-  FUZZ_CHECK(cdht_name_set(&m.name, name, 4) == 0);
+  /* Four digits, or from 60000 up a name that is no number (a classic ring refuses it). */
+  char name[16];
+  unsigned v = (unsigned)b[3] << 8 | b[4];
+  int nlen = v >= 60000 ? snprintf(name, sizeof name, "n%u", v - 60000) : snprintf(name, sizeof name, "%04u", v % 10000);
+  FUZZ_CHECK(cdht_name_set(&m.name, name, (size_t)nlen) == 0);
   cdht_ssize len = cdht_msg_encode(dst, cap, &m);
   FUZZ_CHECK(len > 0);
   return (size_t)len;
@@ -187,7 +189,7 @@ static void drain(fuzz *f) {
       FUZZ_CHECK(!f->in_ring);
       f->in_ring = true;
     }
-    FUZZ_CHECK(ev.file <= CDHT_FILE_MAX);
+    FUZZ_CHECK(ev.name.len == 0 || cdht_node_name_ok(f->node, &ev.name));
     /* Events name peers of our ring, except a refusal for other ring parameters: it comes from
      * a ring of another size, whose ids may be past ours (node.c, check_records). */
     if (!(ev.kind == CDHT_EV_JOIN_FAILED && ev.reason == CDHT_JOIN_PARAMS))
@@ -320,16 +322,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     case OP_REQUEST: {
       uint16_t v = u16(&s);
-      cdht_command cmd = { CDHT_CMD_REQUEST, (uint16_t)(v >= 0xfff0 ? 10000 + (v - 0xfff0) : v % 10000) };
+      /* Four digits, or past 0xfff0 a name no classic ring takes ("x0" .. "xf"). */
+      cdht_command cmd = { .kind = CDHT_CMD_REQUEST };
+      bool bad = v >= 0xfff0;
+      if (bad) cdht_name_set(&cmd.name, (char[]){ 'x', (char)('0' + (v - 0xfff0)) }, 2);
+      else cdht_name_of_number(&cmd.name, v % 10000);
       bool joining = !f.in_ring && !cdht_node_has_left(f.node);
       rc = cdht_node_on_command(f.node, f.now, &cmd);
       if (joining) FUZZ_CHECK(rc == CDHT_ERR_UNEXPECTED);
-      else if (cmd.file > CDHT_FILE_MAX) FUZZ_CHECK(rc == CDHT_ERR_INVAL || rc == CDHT_ERR_LEAVING);
+      else if (bad) FUZZ_CHECK(rc == CDHT_ERR_INVAL || rc == CDHT_ERR_LEAVING);
       else FUZZ_CHECK(rc == 0 || rc == CDHT_ERR_BUSY || rc == CDHT_ERR_LEAVING);
       break;
     }
     case OP_QUIT: {
-      cdht_command cmd = { CDHT_CMD_QUIT, 0 };
+      cdht_command cmd = { .kind = CDHT_CMD_QUIT };
       bool joining = !f.in_ring && !cdht_node_has_left(f.node);
       rc = cdht_node_on_command(f.node, f.now, &cmd);
       if (joining) FUZZ_CHECK(rc == 0 && cdht_node_has_left(f.node)); /* not in yet: gone at once */

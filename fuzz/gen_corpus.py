@@ -397,8 +397,14 @@ def console_seeds():
         "store": "store 2012", "store_path": "store 2012 /tmp/a.pdf", "store_upper": "STORE 0007 x",
         "store_bad": "store 20x2 f", "store_noarg": "store", "store_extra": "store 2012 a b",
         "store_long_path": "store 0001 " + "p" * 239 + "\x7f",
+        # --listen (the fuzzer parses every line in both forms): any name, quotes
+        "named": "request report-2026.pdf", "named_dots": "store .. x", "named_slash": "store ../../etc/passwd",
+        "named_quoted": 'store notes "my notes.txt"', "named_open_quote": 'store notes "my notes.txt',
+        "named_longest": "request " + "n" * 255, "named_too_long": "request " + "n" * 256,
     }
-    return {k: v.encode("latin-1") for k, v in lines.items()}
+    seeds = {k: v.encode("latin-1") for k, v in lines.items()}
+    seeds["named_utf8"] = "request caf\u00e9 \u00fcn\u00efcode".encode()
+    return seeds
 
 
 def args_seeds():

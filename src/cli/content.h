@@ -13,8 +13,10 @@
 
 typedef struct cdht_content cdht_content;
 
-/* Creates |data_dir| if needed and marks every file in it named NNNN or NNNN.ext as held by
- * |node|; received files go to |download_dir|.  Strings are copied.  Returns 0, or -1 with a
+/* Creates |data_dir| if needed and marks every file in it that holds a name as held by |node|:
+ * on the classic forms NNNN or NNNN.ext, with names (a CDHT_KEYS_BLAKE2B ring) the name's
+ * encoding (names.h; a hashed one with its name kept beside it); received files go to
+ * |download_dir| as received_NNNN[.ext] or received_ and the encoding.  Strings are copied.  Returns 0, or -1 with a
  * message naming the operation in |err|. */
 int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht_net *net, const char *data_dir,
                       const char *download_dir, char *err, size_t errlen);
@@ -26,12 +28,13 @@ int cdht_content_open(cdht_content **out, uv_loop_t *loop, cdht_node *node, cdht
 int cdht_content_check_dirs(const char *data_dir, bool data_dir_given, const char *download_dir, char *err,
                             size_t errlen);
 
-/* Remembers which file `store NNNN [PATH]` sends: PATH, or NNNN, or NNNN.pdf in the current
- * directory.  Returns 0, or -1 with a message in |err| (no such readable file). */
-int cdht_content_prepare_store(cdht_content *c, uint16_t file, const char *path, char *err, size_t errlen);
+/* Remembers which file `store NAME [PATH]` sends: PATH, or in the current directory NNNN or
+ * NNNN.pdf (with names: NAME).  |name| is borrowed.  Returns 0, or -1 with a message in |err|
+ * (no such readable file). */
+int cdht_content_prepare_store(cdht_content *c, const cdht_name *name, const char *path, char *err, size_t errlen);
 
-/* The `store` command for |file| just prepared was refused by the node: forgets its file. */
-void cdht_content_cancel_store(cdht_content *c, uint16_t file);
+/* The `store` command for |name| just prepared was refused by the node: forgets its file. */
+void cdht_content_cancel_store(cdht_content *c, const cdht_name *name);
 
 /* Refusals and expiries of the bounded tables (docs/protocol.md §7), for `status`. */
 typedef struct cdht_content_stats {
@@ -63,8 +66,8 @@ void cdht_content_set_variant(cdht_content *c, cdht_variant variant);
  * -1 with a message in |err|. */
 int cdht_content_serve_dir(cdht_content *c, const char *dir, char *err, size_t errlen);
 
-/* Writes into |path| the file to send as |file|'s content: the data directory's copy, else the
+/* Writes into |path| the file to send as |name|'s content: the data directory's copy, else the
  * one in the served directory.  Returns 0, or -1 if there is neither. */
-int cdht_content_source(const cdht_content *c, uint16_t file, char *path, size_t cap);
+int cdht_content_source(const cdht_content *c, const cdht_name *name, char *path, size_t cap);
 
 #endif

@@ -60,13 +60,13 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not pee
   /* The classic lines (stdout).  "Peer" is capitalised in the ping, depart and alive lines. */               \
   X(PING_REQUEST, STDOUT, "ping_request", 0, "A ping request message was received from Peer %s.\n", p)         \
   X(PING_RESPONSE, STDOUT, "ping_response", 0, "A ping response message was received from Peer %s.\n", p)      \
-  X(REQUEST_SENT, STDOUT, "request_sent", J_FILE, "File request message for %04u has been sent to my successor.\n", f) \
+  X(REQUEST_SENT, STDOUT, "request_sent", J_FILE, "File request message for %s has been sent to my successor.\n", f) \
   X(REQUEST_FORWARDED, STDOUT, "request_forwarded", J_FILE,                                                     \
-    "File %04u is not stored here.\nFile request message has been forwarded to my successor.\n", f)            \
-  X(FILE_HERE, STDOUT, "file_here", J_FILE, "File %04u is here.\n", f)                                         \
+    "File %s is not stored here.\nFile request message has been forwarded to my successor.\n", f)            \
+  X(FILE_HERE, STDOUT, "file_here", J_FILE, "File %s is here.\n", f)                                         \
   X(RESPONSE_SENT, STDOUT, "response_sent", J_FILE, "A response message, destined for peer %s, has been sent.\n", p) \
   X(RESPONSE_RECEIVED, STDOUT, "response_received", J_FILE,                                                     \
-    "Received a response message from peer %s, which has the file %04u.\n", p, f)                              \
+    "Received a response message from peer %s, which has the file %s.\n", p, f)                              \
   X(DEPARTING, STDOUT, "departing", 0, "Peer %s will depart from the network.\n", p)                           \
   X(SUCCESSORS, STDOUT, "successors", J_SUCC, "My first successor is now peer %s.\nMy second successor is now peer %s.\n", a, b) \
   X(PEER_DEAD, STDOUT, "peer_dead", 0, "Peer %s is no longer alive.\n", p)                                     \
@@ -76,9 +76,9 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not pee
   X(SUCC_CHANGE, STDOUT, "successor_change", 0, "%s", "Successor Change request received.\n")                  \
   X(JOIN_ACCEPTED, STDOUT, "join_accepted", 0, "%s", "Join request has been accepted.\n")                       \
   /* Store (the later variant's lines, with full stops). */                                                   \
-  X(STORE_FORWARDED, STDOUT, "store_forwarded", J_FILE, "Store %04u request forwarded to my successor.\n", f)   \
-  X(STORE_ACCEPTED, STDOUT, "store_accepted", J_FILE, "Store %04u request accepted.\n", f)                     \
-  X(STORED, STDOUT, "stored", J_FILE, "File %04u has been stored at peer %s.\n", f, p)                         \
+  X(STORE_FORWARDED, STDOUT, "store_forwarded", J_FILE, "Store %s request forwarded to my successor.\n", f)   \
+  X(STORE_ACCEPTED, STDOUT, "store_accepted", J_FILE, "Store %s request accepted.\n", f)                     \
+  X(STORED, STDOUT, "stored", J_FILE, "File %s has been stored at peer %s.\n", f, p)                         \
   X(HANDED_OVER, STDOUT, "handed_over", J_COUNT, "%u files handed over to peer %s.\n", n, p)                    \
   X(KEYS_RECEIVED, STDOUT, "keys_received", J_COUNT, "%u files received from peer %s.\n", n, p)                \
   /* Only the 2020 form prints a ping round (CDHT_LINES_2020). */                                             \
@@ -88,12 +88,12 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not pee
   X(HANDOVER, SILENT, "handover", 0, "%s", "")                                                                 \
   X(LEFT, SILENT, "left", 0, "%s", "")                                                                         \
   /* Diagnostics (stderr). */                                                                                 \
-  X(STORE_FAILED, STDERR, "store_failed", J_FILE | J_MS, "store %04u failed: the file was not stored within %s s\n", f, SECS) \
+  X(STORE_FAILED, STDERR, "store_failed", J_FILE | J_MS, "store %s failed: the file was not stored within %s s\n", f, SECS) \
   X(JOIN_FAILED, STDERR, "join_failed", 0, "join failed: %s\n", WHY)                                           \
-  X(REQUEST_RETRIED, STDERR, "request_retried", J_FILE, "request %04u: no answer yet, sent again to peer %s\n", f, p) \
-  X(STORE_RETRIED, STDERR, "store_retried", J_FILE, "store %04u: no answer yet, sent again to peer %s\n", f, p) \
+  X(REQUEST_RETRIED, STDERR, "request_retried", J_FILE, "request %s: no answer yet, sent again to peer %s\n", f, p) \
+  X(STORE_RETRIED, STDERR, "store_retried", J_FILE, "store %s: no answer yet, sent again to peer %s\n", f, p) \
   X(REQUEST_FAILED, STDERR, "request_failed", J_FILE | J_MS,                                                    \
-    "request %04u failed: no answer from the ring within %s s\n", f, SECS)                                      \
+    "request %s failed: no answer from the ring within %s s\n", f, SECS)                                      \
   X(RING_BROKEN, STDERR, "ring_broken", 0,                                                                      \
     "warning: both successors died before the repair finished; peer %s and its successor are gone and this "  \
     "peer now stands alone (the ring is broken)\n", p)                                                          \
@@ -131,11 +131,11 @@ _Static_assert(0 CDHT_LINES(COUNT_ROW) == CDHT_EV_COUNT, "CDHT_LINES needs one r
   Y(PINGS_SENT, STDOUT, "Ping requests sent to Peers %s and %s\n", a, b)                                      \
   Y(PING_REQUEST, STDOUT, "Ping request message received from Peer %s\n", p)                                  \
   Y(PING_RESPONSE, STDOUT, "Ping response received from Peer %s\n", p)                                         \
-  Y(REQUEST_SENT, STDOUT, "File request for %04u has been sent to my successor\n", f)                         \
-  Y(REQUEST_FORWARDED, STDOUT, "Request for File %04u has been received, but the file is not stored here\n", f) \
-  Y(FILE_HERE, STDOUT, "File %04u is stored here\n", f)                                                        \
+  Y(REQUEST_SENT, STDOUT, "File request for %s has been sent to my successor\n", f)                         \
+  Y(REQUEST_FORWARDED, STDOUT, "Request for File %s has been received, but the file is not stored here\n", f) \
+  Y(FILE_HERE, STDOUT, "File %s is stored here\n", f)                                                        \
   Y(RESPONSE_SENT, SILENT, "%s", "")                                                                          \
-  Y(RESPONSE_RECEIVED, STDOUT, "Peer %s had File %04u\n", p, f)                                                \
+  Y(RESPONSE_RECEIVED, STDOUT, "Peer %s had File %s\n", p, f)                                                \
   Y(DEPARTING, STDOUT, "Peer %s will depart from the network\n", p)                                            \
   Y(SUCCESSORS, STDOUT, "My new first successor is Peer %s\nMy new second successor is Peer %s\n", a, b)        \
   Y(PEER_DEAD, STDOUT, "Peer %s is no longer alive\n", p)                                                      \
@@ -143,9 +143,9 @@ _Static_assert(0 CDHT_LINES(COUNT_ROW) == CDHT_EV_COUNT, "CDHT_LINES needs one r
   Y(JOIN_RECEIVED, STDOUT, "Peer %s Join request received\n", p)                                               \
   Y(SUCC_CHANGE, STDOUT, "%s", "Successor Change request received\n")                                         \
   Y(JOIN_ACCEPTED, STDOUT, "%s", "Join request has been accepted\n")                                          \
-  Y(STORE_FORWARDED, STDOUT, "Store %04u request forwarded to my successor\n", f)                              \
-  Y(STORE_ACCEPTED, STDOUT, "Store %04u request accepted\n", f)                                                \
-  Y(STORED, STDERR, "file %04u has been stored at peer %s\n", f, p)                                            \
+  Y(STORE_FORWARDED, STDOUT, "Store %s request forwarded to my successor\n", f)                              \
+  Y(STORE_ACCEPTED, STDOUT, "Store %s request accepted\n", f)                                                \
+  Y(STORED, STDERR, "file %s has been stored at peer %s\n", f, p)                                            \
   Y(HANDED_OVER, STDERR, "%u files handed over to peer %s\n", n, p)                                            \
   Y(KEYS_RECEIVED, STDERR, "%u files received from peer %s\n", n, p)
 
@@ -157,7 +157,9 @@ cdht_stream cdht_lines_format_as(char *buf, size_t cap, const cdht_event *ev, cd
   char pb[24], ab[24], bb[24], sb[24], wb[160];
   const char *p = id_text(pb, sizeof pb, ev->peer), *a = id_text(ab, sizeof ab, ev->succ[0]),
              *b = id_text(bb, sizeof bb, ev->succ[1]);
-  unsigned f = ev->file, n = ev->seq;
+  char fb[CDHT_NAME_MAX + 1];
+  const char *f = cdht_lines_name(fb, &ev->name);
+  unsigned n = ev->seq;
   buf[0] = '\0';
   if (variant == CDHT_VARIANT_2020) {
     if (ev->kind == CDHT_EV_SUCCESSORS && joined) {
@@ -209,6 +211,29 @@ const char *cdht_event_name(cdht_event_kind kind) {
   return (unsigned)kind < CDHT_EV_COUNT && events[kind].name ? events[kind].name : "?";
 }
 
+const char *cdht_lines_name(char dst[CDHT_NAME_MAX + 1], const cdht_name *name) {
+  memcpy(dst, name->s, name->len);
+  dst[name->len] = '\0';
+  return dst;
+}
+
+/* Writes |key| and |name| as a JSON string: '"' and '\\' escaped (a name holds no control
+ * byte); bytes from 0x80 up as they are (a UTF-8 name stays itself).  Returns the bytes written
+ * (0 if they did not fit). */
+static size_t json_string(char *dst, size_t cap, const char *key, const cdht_name *name) {
+  size_t n = strlen(key);
+  if (n + 2 * (size_t)name->len + 3 > cap) return 0;
+  memcpy(dst, key, n);
+  dst[n++] = '"';
+  for (size_t i = 0; i < name->len; i++) {
+    if (name->s[i] == '"' || name->s[i] == '\\') dst[n++] = '\\';
+    dst[n++] = (char)name->s[i];
+  }
+  dst[n++] = '"';
+  dst[n] = '\0';
+  return n;
+}
+
 /* A JSON id: the number, or null for no peer. */
 static const char *json_id(char *dst, size_t cap, cdht_peer p) {
   if (!cdht_peer_known(&p)) snprintf(dst, cap, "null");
@@ -231,8 +256,7 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
     n = 0;
   off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   if (fields & J_FILE) {
-    n = snprintf(buf + off, cap - off, ",\"file\":\"%04u\"", ev->file);
-    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+    off += json_string(buf + off, cap - off, ",\"file\":", &ev->name);
   }
   if (fields & J_MS) {
     n = snprintf(buf + off, cap - off, ",\"ms\":%u", ev->ms);
@@ -245,9 +269,10 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
   snprintf(buf + off, cap - off, "}\n");
 }
 
-void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_transfer_line which, uint16_t file,
-                            cdht_id peer) {
-  char pb[24];
+void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_transfer_line which,
+                            const cdht_name *name, cdht_id peer) {
+  char pb[24], fb[CDHT_NAME_MAX + 1];
+  const char *file = cdht_lines_name(fb, name);
   if (variant != CDHT_VARIANT_2020) {
     snprintf(buf, cap, "%s", cdht_lines_transfer(which));
     return;
@@ -255,10 +280,10 @@ void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_tr
   snprintf(pb, sizeof pb, "%llu", (unsigned long long)peer);
   const char *p = pb;
   switch (which) {
-  case CDHT_LINE_SENDING: snprintf(buf, cap, "Sending file %04u to Peer %s\n", file, p); return;
+  case CDHT_LINE_SENDING: snprintf(buf, cap, "Sending file %s to Peer %s\n", file, p); return;
   case CDHT_LINE_SENT: snprintf(buf, cap, "The file has been sent\n"); return;
-  case CDHT_LINE_RECEIVING: snprintf(buf, cap, "Receiving File %04u from Peer %s\n", file, p); return;
-  case CDHT_LINE_RECEIVED: snprintf(buf, cap, "File %04u received\n", file); return;
+  case CDHT_LINE_RECEIVING: snprintf(buf, cap, "Receiving File %s from Peer %s\n", file, p); return;
+  case CDHT_LINE_RECEIVED: snprintf(buf, cap, "File %s received\n", file); return;
   }
   buf[0] = '\0';
 }
@@ -275,14 +300,14 @@ const char *cdht_lines_transfer(cdht_transfer_line which) {
 
 cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev) {
   buf[0] = '\0';
-  char pb[24];
+  char pb[24], fb[CDHT_NAME_MAX + 1];
   /* After the classic line, on stderr so that stdout stays the classic lines exactly.  The
    * classic line says the peer "has the file": it is responsible for it, content or not. */
   if (ev->kind == CDHT_EV_RESPONSE_RECEIVED && !ev->content)
-    snprintf(buf, cap, "peer %s is responsible for file %04u but holds no content for it\n",
-             id_text(pb, sizeof pb, ev->peer), ev->file);
+    snprintf(buf, cap, "peer %s is responsible for file %s but holds no content for it\n",
+             id_text(pb, sizeof pb, ev->peer), cdht_lines_name(fb, &ev->name));
   else if (ev->kind == CDHT_EV_FILE_HERE && ev->own && !ev->content)
-    snprintf(buf, cap, "file %04u is this peer's, and no content for it is held here\n", ev->file);
+    snprintf(buf, cap, "file %s is this peer's, and no content for it is held here\n", cdht_lines_name(fb, &ev->name));
   else
     return CDHT_SILENT;
   return CDHT_STDERR;

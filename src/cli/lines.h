@@ -45,8 +45,12 @@ typedef enum cdht_transfer_line { CDHT_LINE_SENDING, CDHT_LINE_SENT, CDHT_LINE_R
 const char *cdht_lines_transfer(cdht_transfer_line which);
 
 /* The transfer line |which| in |variant|'s wording into |buf| (stdout): the 2020 lines name
- * the |file| and the |peer| at the other end. */
-void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_transfer_line which, uint16_t file,
-                            cdht_id peer);
+ * the file |name| (borrowed) and the |peer| at the other end. */
+void cdht_lines_transfer_as(char *buf, size_t cap, cdht_variant variant, cdht_transfer_line which,
+                            const cdht_name *name, cdht_id peer);
+
+/* Writes |name| as a NUL-terminated string into |dst| and returns |dst|: the text the lines
+ * print where the classic program printed NNNN (a classic name is those four digits). */
+const char *cdht_lines_name(char dst[CDHT_NAME_MAX + 1], const cdht_name *name);
 
 #endif

@@ -29,6 +29,7 @@ typedef struct app {
   cdht_content *content;    /* data directory and transfers */
   cdht_udpfile *udpfile;    /* the 2019 form: requested files over UDP, or NULL */
   cdht_variant variant;     /* which year's lines */
+  bool names;               /* any name is a key (--listen, docs/protocol.md §1); else four digits */
   bool joined;              /* 2020: our JOIN_ACCEPTED was the last line: the joiner's successor lines follow */
   bool stored_here;         /* a store command was accepted by this peer itself (STORE_ACCEPTED for self) */
   uv_signal_t sigterm;
@@ -52,7 +53,7 @@ static void shutdown_app(app *a) {
 
 static void on_event(void *ctx, const cdht_event *ev) {
   app *a = ctx;
-  char buf[512];
+  char buf[1024]; /* a line or a JSON event with a 255-byte name (escaped) */
   if (a->events) {
     cdht_lines_json(buf, sizeof buf, uv_hrtime() / 1000, cdht_node_config(a->node)->self, ev);
     fputs(buf, a->events);
@@ -130,6 +131,8 @@ static void print_status(app *a) {
           (unsigned long long)ns->udp_dropped);
   fprintf(stderr, "transfers: %llu refused as unexpected, %llu cut below the minimum rate\n",
           (unsigned long long)ns->xfer_refused, (unsigned long long)ns->xfer_slow);
+  fprintf(stderr, "names: %zu held, %llu refused at the limit of %u\n", cdht_node_stored_count(a->node),
+          (unsigned long long)st->names_refused, c->max_names);
   if (a->content) {
     const cdht_content_stats *cs = cdht_content_get_stats(a->content);
     fprintf(stderr, "awaited: %llu refused at the limit, %llu taken over when full, %llu expired\n",
@@ -158,32 +161,33 @@ static void on_line(void *ctx, const char *text, size_t len, bool too_long) {
     return;
   }
   cdht_line line;
-  cdht_line_parse(&line, text, len);
+  cdht_line_parse(&line, text, len, a->names);
   switch (line.kind) {
   case CDHT_LINE_EMPTY: break;
   case CDHT_LINE_ERROR: fprintf(stderr, "error: %s\n", line.error); break;
-  case CDHT_LINE_HELP: fputs("commands:\n", stderr); cdht_commands_help(stderr); break;
+  case CDHT_LINE_HELP: fputs("commands:\n", stderr); cdht_commands_help(stderr, a->names); break;
   case CDHT_LINE_STATUS: print_status(a); break;
   case CDHT_LINE_PINGS_ON: a->show_pings = true; break;
   case CDHT_LINE_PINGS_OFF: a->show_pings = false; break;
   case CDHT_LINE_REQUEST: {
-    cdht_command cmd = { .kind = CDHT_CMD_REQUEST, .file = line.file };
+    cdht_command cmd = { .kind = CDHT_CMD_REQUEST, .name = line.name };
     run_command(a, &cmd, "request");
     break;
   }
   case CDHT_LINE_STORE: {
     char err[512];
-    if (cdht_content_prepare_store(a->content, line.file, line.path, err, sizeof err) < 0) {
-      fprintf(stderr, "error: store %04u: %s\n", line.file, err);
+    if (cdht_content_prepare_store(a->content, &line.name, line.path, err, sizeof err) < 0) {
+      char nb[CDHT_NAME_MAX + 1];
+      fprintf(stderr, "error: store %s: %s\n", cdht_lines_name(nb, &line.name), err);
       break;
     }
-    cdht_command cmd = { .kind = CDHT_CMD_STORE, .file = line.file };
+    cdht_command cmd = { .kind = CDHT_CMD_STORE, .name = line.name };
     a->stored_here = false;
-    if (run_command(a, &cmd, "store") < 0) cdht_content_cancel_store(a->content, line.file);
+    if (run_command(a, &cmd, "store") < 0) cdht_content_cancel_store(a->content, &line.name);
     /* The 2020 storer, not responsible itself, says that it passed the store on as every other
      * peer on the way does (the node has no event for a store it sends). */
     else if (a->variant == CDHT_VARIANT_2020 && !a->stored_here) {
-      cdht_event ev = { .kind = CDHT_EV_STORE_FORWARDED, .file = line.file };
+      cdht_event ev = { .kind = CDHT_EV_STORE_FORWARDED, .name = line.name };
       char buf[128];
       if (cdht_lines_format_as(buf, sizeof buf, &ev, a->variant, false) == CDHT_STDOUT) fputs(buf, stdout);
     }
@@ -225,7 +229,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   randombytes_buf(args.cfg.secret, sizeof args.cfg.secret); /* request ids and tokens nobody can guess */
-  app a = { .loop = uv_default_loop(), .show_pings = true, .variant = args.variant };
+  app a = { .loop = uv_default_loop(), .show_pings = true, .variant = args.variant,
+            .names = args.cfg.keys == CDHT_KEYS_BLAKE2B };
   uint64_t t0 = uv_now(a.loop); /* the 2019 logs count seconds from the program's start */
   int rc = cdht_node_new(&a.node, &args.cfg, NULL, uv_now(a.loop));
   if (rc < 0) {
@@ -298,7 +303,7 @@ int main(int argc, char **argv) {
   a.sigterm.data = &a;
   uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
   /* SIGINT keeps its default action: Ctrl-C kills the peer abruptly, the classic way. */
-  if (cdht_console_open(&a.console, a.loop, 0, on_line, &a) < 0)
+  if (cdht_console_open(&a.console, a.loop, 0, a.names ? CDHT_LINE_MAX_NAMES : CDHT_LINE_MAX, on_line, &a) < 0)
     fprintf(stderr, "cdht: no console on standard input; running without one\n");
 
   uv_run(a.loop, UV_RUN_DEFAULT);

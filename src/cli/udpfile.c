@@ -50,6 +50,9 @@ int cdht_udpfile_open(cdht_udpfile **out, uv_loop_t *loop, cdht_node *node, cdht
 
 bool cdht_udpfile_on_event(cdht_udpfile *u, const cdht_event *ev) {
   char err[512], path[4200];
+  /* The 2019 form is classic: its names are four digits, and its segments carry the number. */
+  int number = cdht_name_number(&ev->name);
+  uint16_t file = number < 0 ? 0 : (uint16_t)number;
   switch (ev->kind) {
   case CDHT_EV_REQUEST_SENT: /* no TCP transfer to await: the content comes as segments */
   case CDHT_EV_REQUEST_FAILED:
@@ -58,12 +61,12 @@ bool cdht_udpfile_on_event(cdht_udpfile *u, const cdht_event *ev) {
     if (!ev->content) return true;
     cdht_addr to = ev->peer.addr; /* the 2019 form is classic: the rule's address, which the node checked */
     fputs(cdht_lines_transfer(CDHT_LINE_SENDING), stdout);
-    if (cdht_content_source(u->content, ev->file, path, sizeof path) < 0) {
-      fprintf(stderr, "sending %04u failed: the file is no longer here\n", ev->file);
+    if (cdht_content_source(u->content, &ev->name, path, sizeof path) < 0) {
+      fprintf(stderr, "sending %04u failed: the file is no longer here\n", file);
       return true;
     }
-    if (cdht_saw_send(u->saw, ev->peer.id, &to, ev->file, ev->token, path, err, sizeof err) < 0)
-      fprintf(stderr, "sending %04u failed: %s\n", ev->file, err);
+    if (cdht_saw_send(u->saw, ev->peer.id, &to, file, ev->token, path, err, sizeof err) < 0)
+      fprintf(stderr, "sending %04u failed: %s\n", file, err);
     return true;
   }
   case CDHT_EV_RESPONSE_RECEIVED: {
@@ -72,8 +75,8 @@ bool cdht_udpfile_on_event(cdht_udpfile *u, const cdht_event *ev) {
     cdht_addr from = ev->peer.addr;
     snprintf(path, sizeof path, "%s/received_file.pdf", u->download_dir);
     fputs(cdht_lines_transfer(CDHT_LINE_RECEIVING), stdout);
-    if (cdht_saw_expect(u->saw, ev->peer.id, &from, ev->file, ev->token, path, err, sizeof err) < 0)
-      fprintf(stderr, "receiving %04u failed: %s\n", ev->file, err);
+    if (cdht_saw_expect(u->saw, ev->peer.id, &from, file, ev->token, path, err, sizeof err) < 0)
+      fprintf(stderr, "receiving %04u failed: %s\n", file, err);
     return true;
   }
   default:

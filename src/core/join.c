@@ -72,7 +72,7 @@ int cdht_join_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_msg fwd = *m;
     fwd.hops++;
     cdht_node_send(n, CDHT_TCP, s1, &fwd);
-    cdht_node_emit_peer(n, CDHT_EV_JOIN_FORWARDED, j, 0);
+    cdht_node_emit_peer(n, CDHT_EV_JOIN_FORWARDED, j, NULL);
     return 0;
   }
   /* The joiner lands between us and our first successor: it takes our successors, and once it
@@ -104,7 +104,7 @@ int cdht_join_on_ack(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (m->token != n->join.joiner.token) { cdht_node_drop(n, CDHT_DROP_TOKEN); return CDHT_ERR_STALE; }
   n->join.joiner.peer = cdht_peer_none();
   if (cdht_same(j, s1)) return 0; /* taken already (stabilization met it first) */
-  cdht_node_emit_peer(n, CDHT_EV_JOIN_RECEIVED, j, 0);
+  cdht_node_emit_peer(n, CDHT_EV_JOIN_RECEIVED, j, NULL);
   cdht_succ_set(n, now, j, cdht_is_self(n, s1) ? n->self : s1);
   cdht_succ_emit(n);
   if (cdht_same(n->join.keys_wait.peer, j) && cdht_is_self(n, n->join.keys_wait.about))
@@ -130,7 +130,7 @@ int cdht_join_on_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_msg ack = { .type = CDHT_MSG_JOIN_ACK, .seq = m->seq, .token = m->token }; /* we are really here */
   cdht_node_send(n, CDHT_TCP, m->from, &ack);
   n->state = CDHT_RUNNING;
-  cdht_node_emit_peer(n, CDHT_EV_JOIN_ACCEPTED, m->from, 0);
+  cdht_node_emit_peer(n, CDHT_EV_JOIN_ACCEPTED, m->from, NULL);
   cdht_succ_take(n, now, m->succ[0], m->succ[1], m->about, cdht_peer_none());
   if (!cdht_is_self(n, n->succ.id[0])) { /* the keys (accepter, us] were our successor's until now */
     cdht_msg keys = { .type = CDHT_MSG_KEYS_REQ, .about = m->from,
@@ -175,7 +175,7 @@ static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_node_drop(n, CDHT_DROP_STALE); /* it does not say so, or too late */
     return 1;
   }
-  cdht_node_emit_peer(n, CDHT_EV_SUCC_CHANGE, m->from, 0);
+  cdht_node_emit_peer(n, CDHT_EV_SUCC_CHANGE, m->from, NULL);
   cdht_repair_stop(n);
   /* The joiner as our successor knows it (it answered it at that address), not as the change said. */
   cdht_succ_take(n, now, n->join.change_wait.succ[0], m->succ[0], cdht_peer_none(), cdht_peer_none());

@@ -10,7 +10,7 @@ void cdht_leave_init(cdht_node *n) {
 
 void cdht_leave_finish(cdht_node *n) {
   n->state = CDHT_LEFT;
-  cdht_node_emit_peer(n, CDHT_EV_LEFT, cdht_peer_none(), 0);
+  cdht_node_emit_peer(n, CDHT_EV_LEFT, cdht_peer_none(), NULL);
 }
 
 static bool handing_over(const cdht_node *n) {
@@ -107,7 +107,7 @@ void cdht_leave_start(cdht_node *n, uint64_t now) {
       n->leave.confirm[1].peer = p2;
       n->leave.confirm[1].waiting = true;
     } else {
-      cdht_node_emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, p2, 0);
+      cdht_node_emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, p2, NULL);
     }
   }
   check_leave_done(n);
@@ -117,7 +117,7 @@ static void leave_target_gone(cdht_node *n, cdht_peer peer) {
   for (int i = 0; i < 2; i++) {
     if (n->leave.confirm[i].waiting && cdht_same(n->leave.confirm[i].peer, peer)) {
       n->leave.confirm[i].waiting = false;
-      cdht_node_emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, peer, 0);
+      cdht_node_emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, peer, NULL);
     }
   }
   check_leave_done(n);
@@ -209,7 +209,7 @@ int cdht_leave_on_depart_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) 
 
 static void apply_departure(cdht_node *n, uint64_t now, cdht_peer from, cdht_peer a, cdht_peer b) {
   if (cdht_is_self(n, a)) b = n->self; /* alone now */
-  cdht_node_emit_peer(n, CDHT_EV_DEPARTING, from, 0);
+  cdht_node_emit_peer(n, CDHT_EV_DEPARTING, from, NULL);
   n->leave.departed = from;
   cdht_succ_log_gone(n, from.id, now);
   cdht_repair_stop(n);
@@ -221,7 +221,7 @@ static void apply_departure(cdht_node *n, uint64_t now, cdht_peer from, cdht_pee
   if (!cdht_is_self(n, a) && cdht_succ_maybe_gone(n, a.id, recent)) { gone = a; a = b; b = cdht_peer_none(); }
   if (!cdht_is_self(n, b) && cdht_known(b) && cdht_succ_maybe_gone(n, b.id, recent)) { gone = b; b = cdht_peer_none(); }
   if (!cdht_known(a) || (!cdht_is_self(n, a) && cdht_succ_maybe_gone(n, a.id, recent))) {
-    cdht_node_emit_peer(n, CDHT_EV_RING_BROKEN, from, 0);
+    cdht_node_emit_peer(n, CDHT_EV_RING_BROKEN, from, NULL);
     a = b = n->self;
   }
   cdht_succ_take(n, now, a, !cdht_known(b) ? a : b, from, gone);

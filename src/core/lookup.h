@@ -10,7 +10,7 @@ typedef struct cdht_pending_req {
   bool used;
   bool store;             /* a store (else a file request) */
   bool accepted;          /* store: a peer took it; waiting for its confirmation */
-  uint16_t file;          /* 0..9999 */
+  cdht_name name;         /* the file's name (valid under the ring's rule) */
   uint32_t id;            /* request id, echoed by the answer */
   uint64_t retry_ms;      /* absolute: resend if still unanswered */
   uint64_t deadline_ms;   /* absolute: give up and say so */
@@ -20,8 +20,9 @@ typedef struct cdht_lookup {
   cdht_pending_req reqs[CDHT_MAX_PENDING];
 } cdht_lookup;
 
-/* A console `request` or `store` of |file|.  Returns 0, CDHT_ERR_INVAL or CDHT_ERR_BUSY. */
-int cdht_lookup_start(cdht_node *n, uint64_t now, uint16_t file, bool store);
+/* A console `request` or `store` of |name| (borrowed).  Returns 0, CDHT_ERR_INVAL (not a name
+ * under the ring's rule) or CDHT_ERR_BUSY. */
+int cdht_lookup_start(cdht_node *n, uint64_t now, const cdht_name *name, bool store);
 /* Our pending request with id |id|, or NULL. */
 cdht_pending_req *cdht_lookup_find(cdht_node *n, uint32_t id);
 /* Our first successor is now |first|: requests that may have gone to a dead peer go again. */

@@ -34,6 +34,7 @@ void cdht_config_default(cdht_config *cfg) {
   cfg->join_timeout_ms = 5000;
   cfg->stabilize_ms = 3000;
   cfg->transfer_timeout_ms = 600000;
+  cfg->max_names = CDHT_NAMES_MAX;
 }
 
 /* A record usable as a successor at start: a peer of our ring, on the classic forms at its
@@ -92,13 +93,30 @@ cdht_peer cdht_config_self(const cdht_config *cfg) { return cdht_peer_make(cfg->
 
 void cdht_node_drop(cdht_node *n, cdht_drop why) { n->stats.dropped[why]++; }
 
-void cdht_node_emit(cdht_node *n, cdht_event ev) {
-  if (n->ev_count == CDHT_EVQ_CAP) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
-  n->evq[(n->ev_head + n->ev_count++) % CDHT_EVQ_CAP] = ev;
+/* Doubles the event queue (from 4, up to CDHT_EVQ_CAP), its events kept in order: most inputs
+ * cause a few events, and the simulator holds thousands of nodes. */
+static bool evq_grow(cdht_node *n) {
+  if (n->ev_cap == CDHT_EVQ_CAP) return false;
+  size_t cap = n->ev_cap ? n->ev_cap * 2 : 4;
+  if (cap > CDHT_EVQ_CAP) cap = CDHT_EVQ_CAP;
+  cdht_event *q = n->mem.alloc(n->mem.ctx, cap * sizeof *q);
+  if (!q) return false;
+  for (size_t i = 0; i < n->ev_count; i++) q[i] = n->evq[(n->ev_head + i) % n->ev_cap];
+  if (n->evq) n->mem.free(n->mem.ctx, n->evq);
+  n->evq = q;
+  n->ev_cap = cap;
+  n->ev_head = 0;
+  return true;
 }
 
-void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, uint16_t file) {
-  cdht_event ev = { .kind = kind, .peer = peer, .file = file };
+void cdht_node_emit(cdht_node *n, cdht_event ev) {
+  if (n->ev_count == n->ev_cap && !evq_grow(n)) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
+  n->evq[(n->ev_head + n->ev_count++) % n->ev_cap] = ev;
+}
+
+void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, const cdht_name *name) {
+  cdht_event ev = { .kind = kind, .peer = peer };
+  if (name) ev.name = *name;
   cdht_node_emit(n, ev);
 }
 
@@ -140,9 +158,6 @@ void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m) {
                                                           : (cdht_addr){ 0 };
   if (from.family == CDHT_AF_NONE) { n->stats.unroutable++; return; }
   m->from = cdht_peer_make(n->cfg.self, from);
-  bool named = m->type == CDHT_MSG_FILE_REQ || m->type == CDHT_MSG_FILE_RESP || m->type == CDHT_MSG_STORE_REQ ||
-               m->type == CDHT_MSG_STORE_ACCEPT || m->type == CDHT_MSG_STORE_DONE || m->type == CDHT_MSG_XFER;
-  if (named) cdht_node_file_name(&m->name, m->file);
   uint8_t tmp[CDHT_MSG_MAX];
   cdht_ssize len = cdht_msg_encode(tmp, sizeof tmp, m);
   if (len < 0) { n->stats.unroutable++; return; } /* cannot happen: every message fits (tested) */
@@ -154,39 +169,28 @@ void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m) {
   n->out_count++;
 }
 
-void cdht_node_file_name(cdht_name *name, uint16_t file) {
-  char digits[8];
-  snprintf(digits, sizeof digits, "%04u", (unsigned)file % 10000);
-  cdht_name_set(name, digits, 4);
-}
-
-int cdht_node_name_file(const cdht_name *name, uint16_t *file) {
-  if (name->len != 4) return -1;
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    if (name->s[i] < '0' || name->s[i] > '9') return -1;
-    v = v * 10 + (unsigned)(name->s[i] - '0');
-  }
-  *file = (uint16_t)v;
-  return 0;
-}
-
 bool cdht_node_valid_id(const cdht_node *n, cdht_id id) { return id <= n->mask; }
 
 uint64_t cdht_node_detect_ms(const cdht_node *n) {
   return (uint64_t)n->cfg.misses * n->cfg.ping_interval_ms + n->cfg.ping_timeout_ms;
 }
 
-uint64_t cdht_node_key_of(const cdht_node *n, uint16_t file) {
-  if (n->cfg.keys == CDHT_KEYS_NUMBERS) return cdht_ring_key(file, n->mask);
-  cdht_name name;
-  cdht_node_file_name(&name, file);
-  return cdht_ring_name_key(name.s, name.len, n->mask);
+bool cdht_node_name_ok(const cdht_node *n, const cdht_name *name) {
+  if (!cdht_name_valid(name->s, name->len)) return false;
+  return n->cfg.keys != CDHT_KEYS_NUMBERS || cdht_name_number(name) >= 0;
+}
+
+uint64_t cdht_node_key_of(const cdht_node *n, const cdht_name *name) {
+  if (n->cfg.keys == CDHT_KEYS_BLAKE2B) return cdht_ring_name_key(name->s, name->len, n->mask);
+  int number = cdht_name_number(name);
+  return number < 0 ? 0 : cdht_ring_key((unsigned)number, n->mask);
 }
 
 uint64_t cdht_node_mask(const cdht_node *n) { return n->mask; }
 
-cdht_id cdht_node_file_key(const cdht_node *n, uint16_t file) { return cdht_node_key_of(n, file); }
+cdht_id cdht_node_name_key(const cdht_node *n, const cdht_name *name) {
+  return cdht_node_name_ok(n, name) ? cdht_node_key_of(n, name) : 0;
+}
 
 /* ---- entry points ---- */
 
@@ -248,10 +252,10 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
     cdht_node_drop(n, CDHT_DROP_STALE); /* not in the ring yet */
     return CDHT_ERR_UNEXPECTED;
   }
-  /* Names: four digits, until the node keeps any name (issue 10 §4). */
+  /* A name must be one of the ring's (§1): on a CDHT_KEYS_NUMBERS ring, four digits. */
   bool named = m.type == CDHT_MSG_FILE_REQ || m.type == CDHT_MSG_FILE_RESP || m.type == CDHT_MSG_STORE_REQ ||
                m.type == CDHT_MSG_STORE_ACCEPT || m.type == CDHT_MSG_STORE_DONE;
-  if (named && cdht_node_name_file(&m.name, &m.file) < 0) return count_decode_error(n, CDHT_ERR_MALFORMED);
+  if (named && !cdht_node_name_ok(n, &m.name)) return count_decode_error(n, CDHT_ERR_MALFORMED);
   switch (m.type) {  case CDHT_MSG_PING: return cdht_succ_on_ping(n, now, &m);
   case CDHT_MSG_PONG: return cdht_succ_on_pong(n, now, &m);
   case CDHT_MSG_FILE_REQ:
@@ -332,8 +336,8 @@ int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
   if (n->state == CDHT_JOINING) return CDHT_ERR_UNEXPECTED;
   if (n->state != CDHT_RUNNING) return CDHT_ERR_LEAVING;
   switch (cmd->kind) {
-  case CDHT_CMD_REQUEST: return cdht_lookup_start(n, now, cmd->file, false);
-  case CDHT_CMD_STORE: return cdht_lookup_start(n, now, cmd->file, true);
+  case CDHT_CMD_REQUEST: return cdht_lookup_start(n, now, &cmd->name, false);
+  case CDHT_CMD_STORE: return cdht_lookup_start(n, now, &cmd->name, true);
   case CDHT_CMD_QUIT: cdht_leave_start(n, now); return 0;
   }
   return CDHT_ERR_INVAL;
@@ -389,7 +393,7 @@ int cdht_node_next_output(cdht_node *n, cdht_output *out) {
 int cdht_node_next_event(cdht_node *n, cdht_event *ev) {
   if (n->ev_count == 0) return 0;
   *ev = n->evq[n->ev_head];
-  n->ev_head = (n->ev_head + 1) % CDHT_EVQ_CAP;
+  n->ev_head = (n->ev_head + 1) % n->ev_cap;
   n->ev_count--;
   return 1;
 }
@@ -426,6 +430,8 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
 
 void cdht_node_del(cdht_node *n) {
   if (!n) return;
+  cdht_store_clear(n);
+  if (n->evq) n->mem.free(n->mem.ctx, n->evq);
   if (n->outbuf) n->mem.free(n->mem.ctx, n->outbuf);
   n->mem.free(n->mem.ctx, n);
 }

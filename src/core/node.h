@@ -19,7 +19,7 @@
 #include "wire/msg.h"
 
 #define CDHT_NEVER UINT64_MAX /* "no deadline" */
-#define CDHT_FILE_MAX 9999    /* file names are four decimal digits */
+#define CDHT_NAMES_MAX 100000 /* default bound of the names a node holds (cfg.max_names) */
 #define CDHT_MAX_PENDING 32   /* file requests a node may have in flight at once */
 /* The queues are drained after every input, so each holds what one input can cause:
  *  - per pending request (CDHT_MAX_PENDING), at most 2 outputs and 2 events.  One input changes
@@ -32,7 +32,10 @@
  *    queries, 1 stabilization question; a message handler: at most 3, e.g. a join's accept and
  *    successor change) and 16 events (2 PEER_DEAD, 1 RING_BROKEN or NEVER_ANSWERED, 1 SUCCESSORS, 1 PINGS_SENT;
  *    a message handler: at most 4, e.g. DEPARTING, RING_BROKEN, SUCCESSORS).
- * Hence 2 * 32 + 16 = 80 each (tests/unit/test_node.c provokes the requests' worst case). */
+ * Hence 2 * 32 + 16 = 80 each (tests/unit/test_node.c provokes the requests' worst case).  An
+ * event carries a name (256 bytes), so the event queue is allocated on demand and grows up to
+ * its capacity, as the output arena does: an idle node holds none, a busy one what an input
+ * caused. */
 #define CDHT_QUEUE_OTHER 16
 #define CDHT_OUTQ_CAP (2 * CDHT_MAX_PENDING + CDHT_QUEUE_OTHER) /* queued outputs */
 #define CDHT_EVQ_CAP (2 * CDHT_MAX_PENDING + CDHT_QUEUE_OTHER)  /* queued events */
@@ -64,6 +67,8 @@ typedef struct cdht_config {
   uint32_t stabilize_ms;        /* ask the first successor for its predecessor this often (3000; 0 = off) */
   uint32_t transfer_timeout_ms; /* a store whose content is not confirmed by then fails (600000) */
   bool round_events;            /* emit CDHT_EV_PINGS_SENT at each ping round (the 2020 form prints it; false) */
+  uint32_t max_names;           /* names whose content this peer may hold at once (CDHT_NAMES_MAX); past
+                                 * it a store's content is refused and counted (stats.names_refused) */
   uint8_t secret[16];           /* keys the request ids and content tokens this peer hands out, so that
                                  * nobody else can guess them (§9); the program fills it from
                                  * randombytes, the simulator from its seed */
@@ -109,14 +114,14 @@ typedef struct cdht_output {
 typedef enum cdht_event_kind {
   CDHT_EV_PING_REQUEST,    /* peer: a ping request arrived from it */
   CDHT_EV_PING_RESPONSE,   /* peer: a ping response arrived from it */
-  CDHT_EV_REQUEST_SENT,    /* file: our request went to our first successor */
-  CDHT_EV_REQUEST_FORWARDED, /* file: not ours, passed to our first successor */
-  CDHT_EV_FILE_HERE,       /* file: we are responsible for it */
-  CDHT_EV_RESPONSE_SENT,   /* file, peer: we answered requester |peer| */
-  CDHT_EV_RESPONSE_RECEIVED, /* file, peer: |peer| answered our request */
-  CDHT_EV_REQUEST_RETRIED, /* file, peer: resent to our (new) first successor |peer| */
-  CDHT_EV_STORE_RETRIED,   /* file, peer: a store resent to our (new) first successor |peer| */
-  CDHT_EV_REQUEST_FAILED,  /* file, ms, seq: no answer within ms */
+  CDHT_EV_REQUEST_SENT,    /* name: our request went to our first successor */
+  CDHT_EV_REQUEST_FORWARDED, /* name: not ours, passed to our first successor */
+  CDHT_EV_FILE_HERE,       /* name: we are responsible for it */
+  CDHT_EV_RESPONSE_SENT,   /* name, peer: we answered requester |peer| */
+  CDHT_EV_RESPONSE_RECEIVED, /* name, peer: |peer| answered our request */
+  CDHT_EV_REQUEST_RETRIED, /* name, peer: resent to our (new) first successor |peer| */
+  CDHT_EV_STORE_RETRIED,   /* name, peer: a store resent to our (new) first successor |peer| */
+  CDHT_EV_REQUEST_FAILED,  /* name, ms, seq: no answer within ms */
   CDHT_EV_DEPARTING,       /* peer: our successor |peer| is leaving the ring */
   CDHT_EV_SUCCESSORS,      /* succ[0], succ[1]: our successors are now these */
   CDHT_EV_PEER_DEAD,       /* peer: our successor |peer| missed too many pings */
@@ -131,11 +136,11 @@ typedef enum cdht_event_kind {
   CDHT_EV_JOIN_ACCEPTED,   /* we are in the ring (our successor lines follow) */
   CDHT_EV_JOIN_FAILED,     /* peer, reason (and for CDHT_JOIN_PARAMS the ring's bits and keys): the join
                               failed; CDHT_EV_LEFT follows */
-  CDHT_EV_STORE_FORWARDED, /* file: a store request passed on to our successor */
-  CDHT_EV_STORE_ACCEPTED,  /* file, peer, seq: we are responsible; |peer| will send the content */
-  CDHT_EV_STORE_UPLOAD,    /* file, peer, seq: send the content of |file| to |peer| now */
-  CDHT_EV_STORED,          /* file, peer: the ring holds our file, at |peer|, verified */
-  CDHT_EV_STORE_FAILED,    /* file, ms, seq: no peer took the file within ms; content: a peer had
+  CDHT_EV_STORE_FORWARDED, /* name: a store request passed on to our successor */
+  CDHT_EV_STORE_ACCEPTED,  /* name, peer, seq: we are responsible; |peer| will send the content */
+  CDHT_EV_STORE_UPLOAD,    /* name, peer, seq: send the content of |name| to |peer| now */
+  CDHT_EV_STORED,          /* name, peer: the ring holds our file, at |peer|, verified */
+  CDHT_EV_STORE_FAILED,    /* name, ms, seq: no peer took the file within ms; content: a peer had
                               accepted it (its upload was started, STORE_UPLOAD) */
   CDHT_EV_HANDOVER,        /* peer, seq = handover id, lo, hi, token: give |peer| the files
                               with keys in (lo, hi], each transfer carrying |token|; the I/O layer reports each
@@ -150,7 +155,6 @@ typedef enum cdht_event_kind {
 typedef struct cdht_event {
   cdht_event_kind kind;
   cdht_peer peer;     /* see the kind */
-  uint16_t file;      /* 0..9999 */
   cdht_peer succ[2];  /* CDHT_EV_SUCCESSORS */
   cdht_id lo, hi;     /* CDHT_EV_HANDOVER: the keys (lo, hi] */
   uint32_t ms;        /* CDHT_EV_REQUEST_FAILED: the timeout that expired */
@@ -164,6 +168,7 @@ typedef struct cdht_event {
   uint32_t seq;       /* REQUEST_SENT / _FAILED, STORE_ACCEPTED / _UPLOAD / _FAILED, RESPONSE_SENT / _RECEIVED:
                          the request's id; HANDOVER: the handover's id */
   uint64_t token;     /* RESPONSE_SENT / _RECEIVED, STORE_ACCEPTED / _UPLOAD, HANDOVER: the token its content carries */
+  cdht_name name;     /* the kinds marked "name": the file's name, valid under the ring's rule (§1) */
 } cdht_event;
 
 typedef enum cdht_join_failure {
@@ -177,7 +182,7 @@ typedef enum cdht_command_kind { CDHT_CMD_REQUEST, CDHT_CMD_QUIT, CDHT_CMD_STORE
 
 typedef struct cdht_command {
   cdht_command_kind kind;
-  uint16_t file; /* CDHT_CMD_REQUEST, CDHT_CMD_STORE: 0..9999 */
+  cdht_name name; /* CDHT_CMD_REQUEST, CDHT_CMD_STORE: the file's name, valid under the ring's rule (§1) */
 } cdht_command;
 
 /* Why inputs were dropped, counted per reason: every refusal is visible in `status`. */
@@ -212,6 +217,7 @@ typedef struct cdht_stats {
   uint64_t pings_received;    /* ping requests received (and answered) */
   uint64_t requests_handled;  /* file requests received */
   uint64_t unroutable;        /* messages not sent: to a peer of an address family we have no address of */
+  uint64_t names_refused;     /* names not marked held: cfg.max_names were held already */
   uint64_t dropped[CDHT_DROP_COUNT]; /* inputs dropped, by reason */
 } cdht_stats;
 
@@ -239,29 +245,37 @@ int cdht_node_on_frame(cdht_node *node, uint64_t now_ms, const cdht_addr *from,
  * reset).  Returns 0. */
 int cdht_node_on_unreachable(cdht_node *node, uint64_t now_ms, cdht_peer peer);
 
-/* Marks whether this peer holds the content of |file| (the I/O layer, from its data
- * directory).  A response to a request for a held file announces the content. */
-void cdht_node_set_stored(cdht_node *node, uint16_t file, bool stored);
-bool cdht_node_is_stored(const cdht_node *node, uint16_t file);
+/* Marks whether this peer holds the content of |name| (borrowed; the I/O layer, from its data
+ * directory).  A response to a request for a held name announces the content.  Returns 0,
+ * CDHT_ERR_INVAL for a name not valid under the ring's rule (§1), CDHT_ERR_BUSY when
+ * cfg.max_names are held already (counted in stats.names_refused), or CDHT_ERR_NOMEM (the node
+ * goes on: the name is only not marked).  Unmarking never fails. */
+int cdht_node_set_stored(cdht_node *node, const cdht_name *name, bool stored);
+bool cdht_node_is_stored(const cdht_node *node, const cdht_name *name);
+/* How many names this peer holds. */
+size_t cdht_node_stored_count(const cdht_node *node);
 
-/* The I/O layer received and verified the content of |file| that peer |origin| stored with
- * request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the storer.  A
- * leaving node passes it on to its successor first and confirms once that one holds it (§6). */
-int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_peer origin, uint32_t seq);
+/* The I/O layer received and verified the content of |name| (borrowed) that peer |origin|
+ * stored with request |seq| (after CDHT_EV_STORE_ACCEPTED): marks it held and confirms to the
+ * storer.  A leaving node passes it on to its successor first and confirms once that one holds
+ * it (§6).  Returns 0, CDHT_ERR_INVAL, or an error of cdht_node_set_stored (not confirmed: the
+ * storer reports a failed store). */
+int cdht_node_on_stored(cdht_node *node, uint64_t now_ms, const cdht_name *name, cdht_peer origin, uint32_t seq);
 
 /* The content of our store |seq| of |file|, accepted by a peer (CDHT_EV_STORE_UPLOAD), could not
  * be delivered (refused, cut, not kept): forgets the request at once instead of at the transfer
  * timeout, so failed uploads do not fill the pending table (§7).  No event: the I/O layer has
  * said why.  Returns 0, or CDHT_ERR_STALE if no such accepted store is pending. */
-int cdht_node_on_upload_failed(cdht_node *node, uint64_t now_ms, uint16_t file, uint32_t seq);
+int cdht_node_on_upload_failed(cdht_node *node, uint64_t now_ms, const cdht_name *name, uint32_t seq);
 
 /* A handover file (CDHT_XFER_HANDOVER) from |from| has arrived and been verified: marks it held.
- * A leaving node passes it on to its successor before it leaves. */
-int cdht_node_on_taken_over(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_peer from);
+ * A leaving node passes it on to its successor before it leaves.  Returns 0, or an error of
+ * cdht_node_set_stored. */
+int cdht_node_on_taken_over(cdht_node *node, uint64_t now_ms, const cdht_name *name, cdht_peer from);
 
 /* One file of a handover reached |peer|, which kept it, and the I/O layer removed exactly that
  * content here: marks it no longer held, and confirms stores that waited for it. */
-int cdht_node_on_file_handed(cdht_node *node, uint64_t now_ms, uint16_t file, cdht_peer peer);
+int cdht_node_on_file_handed(cdht_node *node, uint64_t now_ms, const cdht_name *name, cdht_peer peer);
 
 /* The handover |id| to |peer| asked for by CDHT_EV_HANDOVER is over: |count| files went and
  * |failed| could not be handed over (kept here).  A leaving node tries those again with its
@@ -284,16 +298,16 @@ typedef enum cdht_handover_verdict {
  * the token was given, the store is newer than anything |from| held then; and so is any store's
  * content here when the giver marks its copy |superseded| (it passed a store of that name on to
  * us while leaving, cdht_node_superseded).  A refusal is counted. */
-cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_peer from, uint16_t file,
+cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_ms, cdht_peer from, const cdht_name *name,
                                                  uint64_t token, uint64_t stored_ms, bool superseded);
 
 /* Whether this leaving node passed a store of |file| on to its successor: the copy it hands
  * over is older than that store's content (the transfer header says so). */
-bool cdht_node_superseded(const cdht_node *node, uint16_t file);
+bool cdht_node_superseded(const cdht_node *node, const cdht_name *name);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for
- * a file number past 9999. */
+ * a name not valid under the ring's rule (§1: on a CDHT_KEYS_NUMBERS ring, four digits). */
 int cdht_node_on_command(cdht_node *node, uint64_t now_ms, const cdht_command *cmd);
 
 /* Does whatever is due by |now_ms|: pings, miss accounting, retries, timeouts.  Returns 0. */
@@ -312,17 +326,17 @@ int cdht_node_next_event(cdht_node *node, cdht_event *ev);
 const cdht_config *cdht_node_config(const cdht_node *node);
 cdht_peer cdht_node_successor(const cdht_node *node, int i);   /* i is 0 or 1 (asserted); no peer if pending */
 cdht_peer cdht_node_predecessor(const cdht_node *node, int i); /* i is 0 or 1 (asserted); no peer if unknown */
-/* The ring's mask, 2^bits − 1, and the key of |file| under the ring's rule (§1). */
+/* The ring's mask, 2^bits − 1. */
 uint64_t cdht_node_mask(const cdht_node *node);
-cdht_id cdht_node_file_key(const cdht_node *node, uint16_t file);
+/* Whether |name| (borrowed) is a name under the ring's rule (§1): CDHT_KEYS_NUMBERS, four
+ * digits; CDHT_KEYS_BLAKE2B, any valid name. */
+bool cdht_node_name_ok(const cdht_node *node, const cdht_name *name);
+/* The key of |name| under the ring's rule: NNNN mod 2^bits, or the first 8 bytes of
+ * BLAKE2b-256(name) mod 2^bits.  A name the rule refuses has key 0. */
+cdht_id cdht_node_name_key(const cdht_node *node, const cdht_name *name);
 const cdht_stats *cdht_node_stats(const cdht_node *node);
 bool cdht_node_has_left(const cdht_node *node);
 size_t cdht_node_size(void); /* bytes one node occupies (the simulator reports memory per peer) */
-
-/* The name of four-digit file |file| on the wire ("0042"), and back: returns 0 and sets *file,
- * or -1 if |name| is not four digits (the node keeps four-digit names until issue 10 §4). */
-void cdht_node_file_name(cdht_name *name, uint16_t file);
-int cdht_node_name_file(const cdht_name *name, uint16_t *file);
 
 /* Returns the short text of drop reason |d| ("malformed", ...). */
 const char *cdht_drop_name(cdht_drop d);

@@ -59,8 +59,8 @@ struct cdht_node {
   size_t out_head, out_count;
   uint8_t *outbuf;             /* the queued messages' bytes: grown on demand, emptied with the queue */
   size_t outbuf_len, outbuf_cap;
-  cdht_event evq[CDHT_EVQ_CAP];
-  size_t ev_head, ev_count;
+  cdht_event *evq;             /* the queued events: grown on demand up to CDHT_EVQ_CAP (node.h) */
+  size_t ev_head, ev_count, ev_cap;
 };
 
 /* ---- shared helpers (node.c) ---- */
@@ -71,7 +71,7 @@ void cdht_node_drop(cdht_node *n, cdht_drop why);
 /* Queues |ev|; a full queue drops it (counted as CDHT_DROP_QUEUE; the bound in node.h says why
  * it never is). */
 void cdht_node_emit(cdht_node *n, cdht_event ev);
-void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, uint16_t file);
+void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, const cdht_name *name);
 
 /* Encodes |m| from us (sets m->from: our record of |to|'s address family) and queues it for
  * |to| over |t|.  A peer we have no address of that family for is out of reach: counted, not
@@ -104,8 +104,8 @@ static inline bool cdht_node_between(const cdht_node *n, cdht_id a, cdht_id x, c
 /* How long a dead successor takes to be declared dead: misses * interval + timeout. */
 uint64_t cdht_node_detect_ms(const cdht_node *n);
 
-/* The ring key of |file|. */
-uint64_t cdht_node_key_of(const cdht_node *n, uint16_t file);
+/* The ring key of |name| (one the ring's rule accepts: checked where it came in). */
+uint64_t cdht_node_key_of(const cdht_node *n, const cdht_name *name);
 
 static inline uint64_t cdht_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 

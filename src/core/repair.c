@@ -24,7 +24,7 @@ void cdht_repair_start(cdht_node *n, uint64_t now, cdht_peer dead) {
 void cdht_repair_successor_dead(cdht_node *n, uint64_t now, int slot) {
   cdht_peer dead = n->succ.id[slot];
   bool never = n->succ.heard_ms[slot] == CDHT_NEVER; /* it never answered a ping of ours */
-  cdht_node_emit_peer(n, CDHT_EV_PEER_DEAD, dead, 0);
+  cdht_node_emit_peer(n, CDHT_EV_PEER_DEAD, dead, NULL);
   cdht_succ_log_gone(n, dead.id, now);
   if (slot == 0) {
     if (!cdht_known(n->succ.id[1])) {
@@ -35,7 +35,7 @@ void cdht_repair_successor_dead(cdht_node *n, uint64_t now, int slot) {
         cdht_event ev = { .kind = CDHT_EV_NEVER_ANSWERED, .peer = dead, .succ = { n->repair.unheard, dead } };
         cdht_node_emit(n, ev);
       } else {
-        cdht_node_emit_peer(n, CDHT_EV_RING_BROKEN, dead, 0);
+        cdht_node_emit_peer(n, CDHT_EV_RING_BROKEN, dead, NULL);
       }
       n->repair.active = false;
       cdht_succ_set(n, now, n->self, n->self);

@@ -3,15 +3,83 @@
 
 #include "cdht/err.h"
 
-void cdht_node_set_stored(cdht_node *n, uint16_t file, bool stored) {
-  if (file > CDHT_FILE_MAX) return;
-  if (stored) n->store.held[file / 8] |= (uint8_t)(1u << (file % 8));
-  else n->store.held[file / 8] &= (uint8_t)~(1u << (file % 8));
+#include <string.h>
+
+/* ---- the held set ---- */
+
+/* Orders a held entry (length byte, bytes) against |name|, as cdht_name_cmp. */
+static int held_cmp(const uint8_t *e, const cdht_name *name) {
+  int c = memcmp(e + 1, name->s, e[0] < name->len ? e[0] : name->len);
+  return c ? c : (int)e[0] - (int)name->len;
 }
 
-bool cdht_node_is_stored(const cdht_node *n, uint16_t file) {
-  return file <= CDHT_FILE_MAX && (n->store.held[file / 8] >> (file % 8)) & 1;
+/* The index of |name| in the held array, or where it would go; *found says which. */
+static size_t held_find(const cdht_store *st, const cdht_name *name, bool *found) {
+  size_t lo = 0, hi = st->nheld;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (held_cmp(st->held[mid], name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  *found = lo < st->nheld && held_cmp(st->held[lo], name) == 0;
+  return lo;
 }
+
+static int held_add(cdht_node *n, const cdht_name *name) {
+  cdht_store *st = &n->store;
+  bool found;
+  size_t at = held_find(st, name, &found);
+  if (found) return 0;
+  if (st->nheld >= n->cfg.max_names) { n->stats.names_refused++; return CDHT_ERR_BUSY; }
+  if (st->nheld == st->held_cap) {
+    size_t cap = st->held_cap ? st->held_cap * 2 : 16;
+    uint8_t **a = n->mem.alloc(n->mem.ctx, cap * sizeof *a);
+    if (!a) return CDHT_ERR_NOMEM;
+    if (st->nheld) memcpy(a, st->held, st->nheld * sizeof *a);
+    if (st->held) n->mem.free(n->mem.ctx, st->held);
+    st->held = a;
+    st->held_cap = cap;
+  }
+  uint8_t *e = n->mem.alloc(n->mem.ctx, 1u + name->len);
+  if (!e) return CDHT_ERR_NOMEM;
+  e[0] = name->len;
+  memcpy(e + 1, name->s, name->len);
+  memmove(st->held + at + 1, st->held + at, (st->nheld - at) * sizeof *st->held);
+  st->held[at] = e;
+  st->nheld++;
+  return 0;
+}
+
+static void held_remove(cdht_node *n, const cdht_name *name) {
+  cdht_store *st = &n->store;
+  bool found;
+  size_t at = held_find(st, name, &found);
+  if (!found) return;
+  n->mem.free(n->mem.ctx, st->held[at]);
+  memmove(st->held + at, st->held + at + 1, (st->nheld - at - 1) * sizeof *st->held);
+  st->nheld--;
+}
+
+void cdht_store_clear(cdht_node *n) {
+  for (size_t i = 0; i < n->store.nheld; i++) n->mem.free(n->mem.ctx, n->store.held[i]);
+  if (n->store.held) n->mem.free(n->mem.ctx, n->store.held);
+  n->store.held = NULL;
+  n->store.nheld = n->store.held_cap = 0;
+}
+
+int cdht_node_set_stored(cdht_node *n, const cdht_name *name, bool stored) {
+  if (!stored) { held_remove(n, name); return 0; }
+  if (!cdht_node_name_ok(n, name)) return CDHT_ERR_INVAL;
+  return held_add(n, name);
+}
+
+bool cdht_node_is_stored(const cdht_node *n, const cdht_name *name) {
+  bool found;
+  held_find(&n->store, name, &found);
+  return found;
+}
+
+size_t cdht_node_stored_count(const cdht_node *n) { return n->store.nheld; }
 
 void cdht_store_await(cdht_node *n, uint64_t now, cdht_peer origin, uint32_t seq) {
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
@@ -38,26 +106,26 @@ void cdht_store_stop_awaiting(cdht_node *n) {
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) n->store.awaiting[i].used = false;
 }
 
-void cdht_store_note_superseded(cdht_node *n, uint16_t file) {
-  if (n->store.nsuperseded < CDHT_MAX_PENDING) n->store.superseded[n->store.nsuperseded++] = file;
+void cdht_store_note_superseded(cdht_node *n, const cdht_name *name) {
+  if (n->store.nsuperseded < CDHT_MAX_PENDING) n->store.superseded[n->store.nsuperseded++] = *name;
 }
 
 /* Tells a storer that the ring holds its file, at |holder|. */
-static void confirm_store(cdht_node *n, uint16_t file, cdht_peer origin, uint32_t seq, cdht_peer holder) {
+static void confirm_store(cdht_node *n, const cdht_name *name, cdht_peer origin, uint32_t seq, cdht_peer holder) {
   if (cdht_is_self(n, origin)) { /* our own store of a key we hold */
     cdht_pending_req *r = cdht_lookup_find(n, seq);
     if (r && r->store) r->used = false;
-    cdht_node_emit_peer(n, CDHT_EV_STORED, holder, file);
+    cdht_node_emit_peer(n, CDHT_EV_STORED, holder, name);
     return;
   }
-  cdht_msg done = { .type = CDHT_MSG_STORE_DONE, .seq = seq, .file = file, .about = holder };
+  cdht_msg done = { .type = CDHT_MSG_STORE_DONE, .seq = seq, .name = *name, .about = holder };
   cdht_node_send(n, CDHT_TCP, origin, &done);
 }
 
 /* Content that reached a leaving node goes on to its successor before the node leaves. */
-static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
+static bool pass_on_if_leaving(cdht_node *n, uint64_t now, const cdht_name *name) {
   if (n->state != CDHT_LEAVING || cdht_is_self(n, n->succ.id[0]) || !cdht_known(n->succ.id[0])) return false;
-  uint64_t key = cdht_node_key_of(n, file);
+  uint64_t key = cdht_node_key_of(n, name);
   if (!cdht_leave_start_handover(n, now, (key - 1) & n->mask, key))
     n->leave.pass_all = true; /* found by the simulator: two neighbours quitting at once, seed 119 with --store-races */
   return true;
@@ -66,8 +134,8 @@ static bool pass_on_if_leaving(cdht_node *n, uint64_t now, uint16_t file) {
 /* Content that reached us for a key a joiner took meanwhile (the store was accepted before the
  * join, its content came after the join's handover) goes on to that joiner, our first
  * predecessor: the ring must hold it where requests will look for it. */
-static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
-  uint64_t key = cdht_node_key_of(n, file);
+static bool pass_back_if_joined(cdht_node *n, uint64_t now, const cdht_name *name) {
+  uint64_t key = cdht_node_key_of(n, name);
   if (n->state != CDHT_RUNNING) return false;
   /* A joiner whose KEYS_REQ is being checked: this file goes with its keys, if it is one of
    * the keys it asked for, (about, joiner]. */
@@ -82,49 +150,50 @@ static bool pass_back_if_joined(cdht_node *n, uint64_t now, uint16_t file) {
   return true;
 }
 
-int cdht_node_on_stored(cdht_node *n, uint64_t now, uint16_t file, cdht_peer origin, uint32_t seq) {
-  if (file > CDHT_FILE_MAX || !cdht_known(origin) || !cdht_node_valid_id(n, origin.id)) return CDHT_ERR_INVAL;
-  cdht_node_set_stored(n, file, true);
+int cdht_node_on_stored(cdht_node *n, uint64_t now, const cdht_name *name, cdht_peer origin, uint32_t seq) {
+  if (!cdht_known(origin) || !cdht_node_valid_id(n, origin.id)) return CDHT_ERR_INVAL;
+  int rc = cdht_node_set_stored(n, name, true);
+  if (rc < 0) return rc;
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
     if (n->store.awaiting[i].used && cdht_same(n->store.awaiting[i].origin, origin) && n->store.awaiting[i].seq == seq)
       n->store.awaiting[i].used = false;
-  if (pass_on_if_leaving(n, now, file) || pass_back_if_joined(n, now, file)) {
+  if (pass_on_if_leaving(n, now, name) || pass_back_if_joined(n, now, name)) {
     for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
       if (n->store.acks[i].used) continue;
       n->store.acks[i].used = true;
-      n->store.acks[i].file = file;
+      n->store.acks[i].name = *name;
       n->store.acks[i].origin = origin;
       n->store.acks[i].seq = seq;
       return 0;
     }
     return 0; /* too many to follow: the storer hears nothing and reports a failed store */
   }
-  confirm_store(n, file, origin, seq, n->self);
+  confirm_store(n, name, origin, seq, n->self);
   return 0;
 }
 
-bool cdht_node_superseded(const cdht_node *n, uint16_t file) {
+bool cdht_node_superseded(const cdht_node *n, const cdht_name *name) {
   for (unsigned i = 0; i < n->store.nsuperseded; i++)
-    if (n->store.superseded[i] == file) return true;
+    if (cdht_name_eq(&n->store.superseded[i], name)) return true;
   return false;
 }
 
-int cdht_node_on_taken_over(cdht_node *n, uint64_t now, uint16_t file, cdht_peer from) {
+int cdht_node_on_taken_over(cdht_node *n, uint64_t now, const cdht_name *name, cdht_peer from) {
   (void)from;
-  if (file > CDHT_FILE_MAX) return CDHT_ERR_INVAL;
-  cdht_node_set_stored(n, file, true);
-  pass_on_if_leaving(n, now, file);
+  int rc = cdht_node_set_stored(n, name, true);
+  if (rc < 0) return rc;
+  pass_on_if_leaving(n, now, name);
   return 0;
 }
 
-int cdht_node_on_file_handed(cdht_node *n, uint64_t now, uint16_t file, cdht_peer peer) {
+int cdht_node_on_file_handed(cdht_node *n, uint64_t now, const cdht_name *name, cdht_peer peer) {
   (void)now;
-  if (file > CDHT_FILE_MAX || !cdht_known(peer) || !cdht_node_valid_id(n, peer.id)) return CDHT_ERR_INVAL;
-  cdht_node_set_stored(n, file, false);
+  if (!cdht_node_name_ok(n, name) || !cdht_known(peer) || !cdht_node_valid_id(n, peer.id)) return CDHT_ERR_INVAL;
+  cdht_node_set_stored(n, name, false);
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
-    if (!n->store.acks[i].used || n->store.acks[i].file != file) continue;
+    if (!n->store.acks[i].used || !cdht_name_eq(&n->store.acks[i].name, name)) continue;
     n->store.acks[i].used = false;
-    confirm_store(n, file, n->store.acks[i].origin, n->store.acks[i].seq, peer);
+    confirm_store(n, name, n->store.acks[i].origin, n->store.acks[i].seq, peer);
   }
   return 0;
 }
@@ -132,16 +201,17 @@ int cdht_node_on_file_handed(cdht_node *n, uint64_t now, uint16_t file, cdht_pee
 void cdht_store_confirm_kept(cdht_node *n) {
   /* A file passed back to a joiner that did not take it stays here: the ring holds it. */
   for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == CDHT_RUNNING; i++) {
-    if (!n->store.acks[i].used || !cdht_node_is_stored(n, n->store.acks[i].file)) continue;
+    if (!n->store.acks[i].used || !cdht_node_is_stored(n, &n->store.acks[i].name)) continue;
     n->store.acks[i].used = false;
-    confirm_store(n, n->store.acks[i].file, n->store.acks[i].origin, n->store.acks[i].seq, n->self);
+    confirm_store(n, &n->store.acks[i].name, n->store.acks[i].origin, n->store.acks[i].seq, n->self);
   }
 }
 
-cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_peer from, uint16_t file,
+cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_peer from, const cdht_name *name,
                                                  uint64_t token, uint64_t stored_ms, bool superseded) {
   cdht_id self = n->cfg.self;
-  uint64_t key = cdht_node_key_of(n, file);
+  if (!cdht_node_name_ok(n, name)) { cdht_node_drop(n, CDHT_DROP_MALFORMED); return CDHT_HANDOVER_REFUSE; }
+  uint64_t key = cdht_node_key_of(n, name);
   const cdht_grant_in *g = cdht_handover_find_grant(n, now, from, token);
   if (!g) { cdht_node_drop(n, token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED); return CDHT_HANDOVER_REFUSE; }
   /* From the successor we asked: the keys we asked for.  From a giver: keys not ours already. */
@@ -155,7 +225,7 @@ cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdh
    * here once its predecessor knew, maybe before it could offer us anything (its successor was
    * leaving too) — are newer than its copy.  A leave lasts at most leave_timeout after the
    * detection of a lost neighbour, so that is how far back "while it left" reaches. */
-  if (!cdht_node_is_stored(n, file)) stored_ms = 0; /* handed away meanwhile: nothing newer is here */
+  if (!cdht_node_is_stored(n, name)) stored_ms = 0; /* handed away meanwhile: nothing newer is here */
   bool recent = stored_ms && !g->joined && stored_ms + n->cfg.leave_timeout_ms + cdht_node_detect_ms(n) > now;
   /* After a join, stores come to the joiner: while its join is recent (a store's upload starts
    * within the request timeout), they are newer than what its successor passes back. */

@@ -9,17 +9,21 @@
 #include "node.h"
 
 typedef struct cdht_store {
-  uint8_t held[(CDHT_FILE_MAX + 8) / 8]; /* files whose content this peer holds (§9) */
+  /* The names whose content this peer holds (§9): a sorted array of pointers to exact-size
+   * copies (a length byte, then the bytes), allocated through the node's cdht_mem, at most
+   * cfg.max_names of them.  Lookups are binary searches; the array grows by doubling. */
+  uint8_t **held;
+  size_t nheld, held_cap;
   /* Stores that reached us while leaving: confirmed to their storer only once our successor
    * holds the content (§6), so that "stored at peer P" is never said of a file about to leave
    * with us. */
-  struct { bool used; uint16_t file; cdht_peer origin; uint32_t seq; } acks[CDHT_MAX_PENDING];
+  struct { bool used; cdht_name name; cdht_peer origin; uint32_t seq; } acks[CDHT_MAX_PENDING];
   /* Stores we accepted whose content has not arrived: a quit waits for them (until its
    * deadline), so that content on its way to us is passed on, not cut off. */
   struct { bool used; cdht_peer origin; uint32_t seq; uint64_t until_ms; } awaiting[CDHT_MAX_PENDING];
   /* Names whose store we passed on to our successor while leaving: the copy we hand over is
    * older than that store's content, and says so (§6). */
-  uint16_t superseded[CDHT_MAX_PENDING];
+  cdht_name superseded[CDHT_MAX_PENDING];
   unsigned nsuperseded;
 } cdht_store;
 
@@ -29,9 +33,11 @@ void cdht_store_await(cdht_node *n, uint64_t now, cdht_peer origin, uint32_t seq
 bool cdht_store_awaiting_content(const cdht_node *n);
 /* The leave deadline passed: content still awaited will not be passed on. */
 void cdht_store_stop_awaiting(cdht_node *n);
-/* We passed a store of |file| on to our successor while leaving. */
-void cdht_store_note_superseded(cdht_node *n, uint16_t file);
+/* We passed a store of |name| on to our successor while leaving. */
+void cdht_store_note_superseded(cdht_node *n, const cdht_name *name);
 /* A handover to a joiner ended: files it did not take stay here, so their stores are confirmed. */
 void cdht_store_confirm_kept(cdht_node *n);
+/* Frees the held set (cdht_node_del). */
+void cdht_store_clear(cdht_node *n);
 
 #endif

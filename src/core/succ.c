@@ -136,7 +136,7 @@ int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
     n->succ.pred_heard_ms[0] = now;
   }
   n->stats.pings_received++;
-  cdht_node_emit_peer(n, CDHT_EV_PING_REQUEST, m->from, 0);
+  cdht_node_emit_peer(n, CDHT_EV_PING_REQUEST, m->from, NULL);
   cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = m->seq };
   cdht_node_send(n, CDHT_UDP, m->from, &pong);
   return 0;
@@ -148,7 +148,7 @@ int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m) {
     if (cdht_fd_on_ack(&n->succ.fd[i], m->seq) < 0) break;
     n->succ.heard_ms[i] = now;
     n->stats.pongs_received++;
-    cdht_node_emit_peer(n, CDHT_EV_PING_RESPONSE, m->from, 0);
+    cdht_node_emit_peer(n, CDHT_EV_PING_RESPONSE, m->from, NULL);
     return 0;
   }
   cdht_node_drop(n, CDHT_DROP_STALE); /* from a former successor, or a number we never sent */

@@ -16,7 +16,8 @@ struct cdht_console {
   bool closing;                  /* close requested: free when the last callback is done */
   cdht_console_fn fn;
   void *ctx;
-  char line[CDHT_LINE_MAX + 1];  /* the line being assembled */
+  size_t max;                    /* bytes of the longest line taken (CDHT_LINE_MAX or _MAX_NAMES) */
+  char line[CDHT_LINE_MAX_NAMES + 1]; /* the line being assembled */
   size_t len;                    /* bytes in line */
   bool overflow;                 /* the current line is too long: discard up to its newline */
   char chunk[4096];              /* FILE_READS buffer; streams allocate from here too */
@@ -34,7 +35,7 @@ static void feed(cdht_console *c, const char *p, size_t n) {
       c->overflow = false;
       c->fn(c->ctx, c->line, len, too_long);
     } else if (!c->overflow) {
-      if (c->len == CDHT_LINE_MAX) c->overflow = true;
+      if (c->len == c->max) c->overflow = true;
       else c->line[c->len++] = ch;
     }
   }
@@ -89,10 +90,11 @@ static void start_file_read(cdht_console *c) {
     c->reading = true;
 }
 
-int cdht_console_open(cdht_console **out, uv_loop_t *loop, int fd, cdht_console_fn fn, void *ctx) {
+int cdht_console_open(cdht_console **out, uv_loop_t *loop, int fd, size_t max, cdht_console_fn fn, void *ctx) {
   *out = NULL;
   cdht_console *c = calloc(1, sizeof *c);
   if (!c) return UV_ENOMEM;
+  c->max = max < CDHT_LINE_MAX_NAMES ? max : CDHT_LINE_MAX_NAMES;
   c->loop = loop;
   c->fd = fd;
   c->fn = fn;

@@ -7,17 +7,19 @@
 #include <stddef.h>
 #include <uv.h>
 
-#define CDHT_LINE_MAX 256 /* bytes: a longer console line is refused whole */
+#define CDHT_LINE_MAX 256        /* bytes: a longer console line is refused whole (classic forms) */
+#define CDHT_LINE_MAX_NAMES 1024 /* ... with --listen: a 255-byte name and a long quoted path fit */
 
 /* Called once per line, without its newline (|line| borrowed, NUL-terminated).  |too_long| is
- * set, and |line| empty, when the line exceeded CDHT_LINE_MAX and was discarded. */
+ * set, and |line| empty, when the line exceeded the console's maximum and was discarded. */
 typedef void (*cdht_console_fn)(void *ctx, const char *line, size_t len, bool too_long);
 
 typedef struct cdht_console cdht_console;
 
-/* Starts reading |fd| on |loop|.  Returns 0, or a negative libuv error (the caller may run
+/* Starts reading |fd| on |loop|, taking lines of at most |max| bytes (CDHT_LINE_MAX or
+ * CDHT_LINE_MAX_NAMES; larger is cut to the latter).  Returns 0, or a negative libuv error (the caller may run
  * without a console then).  *out is owned by the caller until cdht_console_close(). */
-int cdht_console_open(cdht_console **out, uv_loop_t *loop, int fd, cdht_console_fn fn, void *ctx);
+int cdht_console_open(cdht_console **out, uv_loop_t *loop, int fd, size_t max, cdht_console_fn fn, void *ctx);
 
 /* Stops reading and frees the console once libuv has closed its handle. */
 void cdht_console_close(cdht_console *c);

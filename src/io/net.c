@@ -415,7 +415,6 @@ typedef struct out_file {     /* a file streamed to a peer: header, then the con
   cdht_net *net;
   int sock;
   int fd;
-  uint16_t file;
   uint64_t size, sent;
   unsigned progress_step;
   int status;                 /* 0 until something fails */
@@ -434,7 +433,7 @@ typedef struct out_file {     /* a file streamed to a peer: header, then the con
 
 static void file_finish(out_file *f) { /* reports, and forgets it */
   if (f->fd >= 0) close(f->fd);
-  if (f->done) f->done(f->ctx, f->file, f->status, f->err);
+  if (f->done) f->done(f->ctx, &f->m.name, f->status, f->err);
   f->net->outbound--;
   link_remove(f->net, &f->link);
   free(f);
@@ -498,7 +497,7 @@ static bool file_pump(out_file *f) {
     uv_timer_again(&f->timer);
     if (net->xfer.progress && f->size >= (16u << 20) && f->sent * 10 / f->size > f->progress_step) {
       f->progress_step = (unsigned)(f->sent * 10 / f->size);
-      net->xfer.progress(net->xfer.ctx, f->file, 1, f->sent, f->size);
+      net->xfer.progress(net->xfer.ctx, &f->m.name, 1, f->sent, f->size);
     }
   }
   if (f->sent == f->size) { /* a file that grew: what we announced; now the receiver's word */
@@ -596,7 +595,7 @@ static void file_hashed(void *ctx, int status, int fd, const cdht_xfer_stamp *st
   if (status == 0) {
     f->m.size = st->size;
     memcpy(f->m.digest, st->digest, CDHT_DIGEST_LEN);
-    if (net->xfer.digested && !net->closing) net->xfer.digested(net->xfer.ctx, f->m.flags, f->file, f->path, st);
+    if (net->xfer.digested && !net->closing) net->xfer.digested(net->xfer.ctx, f->m.flags, &f->m.name, f->path, st);
     if (file_start(f, why, sizeof why) == 0) return;
     err = why;
   }
@@ -605,7 +604,7 @@ static void file_hashed(void *ctx, int status, int fd, const cdht_xfer_stamp *st
   file_finish(f);
 }
 
-int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
+int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, const cdht_name *name, uint32_t seq, uint64_t token,
                        const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
                        void *ctx, char *err, size_t errlen) {
   if (net->closing || net->outbound >= net->opts.max_outbound) {
@@ -630,13 +629,11 @@ int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, uint16_t file,
     free(f);
     return -1;
   }
-  f->m = (cdht_msg){ .type = CDHT_MSG_XFER, .from = cdht_peer_make(cfg->self, from_addr), .seq = seq, .file = file,
+  f->m = (cdht_msg){ .type = CDHT_MSG_XFER, .from = cdht_peer_make(cfg->self, from_addr), .seq = seq, .name = *name,
                      .flags = kind, .token = token };
-  cdht_node_file_name(&f->m.name, file);
   for (size_t i = 0; ext && i < sizeof f->m.ext && ext[i]; i++) f->m.ext[i] = ext[i]; /* NUL-padded, not terminated */
   f->net = net;
   f->to = to;
-  f->file = file;
   f->done = done;
   f->ctx = ctx;
   f->fd = -1;
@@ -676,27 +673,27 @@ int cdht_net_handover_done(cdht_net *net, cdht_peer peer, uint32_t id, uint32_t 
   return rc;
 }
 
-int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_peer peer) {
+int cdht_net_file_handed(cdht_net *net, const cdht_name *name, cdht_peer peer) {
   uv_update_time(net->loop);
-  int rc = cdht_node_on_file_handed(net->node, uv_now(net->loop), file, peer);
+  int rc = cdht_node_on_file_handed(net->node, uv_now(net->loop), name, peer);
   drain(net);
   return rc;
 }
 
-int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_peer from) {
+int cdht_net_taken_over(cdht_net *net, const cdht_name *name, cdht_peer from) {
   uv_update_time(net->loop);
-  int rc = cdht_node_on_taken_over(net->node, uv_now(net->loop), file, from);
+  int rc = cdht_node_on_taken_over(net->node, uv_now(net->loop), name, from);
   drain(net);
   return rc;
 }
 
-int cdht_net_upload_failed(cdht_net *net, uint16_t file, uint32_t seq) {
-  return cdht_node_on_upload_failed(net->node, uv_now(net->loop), file, seq);
+int cdht_net_upload_failed(cdht_net *net, const cdht_name *name, uint32_t seq) {
+  return cdht_node_on_upload_failed(net->node, uv_now(net->loop), name, seq);
 }
 
-int cdht_net_stored(cdht_net *net, uint16_t file, cdht_peer origin, uint32_t seq) {
+int cdht_net_stored(cdht_net *net, const cdht_name *name, cdht_peer origin, uint32_t seq) {
   uv_update_time(net->loop);
-  int rc = cdht_node_on_stored(net->node, uv_now(net->loop), file, origin, seq);
+  int rc = cdht_node_on_stored(net->node, uv_now(net->loop), name, origin, seq);
   drain(net);
   return rc;
 }
@@ -850,7 +847,7 @@ static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 
 /* A transfer's header, judged as the node judges a frame: decoded exactly, from a peer in the
  * ring that is not us, on the connection's host (on the classic forms at its rule's address),
- * for a four-digit name (until any name is kept, issue 10 §4). */
+ * for a name under the ring's rule (§1: four digits on a CDHT_KEYS_NUMBERS ring). */
 static bool header_ok(cdht_net *net, const in_conn *c, cdht_msg *h, const uint8_t *frame, size_t len) {
   const cdht_config *cfg = cdht_node_config(net->node);
   if (cdht_msg_decode(h, frame, len) != (cdht_ssize)len) return false;
@@ -858,7 +855,7 @@ static bool header_ok(cdht_net *net, const in_conn *c, cdht_msg *h, const uint8_
   if (!cdht_addr_same_host(&h->from.addr, &c->from)) return false;
   cdht_peer rule = cdht_config_peer(cfg, h->from.id);
   if (cfg->classic && !cdht_peer_eq(&h->from, &rule)) return false;
-  return cdht_node_name_file(&h->name, &h->file) == 0;
+  return cdht_node_name_ok(net->node, &h->name);
 }
 
 /* A transfer header turns the rest of the connection into raw content, if the CLI expects it. */
@@ -922,7 +919,7 @@ static void content_took(in_conn *c, int rc) {
   uint64_t total = cdht_xfer_sink_size(ct->sink), done = cdht_xfer_sink_done(ct->sink);
   if (rc == 0 && net->xfer.progress && total >= (16u << 20) && done * 10 / total > ct->progress_step) {
     ct->progress_step = (unsigned)(done * 10 / total);
-    net->xfer.progress(net->xfer.ctx, ct->hdr.file, 0, done, total);
+    net->xfer.progress(net->xfer.ctx, &ct->hdr.name, 0, done, total);
   }
   if (rc == 0) return;
   if (rc > 0) { /* the check goes on in the pool; the connection waits to carry its verdict, and

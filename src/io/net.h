@@ -65,27 +65,28 @@ typedef struct cdht_net_xfer_hooks {
   /* The transfer ended: |status| 0 = complete and verified at |path|; otherwise |err| says why. */
   void (*received)(void *ctx, const cdht_msg *hdr, const char *path, int status, const char *err);
   /* A large transfer moved on (called at most every 10%). */
-  void (*progress)(void *ctx, uint16_t file, int sending, uint64_t done, uint64_t total);
+  void (*progress)(void *ctx, const cdht_name *name, int sending, uint64_t done, uint64_t total);
   void *ctx;
-  /* The digest of |path| (borrowed), sent as |file| with |kind|, was computed (on the pool)
+  /* The digest of |path| (borrowed), sent as |name| (borrowed) with |kind|, was computed (on the pool)
    * because none was given to cdht_net_send_file: |st| (borrowed) says for which size and mtime.
    * May be NULL. */
-  void (*digested)(void *ctx, uint8_t kind, uint16_t file, const char *path, const cdht_xfer_stamp *st);
+  void (*digested)(void *ctx, uint8_t kind, const cdht_name *name, const char *path, const cdht_xfer_stamp *st);
 } cdht_net_xfer_hooks;
 
 void cdht_net_set_xfer_hooks(cdht_net *net, const cdht_net_xfer_hooks *hooks);
 
-/* Called when a file sent with cdht_net_send_file is through (status 0) or failed (<0, |err|). */
-typedef void (*cdht_net_sent_fn)(void *ctx, uint16_t file, int status, const char *err);
+/* Called when a file sent with cdht_net_send_file as |name| (borrowed) is through (status 0) or
+ * failed (<0, |err|). */
+typedef void (*cdht_net_sent_fn)(void *ctx, const cdht_name *name, int status, const char *err);
 
 /* Streams the file at |path| (copied) to peer |to| over a connection of its own: a XFER header
- * (kind CDHT_XFER_PUT, _GET or _HANDOVER, |file|, |seq|, |token| — the one the receiver handed out
+ * (kind CDHT_XFER_PUT, _GET or _HANDOVER, |name| (copied), |seq|, |token| — the one the receiver handed out
  * for this content, 0 for a handover —, |ext|, size and BLAKE2b digest), then the bytes.
  * |digest| (with |size|) is the file's known digest, or NULL to compute it first, on libuv's
  * thread pool (the connection opens once it is known; the hooks' |digested| hears of it).
  * Nothing here blocks on the file's content.  Returns 0 (|done| follows, also for a file that
  * cannot be opened or read then), or -1 with a message in |err| (nothing started). */
-int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, uint16_t file, uint32_t seq, uint64_t token,
+int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, const cdht_name *name, uint32_t seq, uint64_t token,
                        const char *path, const char *ext, const uint8_t *digest, uint64_t size, cdht_net_sent_fn done,
                        void *ctx, char *err, size_t errlen);
 
@@ -93,18 +94,18 @@ int cdht_net_send_file(cdht_net *net, cdht_peer to, uint8_t kind, uint16_t file,
  * and sends what it causes. */
 int cdht_net_handover_done(cdht_net *net, cdht_peer peer, uint32_t id, uint32_t count, uint32_t failed);
 
-/* Tells the node that |file| was handed to |peer| and removed here (cdht_node_on_file_handed). */
-int cdht_net_file_handed(cdht_net *net, uint16_t file, cdht_peer peer);
+/* Tells the node that |name| was handed to |peer| and removed here (cdht_node_on_file_handed). */
+int cdht_net_file_handed(cdht_net *net, const cdht_name *name, cdht_peer peer);
 
 /* Tells the node that a handover file from |from| arrived and was verified (cdht_node_on_taken_over). */
-int cdht_net_taken_over(cdht_net *net, uint16_t file, cdht_peer from);
+int cdht_net_taken_over(cdht_net *net, const cdht_name *name, cdht_peer from);
 
-/* Tells the node that the upload of our store |seq| of |file| failed, so that it forgets the
+/* Tells the node that the upload of our store |seq| of |name| failed, so that it forgets the
  * request now (cdht_node_on_upload_failed).  Queues nothing: callable from any callback. */
-int cdht_net_upload_failed(cdht_net *net, uint16_t file, uint32_t seq);
+int cdht_net_upload_failed(cdht_net *net, const cdht_name *name, uint32_t seq);
 
 /* Tells the node that stored content arrived and was verified, and sends what it causes. */
-int cdht_net_stored(cdht_net *net, uint16_t file, cdht_peer origin, uint32_t seq);
+int cdht_net_stored(cdht_net *net, const cdht_name *name, cdht_peer origin, uint32_t seq);
 
 /* Runs a console command on the node and sends what it causes.  Returns the node's result. */
 int cdht_net_command(cdht_net *net, const cdht_command *cmd);

@@ -11,6 +11,18 @@
 /* ABSENT: an id kept for a later join; WAITING: about to start; JOINING: started with --join. */
 enum pstate { P_WAITING, P_RUNNING, P_LEAVING, P_LEFT, P_DEAD, P_ABSENT, P_JOINING };
 
+/* The simulator keeps the classic names: four digits, as numbers 0..9999, turned into names where
+ * they meet the node. */
+#define SIM_FILE_MAX 9999
+#define FNAME(f) sim_name(&(cdht_name){ 0 }, (f))
+/* The number of an event's name (0 for an event without one). */
+#define EVF(ev) ((uint16_t)(cdht_name_number(&(ev)->name) < 0 ? 0 : cdht_name_number(&(ev)->name)))
+
+static const cdht_name *sim_name(cdht_name *n, unsigned f) {
+  cdht_name_of_number(n, f);
+  return n;
+}
+
 #define RECENT 8      /* ring events kept per peer for violation reports */
 #define DECLARED 4    /* peers a node declared dead, remembered */
 #define PEER_LOOKUPS 4
@@ -127,7 +139,7 @@ typedef struct world {
   cdht_id recent_victims[4];
   uint64_t recent_victims_us[4];
   bool oom;
-  uint32_t stored[CDHT_FILE_MAX + 1]; /* the newest acknowledged version of each name (0: none) */
+  uint32_t stored[SIM_FILE_MAX + 1]; /* the newest acknowledged version of each name (0: none) */
   vrec *v;                            /* v[1..nver]: every version, in landing order */
   uint32_t nver, vcap;
 } world;
@@ -526,12 +538,12 @@ static void pump(world *w, speer *g, unsigned slot) {
   sho *ho = &ps->ho[slot];
   speer *to = find(w, ho->peer.id);
   uint64_t mask = w->o->ring_size - 1;
-  while (ho->inflight < HO_WINDOW && ho->next_file <= CDHT_FILE_MAX) {
+  while (ho->inflight < HO_WINDOW && ho->next_file <= SIM_FILE_MAX) {
     uint32_t i = held_from(ps, ho->next_file);
-    if (i == ps->n) { ho->next_file = CDHT_FILE_MAX + 1; break; }
+    if (i == ps->n) { ho->next_file = SIM_FILE_MAX + 1; break; }
     hfile *h = &ps->f[i];
     ho->next_file = h->file + 1u;
-    if (!cdht_node_is_stored(g->node, h->file) || h->slot ||
+    if (!cdht_node_is_stored(g->node, FNAME(h->file)) || h->slot ||
         !cdht_ring_between(ho->lo, cdht_ring_key(h->file, mask), ho->hi, mask))
       continue;
     xfer x = { .kind = XF_HANDOVER, .file = h->file, .ver = h->ver, .seq = ho->id, .slot = (uint8_t)slot,
@@ -542,7 +554,7 @@ static void pump(world *w, speer *g, unsigned slot) {
     xfer_trace(w, g, "hands over", &x, ho->peer.id);
     xfer_start(w, g, to, &x);
   }
-  if (ho->inflight == 0 && ho->next_file > CDHT_FILE_MAX) {
+  if (ho->inflight == 0 && ho->next_file > SIM_FILE_MAX) {
     ho->used = false;
     cdht_node_on_handover_done(g->node, w->now_us / 1000, ho->peer, ho->id, ho->done, ho->failed);
   }
@@ -576,7 +588,7 @@ static void handed(world *w, speer *g, uint32_t b, const xfer *x) {
   bool live = slot < HO_MAX && g->ps->ho[slot].used;
   bool ok = x->ok;
   if (h) h->slot = 0;
-  if (ok && h && h->ver != x->ver && live && cdht_node_is_stored(g->node, x->file)) {
+  if (ok && h && h->ver != x->ver && live && cdht_node_is_stored(g->node, FNAME(x->file))) {
     xfer y = { .kind = XF_HANDOVER, .file = x->file, .ver = h->ver, .seq = x->seq, .slot = (uint8_t)slot,
                .token = x->token };
     h->slot = (uint16_t)(slot + 1);
@@ -589,8 +601,8 @@ static void handed(world *w, speer *g, uint32_t b, const xfer *x) {
     drop_held(g, x->file);
     /* The receiver may have been killed since it kept it: then it is lost with it. */
     if (b != UINT32_MAX && w->p[b].state == P_DEAD) note_kill_loss(w, x->file, x->ver);
-    if (live) cdht_node_on_file_handed(g->node, now_ms, x->file, g->ps->ho[slot].peer);
-    else cdht_node_set_stored(g->node, x->file, false);
+    if (live) cdht_node_on_file_handed(g->node, now_ms, FNAME(x->file), g->ps->ho[slot].peer);
+    else cdht_node_set_stored(g->node, FNAME(x->file), false);
   }
   if (live) {
     g->ps->ho[slot].inflight--;
@@ -616,9 +628,9 @@ static void on_xfer(world *w, const sim_ev *ev) {
   case XF_HEADER: {
     if (receiver && x.kind == XF_HANDOVER) {
       const hfile *had = held(r, x.file);
-      bool superseded = g->node && cdht_node_superseded(g->node, x.file); /* content.c: the header's mark */
+      bool superseded = g->node && cdht_node_superseded(g->node, FNAME(x.file)); /* content.c: the header's mark */
       cdht_handover_verdict v =
-          cdht_node_handover_allowed(r->node, now_ms, record_of(w, g), x.file, x.token, had ? had->put_ms : 0, superseded);
+          cdht_node_handover_allowed(r->node, now_ms, record_of(w, g), FNAME(x.file), x.token, had ? had->put_ms : 0, superseded);
       if (v == CDHT_HANDOVER_REFUSE) receiver = false; /* refused: the giver keeps it */
       x.ok = v == CDHT_HANDOVER_OLDER ? 2 : 0;          /* taken, but newer content stays (on landing) */
       x.accepted_ms = now_ms;
@@ -644,7 +656,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
       set_held(w, r, x.file, x.ver);
       held(r, x.file)->put_ms = now_ms + 1; /* as content.c: never 0, and after a header of the same ms */
       xfer_trace(w, r, "stored content lands:", &x, g->id);
-      cdht_node_on_stored(r->node, now_ms, x.file, record_of(w, g), x.seq);
+      cdht_node_on_stored(r->node, now_ms, FNAME(x.file), record_of(w, g), x.seq);
     } else {
       uint32_t had = held_ver(r, x.file);
       bool stale = had && !not_older(w, x.ver, had);
@@ -653,14 +665,14 @@ static void on_xfer(world *w, const sim_ev *ev) {
         xfer_trace(w, r, w->o->keep_newer ? "older content refused:" : "older content replaces newer:", &x, g->id);
       }
       const hfile *had_h = held(r, x.file);
-      if ((x.ok == 2 || (had_h && had_h->put_ms > x.accepted_ms)) && cdht_node_is_stored(r->node, x.file)) {
+      if ((x.ok == 2 || (had_h && had_h->put_ms > x.accepted_ms)) && cdht_node_is_stored(r->node, FNAME(x.file))) {
         /* older than a store that landed here since the grant, or since its header (content.c
          * on_received): dropped, the newer content stays */
         xfer_trace(w, r, "older than a store here, dropped:", &x, g->id);
       } else {
         if (!stale || !w->o->keep_newer) set_held(w, r, x.file, x.ver);
         xfer_trace(w, r, "handed-over content lands:", &x, g->id);
-        cdht_node_on_taken_over(r->node, now_ms, x.file, record_of(w, g));
+        cdht_node_on_taken_over(r->node, now_ms, FNAME(x.file), record_of(w, g));
       }
     }
     settle_node(w, r);
@@ -670,7 +682,7 @@ static void on_xfer(world *w, const sim_ev *ev) {
     if (x.kind == XF_HANDOVER) {
       handed(w, g, ev->b, &x);
     } else if (!x.ok) {
-      cdht_node_on_upload_failed(g->node, now_ms, x.file, x.seq);
+      cdht_node_on_upload_failed(g->node, now_ms, FNAME(x.file), x.seq);
       settle_node(w, g);
     }
     break;
@@ -716,7 +728,7 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   r->node_events++;
   mix(w, w->now_us);
   mix(w, p->id);
-  mix(w, ((uint64_t)ev->kind << 32) | ev->file);
+  mix(w, ((uint64_t)ev->kind << 32) | EVF(ev));
   mix(w, pid(ev->peer));
   if (ev->kind == CDHT_EV_SUCCESSORS) { mix(w, pid(ev->succ[0])); mix(w, pid(ev->succ[1])); }
   if (ring_event(ev->kind)) remember(w, p, ev, NOTE_NONE);
@@ -783,7 +795,7 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   case CDHT_EV_JOIN_ACCEPTED: p->state = P_RUNNING; break;
   case CDHT_EV_STORE_UPLOAD: { /* a new content goes to the accepting peer (or is copied in here) */
     speer *h = find(w, pid(ev->peer));
-    xfer x = { .kind = XF_PUT, .file = ev->file, .seq = ev->seq, .start_ver = w->nver,
+    xfer x = { .kind = XF_PUT, .file = EVF(ev), .seq = ev->seq, .start_ver = w->nver,
                .size_us = content_size_us(w) };
     if (h == p) {
       x.phase = XF_LANDED;
@@ -798,18 +810,18 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     uint32_t k = 0;
     for (uint32_t i = 1; i <= w->nver && !k; i++) {
       const vrec *v = &w->v[i];
-      if (!v->acked && v->file == ev->file && v->storer == p->id && v->storer_life == p->life) k = i;
+      if (!v->acked && v->file == EVF(ev) && v->storer == p->id && v->storer_life == p->life) k = i;
     }
     if (!k) {
       char what[160];
       snprintf(what, sizeof what, "peer %llu was told that %04u is stored at peer %llu, but no content of its "
-               "store ever landed", (unsigned long long)p->id, ev->file, (unsigned long long)pid(ev->peer));
+               "store ever landed", (unsigned long long)p->id, EVF(ev), (unsigned long long)pid(ev->peer));
       violation(w, what, p, find(w, pid(ev->peer)));
       break;
     }
     w->v[k].acked = true;
     w->r->acked++;
-    if (k > w->stored[ev->file]) w->stored[ev->file] = k;
+    if (k > w->stored[EVF(ev)]) w->stored[EVF(ev)] = k;
     break;
   }
   case CDHT_EV_HANDOVER: /* as the I/O layer does: the files in the range go, then the count */
@@ -819,9 +831,9 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   case CDHT_EV_JOIN_FAILED:
     r->join_failures++;
     break;
-  case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, ev->file, pid(ev->peer), false); break;
-  case CDHT_EV_FILE_HERE: finish_lookup(w, p, ev->file, p->id, false); break;
-  case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, ev->file, SIM_NOBODY, true); break;
+  case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, EVF(ev), pid(ev->peer), false); break;
+  case CDHT_EV_FILE_HERE: finish_lookup(w, p, EVF(ev), p->id, false); break;
+  case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, EVF(ev), SIM_NOBODY, true); break;
   default: break;
   }
 }
@@ -911,12 +923,12 @@ static void check_ring(world *w) {
   if (wrong) w->r->split = true;
   /* The newest acknowledged content of every name is held by a live peer, unless a kill took
    * its last copy (there is no replication yet); and by the peer now responsible for its key. */
-  for (unsigned f = 0; f <= CDHT_FILE_MAX && k > 0; f++) {
+  for (unsigned f = 0; f <= SIM_FILE_MAX && k > 0; f++) {
     uint32_t a = w->stored[f];
     if (!a) continue;
     speer *owner = find(w, cdht_ring_closest_successor(ids, k, cdht_ring_key(f, w->o->ring_size - 1), w->o->ring_size - 1));
     uint32_t got = owner ? held_ver(owner, f) : 0;
-    if (owner && not_older(w, got, a) && owner->node && cdht_node_is_stored(owner->node, (uint16_t)f)) continue;
+    if (owner && not_older(w, got, a) && owner->node && cdht_node_is_stored(owner->node, FNAME(f))) continue;
     speer *somewhere = live_holder(w, f, a);
     if (!somewhere && lost_by_kill(w, f, a)) continue;
     char what[320];
@@ -949,7 +961,8 @@ static void issue_lookup(world *w, speer *p, uint16_t file) {
   l->file = file;
   l->settled = settled(w);
   l->churn_at_issue = w->churn_count;
-  cdht_command cmd = { .kind = CDHT_CMD_REQUEST, .file = file };
+  cdht_command cmd = { .kind = CDHT_CMD_REQUEST };
+  cdht_name_of_number(&cmd.name, file);
   if (cdht_node_on_command(p->node, w->now_us / 1000, &cmd) < 0) l->used = false;
   settle_node(w, p);
 }
@@ -957,7 +970,8 @@ static void issue_lookup(world *w, speer *p, uint16_t file) {
 static void issue_store(world *w, speer *p, uint16_t file) {
   if (!p || p->state != P_RUNNING || !p->node) return;
   w->r->stores++;
-  cdht_command cmd = { .kind = CDHT_CMD_STORE, .file = file };
+  cdht_command cmd = { .kind = CDHT_CMD_STORE };
+  cdht_name_of_number(&cmd.name, file);
   cdht_node_on_command(p->node, w->now_us / 1000, &cmd);
   settle_node(w, p);
 }
@@ -1227,7 +1241,7 @@ static int pick_name(world *w, cdht_id lo, cdht_id hi, const speer *holder) {
         return holder->ps->f[i].file;
   }
   for (int attempt = 0; attempt < 64; attempt++) {
-    uint16_t f = (uint16_t)cdht_rng_below(&w->rng, CDHT_FILE_MAX + 1);
+    uint16_t f = (uint16_t)cdht_rng_below(&w->rng, SIM_FILE_MAX + 1);
     if (cdht_ring_between(lo, cdht_ring_key(f, size), hi, size)) return f;
   }
   return -1;

@@ -18,6 +18,27 @@ def key_of(name):
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=32).digest()[:8], "big")
 
 
+def encoded(name):
+    """The file name of |name| in a data or download directory (src/cli/names.c): bytes outside
+    [A-Za-z0-9_.-] and a leading '.' as %XX; longer than 200 bytes, "%%" and the BLAKE2b-256 hex."""
+    raw = name.encode()
+    out = ""
+    for i, b in enumerate(raw):
+        c = chr(b)
+        plain = (c.isascii() and (c.isalnum() or c in "_-")) or (c == "." and i > 0)
+        out += c if plain else f"%{b:02X}"
+        if len(out) > 200:
+            return "%%" + hashlib.blake2b(raw, digest_size=32).hexdigest()
+    return out
+
+
+# Names a person might give (docs/protocol.md §1): an extension, dots that would climb out of a
+# directory, a '%' that looks like an escape, UTF-8, the longest name (hashed on disk), and one
+# stored from a path with spaces.
+NAMES = ["report-2026.pdf", "..", "..%2F..%2Fetc%2Fpasswd", "caf%C3%A9", "ünïcode-ça", "n" * 255,
+         "notes"]
+
+
 def responsible(ids, key):
     return min((p for p in ids if p >= key), default=min(ids))
 
@@ -98,10 +119,72 @@ def test_a_ring_of_separate_hosts_stores_fetches_and_repairs(hosts, peers, tmp_p
     asker.wait_line(f"Received a response message from peer {holder}, which has the file {name}.", timeout=20,
                     start=m)
     asker.wait_line("The file is received.", timeout=20, start=m)
-    assert (asker.dir / f"received_{name}.bin").read_bytes() == data
+    assert (asker.dir / f"received_{name}").read_bytes() == data  # with --listen the name is the file name
+
+    # Any name: stored from the same host, fetched from another; the lines use the name.
+    contents = {}
+    for k, nm in enumerate(NAMES):
+        body = os.urandom(1000 + 7919 * k)
+        contents[nm] = body
+        if nm == "notes":  # a path with spaces, quoted
+            path = storer.dir / "my notes.txt"
+            path.write_bytes(body)
+            line = f'store {nm} "my notes.txt"'
+        else:
+            path = storer.dir / f"src{k}"
+            path.write_bytes(body)
+            line = f"store {nm} {path}"
+        m = storer.out.mark()
+        storer.type(line)
+        storer.wait_line(f"File {nm} has been stored at peer {responsible(ids, key_of(nm))}.", timeout=20, start=m)
+    # Names a ring does not take are refused on the console, with a reason, and nothing is sent.
+    for bad, why in (("../../etc/passwd", "a name is 1 to 255 bytes with no space, control character or '/'"),
+                     ('"caf%C3%A9 ünïcode"', "a name is 1 to 255 bytes"),
+                     ("n" * 256, "a name is 1 to 255 bytes"),
+                     ('notes "my notes.txt', "unterminated quote")):
+        e = storer.err.mark()
+        storer.type(f"store {bad}")
+        storer.wait_err(why, start=e)
+
+    def fetch_all(asker, holders):
+        for nm, holder in holders.items():
+            m = asker.out.mark()
+            if holder in (asker_id_of(asker),):
+                continue
+            hm = procs[holder].out.mark()
+            asker.type(f"request {nm}")
+            procs[holder].wait_line(f"File {nm} is here.", timeout=20, start=hm)
+            asker.wait_line(f"Received a response message from peer {holder}, which has the file {nm}.", timeout=20,
+                            start=m)
+            asker.wait_line("The file is received.", timeout=20, start=m)
+            assert (asker.dir / f"received_{encoded(nm)}").read_bytes() == contents[nm], nm
+
+    def asker_id_of(p):
+        return next(i for i, q in procs.items() if q is p)
+
+    holders = {nm: responsible(ids, key_of(nm)) for nm in NAMES}
+    fetch_all(asker, holders)
+    # Each held name is a file of its encoding in its holder's data directory (the longest one
+    # hashed, its name kept beside it), and nothing was written anywhere else.
+    for nm, holder in holders.items():
+        assert (procs[holder].dir / "data" / encoded(nm)).read_bytes() == contents[nm], nm
+    assert (procs[holders["n" * 255]].dir / "data" / f'.{encoded("n" * 255)}.name').read_bytes() == b"n" * 255
+
+    def outside():
+        bad = []
+        for root, dirs, files in os.walk(tmp_path):
+            rel = os.path.relpath(root, tmp_path)
+            parts = [] if rel == "." else rel.split(os.sep)
+            ok = len(parts) == 1 or (len(parts) == 2 and parts[1] == "data")
+            bad += [os.path.join(rel, f) for f in files if not ok]
+        return bad
+    assert outside() == []
 
     # A quit: its predecessors take its successors, and its keys go to its successor.
-    leaver_id = next(p for p in ids if p not in (holder, asker_id))
+    # (one that holds some of the names: they go to its successor, which answers for them now)
+    named_holders = set(holders.values())
+    leaver_id = next((p for p in ids if p not in (holder, asker_id) and p in named_holders),
+                     next(p for p in ids if p not in (holder, asker_id)))
     leaver = procs.pop(leaver_id)
     leaver.type("quit")
     assert leaver.wait_exit(15) == 0
@@ -109,7 +192,12 @@ def test_a_ring_of_separate_hosts_stores_fetches_and_repairs(hosts, peers, tmp_p
 
     # A kill: noticed through lost pings at its predecessor, repaired around.
     ids = sorted(procs)
-    victim_id = next(p for p in ids if p not in (holder, asker_id))
+    holders = {nm: responsible(ids, key_of(nm)) for nm in NAMES}
+    # (a kill loses what the peer held: cdht keeps one copy, so the victim is one that holds none
+    # of the names when there is one; the names it held are not asked for again)
+    spare = [p for p in ids if p not in (holder, asker_id) and p not in holders.values()]
+    victim_id = spare[0] if spare else next(p for p in ids if p not in (holder, asker_id))
+    lost = {nm for nm, p in holders.items() if p == victim_id}
     pred_id = ids[(ids.index(victim_id) - 1) % len(ids)]
     m = procs[pred_id].out.mark()
     procs.pop(victim_id).kill(signal.SIGKILL)
@@ -126,7 +214,12 @@ def test_a_ring_of_separate_hosts_stores_fetches_and_repairs(hosts, peers, tmp_p
         p.wait_line(f"Received a response message from peer {holder}, which has the file {name}.", timeout=20,
                     start=m)
         p.wait_line("The file is received.", timeout=20, start=m)
-        assert (p.dir / f"received_{name}.bin").read_bytes() == data
+        assert (p.dir / f"received_{name}").read_bytes() == data
+    # ... and the named files from their responsible peers, the ones a quit moved included.
+    ids = sorted(procs)
+    holders = {nm: responsible(ids, key_of(nm)) for nm in NAMES if nm not in lost}
+    fetch_all(procs[asker_id], holders)
+    assert outside() == []
 
 
 def test_a_joiner_with_other_ring_parameters_is_told_what_differs(hosts, peers, tmp_path):
@@ -189,3 +282,33 @@ def test_the_hosts_demo_runs_a_ring_a_person_can_type_into(tmp_path):
             p.kill()
             p.wait()
         multihost.sweep()
+
+
+def test_a_restarted_listen_peer_finds_its_names_again(peers, tmp_path):
+    """A --listen peer keeps what it holds under the names' encodings; started again on the same
+    data directory it serves every name again, the hashed longest one included (its name is kept
+    beside it), and a file whose name cannot be read back is left alone."""
+    data = tmp_path / "data"
+    argv = [h.CDHT, *OPTS, "--listen", "127.0.0.1:4000", "--data-dir", str(data), "--download-dir", str(tmp_path)]
+    p = peers.run(argv, exe=True, cwd=str(tmp_path))
+    contents = {}
+    for k, nm in enumerate(NAMES):
+        contents[nm] = os.urandom(100 + k)
+        (tmp_path / f"src{k}").write_bytes(contents[nm])
+        m = p.out.mark()
+        p.type(f"store {nm} src{k}")
+        p.wait_line(f"File {nm} has been stored at peer {peer_id(p)}.", timeout=10, start=m)
+    (data / "%%00").write_bytes(b"a hashed name without its record")  # not served, not removed
+    p.type("quit")
+    assert p.wait_exit(10) == 0
+    p = peers.run(argv, exe=True, cwd=str(tmp_path))
+    assert f"names: {len(NAMES)} held" in status(p)
+    e = p.err.mark()
+    for nm in NAMES:
+        m = p.out.mark()
+        p.type(f"request {nm}")
+        p.wait_line(f"File {nm} is here.", timeout=10, start=m)
+        assert (data / encoded(nm)).read_bytes() == contents[nm]
+    status(p)  # stderr in order: a "no content" note of those requests would be before this report
+    assert not [l for l in p.err.since(e) if "no content" in l], p.err.since(e)
+    assert (data / "%%00").exists()

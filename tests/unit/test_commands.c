@@ -2,6 +2,7 @@
  * exact-size heap copy without a terminating NUL, so AddressSanitizer catches over-reads. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,17 +13,26 @@
 
 #include "cli/commands.h"
 
+static bool as_listen; /* parse as with --listen (any name); the classic forms otherwise */
+
 static int parse_bytes(cdht_line *out, const char *s, size_t len) {
   char *p = malloc(len ? len : 1);
   assert_non_null(p);
   if (len) memcpy(p, s, len);
   memset(out, 0x5a, sizeof *out); /* the parser must fill everything */
-  int rc = cdht_line_parse(out, p, len);
+  int rc = cdht_line_parse(out, p, len, as_listen);
   free(p);
   return rc;
 }
 
 static int parse(cdht_line *out, const char *s) { return parse_bytes(out, s, strlen(s)); }
+
+/* Runs before each test: the classic forms, unless the test says otherwise. */
+static int classic(void **state) {
+  (void)state;
+  as_listen = false;
+  return 0;
+}
 
 static void assert_error_line(const cdht_line *l, int rc) {
   assert_int_equal(rc, -1);
@@ -56,7 +66,7 @@ static void assert_request(const char *line, unsigned file) {
   cdht_line l;
   int rc = parse(&l, line);
   if (rc != 0 || l.kind != CDHT_LINE_REQUEST) fail_msg("'%s' is not a request", line);
-  assert_int_equal(l.file, file);
+  assert_int_equal(cdht_name_number(&l.name), file);
 }
 
 /* ---- request ---- */
@@ -190,7 +200,7 @@ static void test_commands_length_bounds_the_line(void **state) {
   cdht_line l;
   assert_int_equal(parse_bytes(&l, "request 2012 extra", 12), 0);
   assert_int_equal(l.kind, CDHT_LINE_REQUEST);
-  assert_int_equal(l.file, 2012);
+  assert_int_equal(cdht_name_number(&l.name), 2012);
   assert_int_equal(parse_bytes(&l, "quitting", 4), 0);
   assert_int_equal(l.kind, CDHT_LINE_QUIT);
   assert_int_equal(parse_bytes(&l, "quit", 0), 0);
@@ -220,7 +230,7 @@ static void test_commands_very_long_line(void **state) {
   memcpy(s + n - 10, "2012", 4);
   assert_int_equal(parse_bytes(&l, s, n), 0);
   assert_int_equal(l.kind, CDHT_LINE_REQUEST);
-  assert_int_equal(l.file, 2012);
+  assert_int_equal(cdht_name_number(&l.name), 2012);
 
   /* Thousands of words. */
   for (size_t i = 0; i < n; i++) s[i] = (i % 2) ? ' ' : 'w';
@@ -238,7 +248,7 @@ static void test_commands_help_lists_every_command(void **state) {
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   assert_non_null(f);
-  cdht_commands_help(f);
+  cdht_commands_help(f, false);
   assert_int_equal(fclose(f), 0);
   assert_non_null(text);
   const char *names[] = { "request NNNN", "quit", "status", "pings off|on", "help" };
@@ -246,10 +256,91 @@ static void test_commands_help_lists_every_command(void **state) {
     if (!strstr(text, names[i])) fail_msg("help lacks '%s':\n%s", names[i], text);
   assert_true(len > 0 && text[len - 1] == '\n');
   free(text);
+  f = open_memstream(&text, &len);
+  assert_non_null(f);
+  cdht_commands_help(f, true);
+  assert_int_equal(fclose(f), 0);
+  assert_non_null(strstr(text, "request NAME"));
+  assert_non_null(strstr(text, "store NAME [PATH]"));
+  assert_null(strstr(text, "NNNN"));
+  free(text);
 }
 
+/* ---- names (--listen) ---- */
+
+static void assert_named(const char *line, cdht_line_kind kind, const char *name, size_t len, const char *path) {
+  cdht_line l;
+  int rc = parse(&l, line);
+  if (rc != 0 || l.kind != kind) fail_msg("'%s': kind %d rc %d (%s)", line, l.kind, rc, rc ? l.error : "");
+  assert_int_equal(l.name.len, len);
+  assert_memory_equal(l.name.s, name, len);
+  assert_string_equal(l.path, path);
+}
+
+static void test_commands_names_any_name(void **state) {
+  (void)state;
+  as_listen = true;
+  assert_named("request report-2026.pdf", CDHT_LINE_REQUEST, "report-2026.pdf", 15, "");
+  assert_named("REQUEST 0042", CDHT_LINE_REQUEST, "0042", 4, "");
+  assert_named("request ..", CDHT_LINE_REQUEST, "..", 2, "");
+  assert_named("request caf%C3%A9", CDHT_LINE_REQUEST, "caf%C3%A9", 9, "");
+  assert_named("request \xc3\xbc" "n\xc3\xaf" "code", CDHT_LINE_REQUEST, "\xc3\xbc" "n\xc3\xaf" "code", 9, ""); /* UTF-8 as it is */
+  assert_named("store notes", CDHT_LINE_STORE, "notes", 5, "");
+  assert_named("store notes /tmp/a.txt", CDHT_LINE_STORE, "notes", 5, "/tmp/a.txt");
+  /* A name of 255 bytes is one; 256 is not. */
+  char line[400];
+  memcpy(line, "request ", 8);
+  memset(line + 8, 'n', 255);
+  line[8 + 255] = '\0';
+  assert_named(line, CDHT_LINE_REQUEST, line + 8, 255, "");
+  line[8 + 255] = 'n';
+  line[8 + 256] = '\0';
+  ASSERT_ERROR(line, "1 to 255 bytes");
+  /* No '/', no control byte, no DEL: the errors show them as '?'. */
+  ASSERT_ERROR("request ../../etc/passwd", "request: a name is 1 to 255 bytes");
+  ASSERT_ERROR("store a/b", "store: a name is 1 to 255 bytes");
+  ASSERT_ERROR("request a\x01z", "got 'a?z'");
+  ASSERT_ERROR("request a\x7fz", "got 'a?z'");
+  ASSERT_ERROR("request \xc3\xa9\x01", "got '?" "?" "?'"); /* errors are plain ASCII */
+  ASSERT_ERROR("request", "usage: request NAME");
+  ASSERT_ERROR("store", "usage: store NAME [PATH]");
+}
+
+static void test_commands_names_quotes(void **state) {
+  (void)state;
+  as_listen = true;
+  assert_named("store notes \"my notes.txt\"", CDHT_LINE_STORE, "notes", 5, "my notes.txt");
+  assert_named("store notes \"/tmp/two  spaces\tand tab\"", CDHT_LINE_STORE, "notes", 5, "/tmp/two  spaces\tand tab");
+  assert_named("store notes my\" \"notes.txt", CDHT_LINE_STORE, "notes", 5, "my notes.txt"); /* quotes inside a word */
+  assert_named("store \"notes\" x", CDHT_LINE_STORE, "notes", 5, "x");
+  assert_named("store notes \"\"", CDHT_LINE_STORE, "notes", 5, ""); /* an empty path: the default */
+  ASSERT_ERROR("store notes \"my notes.txt", "unterminated quote");
+  ASSERT_ERROR("store \"notes", "unterminated quote");
+  ASSERT_ERROR("\"", "unterminated quote");
+  ASSERT_ERROR("store \"two words\"", "got 'two words'"); /* a name has no blank, quoted or not */
+  ASSERT_ERROR("store notes my notes.txt", "expected 1 to 2 arguments (usage: store NAME [PATH])");
+  /* The classic forms have no quotes: the same line is three words there, as before. */
+  as_listen = false;
+  ASSERT_ERROR("store 0042 \"my notes.txt\"", "expected 1 to 2 arguments (usage: store NNNN [PATH])");
+  ASSERT_ERROR("store notes", "four digits");
+  ASSERT_ERROR("request report-2026.pdf", "four digits");
+}
+
+/* A long quoted path fits with --listen (the console takes lines of CDHT_LINE_MAX_NAMES). */
+static void test_commands_names_long_path(void **state) {
+  (void)state;
+  as_listen = true;
+  char line[1100], path[900];
+  memset(path, 'p', sizeof path - 1);
+  path[0] = '/';
+  path[sizeof path - 1] = '\0';
+  snprintf(line, sizeof line, "store x \"%s\"", path);
+  assert_named(line, CDHT_LINE_STORE, "x", 1, path);
+}
+
+
 int main(void) {
-  const struct CMUnitTest tests[] = {
+  struct CMUnitTest tests[] = {
     cmocka_unit_test(test_commands_request_four_digits),
     cmocka_unit_test(test_commands_request_bad_file_names),
     cmocka_unit_test(test_commands_request_wrong_argument_count),
@@ -263,6 +354,10 @@ int main(void) {
     cmocka_unit_test(test_commands_length_bounds_the_line),
     cmocka_unit_test(test_commands_very_long_line),
     cmocka_unit_test(test_commands_help_lists_every_command),
+    cmocka_unit_test(test_commands_names_any_name),
+    cmocka_unit_test(test_commands_names_quotes),
+    cmocka_unit_test(test_commands_names_long_path),
   };
+  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) tests[i].setup_func = classic;
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

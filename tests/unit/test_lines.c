@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -20,12 +21,19 @@ static cdht_peer P(uint64_t id) {
   return id == NOPE ? cdht_peer_none() : cdht_peer_make(id, cdht_addr_v4(0x7f000001u, 4000));
 }
 
+/* The classic name of file |f| (0..9999). */
+static cdht_name nm(unsigned f) {
+  cdht_name n;
+  cdht_name_of_number(&n, f);
+  return n;
+}
+
 static cdht_event ev_peer(cdht_event_kind kind, uint64_t peer, uint16_t file) {
   cdht_event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = kind;
   ev.peer = P(peer);
-  ev.file = file;
+  ev.name = nm(file);
   return ev;
 }
 
@@ -117,9 +125,9 @@ static void test_lines_files_keep_four_digits(void **state) {
   (void)state;
   cdht_event ev = ev_peer(CDHT_EV_FILE_HERE, 0, 10);
   assert_line(&ev, CDHT_STDOUT, "File 0010 is here.\n");
-  ev.file = 0;
+  ev.name = nm(0);
   assert_line(&ev, CDHT_STDOUT, "File 0000 is here.\n");
-  ev.file = 9999;
+  ev.name = nm(9999);
   assert_line(&ev, CDHT_STDOUT, "File 9999 is here.\n");
   ev = ev_peer(CDHT_EV_REQUEST_SENT, 0, 7);
   assert_line(&ev, CDHT_STDOUT, "File request message for 0007 has been sent to my successor.\n");
@@ -128,6 +136,34 @@ static void test_lines_files_keep_four_digits(void **state) {
               "File 0210 is not stored here.\nFile request message has been forwarded to my successor.\n");
   ev = ev_peer(CDHT_EV_RESPONSE_RECEIVED, 8, 10);
   assert_line(&ev, CDHT_STDOUT, "Received a response message from peer 8, which has the file 0010.\n");
+}
+
+/* With names, the name is printed where the classic lines print NNNN, byte for byte (UTF-8 as
+ * it is), up to 255 bytes; the JSON event escapes '"' and '\'. */
+static void test_lines_print_any_name(void **state) {
+  (void)state;
+  cdht_event ev = ev_peer(CDHT_EV_FILE_HERE, 0, 0);
+  assert_int_equal(cdht_name_set(&ev.name, "report-2026.pdf", 15), 0);
+  assert_line(&ev, CDHT_STDOUT, "File report-2026.pdf is here.\n");
+  ev = ev_peer(CDHT_EV_RESPONSE_RECEIVED, 8, 0);
+  assert_int_equal(cdht_name_set(&ev.name, "report-2026.pdf", 15), 0);
+  assert_line(&ev, CDHT_STDOUT, "Received a response message from peer 8, which has the file report-2026.pdf.\n");
+  assert_int_equal(cdht_name_set(&ev.name, "\xc3\xbc" "n", 3), 0);
+  assert_line(&ev, CDHT_STDOUT, "Received a response message from peer 8, which has the file \xc3\xbc" "n.\n");
+  char longest[CDHT_NAME_MAX], want[BUF_CAP];
+  memset(longest, 'n', sizeof longest);
+  ev = ev_peer(CDHT_EV_STORED, 3, 0);
+  assert_int_equal(cdht_name_set(&ev.name, longest, sizeof longest), 0);
+  snprintf(want, sizeof want, "File %.255s has been stored at peer 3.\n", longest);
+  assert_line(&ev, CDHT_STDOUT, want);
+  char buf[BUF_CAP], nb[CDHT_NAME_MAX + 1];
+  assert_int_equal(strlen(cdht_lines_name(nb, &ev.name)), 255); /* NUL-terminated, whole */
+  ev = (cdht_event){ .kind = CDHT_EV_FILE_HERE, .peer = P(2) };
+  assert_int_equal(cdht_name_set(&ev.name, "a\"b\\c", 5), 0);
+  cdht_lines_json(buf, sizeof buf, 1, 2, &ev);
+  assert_string_equal(buf, "{\"t_us\":1,\"self\":2,\"event\":\"file_here\",\"peer\":2,\"file\":\"a\\\"b\\\\c\"}\n");
+  cdht_lines_transfer_as(buf, sizeof buf, CDHT_VARIANT_2020, CDHT_LINE_RECEIVED, &ev.name, 9);
+  assert_string_equal(buf, "File a\"b\\c received\n");
 }
 
 /* Every stdout event: one or two complete lines, and nothing else. */
@@ -179,7 +215,7 @@ static void test_lines_request_failed_seconds(void **state) {
   assert_line(&ev, CDHT_STDERR, "request 2012 failed: no answer from the ring within 10 s\n");
   ev.ms = 2500;
   assert_line(&ev, CDHT_STDERR, "request 2012 failed: no answer from the ring within 2.5 s\n");
-  ev.file = 10;
+  ev.name = nm(10);
   ev.ms = 125;
   assert_line(&ev, CDHT_STDERR, "request 0010 failed: no answer from the ring within 0.125 s\n");
   ev.ms = 1;
@@ -249,13 +285,13 @@ static void test_lines_longest_fits(void **state) {
 static void test_lines_json_fields_follow_the_kind(void **state) {
   (void)state;
   char buf[512];
-  cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = P(1), .file = 2012 };
+  cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = P(1), .name = nm(2012) };
   cdht_lines_json(buf, sizeof buf, 77, 8, &ev);
   assert_string_equal(buf, "{\"t_us\":77,\"self\":8,\"event\":\"response_received\",\"peer\":1,\"file\":\"2012\"}\n");
   ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { P(12), P(15) } };
   cdht_lines_json(buf, sizeof buf, 1, 10, &ev);
   assert_string_equal(buf, "{\"t_us\":1,\"self\":10,\"event\":\"successors\",\"succ\":[12,15]}\n");
-  ev = (cdht_event){ .kind = CDHT_EV_STORE_FAILED, .peer = P(NOPE), .file = 6, .ms = 10000 };
+  ev = (cdht_event){ .kind = CDHT_EV_STORE_FAILED, .peer = P(NOPE), .name = nm(6), .ms = 10000 };
   cdht_lines_json(buf, sizeof buf, 2, 3, &ev);
   assert_string_equal(buf, "{\"t_us\":2,\"self\":3,\"event\":\"store_failed\",\"file\":\"0006\",\"ms\":10000}\n");
   ev = (cdht_event){ .kind = CDHT_EV_KEYS_RECEIVED, .peer = P(8), .seq = 3 };
@@ -406,10 +442,10 @@ static void test_lines_transfer_wording(void **state) {
                                        "Receiving File 2067 from Peer 9\n", "File 2067 received\n" };
   for (int w = CDHT_LINE_SENDING; w <= CDHT_LINE_RECEIVED; w++) {
     for (int v = CDHT_VARIANT_CLASSIC; v <= CDHT_VARIANT_2019; v++) {
-      cdht_lines_transfer_as(buf, sizeof buf, (cdht_variant)v, (cdht_transfer_line)w, 2067, 9);
+      cdht_lines_transfer_as(buf, sizeof buf, (cdht_variant)v, (cdht_transfer_line)w, &(cdht_name){ .len = 4, .s = "2067" }, 9);
       assert_string_equal(buf, classic[w]);
     }
-    cdht_lines_transfer_as(buf, sizeof buf, CDHT_VARIANT_2020, (cdht_transfer_line)w, 2067, 9);
+    cdht_lines_transfer_as(buf, sizeof buf, CDHT_VARIANT_2020, (cdht_transfer_line)w, &(cdht_name){ .len = 4, .s = "2067" }, 9);
     assert_string_equal(buf, y2020[w]);
   }
 }
@@ -458,6 +494,7 @@ int main(void) {
     cmocka_unit_test(test_lines_successors_is_two_lines),
     cmocka_unit_test(test_lines_peer_dead),
     cmocka_unit_test(test_lines_files_keep_four_digits),
+    cmocka_unit_test(test_lines_print_any_name),
     cmocka_unit_test(test_lines_every_stdout_kind_ends_in_newline),
     cmocka_unit_test(test_lines_diagnostics_go_to_stderr),
     cmocka_unit_test(test_lines_request_retried),

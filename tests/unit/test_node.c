@@ -59,18 +59,25 @@ static void assert_peer_id(cdht_peer p, cdht_id id) {
              (unsigned long long)id);
 }
 
-/* Messages that carry a file name: the node sends m.file as a four-digit name. */
+/* Messages that carry a file name. */
 static bool named(uint8_t type) {
   return type == CDHT_MSG_FILE_REQ || type == CDHT_MSG_FILE_RESP || type == CDHT_MSG_STORE_REQ ||
          type == CDHT_MSG_STORE_ACCEPT || type == CDHT_MSG_STORE_DONE || type == CDHT_MSG_XFER;
 }
 
-/* Sets a named message's name from its file number, as the node does when it sends. */
-static void name_from_file(cdht_msg *m) {
-  if (!named(m->type) || m->name.len) return;
-  char digits[8];
-  snprintf(digits, sizeof digits, "%04u", (unsigned)m->file % 10000);
-  assert_int_equal(cdht_name_set(&m->name, digits, 4), 0);
+/* The classic name of file |f| (0..9999): an initializer, and a pointer to one. */
+#define NM4(f)                                                                                                \
+  {                                                                                                           \
+    .len = 4, .s = { (uint8_t)('0' + (f) / 1000 % 10), (uint8_t)('0' + (f) / 100 % 10),                      \
+                     (uint8_t)('0' + (f) / 10 % 10), (uint8_t)('0' + (f) % 10) }                              \
+  }
+#define NMP(f) (&(cdht_name)NM4(f))
+
+/* The number of a classic name; 0 for none (the events that carry no name), 0xfffe for a name
+ * that is no number. */
+static unsigned name_number(const cdht_name *n) {
+  int v = cdht_name_number(n);
+  return n->len == 0 ? 0 : v < 0 ? 0xfffeu : (unsigned)v;
 }
 
 /* ---- one node ---- */
@@ -98,22 +105,14 @@ static cdht_node *new_node(cdht_id self, cdht_id s1, cdht_id s2, uint64_t now) {
 typedef struct sent {
   cdht_output o;
   cdht_msg m;
+  uint16_t file; /* a named message's classic name as a number */
 } sent;
 
-/* Decodes an output; a named message's file number is read back from its name, which the
- * node always writes as four digits. */
+/* Decodes an output. */
 static cdht_msg decode(const cdht_output *o) {
   cdht_msg m;
   assert_int_equal(cdht_msg_decode(&m, o->buf, o->len), (cdht_ssize)o->len);
-  if (named(m.type)) {
-    assert_int_equal(m.name.len, 4);
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-      assert_true(m.name.s[i] >= '0' && m.name.s[i] <= '9');
-      v = v * 10 + (unsigned)(m.name.s[i] - '0');
-    }
-    m.file = (uint16_t)v;
-  }
+  assert_true(named(m.type) == (m.name.len > 0));
   return m;
 }
 
@@ -143,6 +142,7 @@ static size_t drain_out(cdht_node *n, sent *out, size_t cap) {
     assert_true(k < cap);
     out[k].o = o;
     out[k].m = decode(&o);
+    out[k].file = (uint16_t)name_number(&out[k].m.name);
     check_output(n, &out[k].o, &out[k].m);
     k++;
   }
@@ -165,13 +165,11 @@ static void drain_all(cdht_node *n) {
 }
 
 /* Delivers |m| to |n| as sent by the peer |from| from source address |src| (a datagram) or from
- * a connection whose source is |src| (a frame).  A named message gets its name from m.file
- * unless it has one.  Returns what the node returned. */
+ * a connection whose source is |src| (a frame).  Returns what the node returned. */
 static int deliver_as(cdht_node *n, uint64_t now, cdht_transport t, cdht_peer from, const cdht_addr *src,
                       cdht_msg m) {
   uint8_t buf[CDHT_MSG_MAX];
   m.from = from;
-  name_from_file(&m);
   cdht_ssize len = cdht_msg_encode(buf, sizeof buf, &m);
   assert_true(len > 0);
   if (t == CDHT_UDP) return cdht_node_on_datagram(n, now, src, buf, (size_t)len);
@@ -247,7 +245,7 @@ static int find_type(const sent *s, size_t k, uint8_t type) {
 }
 
 static bool ev_is(const cdht_event *e, cdht_event_kind kind, cdht_id peer, unsigned file) {
-  return e->kind == kind && (peer == ANY || idof(e->peer) == peer) && (file == ANY_FILE || e->file == file);
+  return e->kind == kind && (peer == ANY || idof(e->peer) == peer) && (file == ANY_FILE || name_number(&e->name) == file);
 }
 
 /* Index of the first event at or after |from| that matches, or -1. */
@@ -285,7 +283,7 @@ static void assert_succ(const cdht_node *n, cdht_id a, cdht_id b) {
 }
 
 static int command(cdht_node *n, uint64_t now, cdht_command_kind kind, uint16_t file) {
-  cdht_command c = { .kind = kind, .file = file };
+  cdht_command c = { .kind = kind, .name = NM4(file) };
   return cdht_node_on_command(n, now, &c);
 }
 
@@ -1190,7 +1188,7 @@ static void test_node_request_own_key(void **state) {
   assert_int_equal(k, 1);
   assert_true(out[0].m.type == CDHT_MSG_FILE_REQ && out[0].o.to.id == 8 && out[0].o.transport == CDHT_TCP);
   assert_int_equal(out[0].m.origin.id, 5);
-  assert_int_equal(out[0].m.file, 4);
+  assert_int_equal(out[0].file, 4);
   assert_int_equal(out[0].m.flags, 0);
   k = drain_ev(n, ev, EV_CAP);
   assert_true(k == 1 && ev_is(&ev[0], CDHT_EV_REQUEST_SENT, 8, 4));
@@ -1252,7 +1250,7 @@ static void test_node_request_timeout(void **state) {
         retried_at = now;
       } else if (ev[i].kind == CDHT_EV_REQUEST_FAILED) {
         assert_int_equal(failed_at, 0);
-        assert_int_equal(ev[i].file, 2012);
+        assert_int_equal(name_number(&ev[i].name), 2012);
         failed_at = now;
         failed_ms = ev[i].ms;
       } else {
@@ -1268,7 +1266,7 @@ static void test_node_request_timeout(void **state) {
 
   /* The answer arrives after all: stale, dropped, no event. */
   uint64_t stale = cdht_node_stats(n)->dropped[CDHT_DROP_STALE];
-  cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = id, .file = 2012 };
+  cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = id, .name = NM4(2012) };
   assert_int_equal(deliver(n, now, CDHT_TCP, 1, resp), CDHT_ERR_STALE);
   assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_STALE], stale + 1);
   assert_int_equal(drain_ev(n, ev, EV_CAP), 0);
@@ -1287,7 +1285,7 @@ static void test_node_request_timeout(void **state) {
   assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 2012), 0);
   k = answer_pings(n, now, rest, OUT_CAP);
   resp.seq = rest[0].m.seq;
-  resp.file = 2013;
+  resp.name = (cdht_name)NM4(2013);
   assert_int_equal(deliver(n, now, CDHT_TCP, 1, resp), CDHT_ERR_STALE);
   assert_int_equal(drain_ev(n, ev, EV_CAP), 1); /* REQUEST_SENT only */
 
@@ -1300,7 +1298,13 @@ static void test_node_request_timeout(void **state) {
     answer_pings(n, now, rest, OUT_CAP);
   }
   assert_int_equal(busy, 2); /* one was still pending from above */
-  assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 10000), CDHT_ERR_INVAL);
+  /* On a classic ring a name is four digits: anything else is refused. */
+  static const char *const not_numbers[] = { "10000", "201", "report-2026.pdf", "20a2" };
+  for (size_t i = 0; i < sizeof not_numbers / sizeof not_numbers[0]; i++) {
+    cdht_command bad = { .kind = CDHT_CMD_REQUEST };
+    assert_int_equal(cdht_name_set(&bad.name, not_numbers[i], strlen(not_numbers[i])), 0);
+    assert_int_equal(cdht_node_on_command(n, now, &bad), CDHT_ERR_INVAL);
+  }
   drain_all(n);
   cdht_node_del(n);
 }
@@ -1323,12 +1327,12 @@ static void test_node_failed_stores_free_their_slots(void **state) {
     drain_all(n);
     for (size_t i = 0; i < k; i++) {
       if (out[i].m.type != CDHT_MSG_STORE_REQ) continue;
-      cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = out[i].m.seq, .file = out[i].m.file };
+      cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = out[i].m.seq, .name = NM4(out[i].file) };
       assert_int_equal(deliver(n, now, CDHT_TCP, 200, yes), 0);
       size_t nev = drain_ev(n, ev, EV_CAP);
       assert_true(nev == 1 && ev[0].kind == CDHT_EV_STORE_UPLOAD && ev[0].seq == out[i].m.seq);
-      assert_int_equal(cdht_node_on_upload_failed(n, now, out[i].m.file, out[i].m.seq), 0);
-      assert_int_equal(cdht_node_on_upload_failed(n, now, out[i].m.file, out[i].m.seq), CDHT_ERR_STALE);
+      assert_int_equal(cdht_node_on_upload_failed(n, now, &out[i].m.name, out[i].m.seq), 0);
+      assert_int_equal(cdht_node_on_upload_failed(n, now, &out[i].m.name, out[i].m.seq), CDHT_ERR_STALE);
     }
   }
   /* Unanswered stores fail at the request timeout, naming their request. */
@@ -1557,7 +1561,7 @@ static void test_node_hostile_input(void **state) {
   EXPECT_DROP(ping_from(n, now, 256, CDHT_ROLE_FIRST, 2), CDHT_ERR_BADID, CDHT_DROP_BADID);
   EXPECT_DROP(ping_from(n, now, UINT64_MAX, CDHT_ROLE_FIRST, 2), CDHT_ERR_BADID, CDHT_DROP_BADID);
   EXPECT_DROP(ping_from(n, now, 4, CDHT_ROLE_FIRST, 2), CDHT_ERR_BADID, CDHT_DROP_BADID);
-  cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = P(300), .seq = 1, .file = 7 };
+  cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = P(300), .seq = 1, .name = NM4(7) };
   EXPECT_DROP(deliver(n, now, CDHT_TCP, 3, req), CDHT_ERR_BADID, CDHT_DROP_BADID);
   /* A departure from a peer that is not our successor: ignored. */
   EXPECT_DROP(deliver(n, now, CDHT_TCP, 12, dep), CDHT_ERR_ROLE, CDHT_DROP_ROLE);
@@ -1576,7 +1580,7 @@ static void test_node_hostile_input(void **state) {
   /* Answers to questions we never asked: stale. */
   cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = 1, .nsucc = 2, .succ = { P(12), P(15) } };
   EXPECT_DROP(deliver(n, now, CDHT_TCP, 5, reply), CDHT_ERR_STALE, CDHT_DROP_STALE);
-  cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = 1, .file = 7 };
+  cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = 1, .name = NM4(7) };
   EXPECT_DROP(deliver(n, now, CDHT_TCP, 12, resp), CDHT_ERR_STALE, CDHT_DROP_STALE);
   cdht_msg ack = { .type = CDHT_MSG_DEPART_ACK };
   EXPECT_DROP(deliver(n, now, CDHT_TCP, 3, ack), CDHT_ERR_STALE, CDHT_DROP_STALE);
@@ -2225,10 +2229,10 @@ static void test_node_handover_from_a_just_displaced_predecessor_is_taken(void *
   assert_true(pred_of(n, 0) == 5);
   uint64_t t8 = offer_from(n, now + 5, 8, 5);
   assert_true(t8 != 0);
-  assert_true(cdht_node_handover_allowed(n, now + 5, P(8), 7, t8, 0, false));      /* key 7: 8's, not ours */
-  assert_false(cdht_node_handover_allowed(n, now + 5, P(8), 7, t8 + 1, 0, false)); /* not our token */
-  assert_false(cdht_node_handover_allowed(n, now + 5, P(9), 7, t8, 0, false));     /* never offered */
-  assert_false(cdht_node_handover_allowed(n, now + 5, P(8), 9, t8, 0, false));     /* key 9 is ours already */
+  assert_true(cdht_node_handover_allowed(n, now + 5, P(8), NMP(7), t8, 0, false));      /* key 7: 8's, not ours */
+  assert_false(cdht_node_handover_allowed(n, now + 5, P(8), NMP(7), t8 + 1, 0, false)); /* not our token */
+  assert_false(cdht_node_handover_allowed(n, now + 5, P(9), NMP(7), t8, 0, false));     /* never offered */
+  assert_false(cdht_node_handover_allowed(n, now + 5, P(8), NMP(9), t8, 0, false));     /* key 9 is ours already */
   assert_true(offer_from(n, now + 5, 9, 5) == 0);                     /* never a predecessor */
   cdht_node_del(n);
 
@@ -2238,7 +2242,7 @@ static void test_node_handover_from_a_just_displaced_predecessor_is_taken(void *
   assert_int_equal(ping_from(n, now, 3, CDHT_ROLE_SECOND, 1), 0); /* 5 displaced from the second slot */
   drain_all(n);
   uint64_t t5 = offer_from(n, now + 5, 5, 3);
-  assert_true(t5 != 0 && cdht_node_handover_allowed(n, now + 5, P(5), 4, t5, 0, false));
+  assert_true(t5 != 0 && cdht_node_handover_allowed(n, now + 5, P(5), NMP(4), t5, 0, false));
   cdht_node_del(n);
 
   /* Long after its last ping it is nobody's word. */
@@ -2272,23 +2276,23 @@ static void test_node_joiner_takes_content_passed_back_after_its_keys(void **sta
   assert_true(token != 0);
   drain_all(n);
   now += 10;
-  assert_true(cdht_node_handover_allowed(n, now, P(12), 7, token, 0, false)); /* key 7 of (5, 10] */
-  assert_false(cdht_node_handover_allowed(n, now, P(12), 7, 0, 0, false));    /* without our token */
+  assert_true(cdht_node_handover_allowed(n, now, P(12), NMP(7), token, 0, false)); /* key 7 of (5, 10] */
+  assert_false(cdht_node_handover_allowed(n, now, P(12), NMP(7), 0, 0, false));    /* without our token */
   cdht_msg forged = { .type = CDHT_MSG_KEYS_DONE, .seq = 1 };
   assert_int_equal(deliver(n, now, CDHT_TCP, 12, forged), CDHT_ERR_ROLE);
   cdht_msg done = { .type = CDHT_MSG_KEYS_DONE, .seq = 1, .token = token };
   assert_int_equal(deliver(n, now, CDHT_TCP, 12, done), 0);
   drain_all(n);
   now += 500;
-  assert_true(cdht_node_handover_allowed(n, now, P(12), 8, token, 0, false));  /* passed back later */
-  assert_false(cdht_node_handover_allowed(n, now, P(12), 11, token, 0, false)); /* not a key we asked for */
+  assert_true(cdht_node_handover_allowed(n, now, P(12), NMP(8), token, 0, false));  /* passed back later */
+  assert_false(cdht_node_handover_allowed(n, now, P(12), NMP(11), token, 0, false)); /* not a key we asked for */
   /* A store's content that landed here after we asked is newer than the giver's: kept (while
    * it is here: a file handed away meanwhile leaves nothing newer behind). */
-  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), 8, token, now - 100, false), CDHT_HANDOVER_TAKE);
-  cdht_node_set_stored(n, 8, true);
-  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), 8, token, now - 100, false), CDHT_HANDOVER_OLDER);
-  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), 8, token, 5, false), CDHT_HANDOVER_TAKE); /* before: older */
-  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), 8, token, 5, true), CDHT_HANDOVER_OLDER); /* the giver says a newer store came */
+  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), NMP(8), token, now - 100, false), CDHT_HANDOVER_TAKE);
+  cdht_node_set_stored(n, NMP(8), true);
+  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), NMP(8), token, now - 100, false), CDHT_HANDOVER_OLDER);
+  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), NMP(8), token, 5, false), CDHT_HANDOVER_TAKE); /* before: older */
+  assert_int_equal(cdht_node_handover_allowed(n, now, P(12), NMP(8), token, 5, true), CDHT_HANDOVER_OLDER); /* the giver says a newer store came */
   cdht_node_del(n);
 }
 
@@ -2310,7 +2314,7 @@ static void test_node_leaving_peer_passes_on_more_files_than_it_has_handovers(vo
   uint32_t own = ev[0].seq;
   unsigned handovers = 0;
   for (uint16_t f = 100; f < 120; f++) { /* 20 files from a predecessor leaving at the same time */
-    assert_int_equal(cdht_node_on_taken_over(n, now, f, P(8)), 0);
+    assert_int_equal(cdht_node_on_taken_over(n, now, NMP(f), P(8)), 0);
     k = drain_ev(n, ev, EV_CAP);
     for (size_t i = 0; i < k; i++) handovers += ev[i].kind == CDHT_EV_HANDOVER;
   }
@@ -2648,9 +2652,9 @@ static void test_node_classic_records_off_the_rule_are_refused(void **state) {
     { "about off the rule", CDHT_TCP, P(3), { .type = CDHT_MSG_WITNESS_QUERY, .seq = 1, .about = off_port },
       CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
     /* origin */
-    { "origin off the rule", CDHT_TCP, P(3), { .type = CDHT_MSG_FILE_REQ, .origin = off_host, .seq = 1, .file = 7 },
+    { "origin off the rule", CDHT_TCP, P(3), { .type = CDHT_MSG_FILE_REQ, .origin = off_host, .seq = 1, .name = NM4(7) },
       CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
-    { "origin IPv6", CDHT_TCP, P(3), { .type = CDHT_MSG_STORE_REQ, .origin = off_family, .seq = 1, .file = 7 },
+    { "origin IPv6", CDHT_TCP, P(3), { .type = CDHT_MSG_STORE_REQ, .origin = off_family, .seq = 1, .name = NM4(7) },
       CDHT_ERR_SPOOFED, CDHT_DROP_SPOOFED },
     /* ids outside 2^8, even at "their" classic address */
     { "about 256", CDHT_TCP, P(3), { .type = CDHT_MSG_WITNESS_QUERY, .seq = 1, .about = P(256) }, CDHT_ERR_BADID,
@@ -2658,7 +2662,7 @@ static void test_node_classic_records_off_the_rule_are_refused(void **state) {
     { "succ 300", CDHT_TCP, P(5), { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { P(8), P(300) } }, CDHT_ERR_BADID,
       CDHT_DROP_BADID },
     { "origin 2^64 - 1", CDHT_TCP, P(3),
-      { .type = CDHT_MSG_FILE_REQ, .origin = P(UINT64_MAX), .seq = 1, .file = 7 }, CDHT_ERR_BADID, CDHT_DROP_BADID },
+      { .type = CDHT_MSG_FILE_REQ, .origin = P(UINT64_MAX), .seq = 1, .name = NM4(7) }, CDHT_ERR_BADID, CDHT_DROP_BADID },
     { "from 1000", CDHT_UDP, P(1000), { .type = CDHT_MSG_PONG, .seq = 0 }, CDHT_ERR_BADID, CDHT_DROP_BADID },
   };
   uint64_t total = drops_total(n);
@@ -2869,7 +2873,7 @@ static void test_node_ipv4_only_does_not_send_to_an_ipv6_record(void **state) {
   }
   assert_int_equal(cdht_node_stats(n)->pings_received, 0);
   /* An answer to an IPv6-only requester: not queued either, counted. */
-  cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = V6(40, 4), .seq = 5, .file = 10, .flags = CDHT_REQ_FINAL };
+  cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = V6(40, 4), .seq = 5, .name = NM4(10), .flags = CDHT_REQ_FINAL };
   assert_int_equal(deliver_from(n, now, CDHT_TCP, V4(5, 5), v4addr(5, 40001), req), 0);
   assert_int_equal(drain_out(n, out, OUT_CAP), 0);
   assert_int_equal(st->unroutable, 4);
@@ -2883,14 +2887,16 @@ static void test_node_ipv4_only_does_not_send_to_an_ipv6_record(void **state) {
  * one or the other: pings settle, requests go to the closest successor of their BLAKE2b keys
  * (spread over the whole ring, so that a quarter of them wrap past 2^64 - 1 to 2^62), and a quit
  * and a kill are repaired, all with no refusal and nothing unroutable. */
-static void test_node_ring_of_64_bit_ids_off_the_classic_rule(void **state) {
-  (void)state;
-  const cdht_id ids[] = { UINT64_C(1) << 62, UINT64_C(1) << 63, UINT64_MAX - 2, UINT64_MAX };
+/* The 64-bit ring 2^62, 2^63, 2^64 - 3, 2^64 - 1 on hosts 1..4, names keyed by BLAKE2b, each
+ * peer's first successor by IPv6 for even i, IPv4 for odd, the second the other way; settled. */
+static const cdht_id ring64_ids[] = { UINT64_C(1) << 62, UINT64_C(1) << 63, UINT64_MAX - 2, UINT64_MAX };
+
+static net *ring64_new(void) {
+  const cdht_id *ids = ring64_ids;
   const unsigned hosts[] = { 1, 2, 3, 4 };
   net *w = net_new();
   for (size_t i = 0; i < 4; i++) {
     size_t a = (i + 1) % 4, b = (i + 2) % 4;
-    /* the first successor by IPv6 for even i, IPv4 for odd; the second the other way */
     cdht_peer s1 = i % 2 ? V4(ids[a], hosts[a]) : V6(ids[a], hosts[a]);
     cdht_peer s2 = i % 2 ? V6(ids[b], hosts[b]) : V4(ids[b], hosts[b]);
     cdht_config c = v2_cfg(ids[i], hosts[i], s1, s2);
@@ -2899,6 +2905,13 @@ static void test_node_ring_of_64_bit_ids_off_the_classic_rule(void **state) {
   }
   net_run_until(w, 2500);
   net_check_ring(w);
+  return w;
+}
+
+static void test_node_ring_of_64_bit_ids_off_the_classic_rule(void **state) {
+  (void)state;
+  const cdht_id *ids = ring64_ids;
+  net *w = ring64_new();
   net_check_honest(w);
   for (size_t i = 0; i < 4; i++) {
     peer *p = NP(w, ids[i]);
@@ -2914,7 +2927,7 @@ static void test_node_ring_of_64_bit_ids_off_the_classic_rule(void **state) {
   size_t wrapped = 0;
   for (uint16_t f = 0; f < 40; f++) {
     cdht_id from = ids[f % 4];
-    cdht_id key = cdht_node_file_key(NP(w, from)->n, f);
+    cdht_id key = cdht_node_name_key(NP(w, from)->n, NMP(f));
     cdht_id owner = cdht_ring_closest_successor(ids, 4, key, UINT64_MAX);
     wrapped += owner == ids[0]; /* (2^64 - 1, 2^62]: past the largest id, round to the smallest */
     size_t mark[4];
@@ -2956,7 +2969,7 @@ static void test_node_ring_of_64_bit_ids_off_the_classic_rule(void **state) {
   assert_true(is_id(cdht_node_successor(NP(w, UINT64_MAX - 2)->n, 0), ids[0]));
   /* and still routes: every key is one of the two's */
   for (uint16_t f = 100; f < 110; f++) {
-    cdht_id key = cdht_node_file_key(NP(w, ids[0])->n, f);
+    cdht_id key = cdht_node_name_key(NP(w, ids[0])->n, NMP(f));
     cdht_id owner = cdht_ring_between(ids[0], key, UINT64_MAX - 2, UINT64_MAX) ? UINT64_MAX - 2 : ids[0];
     peer *o = NP(w, owner);
     size_t mark = o->nlog;
@@ -2990,7 +3003,7 @@ static void test_node_output_arena_grows_and_the_node_stays_small(void **state) 
     assert_int_equal(k, CDHT_MAX_PENDING);
     for (size_t i = 0; i < k; i++) {
       assert_int_equal(out[i].m.type, CDHT_MSG_FILE_REQ);
-      assert_int_equal(out[i].m.file, 1000 + i); /* in order, each its own bytes */
+      assert_int_equal(out[i].file, 1000 + i); /* in order, each its own bytes */
       assert_true(cdht_peer_eq(&out[i].o.to, &c.succ[0]));
       seqs[i] = out[i].m.seq;
       for (size_t j = 0; j < i; j++) assert_true(seqs[j] != seqs[i]);
@@ -3000,7 +3013,7 @@ static void test_node_output_arena_grows_and_the_node_stays_small(void **state) 
     assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
     /* Answer them all, so that the next round starts with an empty table. */
     for (size_t i = 0; i < k; i++) {
-      cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = seqs[i], .file = (uint16_t)(1000 + i) };
+      cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = seqs[i], .name = NM4((uint16_t)(1000 + i)) };
       assert_int_equal(deliver_from(n, now, CDHT_TCP, V6(20, 2), v6addr(2, 40001), resp), 0);
     }
     drain_all(n);
@@ -3020,13 +3033,171 @@ static void test_node_output_arena_grows_and_the_node_stays_small(void **state) 
   assert_int_equal(cdht_node_new(&n, &c, &mem, now), 0);
   cm.fail = 1;
   assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 7), 0);
-  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 1);
+  /* The message and its event: the event queue grows on demand too (node.h). */
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 2);
   sent out[OUT_CAP];
   assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+  cdht_event ev0;
+  assert_int_equal(cdht_node_next_event(n, &ev0), 0);
   cm.fail = 0;
   assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 8), 0);
   assert_int_equal(drain_out(n, out, OUT_CAP), 1);
-  assert_int_equal(out[0].m.file, 8);
+  assert_int_equal(out[0].file, 8);
+  drain_all(n);
+  cdht_node_del(n);
+  assert_int_equal(cm.frees, cm.allocs);
+}
+
+/* ---- names (docs/protocol.md §1) ---- */
+
+static cdht_name name_of(const char *s, size_t len) {
+  cdht_name n;
+  assert_int_equal(cdht_name_set(&n, s, len), 0);
+  return n;
+}
+
+/* On a CDHT_KEYS_BLAKE2B ring any name is a key: the first 8 bytes of BLAKE2b-256(name) mod
+ * 2^bits, and the request reaches that key's closest successor, whose FILE_HERE and the
+ * requester's RESPONSE_RECEIVED carry the name. */
+static void test_node_blake2b_ring_routes_any_name_by_its_key(void **state) {
+  (void)state;
+  const cdht_id *ids = ring64_ids;
+  net *w = ring64_new();
+  char longest[CDHT_NAME_MAX];
+  memset(longest, 'L', sizeof longest);
+  const struct { const char *s; size_t len; } names[] = {
+    { "report-2026.pdf", 15 }, { "..", 2 }, { "caf%C3%A9", 9 }, { "\xc3\xbcn\xc3\xaf" "code", 9 },
+    { longest, sizeof longest }, { "0042", 4 }, { "a", 1 }, { "%%", 2 },
+  };
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    cdht_name nm = name_of(names[k].s, names[k].len);
+    cdht_id from = ids[k % 4];
+    cdht_node *fn = NP(w, from)->n;
+    assert_true(cdht_node_name_ok(fn, &nm));
+    cdht_id key = cdht_node_name_key(fn, &nm);
+    assert_true(key == cdht_ring_name_key(nm.s, nm.len, UINT64_MAX));
+    cdht_id owner = cdht_ring_closest_successor(ids, 4, key, UINT64_MAX);
+    size_t mark[4];
+    for (size_t i = 0; i < 4; i++) mark[i] = NP(w, ids[i])->nlog;
+    cdht_command cmd = { .kind = CDHT_CMD_REQUEST, .name = nm };
+    assert_int_equal(cdht_node_on_command(fn, w->now, &cmd), 0);
+    net_collect(w, NP(w, from));
+    net_flush(w);
+    for (size_t i = 0; i < 4; i++) {
+      peer *p = NP(w, ids[i]);
+      bool here = false;
+      for (size_t e = mark[i]; e < p->nlog; e++)
+        if (p->log[e].kind == CDHT_EV_FILE_HERE) {
+          assert_true(cdht_name_eq(&p->log[e].name, &nm));
+          here = true;
+        }
+      assert_true(here == (ids[i] == owner));
+    }
+    if (owner != from) {
+      peer *r = NP(w, from);
+      int got = -1;
+      for (size_t e = mark[k % 4]; e < r->nlog && got < 0; e++)
+        if (r->log[e].kind == CDHT_EV_RESPONSE_RECEIVED) got = (int)e;
+      assert_true(got >= 0);
+      assert_true(cdht_name_eq(&r->log[got].name, &nm));
+      assert_true(is_id(r->log[got].peer, owner));
+    }
+  }
+  net_check_honest(w);
+  net_del(w);
+}
+
+/* A classic ring's names are four digits: any other name is refused, from the console and from
+ * the wire (dropped as malformed, counted), and no held mark is made of it. */
+static void test_node_classic_node_refuses_other_names(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(5, 7, 9, now);
+  cdht_name word = name_of("report-2026.pdf", 15);
+  assert_false(cdht_node_name_ok(n, &word));
+  cdht_command cmd = { .kind = CDHT_CMD_STORE, .name = word };
+  assert_int_equal(cdht_node_on_command(n, now, &cmd), CDHT_ERR_INVAL);
+  cmd.kind = CDHT_CMD_REQUEST;
+  assert_int_equal(cdht_node_on_command(n, now, &cmd), CDHT_ERR_INVAL);
+  assert_int_equal(cdht_node_set_stored(n, &word, true), CDHT_ERR_INVAL);
+  assert_false(cdht_node_is_stored(n, &word));
+  uint64_t before = cdht_node_stats(n)->dropped[CDHT_DROP_MALFORMED];
+  cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = P(7), .seq = 1, .name = word };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 7, req), CDHT_ERR_MALFORMED);
+  req.type = CDHT_MSG_STORE_REQ;
+  assert_int_equal(deliver(n, now, CDHT_TCP, 7, req), CDHT_ERR_MALFORMED);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_MALFORMED], before + 2);
+  /* The same name is a key on a BLAKE2b ring. */
+  cdht_config c = make_cfg(5, 7, 9);
+  c.keys = CDHT_KEYS_BLAKE2B;
+  cdht_node *b = NULL;
+  assert_int_equal(cdht_node_new(&b, &c, NULL, now), 0);
+  assert_true(cdht_node_name_ok(b, &word));
+  assert_int_equal(cdht_node_name_key(b, &word), cdht_ring_name_key(word.s, word.len, 255));
+  assert_int_equal(cdht_node_name_key(n, NMP(2012)), 2012 & 255);
+  drain_all(n);
+  cdht_node_del(n);
+  cdht_node_del(b);
+}
+
+/* The held set: names of any length in and out, in any order; the bound refuses and counts;
+ * failed allocations leave the set as it was; everything is freed (ASan). */
+static void test_node_store_index_holds_names_up_to_its_bound(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(5, 7, 9);
+  c.keys = CDHT_KEYS_BLAKE2B;
+  c.max_names = 3000;
+  counting_mem cm = { 0 };
+  cdht_mem mem = { t_alloc, t_free, &cm };
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, &mem, now), 0);
+  char buf[CDHT_NAME_MAX];
+  /* 3000 names, inserted out of order, of lengths 1..255. */
+  for (unsigned i = 0; i < 3000; i++) {
+    unsigned v = (i * 7919u) % 3000u;
+    size_t len = 1 + v % CDHT_NAME_MAX;
+    memset(buf, 'a' + (int)(v % 26), len);
+    int k = snprintf(buf, sizeof buf, "%u", v);
+    buf[k] = len > (size_t)k ? '-' : buf[k];
+    cdht_name nm = name_of(buf, len > (size_t)k ? len : (size_t)k);
+    assert_int_equal(cdht_node_set_stored(n, &nm, true), 0);
+    assert_int_equal(cdht_node_set_stored(n, &nm, true), 0); /* twice: one entry */
+  }
+  assert_int_equal(cdht_node_stored_count(n), 3000);
+  /* At the bound: refused and counted, nothing held. */
+  cdht_name extra = name_of("one-too-many", 12);
+  assert_int_equal(cdht_node_set_stored(n, &extra, true), CDHT_ERR_BUSY);
+  assert_int_equal(cdht_node_stats(n)->names_refused, 1);
+  assert_false(cdht_node_is_stored(n, &extra));
+  /* A store's content past the bound is not confirmed: the storer hears nothing. */
+  assert_int_equal(cdht_node_on_stored(n, now, &extra, P(7), 42), CDHT_ERR_BUSY);
+  assert_int_equal(cdht_node_on_taken_over(n, now, &extra, P(7)), CDHT_ERR_BUSY);
+  sent out[OUT_CAP];
+  assert_int_equal(drain_out(n, out, OUT_CAP), 0);
+  assert_int_equal(cdht_node_stats(n)->names_refused, 3);
+  /* Every name is found; removing the even ones leaves the odd ones. */
+  for (unsigned v = 0; v < 3000; v++) {
+    size_t len = 1 + v % CDHT_NAME_MAX;
+    memset(buf, 'a' + (int)(v % 26), len);
+    int k = snprintf(buf, sizeof buf, "%u", v);
+    buf[k] = len > (size_t)k ? '-' : buf[k];
+    cdht_name nm = name_of(buf, len > (size_t)k ? len : (size_t)k);
+    assert_true(cdht_node_is_stored(n, &nm));
+    if (v % 2 == 0) assert_int_equal(cdht_node_set_stored(n, &nm, false), 0);
+    assert_int_equal(cdht_node_is_stored(n, &nm), v % 2 == 1);
+  }
+  assert_int_equal(cdht_node_stored_count(n), 1500);
+  /* Room again; and an allocation that fails refuses the name without losing the others. */
+  assert_int_equal(cdht_node_set_stored(n, &extra, true), 0);
+  assert_true(cdht_node_is_stored(n, &extra));
+  cm.fail = 1;
+  cdht_name more = name_of("no-memory", 9);
+  assert_int_equal(cdht_node_set_stored(n, &more, true), CDHT_ERR_NOMEM);
+  cm.fail = 0;
+  assert_false(cdht_node_is_stored(n, &more));
+  assert_int_equal(cdht_node_stored_count(n), 1501);
+  assert_int_equal(cdht_node_set_stored(n, &more, false), 0); /* not held: nothing to do */
   drain_all(n);
   cdht_node_del(n);
   assert_int_equal(cm.frees, cm.allocs);
@@ -3184,7 +3355,8 @@ static void test_node_records_that_name_no_host_are_refused(void **state) {
   drain_all(n);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     /* as the origin of a request (the answer would go there) */
-    cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = cdht_peer_make(40, bad[i]), .seq = 5, .file = 10, .flags = CDHT_REQ_FINAL };
+    cdht_msg req = { .type = CDHT_MSG_FILE_REQ, .origin = cdht_peer_make(40, bad[i]), .seq = 5, .name = name_of("0010", 4),
+                     .flags = CDHT_REQ_FINAL };
     assert_true(deliver_from(n, now, CDHT_TCP, V4(5, 5), v4addr(5, 40001), req) < 0);
     /* as a joiner */
     cdht_msg join = { .type = CDHT_MSG_JOIN_REQ, .origin = cdht_peer_make(15, bad[i]), .seq = 9, .bits = 64, .keys = CDHT_KEYS_NUMBERS };
@@ -3270,6 +3442,9 @@ int main(void) {
     cmocka_unit_test(test_node_answers_an_ipv6_peer_from_its_ipv6_address),
     cmocka_unit_test(test_node_ipv4_only_does_not_send_to_an_ipv6_record),
     cmocka_unit_test(test_node_ring_of_64_bit_ids_off_the_classic_rule),
+    cmocka_unit_test(test_node_blake2b_ring_routes_any_name_by_its_key),
+    cmocka_unit_test(test_node_classic_node_refuses_other_names),
+    cmocka_unit_test(test_node_store_index_holds_names_up_to_its_bound),
     cmocka_unit_test(test_node_output_arena_grows_and_the_node_stays_small),
     cmocka_unit_test(test_node_a_neighbours_id_from_another_host_is_not_that_neighbour),
     cmocka_unit_test(test_node_a_stranger_cannot_answer_a_join),

@@ -86,6 +86,27 @@ bool cdht_name_eq(const cdht_name *a, const cdht_name *b) {
   return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
 }
 
+int cdht_name_cmp(const cdht_name *a, const cdht_name *b) {
+  int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+  return c ? c : (int)a->len - (int)b->len;
+}
+
+int cdht_name_number(const cdht_name *n) {
+  if (n->len != 4) return -1;
+  int v = 0;
+  for (int i = 0; i < 4; i++) {
+    if (n->s[i] < '0' || n->s[i] > '9') return -1;
+    v = v * 10 + (n->s[i] - '0');
+  }
+  return v;
+}
+
+void cdht_name_of_number(cdht_name *n, unsigned number) {
+  number %= 10000;
+  n->len = 4;
+  for (int i = 3; i >= 0; i--, number /= 10) n->s[i] = (uint8_t)('0' + number % 10);
+}
+
 /* Body layouts, in field order.  One table, so encode, decode and the maximum lengths agree. */
 enum { F_FROM = 1, F_SEQ = 2, F_ROLE = 4, F_NAME = 8, F_ORIGIN = 16, F_HOPS = 32, F_FLAGS = 64,
        F_SUCC = 128, F_ABOUT = 256, F_AGE = 512, F_SIZE = 1024, F_DIGEST = 2048, F_EXT = 4096,

@@ -103,9 +103,6 @@ typedef struct cdht_msg {
   uint64_t key;      /* KEYS_OFFER: the giver hands over keys after this one */
   uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
-  uint16_t file;     /* not on the wire: the node's four-digit file number of |name|, which the node
-                      * sets after decoding and turns into |name| before encoding (until the node
-                      * keeps any name, issue 10 §4) */
 } cdht_msg;
 
 /* Encodes |m| into |dst| (capacity |cap| bytes, borrowed).  Returns the length written, or
@@ -136,5 +133,16 @@ int cdht_name_set(cdht_name *n, const void *s, size_t len);
 
 /* Returns whether |a| and |b| are the same name. */
 bool cdht_name_eq(const cdht_name *a, const cdht_name *b);
+
+/* Orders names: by their bytes, a prefix first.  Returns <0, 0 or >0, as memcmp.  Four-digit
+ * names sort as their numbers. */
+int cdht_name_cmp(const cdht_name *a, const cdht_name *b);
+
+/* The classic names (docs/protocol.md §1): four decimal digits.  Returns the number 0..9999 of
+ * |n|, or -1 if |n| is not four digits. */
+int cdht_name_number(const cdht_name *n);
+
+/* Sets |n| to the four digits of |number| (0..9999, taken mod 10000): 42 -> "0042". */
+void cdht_name_of_number(cdht_name *n, unsigned number);
 
 #endif
