@@ -101,6 +101,9 @@ static int far_socket(int type, struct sockaddr_in *addr) {
 static int tcp_connect(const struct sockaddr_in *to) {
   int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) die("socket tcp");
+  /* Bound to the near address (between hosts: the near host's); its port is chosen at
+   * connect, per destination, or 10,000 hops in TIME_WAIT would use up the ephemeral range. */
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
   struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr = near_ip };
   if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0) die("bind tcp");
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -187,6 +187,15 @@ static socklen_t own_source(cdht_net *net, uint8_t family, struct sockaddr_stora
   return to_sockaddr(&a, ss);
 }
 
+/* Binding before connect must not pick the port itself: bind(port 0) needs a port free for
+ * every destination, so connections in TIME_WAIT would use up the ephemeral range after tens of
+ * thousands of them; with IP_BIND_ADDRESS_NO_PORT the port is chosen at connect, per
+ * destination, as without a bind (Linux 4.2; both families). */
+static void bind_no_port(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+}
+
 /* The UDP socket of |family|, or NULL when the peer has no address of it. */
 static uv_udp_t *udp_for(cdht_net *net, uint8_t family) {
   const cdht_config *cfg = cdht_node_config(net->node);
@@ -370,7 +379,10 @@ static void send_tcp(cdht_net *net, const cdht_output *o) {
     c->link.outbound = true;
     link_add(net, &c->link);
     net->outbound++;
-    uv_tcp_init(net->loop, &c->tcp);
+    /* The socket now, not at bind: it must not pick its port at bind (bind_no_port). */
+    uv_tcp_init_ex(net->loop, &c->tcp, o->to.addr.family == CDHT_AF_INET6 ? AF_INET6 : AF_INET);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) bind_no_port(fd);
     uv_timer_init(net->loop, &c->timer);
     c->open_handles = 2;
     c->timer.data = c->tcp.data = c;
@@ -561,6 +573,7 @@ static int file_start(out_file *f, char *err, size_t errlen) {
   }
   struct sockaddr_storage sa, src;
   socklen_t salen = to_sockaddr(&f->to.addr, &sa), srclen = own_source(net, f->to.addr.family, &src);
+  bind_no_port(f->sock);
   int rc = srclen && bind(f->sock, (const struct sockaddr *)&src, srclen) < 0 ? -1
          : connect(f->sock, (const struct sockaddr *)&sa, salen);
   if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(net->loop, &f->poll, f->sock) < 0) {
