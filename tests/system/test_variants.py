@@ -292,13 +292,16 @@ def test_2020_canonical_scenario_line_by_line(peers):
 
 def test_2020_small_ring_init_and_join(peers):
     """The forms on a ring of two, and the joiner's lines."""
-    # Stabilization off in the ring: its round (every 3 s) could give 4 its new second successor
-    # before 2's SUCC_CHANGE is confirmed, and print the successor lines ahead of "Successor
-    # Change request received" (both orders are the protocol's; the test is about the join's lines).
+    # Stabilization off in the ring, so that the join's own messages are what changes 4: its round
+    # (every 3 s) could give 4 its new second successor before 2's SUCC_CHANGE is confirmed, and
+    # print the successor lines ahead of "Successor Change request received" (both orders are the
+    # protocol's).  And 2 must have heard 4's ping before the join: it tells its first predecessor
+    # of the joiner only if it knows one (else stabilization would tell 4, later).
     ring_opts = FAST_2020 + ["--stabilize-interval", "0"]
     a = peers.start(None, None, None, options=ring_opts, args=["init", "2", "4", "2", INTERVAL])
     b = peers.start(None, None, None, options=ring_opts, args=["init", "4", "2", "4", INTERVAL])
     a.wait_line("Ping response received from Peer 4")
+    a.wait_line("Ping request message received from Peer 4")
     a.wait_line("Ping requests sent to Peer 4")
     c = peers.start(None, None, None, options=FAST_2020, args=["join", "3", "2", INTERVAL])
     c.expect_events(["Join request has been accepted"] + succ_2020(4, 2, joiner=True))
