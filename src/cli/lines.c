@@ -83,6 +83,8 @@ enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not pee
   X(KEYS_RECEIVED, STDOUT, "keys_received", J_COUNT, "%u files received from peer %s.\n", n, p)                \
   /* Only the 2020 form prints a ping round (CDHT_LINES_2020). */                                             \
   X(PINGS_SENT, SILENT, "pings_sent", J_SUCC, "%s", "")                                                        \
+  /* A change past the first two successors: status shows the list, stdout stays classic. */                \
+  X(SUCC_LIST, SILENT, "successor_list", J_COUNT, "%s", "")                                                   \
   /* Actions for the I/O layer, and the end; not lines. */                                                    \
   X(STORE_UPLOAD, SILENT, "store_upload", J_FILE, "%s", "")                                                    \
   X(HANDOVER, SILENT, "handover", 0, "%s", "")                                                                 \

@@ -35,6 +35,7 @@ void cdht_config_default(cdht_config *cfg) {
   cfg->stabilize_ms = 3000;
   cfg->transfer_timeout_ms = 600000;
   cfg->max_names = CDHT_NAMES_MAX;
+  cfg->successors = 2;
 }
 
 /* A record usable as a successor at start: a peer of our ring, on the classic forms at its
@@ -71,6 +72,7 @@ int cdht_config_check(const cdht_config *c) {
   if (c->ping_timeout_ms > (uint64_t)c->ping_interval_ms * (CDHT_FD_WINDOW - 1)) return CDHT_ERR_INVAL;
   if (c->requery_ms == 0 || c->request_timeout_ms == 0 || c->leave_timeout_ms == 0)
     return CDHT_ERR_INVAL;
+  if (c->successors < 2 || c->successors > CDHT_SUCC_MAX) return CDHT_ERR_INVAL;
   return 0;
 }
 
@@ -441,6 +443,19 @@ const cdht_config *cdht_node_config(const cdht_node *n) { return &n->cfg; }
 cdht_peer cdht_node_successor(const cdht_node *n, int i) {
   assert(i == 0 || i == 1);
   return n->succ.id[i];
+}
+
+size_t cdht_node_successor_list(const cdht_node *n, cdht_peer *out, size_t cap) {
+  size_t k = 0;
+  for (int i = 0; i < 2; i++)
+    if (k < cap) out[k++] = n->succ.id[i];
+  return 2;
+}
+
+cdht_peer cdht_node_finger(const cdht_node *n, unsigned i) {
+  (void)n;
+  (void)i;
+  return cdht_peer_none(); /* no finger table yet */
 }
 
 cdht_peer cdht_node_predecessor(const cdht_node *n, int i) {

@@ -21,6 +21,7 @@
 #define CDHT_NEVER UINT64_MAX /* "no deadline" */
 #define CDHT_NAMES_MAX 100000 /* default bound of the names a node holds (cfg.max_names) */
 #define CDHT_MAX_PENDING 32   /* file requests a node may have in flight at once */
+#define CDHT_SUCC_MAX 32      /* the longest successor list (cfg.successors): one wire list (CDHT_LIST_MAX) */
 /* The queues are drained after every input, so each holds what one input can cause:
  *  - per pending request (CDHT_MAX_PENDING), at most 2 outputs and 2 events.  One input changes
  *    the first successor at most twice (a timer or an unreachable witness judges both slots
@@ -46,6 +47,12 @@ typedef struct cdht_config {
   cdht_addr alt;                /* and its address of the other family, if it has one (else family NONE):
                                  * a peer that speaks both reaches peers of either (§1) */
   cdht_peer succ[2];            /* first and second successor at start (our own record: alone) */
+  uint8_t successors;           /* R, the successor list's length, 2..CDHT_SUCC_MAX (default 2, the classic
+                                 * two): the first two are pinged and watched, the rest learned through
+                                 * stabilization and taken up at once when one before them dies */
+  bool fingers;                 /* route by a finger table (default false: the classic forms pass every
+                                 * request to the first successor, as their lines say) */
+  uint32_t fix_fingers_ms;      /* with fingers: one finger refreshed this often (0: every stabilize_ms) */
   uint8_t bits;                 /* the ring has 2^bits ids, 1..64 (default 8: the classic 0..255) */
   uint8_t keys;                 /* a name's key: CDHT_KEYS_NUMBERS (default) or CDHT_KEYS_BLAKE2B (§1) */
   bool classic;                 /* the classic forms (default): peer i is at host:base_port+i, and a record
@@ -149,6 +156,8 @@ typedef enum cdht_event_kind {
   CDHT_EV_KEYS_RECEIVED,   /* peer, seq = count: |peer| handed us its files */
   CDHT_EV_PINGS_SENT,      /* succ[0], succ[1]: a ping round went to these (no peer: no second);
                               only with cfg.round_events */
+  CDHT_EV_SUCC_LIST,       /* seq = entries: the successor list changed past its first two entries
+                              (cdht_node_successor_list has it); no line, as the classic output promises */
   CDHT_EV_COUNT
 } cdht_event_kind;
 
@@ -168,6 +177,12 @@ typedef struct cdht_event {
   uint32_t seq;       /* REQUEST_SENT / _FAILED, STORE_ACCEPTED / _UPLOAD / _FAILED, RESPONSE_SENT / _RECEIVED:
                          the request's id; HANDOVER: the handover's id */
   uint64_t token;     /* RESPONSE_SENT / _RECEIVED, STORE_ACCEPTED / _UPLOAD, HANDOVER: the token its content carries */
+  uint16_t hops;      /* RESPONSE_RECEIVED, STORE_UPLOAD (from a peer): messages the request took to reach the
+                         responsible peer; FILE_HERE, STORE_ACCEPTED, RESPONSE_SENT: how many reached us;
+                         REQUEST_FORWARDED, STORE_FORWARDED: messages so far, this one included (0 where
+                         a request was answered or accepted where it was made) */
+  bool finger;        /* REQUEST_FORWARDED, STORE_FORWARDED, JOIN_FORWARDED, REQUEST_SENT: the next hop |peer| is not our
+                         first successor (a finger or a later entry of the successor list) */
   cdht_name name;     /* the kinds marked "name": the file's name, valid under the ring's rule (§1) */
 } cdht_event;
 
@@ -218,6 +233,9 @@ typedef struct cdht_stats {
   uint64_t requests_handled;  /* file requests received */
   uint64_t unroutable;        /* messages not sent: to a peer of an address family we have no address of */
   uint64_t names_refused;     /* names not marked held: cfg.max_names were held already */
+  uint64_t answers;           /* our requests answered by the ring (a response received) */
+  uint64_t answer_hops;       /* ... and the messages they took in all (status: the mean) */
+  uint64_t finger_lookups;    /* finger refreshes sent */
   uint64_t dropped[CDHT_DROP_COUNT]; /* inputs dropped, by reason */
 } cdht_stats;
 
@@ -326,6 +344,12 @@ int cdht_node_next_event(cdht_node *node, cdht_event *ev);
 const cdht_config *cdht_node_config(const cdht_node *node);
 cdht_peer cdht_node_successor(const cdht_node *node, int i);   /* i is 0 or 1 (asserted); no peer if pending */
 cdht_peer cdht_node_predecessor(const cdht_node *node, int i); /* i is 0 or 1 (asserted); no peer if unknown */
+/* Copies our successor list, first successor first, into |out| (at most |cap| entries) and
+ * returns how many entries it has (pending entries are "no peer"; at most cfg.successors). */
+size_t cdht_node_successor_list(const cdht_node *node, cdht_peer *out, size_t cap);
+/* Finger |i| (0..bits−1): the peer last found responsible for self + 2^i; no peer if unknown or
+ * fingers are off. */
+cdht_peer cdht_node_finger(const cdht_node *node, unsigned i);
 /* The ring's mask, 2^bits − 1. */
 uint64_t cdht_node_mask(const cdht_node *node);
 /* Whether |name| (borrowed) is a name under the ring's rule (§1): CDHT_KEYS_NUMBERS, four
