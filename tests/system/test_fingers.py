@@ -165,8 +165,8 @@ def fingers_are(procs, ids):
             got = finger_table(status(procs[p]))
             want = {i: responsible_key(ids, (p + (1 << i)) & MASK) for i in range(64)}
             if got != want:
-                wrong = {i: (got.get(i), want[i]) for i in range(64) if got.get(i) != want[i]}
-                return f"peer {p}: fingers (got, want) {wrong}"
+                wrong = [(i, got.get(i), want[i]) for i in range(64) if got.get(i) != want[i]]
+                return f"peer {p}: {len(wrong)} fingers wrong, e.g. (i, got, want) {wrong[:3]}"
         return None
     return check
 
