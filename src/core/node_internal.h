@@ -15,11 +15,13 @@
 #include "node.h"
 #include "ratelim.h"
 
+#include "fingers.h"
 #include "handover.h"
 #include "join.h"
 #include "leave.h"
 #include "lookup.h"
 #include "repair.h"
+#include "route.h"
 #include "stabilize.h"
 #include "store.h"
 #include "succ.h"
@@ -52,6 +54,7 @@ struct cdht_node {
   cdht_leave leave;            /* our quit, and our successors' (leave.c) */
   cdht_join join;              /* our join, and the joiners we meet (join.c) */
   cdht_stabilize stabilize;    /* stabilization (stabilize.c) */
+  cdht_fingers fingers;        /* the finger table (fingers.c) */
 
   cdht_ratelim udp_limit;      /* per-source datagram budget (§2) */
   cdht_stats stats;
