@@ -90,7 +90,7 @@ def test_a_list_of_four_survives_three_adjacent_kills_with_the_classic_lines(pee
     for p, peer in ring.items():
         assert [l for l in peer.events() if "successor" in l] == [], f"peer {p}: {peer.events()}"
 
-    dead = [10, 12, 15]  # adjacent; 8 watches 10 and 12, 5 watches 8 and 10
+    dead = [10, 12, 15]  # adjacent; 8 pings 10 and 12, 5 pings 8 and 10
     live = [p for p in RING if p not in dead]
     marks = {p: peer.out.mark() for p, peer in ring.items()}
     for p in dead:  # at the same instant, as near as signals go
@@ -101,7 +101,8 @@ def test_a_list_of_four_survives_three_adjacent_kills_with_the_classic_lines(pee
     pred, pred2 = 8, 5
     ring[pred].wait_line("Peer 10 is no longer alive.", 15, marks[pred])
     ring[pred].wait_line("Peer 12 is no longer alive.", 15, marks[pred])
-    ring[pred2].wait_line("Peer 10 is no longer alive.", 15, marks[pred2])
+    # (5 may hear of 10's death from 8 by stabilization before its own pings miss, and then takes
+    # 8's new successor without a "no longer alive" line of its own.)
     live_ring = {p: ring[p] for p in live}
     h.eventually(neighbours_are(live_ring, live), 30, "the ring to close over 10, 12 and 15")
     # The lines end with the classic pair naming the right live peers, at the predecessor and at
@@ -226,17 +227,22 @@ def test_fingers_route_in_log_n_hops_on_32_hosts(hosts, peers, tmp_path):
         want = f"requests answered: {len(hops)}, mean hops {mean}; finger refreshes: "
         line = next(l for l in status(procs[r]).splitlines() if l.startswith("requests answered:"))
         assert line.startswith(want) and int(line[len(want):]) > 0, (line, want)
-    # Hops skipped ahead through fingers and said so, naming live peers; the JSON agrees.
-    skipped = [(p, l) for p in ids for l in procs[p].out.since()
-               if l.startswith("File request message has been forwarded to peer ")
-               or l.startswith("File request message for finger-")]
-    named = [int(re.search(r"to peer (\d+)\.$", l).group(1)) for _, l in skipped if "to peer" in l]
-    assert named and set(named) <= set(ids), skipped[:5]
+    # Hops skipped ahead through fingers and said so, naming live peers, at the requesters and at
+    # peers on the way; the JSON agrees line for line (read through pipes: a line may lag).
     fingered = [e for p in ids for e in events_of(procs[p].dir / "events.jsonl")
                 if e["event"] in ("request_forwarded", "request_sent") and e["finger"]]
-    assert len(fingered) == len(named), (len(fingered), len(named))
-    for e in fingered:
-        assert e["peer"] in ids
+    assert {e["peer"] for e in fingered} <= set(ids)
+
+    def said():
+        sent = [l for p in ids for l in procs[p].out.since()
+                if re.fullmatch(r"File request message for finger-\d+\.txt has been sent to peer \d+\.", l)]
+        passed = [l for p in ids for l in procs[p].out.since()
+                  if re.fullmatch(r"File request message has been forwarded to peer \d+\.", l)]
+        named = {int(re.search(r"to peer (\d+)\.$", l).group(1)) for l in sent + passed}
+        if not sent or not passed or len(sent) + len(passed) != len(fingered) or not named <= set(ids):
+            return f"{len(sent)} sent and {len(passed)} forwarded to a finger, {len(fingered)} in the events"
+        return None
+    h.eventually(said, 10, "the finger lines")
 
 
 # ---- bad values ------------------------------------------------------------------------------------
