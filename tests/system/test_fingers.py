@@ -197,8 +197,24 @@ def test_fingers_route_in_log_n_hops_on_32_hosts(hosts, peers, tmp_path):
     ids = sorted(procs)
     h.eventually(neighbours_are(procs, ids), 40, "the ring of 32 hosts to settle")
     h.eventually(fingers_are(procs, ids), 40, "every peer's 64 fingers")
-    report = status(procs[ids[0]])
-    assert re.search(r"^successor list \(8 of 8\): ", report, re.M), report  # --listen's default
+
+    # --listen's default list of 8: the next 8 peers at their hosts' addresses, everywhere; and the
+    # list as --events saw it change, whole.
+    addr = {p: procs[p].proc.args[procs[p].proc.args.index("--listen") + 1] for p in ids}
+
+    def lists_of_8():
+        for p in ids:
+            want = "successor list (8 of 8): " + ", ".join(f"{q} {addr[q]}" for q in next_ids(ids, p, 8))
+            got = list_line(status(procs[p]))
+            if got != want:
+                return f"{got!r}, want {want!r}"
+        return None
+    h.eventually(lists_of_8, 20, "every peer's list of 8")
+    for p in ids:
+        rows = [e for e in events_of(procs[p].dir / "events.jsonl") if e["event"] == "successor_list"]
+        assert rows, p
+        for e in rows:
+            assert e["self"] == p and e["count"] == len(e["list"]) <= 8 and set(e["list"]) <= set(ids) | {None}, e
 
     # Many names from several peers; each answered by its responsible peer within log2(N) + 2.
     bound = math.log2(HOSTS) + 2
