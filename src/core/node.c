@@ -151,8 +151,24 @@ static bool outbuf_room(cdht_node *n, size_t need) {
   return true;
 }
 
+/* Doubles the output queue (from 4, up to CDHT_OUTQ_CAP), as evq_grow does for events: an idle
+ * peer queues two pings at a time, and a simulated ring holds a million nodes. */
+static bool outq_grow(cdht_node *n) {
+  if (n->out_cap == CDHT_OUTQ_CAP) return false;
+  size_t cap = n->out_cap ? n->out_cap * 2 : 4;
+  if (cap > CDHT_OUTQ_CAP) cap = CDHT_OUTQ_CAP;
+  cdht_queued *q = n->mem.alloc(n->mem.ctx, cap * sizeof *q);
+  if (!q) return false;
+  for (size_t i = 0; i < n->out_count; i++) q[i] = n->outq[(n->out_head + i) % n->out_cap];
+  if (n->outq) n->mem.free(n->mem.ctx, n->outq);
+  n->outq = q;
+  n->out_cap = cap;
+  n->out_head = 0;
+  return true;
+}
+
 void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m) {
-  if (n->out_count == CDHT_OUTQ_CAP) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
+  if (n->out_count == n->out_cap && !outq_grow(n)) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
   /* We speak to a peer from our address of its family: that is where its answer goes, and
    * what its spoofing check compares with the datagram's source (§2). */
   cdht_addr from = to.addr.family == n->cfg.addr.family ? n->cfg.addr
@@ -165,7 +181,7 @@ void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m) {
   if (len < 0) { n->stats.unroutable++; return; } /* cannot happen: every message fits (tested) */
   if (!outbuf_room(n, (size_t)len)) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
   memcpy(n->outbuf + n->outbuf_len, tmp, (size_t)len);
-  cdht_queued *o = &n->outq[(n->out_head + n->out_count) % CDHT_OUTQ_CAP];
+  cdht_queued *o = &n->outq[(n->out_head + n->out_count) % n->out_cap];
   *o = (cdht_queued){ .transport = t, .to = to, .off = n->outbuf_len, .len = (size_t)len };
   n->outbuf_len += (size_t)len;
   n->out_count++;
@@ -404,7 +420,7 @@ int cdht_node_next_output(cdht_node *n, cdht_output *out) {
   out->to = q->to;
   out->len = q->len;
   memcpy(out->buf, n->outbuf + q->off, q->len);
-  n->out_head = (n->out_head + 1) % CDHT_OUTQ_CAP;
+  n->out_head = (n->out_head + 1) % n->out_cap;
   if (--n->out_count == 0) n->outbuf_len = 0;
   return 1;
 }
@@ -457,6 +473,7 @@ void cdht_node_del(cdht_node *n) {
   cdht_lookup_clear(n);
   cdht_fingers_clear(n);
   if (n->evq) n->mem.free(n->mem.ctx, n->evq);
+  if (n->outq) n->mem.free(n->mem.ctx, n->outq);
   if (n->outbuf) n->mem.free(n->mem.ctx, n->outbuf);
   n->mem.free(n->mem.ctx, n);
 }

@@ -58,8 +58,8 @@ struct cdht_node {
 
   cdht_ratelim udp_limit;      /* per-source datagram budget (§2) */
   cdht_stats stats;
-  cdht_queued outq[CDHT_OUTQ_CAP];
-  size_t out_head, out_count;
+  cdht_queued *outq;           /* the queued outputs: grown on demand up to CDHT_OUTQ_CAP (node.h), like evq */
+  size_t out_head, out_count, out_cap;
   uint8_t *outbuf;             /* the queued messages' bytes: grown on demand, emptied with the queue */
   size_t outbuf_len, outbuf_cap;
   cdht_event *evq;             /* the queued events: grown on demand up to CDHT_EVQ_CAP (node.h) */
