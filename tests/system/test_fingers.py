@@ -1,7 +1,7 @@
 """Successor lists and fingers (issue 11), driven the way a person would: a classic ring with
-`--successors 4` survives three adjacent peers killed at once and keeps its classic lines; 32
-peers on separate hosts route through fingers in at most log2(N) + 2 hops; bad values of the new
-options are usage errors."""
+`--successors 4` survives three adjacent peers killed at once and keeps its classic lines; a
+classic ring with `--fingers` names each hop it skips; 32 peers on separate hosts route through
+fingers in at most log2(N) + 2 hops; bad values of the new options are usage errors."""
 import json
 import math
 import os
