@@ -201,9 +201,8 @@ FINGER_OPTS = h.FAST + ["--stabilize-interval", "0.25", "--fix-fingers-interval"
 
 def mine_or(p, owner, got):
     """The finger wanted where the responsible peer is |owner|: a point a peer is responsible for
-    itself needs no finger, and the core never looks itself up, so there it shows "?" (None); a
-    core that records itself there passes too."""
-    return got if owner == p and got in (None, p) else owner
+    itself is recorded as itself (read off its first predecessor, no lookup)."""
+    return owner
 
 
 def finger_table(report):
