@@ -33,6 +33,11 @@ void cdht_fingers_forget(cdht_node *n, cdht_peer p) {
     if (cdht_known(n->fingers.f[i]) && cdht_same(n->fingers.f[i], p)) n->fingers.f[i] = cdht_peer_none();
 }
 
+void cdht_fingers_forget_record(cdht_node *n, cdht_peer p) {
+  for (unsigned i = 0; i < n->fingers.count; i++)
+    if (cdht_known(n->fingers.f[i]) && cdht_exact(n->fingers.f[i], p)) n->fingers.f[i] = cdht_peer_none();
+}
+
 /* Refreshes fingers from fingers.next on: those whose point our successor list covers are read
  * off it; the first that lies beyond it is looked up, and the round waits for that answer. */
 static void refresh(cdht_node *n, uint64_t now) {

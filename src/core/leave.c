@@ -115,7 +115,7 @@ void cdht_leave_start(cdht_node *n, uint64_t now) {
 
 static void leave_target_gone(cdht_node *n, cdht_peer peer) {
   for (int i = 0; i < 2; i++) {
-    if (n->leave.confirm[i].waiting && cdht_same(n->leave.confirm[i].peer, peer)) {
+    if (n->leave.confirm[i].waiting && cdht_exact(n->leave.confirm[i].peer, peer)) { /* the record we told */
       n->leave.confirm[i].waiting = false;
       cdht_node_emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, peer, NULL);
     }

@@ -43,6 +43,9 @@ void cdht_lookup_on_new_first(cdht_node *n, uint64_t now, cdht_peer a) {
       emit_own_here(n, &r->name);
       continue;
     }
+    /* One whose time is up fails in the timer's pass (lookup_on_timer, at once): resent too, by
+     * each of two deaths in one call, it would cost 3 events, past what node.h bounds. */
+    if (now >= r->deadline_ms) continue;
     r->retry_ms = now + n->cfg.request_timeout_ms / 2;
     resend(n, r);
   }
@@ -125,7 +128,7 @@ void cdht_lookup_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
     return;
   for (size_t i = 0; n->lookup.reqs && i < CDHT_MAX_PENDING; i++) {
     cdht_pending_req *r = &n->lookup.reqs[i];
-    if (r->used && !r->accepted && cdht_exact(r->to, peer)) resend(n, r);
+    if (r->used && !r->accepted && now < r->deadline_ms && cdht_exact(r->to, peer)) resend(n, r);
   }
   for (size_t i = 0; n->lookup.fwd && i < CDHT_FWD_LOG; i++) {
     cdht_fwd *f = &n->lookup.fwd[i];

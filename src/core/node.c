@@ -116,6 +116,14 @@ void cdht_node_emit(cdht_node *n, cdht_event ev) {
   n->evq[(n->ev_head + n->ev_count++) % n->ev_cap] = ev;
 }
 
+void cdht_node_emit_once(cdht_node *n, cdht_event ev) {
+  for (size_t i = 0; i < n->ev_count; i++) {
+    cdht_event *q = &n->evq[(n->ev_head + i) % n->ev_cap];
+    if (q->kind == ev.kind) { *q = ev; return; }
+  }
+  cdht_node_emit(n, ev);
+}
+
 void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, const cdht_name *name) {
   cdht_event ev = { .kind = kind, .peer = peer };
   if (name) ev.name = *name;
@@ -357,9 +365,11 @@ int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
         cdht_repair_successor_dead(n, now, i);
         break;
       }
+    /* That very record only (succ_forget): the id of a peer is logged gone only when the record
+     * we hold of it refused. */
     if (cdht_succ_forget(n, peer)) cdht_succ_log_gone(n, peer.id, now);
   }
-  cdht_fingers_forget(n, peer);
+  cdht_fingers_forget_record(n, peer);
   cdht_lookup_on_unreachable(n, now, peer); /* what went to it goes by the next best route */
   return 0;
 }

@@ -74,6 +74,9 @@ void cdht_node_drop(cdht_node *n, cdht_drop why);
 /* Queues |ev|; a full queue drops it (counted as CDHT_DROP_QUEUE; the bound in node.h says why
  * it never is). */
 void cdht_node_emit(cdht_node *n, cdht_event ev);
+/* Queues |ev| unless an event of its kind is queued already, which it then replaces: for events
+ * that only say "read the state again" (CDHT_EV_SUCC_LIST), once per input is enough. */
+void cdht_node_emit_once(cdht_node *n, cdht_event ev);
 void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, const cdht_name *name);
 
 /* Encodes |m| from us (sets m->from: our record of |to|'s address family) and queues it for

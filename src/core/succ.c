@@ -60,7 +60,7 @@ static void set_more(cdht_node *n, const cdht_peer *list, size_t k) {
   for (size_t i = 0; i < k; i++) n->succ.more[i] = list[i];
   n->succ.nmore = (uint8_t)k;
   cdht_event ev = { .kind = CDHT_EV_SUCC_LIST, .seq = (uint32_t)(2 + k) };
-  cdht_node_emit(n, ev);
+  cdht_node_emit_once(n, ev); /* one per input: the list is read after it, and deaths change it twice each */
 }
 
 /* Keeps of |list| (|k| entries) what may follow |last| in our list: further round the ring each
@@ -99,7 +99,7 @@ bool cdht_succ_forget(cdht_node *n, cdht_peer p) {
   cdht_peer keep[CDHT_SUCC_MAX];
   size_t m = 0;
   for (size_t i = 0; i < n->succ.nmore; i++)
-    if (!cdht_same(n->succ.more[i], p)) keep[m++] = n->succ.more[i];
+    if (!cdht_exact(n->succ.more[i], p)) keep[m++] = n->succ.more[i];
   if (m == n->succ.nmore) return false;
   set_more(n, keep, m);
   return true;

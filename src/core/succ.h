@@ -41,8 +41,9 @@ void cdht_succ_take(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b, cdht_p
 void cdht_succ_learn(cdht_node *n, uint64_t now, const cdht_peer *list, size_t k);
 /* The first entry past our first two that we do not know to be gone, or no peer. */
 cdht_peer cdht_succ_next_live(const cdht_node *n, uint64_t now);
-/* Forgets |p| wherever it is in the list past the first two (it did not answer).  Returns
- * whether it was there. */
+/* Forgets the record |p| (id and address) wherever it is in the list past the first two (it
+ * refused a connection).  Only that very record: a refusal at an address someone named with a
+ * list entry's id says nothing of the peer at its own address.  Returns whether it was there. */
 bool cdht_succ_forget(cdht_node *n, cdht_peer p);
 /* Copies the whole list (the first two, then the rest) into |out|; returns its length. */
 size_t cdht_succ_list(const cdht_node *n, cdht_peer *out);

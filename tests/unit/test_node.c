@@ -3639,6 +3639,136 @@ static void test_node_fingers_route_in_log_hops(void **state) {
   net_del(w);
 }
 
+/* The 16-peer, 64-bit ring of test_node_fingers_route_in_log_hops, lists of 4 and fingers, built. */
+static net *finger_ring_new(cdht_id *ids) {
+  net *w = net_new();
+  for (size_t i = 0; i < 16; i++) ids[i] = (UINT64_C(0x9e3779b97f4a7c15) * (i + 1)) | 1;
+  for (size_t i = 1; i < 16; i++)
+    for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+      cdht_id x = ids[j];
+      ids[j] = ids[j - 1];
+      ids[j - 1] = x;
+    }
+  for (size_t i = 0; i < 16; i++) {
+    size_t a = (i + 1) % 16, b = (i + 2) % 16;
+    cdht_config c = v2_cfg(ids[i], (unsigned)(i + 1), V4(ids[a], (unsigned)(a + 1)), V4(ids[b], (unsigned)(b + 1)));
+    c.keys = CDHT_KEYS_BLAKE2B;
+    c.successors = 4;
+    c.fingers = true;
+    c.stabilize_ms = 1000;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 60000);
+  net_check_ring(w);
+  net_check_lists(w, 4);
+  return w;
+}
+
+/* A stranger names, as the origin of a request flagged final, a record with the id of one of our
+ * list entries or fingers but an address of its own host that refuses connections.  Our answer
+ * is refused: that says the record at that address is gone, not the peer with that id at its
+ * own address.  Our list entries and fingers stay (an outsider must not be able to strip them,
+ * one refused connection each, and keep their ids in the log of the dead). */
+static void test_node_a_refused_answer_to_a_made_up_record_forgets_no_real_peer(void **state) {
+  (void)state;
+  cdht_id ids[16];
+  net *w = finger_ring_new(ids);
+  peer *a = NP(w, ids[0]);
+  cdht_node *n = a->n;
+  cdht_peer before[CDHT_SUCC_MAX], fbefore[64];
+  size_t k = cdht_node_successor_list(n, before, CDHT_SUCC_MAX);
+  assert_int_equal(k, 4);
+  for (unsigned i = 0; i < 64; i++) fbefore[i] = cdht_node_finger(n, i);
+  cdht_peer stranger = V4(12345, 99);
+  cdht_addr src = v4addr(99, 40001);
+  cdht_id targets[4] = { before[2].id, before[3].id, cdht_node_finger(n, 63).id, cdht_node_finger(n, 62).id };
+  for (size_t t = 0; t < 4; t++) {
+    for (int kind = 0; kind < 2; kind++) {
+      cdht_msg m = kind == 0 ? (cdht_msg){ .type = CDHT_MSG_FIND_REQ, .origin = V4(targets[t], 99), .seq = 7,
+                                           .key = ids[0], .flags = CDHT_REQ_FINAL }
+                             : (cdht_msg){ .type = CDHT_MSG_FILE_REQ, .origin = V4(targets[t], 99), .seq = 7,
+                                           .name = NM4(1), .flags = CDHT_REQ_FINAL };
+      assert_int_equal(deliver_from(n, w->now, CDHT_TCP, stranger, src, m), 0);
+      cdht_output o;
+      size_t refused = 0;
+      while (cdht_node_next_output(n, &o)) /* the stranger's host refuses every connection */
+        if (o.transport == CDHT_TCP && cdht_addr_same_host(&o.to.addr, &src)) {
+          assert_int_equal(cdht_node_on_unreachable(n, w->now, o.to), 0);
+          refused++;
+        }
+      assert_int_equal(refused, 1);
+      net_collect(w, a);
+    }
+  }
+  cdht_peer after[CDHT_SUCC_MAX];
+  assert_int_equal(cdht_node_successor_list(n, after, CDHT_SUCC_MAX), k);
+  for (size_t i = 0; i < k; i++) assert_true(cdht_peer_eq(&after[i], &before[i]));
+  for (unsigned i = 0; i < 64; i++) {
+    cdht_peer f = cdht_node_finger(n, i);
+    assert_true(cdht_peer_eq(&f, &fbefore[i]));
+  }
+  /* Nor are they taken for dead: stabilization keeps the list whole. */
+  net_advance(w, 5000);
+  net_check_lists(w, 4);
+  net_del(w);
+}
+
+/* With a successor list, both successors declared dead in one timer call each move every request
+ * on (2 outputs and 2 events each, as node.h bounds it).  A request whose deadline is that very
+ * call fails there: it must not be resent twice as well, or the events no longer fit the queue
+ * and some failures are never said. */
+static uint64_t list_node_until_deaths(uint64_t ask_at, cdht_event *ev, size_t *nev, cdht_node **out) {
+  uint64_t now = 0;
+  cdht_config c = make_cfg(8, 10, 12);
+  c.classic_detector = true; /* both successors miss the same pings and die in the same call */
+  c.successors = 5;
+  c.stabilize_ms = 3000;
+  c.request_timeout_ms = 4000;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent rest[OUT_CAP];
+  for (;; now += 50) {
+    assert_true(now < 60000);
+    if (now == ask_at)
+      for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 20 + f), 0);
+    timer(n, now);
+    if (now < 5000) { /* both answer until 5 s, and 10 tells its list */
+      size_t r = answer_pings(n, now, rest, OUT_CAP);
+      for (size_t i = 0; i < r; i++)
+        if (rest[i].m.type == CDHT_MSG_STAB_QUERY) {
+          cdht_msg rep = { .type = CDHT_MSG_STAB_REPLY, .seq = rest[i].m.seq, .age_ms = CDHT_AGE_NEVER, .nsucc = 4,
+                           .succ = { P(12), P(15), P(20), P(30) } };
+          assert_int_equal(deliver(n, now, CDHT_TCP, 10, rep), 0);
+        }
+      drain_out(n, rest, OUT_CAP);
+    } else {
+      drain_out(n, rest, OUT_CAP);
+    }
+    *nev = drain_ev(n, ev, EV_CAP);
+    if (ev_count(ev, *nev, CDHT_EV_PEER_DEAD) > 0) break;
+  }
+  *out = n;
+  return now;
+}
+
+static void test_node_list_deaths_and_deadlines_fit_the_queues(void **state) {
+  (void)state;
+  cdht_event ev[EV_CAP];
+  size_t k = 0;
+  cdht_node *n = NULL;
+  uint64_t died = list_node_until_deaths(UINT64_MAX, ev, &k, &n);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_PEER_DEAD), 2);
+  assert_succ(n, 15, 20);
+  cdht_node_del(n);
+  uint64_t ask_at = died - 4000; /* every request's deadline is the call that judges both dead */
+  assert_true(ask_at > 3000 && ask_at % 50 == 0);
+  assert_int_equal(list_node_until_deaths(ask_at, ev, &k, &n), died);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_PEER_DEAD), 2);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_REQUEST_FAILED), CDHT_MAX_PENDING);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3698,6 +3828,8 @@ int main(void) {
     cmocka_unit_test(test_node_list_takes_up_entries_without_asking),
     cmocka_unit_test(test_node_list_survives_r_minus_one_adjacent_kills),
     cmocka_unit_test(test_node_fingers_route_in_log_hops),
+    cmocka_unit_test(test_node_a_refused_answer_to_a_made_up_record_forgets_no_real_peer),
+    cmocka_unit_test(test_node_list_deaths_and_deadlines_fit_the_queues),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
