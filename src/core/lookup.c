@@ -126,9 +126,14 @@ static void forward(cdht_node *n, uint64_t now, const cdht_msg *m, cdht_hop h) {
 void cdht_lookup_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   if (!n->cfg.fingers || n->state != CDHT_RUNNING || !cdht_known(n->succ.id[0]) || cdht_is_self(n, n->succ.id[0]))
     return;
+  /* A hop that is still the route after the refusal (a successor with the classic two: its pings
+   * decide, §4) is not tried again now: refused again, it would bring us back here without end.
+   * The request's retry, or the verdict on that successor, moves it. */
   for (size_t i = 0; n->lookup.reqs && i < CDHT_MAX_PENDING; i++) {
     cdht_pending_req *r = &n->lookup.reqs[i];
-    if (r->used && !r->accepted && now < r->deadline_ms && cdht_exact(r->to, peer)) resend(n, r);
+    if (r->used && !r->accepted && now < r->deadline_ms && cdht_exact(r->to, peer) &&
+        !cdht_exact(cdht_route_next(n, cdht_node_key_of(n, &r->name)).to, peer))
+      resend(n, r);
   }
   for (size_t i = 0; n->lookup.fwd && i < CDHT_FWD_LOG; i++) {
     cdht_fwd *f = &n->lookup.fwd[i];
@@ -136,8 +141,10 @@ void cdht_lookup_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
     cdht_fwd was = *f;
     f->t_ms = 0;
     if (now - was.t_ms > n->cfg.request_timeout_ms) continue; /* its requester has given up */
+    cdht_hop h = cdht_route_next(n, cdht_node_key_of(n, &was.name));
+    if (cdht_exact(h.to, peer)) continue; /* as above: its requester retries */
     cdht_msg m = { .type = (uint8_t)was.type, .origin = was.origin, .seq = was.seq, .hops = was.hops, .name = was.name };
-    forward(n, now, &m, cdht_route_next(n, cdht_node_key_of(n, &was.name)));
+    forward(n, now, &m, h);
   }
 }
 

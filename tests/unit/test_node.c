@@ -3769,6 +3769,34 @@ static void test_node_list_deaths_and_deadlines_fit_the_queues(void **state) {
   cdht_node_del(n);
 }
 
+/* Fingers with the classic two successors (cdht 1 3 4 --fingers): a refused connection to our
+ * first successor does not make it dead (pings alone decide, §4), so the next best route for a
+ * key it is responsible for is that same peer.  The request must not be sent to it again at
+ * once, refused again, and so on without end (one REQUEST_RETRIED line and one connection each
+ * time, for as long as the request lives): it waits for its retry, or for the verdict. */
+static void test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_once(void **state) {
+  (void)state;
+  net *w = net_new();
+  for (size_t i = 0; i < NCLASSIC; i++) {
+    cdht_config c = make_cfg(classic[i], classic[(i + 1) % NCLASSIC], classic[(i + 2) % NCLASSIC]);
+    c.fingers = true;
+    c.stabilize_ms = 1000;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 20000);
+  net_check_ring(w);
+  net_kill(w, 5); /* 4's first successor */
+  peer *p = NP(w, 4);
+  size_t at = p->nlog, mark = w->ntr;
+  assert_int_equal(net_cmd(w, 4, CDHT_CMD_REQUEST, 5), 0); /* key 5: 5's own, final to 5 */
+  assert_true(ev_count(p->log + at, p->nlog - at, CDHT_EV_REQUEST_RETRIED) <= 1);
+  assert_true(tr_count(w, mark, CDHT_MSG_FILE_REQ, 4, 5) <= 2);
+  /* And once 5 is found dead, the request reaches its new owner, 8. */
+  net_advance(w, DETECT_MS + 2000);
+  assert_true(log_find(p, at, CDHT_EV_RESPONSE_RECEIVED, 8, 5) >= 0);
+  net_del(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3830,6 +3858,7 @@ int main(void) {
     cmocka_unit_test(test_node_fingers_route_in_log_hops),
     cmocka_unit_test(test_node_a_refused_answer_to_a_made_up_record_forgets_no_real_peer),
     cmocka_unit_test(test_node_list_deaths_and_deadlines_fit_the_queues),
+    cmocka_unit_test(test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
