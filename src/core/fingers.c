@@ -105,8 +105,15 @@ int cdht_fingers_on_found(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }
-  n->fingers.qid = 0;
   cdht_peer x = m->from;
+  /* The responsible peer is at or past the point.  One before it (between us and the point) is
+   * not, and taking it would also hand it every later finger: the fill below counts "up to its
+   * id" the long way round.  The lookup stays open for the real answer. */
+  if (x.id != m->key && cdht_node_between(n, n->cfg.self, x.id, m->key)) {
+    cdht_node_drop(n, CDHT_DROP_BADID);
+    return CDHT_ERR_BADID;
+  }
+  n->fingers.qid = 0;
   n->fingers.f[i] = x;
   /* x is responsible for every later point up to its own id as well: those need no lookup. */
   uint64_t reach = cdht_ring_distance(m->key, x.id, n->mask);

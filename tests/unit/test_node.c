@@ -3797,6 +3797,44 @@ static void test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_on
   net_del(w);
 }
 
+/* A finger answer whose sender lies before the point it answers for cannot be the responsible
+ * peer (that one is at or past the point).  Taken, it became that finger and, since every later
+ * point lies within "up to its id" counted the long way round, every later finger too: one
+ * answer from a peer on the lookup's path (it saw the id) took over the upper half of the table. */
+static void test_node_a_finger_answer_from_before_its_point_is_refused(void **state) {
+  (void)state;
+  cdht_id ids[16];
+  net *w = finger_ring_new(ids);
+  peer *a = NP(w, ids[0]);
+  cdht_node *n = a->n;
+  cdht_peer fbefore[64];
+  for (unsigned i = 0; i < 64; i++) fbefore[i] = cdht_node_finger(n, i);
+  cdht_msg q = { 0 };
+  uint64_t t = w->now;
+  for (int guard = 0; q.type != CDHT_MSG_FIND_REQ; guard++) { /* A's own timer, until it looks a finger up */
+    assert_true(guard < 1000);
+    t = cdht_node_next_deadline(n);
+    w->now = t;
+    timer(n, t);
+    cdht_output o;
+    while (cdht_node_next_output(n, &o)) {
+      cdht_msg m = decode(&o);
+      if (m.type == CDHT_MSG_FIND_REQ) q = m;
+    }
+    net_collect(w, a);
+  }
+  assert_true(cdht_ring_distance(ids[0], q.key, UINT64_MAX) > 1);
+  cdht_id before_point = q.key - 1; /* in (self, key): not responsible for key */
+  cdht_msg resp = { .type = CDHT_MSG_FIND_RESP, .seq = q.seq, .key = q.key, .hops = 1 };
+  assert_true(deliver_from(n, t, CDHT_TCP, V4(before_point, 77), v4addr(77, 40001), resp) < 0);
+  net_collect(w, a);
+  for (unsigned i = 0; i < 64; i++) {
+    cdht_peer f = cdht_node_finger(n, i);
+    assert_true(cdht_peer_eq(&f, &fbefore[i]));
+  }
+  net_del(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3859,6 +3897,7 @@ int main(void) {
     cmocka_unit_test(test_node_a_refused_answer_to_a_made_up_record_forgets_no_real_peer),
     cmocka_unit_test(test_node_list_deaths_and_deadlines_fit_the_queues),
     cmocka_unit_test(test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_once),
+    cmocka_unit_test(test_node_a_finger_answer_from_before_its_point_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
