@@ -81,7 +81,7 @@ int cdht_fingers_on_find(cdht_node *n, uint64_t now, const cdht_msg *m) {
       found.from = n->self;
       return cdht_fingers_on_found(n, now, &found);
     }
-    cdht_msg r = { .type = CDHT_MSG_FIND_RESP, .seq = m->seq, .key = m->key, .hops = (uint16_t)(m->hops + 1) };
+    cdht_msg r = { .type = CDHT_MSG_FIND_RESP, .seq = m->seq, .key = m->key, .hops = cdht_hops_after(m->hops) };
     cdht_node_send(n, CDHT_TCP, m->origin, &r);
     return 0;
   }

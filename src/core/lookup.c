@@ -190,7 +190,7 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
     if (store) { /* the storer's content must carry this token (§9) */
       cdht_store_await(n, now, m->origin, m->seq);
       cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = m->origin, .name = m->name, .seq = m->seq,
-                        .token = cdht_node_unguessable(n), .hops = (uint16_t)(m->hops + 1) };
+                        .token = cdht_node_unguessable(n), .hops = cdht_hops_after(m->hops) };
       cdht_node_emit(n, ev);
       cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = m->seq, .name = m->name, .token = ev.token,
                        .hops = ev.hops };
@@ -198,7 +198,7 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
       return 0;
     }
     bool content = cdht_node_is_stored(n, &m->name);
-    uint16_t hops = (uint16_t)(m->hops + 1); /* the messages it took, this one included */
+    uint16_t hops = cdht_hops_after(m->hops); /* the messages it took, this one included */
     cdht_event here = { .kind = CDHT_EV_FILE_HERE, .peer = n->self, .name = m->name, .hops = hops };
     cdht_node_emit(n, here);
     cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = m->seq, .name = m->name, .hops = hops,

@@ -113,6 +113,10 @@ uint64_t cdht_node_detect_ms(const cdht_node *n);
 /* The ring key of |name| (one the ring's rule accepts: checked where it came in). */
 uint64_t cdht_node_key_of(const cdht_node *n, const cdht_name *name);
 
+/* The hop count an answer carries: one more than the request's, which any sender may have set to
+ * the largest value (it saturates rather than wrap to 0). */
+static inline uint16_t cdht_hops_after(uint16_t hops) { return hops < UINT16_MAX ? (uint16_t)(hops + 1) : UINT16_MAX; }
+
 static inline uint64_t cdht_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 #endif

@@ -3835,6 +3835,24 @@ static void test_node_a_finger_answer_from_before_its_point_is_refused(void **st
   net_del(w);
 }
 
+/* A request flagged final with the largest hop count: the answer says 65535, not 0. */
+static void test_node_hop_counts_saturate(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(8, 10, 12, now);
+  drain_all(n);
+  cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = P(1), .seq = 9, .name = NM4(3), .hops = UINT16_MAX,
+                 .flags = CDHT_REQ_FINAL };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 1, m), 0);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  int r = find_type(out, k, CDHT_MSG_FILE_RESP);
+  assert_true(r >= 0);
+  assert_int_equal(out[r].m.hops, UINT16_MAX);
+  drain_all(n);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3898,6 +3916,7 @@ int main(void) {
     cmocka_unit_test(test_node_list_deaths_and_deadlines_fit_the_queues),
     cmocka_unit_test(test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_once),
     cmocka_unit_test(test_node_a_finger_answer_from_before_its_point_is_refused),
+    cmocka_unit_test(test_node_hop_counts_saturate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
