@@ -3853,6 +3853,48 @@ static void test_node_hop_counts_saturate(void **state) {
   cdht_node_del(n);
 }
 
+/* The smallest rings with lists longer than the ring and fingers: 2^1 and 2^2 ids, every id a
+ * peer.  Lists stop at the peer itself, every finger point is someone's, and every key is
+ * answered by its owner. */
+static void test_node_tiny_rings_with_lists_and_fingers(void **state) {
+  (void)state;
+  for (uint8_t bits = 1; bits <= 2; bits++) {
+    net *w = net_new();
+    cdht_id k = (cdht_id)1 << bits;
+    for (cdht_id i = 0; i < k; i++) {
+      cdht_config c;
+      cdht_config_default(&c);
+      c.bits = bits;
+      cdht_config_classic(&c, i, (i + 1) % k, (i + 2) % k);
+      c.ping_interval_ms = INTERVAL;
+      c.ping_timeout_ms = TIMEOUT;
+      c.misses = MISSES;
+      c.stabilize_ms = 1000;
+      c.successors = 4;
+      c.fingers = true;
+      net_add_cfg(w, &c);
+    }
+    net_run_until(w, 20000);
+    net_check_ring(w);
+    if (k > 2) net_check_lists(w, 4); /* a ring of two: the second successor is the peer itself */
+    net_check_honest(w);
+    for (cdht_id i = 0; i < k; i++)
+      for (unsigned f = 0; f < bits; f++) assert_peer_id(cdht_node_finger(NP(w, i)->n, f), (i + ((cdht_id)1 << f)) % k);
+    for (uint16_t f = 0; f < 16; f++) {
+      cdht_id from = f % k, owner = cdht_node_name_key(NP(w, from)->n, NMP(f)); /* every id is a peer's */
+      peer *p = NP(w, from);
+      size_t at = p->nlog;
+      assert_int_equal(net_cmd(w, from, CDHT_CMD_REQUEST, f), 0);
+      if (owner == from) assert_true(log_find(p, at, CDHT_EV_FILE_HERE, from, f) >= 0);
+      else assert_true(log_find(p, at, CDHT_EV_RESPONSE_RECEIVED, owner, f) >= 0);
+    }
+    net_kill(w, k - 1);
+    net_advance(w, DETECT_MS + 3000);
+    net_check_ring(w);
+    net_del(w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3917,6 +3959,7 @@ int main(void) {
     cmocka_unit_test(test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_once),
     cmocka_unit_test(test_node_a_finger_answer_from_before_its_point_is_refused),
     cmocka_unit_test(test_node_hop_counts_saturate),
+    cmocka_unit_test(test_node_tiny_rings_with_lists_and_fingers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
