@@ -3895,6 +3895,59 @@ static void test_node_tiny_rings_with_lists_and_fingers(void **state) {
   }
 }
 
+/* The worst one refused connection can cause with a list and fingers (node.h): our first
+ * successor is suspect and its witness, our second, refuses the question.  That is the first
+ * death (every request resent), and the refused peer is now our first successor, so a second
+ * (every request resent again), and the 8 requests we passed to it go again by the next route. */
+static void test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(8, 10, 12);
+  c.successors = 5;
+  c.fingers = true;
+  c.stabilize_ms = 3000;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent out[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  bool asked = false;
+  size_t nout = 0, k = 0;
+  for (;; now += 50) {
+    assert_true(now < 30000);
+    if (now == 5000) {
+      for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 40 + f), 0);
+      for (uint32_t i = 0; i < 8; i++) { /* the forward log holds 8 (lookup.h); key 11: 12's, final to 12 */
+        cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = P(1), .seq = 100 + i, .name = NM4(11) };
+        assert_int_equal(deliver(n, now, CDHT_TCP, 1, m), 0);
+      }
+    }
+    timer(n, now);
+    nout = drain_out(n, out, OUT_CAP);
+    for (size_t i = 0; i < nout; i++) {
+      if (out[i].m.type == CDHT_MSG_PING && (now < 5000 || out[i].o.to.id == 12))
+        assert_int_equal(pong_from(n, now, out[i].o.to.id, out[i].m.seq), 0); /* 10 falls silent at 5 s */
+      if (out[i].m.type == CDHT_MSG_STAB_QUERY && now < 5000) {
+        cdht_msg rep = { .type = CDHT_MSG_STAB_REPLY, .seq = out[i].m.seq, .age_ms = CDHT_AGE_NEVER, .nsucc = 4,
+                         .succ = { P(12), P(15), P(20), P(30) } };
+        assert_int_equal(deliver(n, now, CDHT_TCP, 10, rep), 0);
+      }
+      asked = asked || (out[i].m.type == CDHT_MSG_WITNESS_QUERY && out[i].o.to.id == 12);
+    }
+    drain_all(n);
+    if (asked) break;
+  }
+  assert_int_equal(cdht_node_on_unreachable(n, now, P(12)), 0);
+  nout = drain_out(n, out, OUT_CAP);
+  k = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_PEER_DEAD), 2);
+  assert_succ(n, 15, 20);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_REQUEST_RETRIED), 2 * CDHT_MAX_PENDING);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_REQUEST_FORWARDED), 8);
+  assert_true(nout <= CDHT_OUTQ_CAP && k <= CDHT_EVQ_CAP);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3960,6 +4013,7 @@ int main(void) {
     cmocka_unit_test(test_node_a_finger_answer_from_before_its_point_is_refused),
     cmocka_unit_test(test_node_hop_counts_saturate),
     cmocka_unit_test(test_node_tiny_rings_with_lists_and_fingers),
+    cmocka_unit_test(test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
