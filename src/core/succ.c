@@ -69,6 +69,7 @@ static size_t keep_beyond(const cdht_node *n, uint64_t now, cdht_peer last, cons
                           cdht_peer *out) {
   uint64_t recent = now > cdht_node_detect_ms(n) ? now - cdht_node_detect_ms(n) : 0;
   uint64_t floor = cdht_known(last) ? dist(n, last) : 0;
+  if (cdht_known(n->succ.id[0]) && dist(n, n->succ.id[0]) > floor) floor = dist(n, n->succ.id[0]); /* a pair out of order */
   size_t m = 0;
   for (size_t i = 0; i < k && m < more_cap(n); i++) {
     cdht_peer e = list[i];
@@ -116,7 +117,9 @@ void cdht_succ_set(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b) {
     size_t k = cdht_succ_list(n, all), m = 0;
     cdht_peer last = cdht_known(b) && !cdht_is_self(n, b) ? b : cdht_peer_none();
     if (cdht_known(last) && !cdht_is_self(n, a)) {
-      uint64_t floor = dist(n, last);
+      /* Beyond both: a pair named out of order (a successor's DEPART may say anything) must not
+       * leave the first of it in the list a second time. */
+      uint64_t floor = dist(n, last) > dist(n, a) ? dist(n, last) : dist(n, a);
       for (size_t i = 0; i < k && m < more_cap(n); i++)
         if (cdht_known(all[i]) && !cdht_is_self(n, all[i]) && dist(n, all[i]) > floor) keep[m++] = all[i];
     }

@@ -3948,6 +3948,55 @@ static void test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues(v
   cdht_node_del(n);
 }
 
+/* Whatever pair a successor installs, the list past the first two lies beyond both, in ring
+ * order, without duplicates: a departing successor (confirmed, so the real one) that names its
+ * successors out of order must not leave its first one in the list a second time, to be taken up
+ * as its own successor at the next death. */
+static void assert_list_sane(const cdht_node *n) {
+  cdht_peer l[CDHT_SUCC_MAX];
+  size_t k = cdht_node_successor_list(n, l, CDHT_SUCC_MAX);
+  cdht_id self = cdht_node_config(n)->self;
+  uint64_t mask = cdht_node_mask(n), floor = 0;
+  for (size_t i = 0; i < 2; i++)
+    if (cdht_peer_known(&l[i]) && cdht_ring_distance(self, l[i].id, mask) > floor) floor = cdht_ring_distance(self, l[i].id, mask);
+  for (size_t i = 2; i < k; i++) {
+    assert_true(cdht_peer_known(&l[i]) && l[i].id != self);
+    uint64_t d = cdht_ring_distance(self, l[i].id, mask);
+    if (d <= floor) fail_msg("entry %zu (%llu) is not beyond the ones before it", i, (unsigned long long)l[i].id);
+    floor = d;
+  }
+}
+
+static void test_node_list_past_an_out_of_order_pair_stays_in_order(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(8, 10, 12);
+  c.successors = 6;
+  c.stabilize_ms = 3000;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent rest[OUT_CAP];
+  for (; now < 4000; now += 50) {
+    timer(n, now);
+    size_t r = answer_pings(n, now, rest, OUT_CAP);
+    for (size_t i = 0; i < r; i++)
+      if (rest[i].m.type == CDHT_MSG_STAB_QUERY) {
+        cdht_msg rep = { .type = CDHT_MSG_STAB_REPLY, .seq = rest[i].m.seq, .age_ms = CDHT_AGE_NEVER, .nsucc = 5,
+                         .succ = { P(12), P(15), P(20), P(30), P(40) } };
+        assert_int_equal(deliver(n, now, CDHT_TCP, 10, rep), 0);
+      }
+    drain_all(n);
+  }
+  cdht_peer l[CDHT_SUCC_MAX];
+  assert_int_equal(cdht_node_successor_list(n, l, CDHT_SUCC_MAX), 6);
+  assert_list_sane(n);
+  cdht_msg dep = { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { P(30), P(15) } }; /* 10 leaves, naming 30 first */
+  assert_int_equal(deliver_depart(n, now, 10, dep), 0);
+  drain_all(n);
+  assert_list_sane(n);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -4014,6 +4063,7 @@ int main(void) {
     cmocka_unit_test(test_node_hop_counts_saturate),
     cmocka_unit_test(test_node_tiny_rings_with_lists_and_fingers),
     cmocka_unit_test(test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues),
+    cmocka_unit_test(test_node_list_past_an_out_of_order_pair_stays_in_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
