@@ -3997,6 +3997,43 @@ static void test_node_list_past_an_out_of_order_pair_stays_in_order(void **state
   cdht_node_del(n);
 }
 
+/* A witness is the record we asked: a refused answer to a record with its id at another address
+ * (a stranger's request named it as the origin) is no word from the witness, and a suspect
+ * successor is not judged without it. */
+static void test_node_a_refused_record_with_a_witness_id_is_not_the_witness(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V4(20, 2), V4(30, 3));
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent out[OUT_CAP];
+  bool asked = false;
+  for (; !asked; now += 50) {
+    assert_true(now < 20000);
+    timer(n, now);
+    size_t k = drain_out(n, out, OUT_CAP);
+    for (size_t i = 0; i < k; i++) {
+      if (out[i].m.type == CDHT_MSG_PING && (now < 3000 || out[i].o.to.id == 30)) { /* 20 falls silent at 3 s */
+        cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = out[i].m.seq };
+        assert_int_equal(deliver_from(n, now, CDHT_UDP, out[i].o.to, out[i].o.to.addr, pong), 0);
+      }
+      asked = asked || (out[i].m.type == CDHT_MSG_WITNESS_QUERY && out[i].o.to.id == 30);
+    }
+    drain_all(n);
+  }
+  cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = V4(30, 99), .seq = 5, .name = NM4(7), .flags = CDHT_REQ_FINAL };
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, V4(12345, 99), v4addr(99, 40001), m), 0);
+  size_t k = drain_out(n, out, OUT_CAP);
+  int r = find_type(out, k, CDHT_MSG_FILE_RESP);
+  assert_true(r >= 0);
+  assert_int_equal(cdht_node_on_unreachable(n, now, out[r].o.to), 0);
+  cdht_event ev[EV_CAP];
+  size_t e = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(ev_count(ev, e, CDHT_EV_PEER_DEAD), 0);
+  assert_int_equal(succ_of(n, 0), 20);
+  cdht_node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -4064,6 +4101,7 @@ int main(void) {
     cmocka_unit_test(test_node_tiny_rings_with_lists_and_fingers),
     cmocka_unit_test(test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues),
     cmocka_unit_test(test_node_list_past_an_out_of_order_pair_stays_in_order),
+    cmocka_unit_test(test_node_a_refused_record_with_a_witness_id_is_not_the_witness),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
