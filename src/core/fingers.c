@@ -56,8 +56,9 @@ static void refresh(cdht_node *n, uint64_t now) {
       n->fingers.f[i] = n->self; /* the point is ours (a small ring): no lookup would come back */
       continue;
     }
+    cdht_peer owner = cdht_route_list_owner(n, point);
+    if (cdht_known(owner)) { n->fingers.f[i] = owner; continue; }
     cdht_hop h = cdht_route_next(n, point);
-    if (h.final) { n->fingers.f[i] = h.to; continue; }
     do n->fingers.qid = (uint32_t)cdht_node_unguessable(n); /* only a peer that saw the lookup answers it */
     while (n->fingers.qid == 0);
     n->fingers.asked = i;

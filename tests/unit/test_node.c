@@ -3916,8 +3916,8 @@ static void test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues(v
     assert_true(now < 30000);
     if (now == 5000) {
       for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 40 + f), 0);
-      for (uint32_t i = 0; i < 8; i++) { /* the forward log holds 8 (lookup.h); key 11: 12's, final to 12 */
-        cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = P(1), .seq = 100 + i, .name = NM4(11) };
+      for (uint32_t i = 0; i < 8; i++) { /* the forward log holds 8 (lookup.h); key 13: 15's, by 12 */
+        cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = P(1), .seq = 100 + i, .name = NM4(13) };
         assert_int_equal(deliver(n, now, CDHT_TCP, 1, m), 0);
       }
     }
@@ -4034,6 +4034,50 @@ static void test_node_a_refused_record_with_a_witness_id_is_not_the_witness(void
   cdht_node_del(n);
 }
 
+/* A store sent straight to a list entry while the list is a round behind a join: the entry is
+ * told "final", but a peer that joined just before it is responsible for the key now.  The store
+ * must end at the responsible peer (the joiner), where every later request for it goes: one
+ * acknowledged at the entry would be found by nobody whose list is up to date. */
+static void test_node_a_final_hop_from_a_stale_list_reaches_the_responsible_peer(void **state) {
+  (void)state;
+  net *w = net_new();
+  for (size_t i = 0; i < NCLASSIC; i++) {
+    cdht_config c = make_cfg(classic[i], classic[(i + 1) % NCLASSIC], classic[(i + 2) % NCLASSIC]);
+    c.successors = 4;
+    c.fingers = true;
+    c.stabilize_ms = 3000;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 30000);
+  net_check_ring(w);
+  net_check_lists(w, 4);
+  { /* 7 joins between 5 and 8, through 5 */
+    cdht_config c = make_cfg(7, 7, 7);
+    c.join_via = cdht_config_addr(&c, 5);
+    c.succ[0] = c.succ[1] = cdht_peer_none();
+    c.successors = 4;
+    c.fingers = true;
+    c.stabilize_ms = 3000;
+    net_add_cfg(w, &c);
+  }
+  peer *j = NP(w, 7);
+  for (int guard = 0; log_find(j, 0, CDHT_EV_JOIN_ACCEPTED, ANY, 0) < 0; guard++) {
+    assert_true(guard < 100);
+    net_advance(w, 10);
+  }
+  net_advance(w, 1000); /* 5 has taken 7; 1's list still says 3 4 5 8 */
+  cdht_peer l[CDHT_SUCC_MAX];
+  size_t k = cdht_node_successor_list(NP(w, 1)->n, l, CDHT_SUCC_MAX);
+  assert_int_equal(k, 4);
+  assert_peer_id(l[3], 8);
+  assert_int_equal(succ_of(NP(w, 5)->n, 0), 7);
+  size_t at8 = NP(w, 8)->nlog, at7 = j->nlog;
+  assert_int_equal(net_cmd(w, 1, CDHT_CMD_STORE, 6), 0); /* key 6: 7's */
+  assert_int_equal(log_find(NP(w, 8), at8, CDHT_EV_STORE_ACCEPTED, ANY, 6), -1);
+  assert_true(log_find(j, at7, CDHT_EV_STORE_ACCEPTED, ANY, 6) >= 0);
+  net_del(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -4102,6 +4146,7 @@ int main(void) {
     cmocka_unit_test(test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues),
     cmocka_unit_test(test_node_list_past_an_out_of_order_pair_stays_in_order),
     cmocka_unit_test(test_node_a_refused_record_with_a_witness_id_is_not_the_witness),
+    cmocka_unit_test(test_node_a_final_hop_from_a_stale_list_reaches_the_responsible_peer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
