@@ -1895,6 +1895,19 @@ static void test_node_new_nomem(void **state) {
   cdht_node_del(n);
   assert_int_equal(cm.frees, 1);
   cdht_node_del(NULL);
+  /* With fingers the table is a second allocation: its failure frees the node. */
+  c.fingers = true;
+  cm = (counting_mem){ .fail = 1, .pass = 1 };
+  n = (cdht_node *)&n;
+  assert_int_equal(cdht_node_new(&n, &c, &mem, 0), CDHT_ERR_NOMEM);
+  assert_null(n);
+  assert_int_equal(cm.allocs, 1);
+  assert_int_equal(cm.frees, 1);
+  cm = (counting_mem){ 0 };
+  assert_int_equal(cdht_node_new(&n, &c, &mem, 0), 0);
+  assert_int_equal(cm.allocs, 2);
+  cdht_node_del(n);
+  assert_int_equal(cm.frees, 2);
 }
 
 /* ---- 10. deadlines ---- */
