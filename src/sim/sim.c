@@ -1995,7 +1995,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   /* Memory per peer: the node (its struct, and what it allocated at the nodes' peak), and the
    * simulator's record of it with its share of the agenda and of the messages in flight. */
   r->node_alloc = w.node_peak / w.n;
-  r->sim_bytes = sizeof(speer) + (w.sched.cap * sizeof(sim_ev) + w.msg_peak) / w.n;
+  r->sim_bytes = sizeof(speer) +
+                 (w.sched.cap * sizeof(sim_key) + w.sched.nbodies * (sizeof(sim_ev) + sizeof(uint32_t)) + w.msg_peak) / w.n;
   r->bytes_per_peer = r->node_struct + r->node_alloc + r->sim_bytes;
   r->rss_per_peer = (size_t)(peak_rss() / w.n);
   rc = r->violations ? 1 : 0;
