@@ -236,6 +236,17 @@ static bool alive(const speer *p) {
 /* The id of |p| if it is a peer, else SIM_NOBODY (the simulator's own tables are keyed by id). */
 static cdht_id pid(cdht_peer p) { return cdht_peer_known(&p) ? p.id : SIM_NOBODY; }
 
+/* An id as a report prints it: the number, or "none" (ids of a 64-bit ring do not fit a signed
+ * type).  Eight calls may share one printf. */
+static const char *idt(cdht_id id) {
+  static char buf[8][24];
+  static unsigned next;
+  char *b = buf[next++ % 8];
+  if (id == SIM_NOBODY) snprintf(b, sizeof buf[0], "none");
+  else snprintf(b, sizeof buf[0], "%llu", (unsigned long long)id);
+  return b;
+}
+
 static speer *find(world *w, cdht_id id) {
   size_t lo = 0, hi = w->n;
   while (lo < hi) {
@@ -1007,11 +1018,11 @@ static void check_ring(world *w) {
     }
     if (!ok && wrong++ < 3) {
       char what[200];
-      snprintf(what, sizeof what, "%speer %llu has successors %lld %lld and predecessors %lld %lld; "
+      snprintf(what, sizeof what, "%speer %llu has successors %s %s and predecessors %s %s; "
                "the live ring says successors %llu %llu",
                w->ever_partitioned ? "ring split after the partition: " : "",
-               (unsigned long long)p->id, (long long)got1, (long long)got2,
-               (long long)pid(cdht_node_predecessor(p->node, 0)), (long long)pid(cdht_node_predecessor(p->node, 1)),
+               (unsigned long long)p->id, idt(got1), idt(got2),
+               idt(pid(cdht_node_predecessor(p->node, 0))), idt(pid(cdht_node_predecessor(p->node, 1))),
                (unsigned long long)s1, (unsigned long long)s2);
       violation(w, what, p, find(w, got1));
     } else if (!ok) {
@@ -1038,7 +1049,7 @@ static void check_ring(world *w) {
       int len = snprintf(what, sizeof what, "peer %llu has a successor list of %zu entries (R %zu, %zu live peers), "
                          "wrong at entry %zu:", (unsigned long long)p->id, got, R, k, bad == SIZE_MAX ? 0 : bad);
       for (size_t j = 0; j < got && j < 8 && len > 0 && (size_t)len < sizeof what; j++)
-        len += snprintf(what + len, sizeof what - (size_t)len, " %lld", (long long)pid(list[j]));
+        len += snprintf(what + len, sizeof what - (size_t)len, " %s", idt(pid(list[j])));
       if (len > 0 && (size_t)len < sizeof what)
         len += snprintf(what + len, sizeof what - (size_t)len, "; the live ring says");
       for (size_t j = 0; j < want && j < 8 && len > 0 && (size_t)len < sizeof what; j++)
@@ -1339,13 +1350,13 @@ static void check_back(world *w, speer *p) {
     speer *pred = live_neighbour(w, p, -1), *succ = live_neighbour(w, p, 1);
     char what[320];
     snprintf(what, sizeof what, "peer %llu, restarted with its old successors %.3f s ago, is not back in the ring "
-             "(bound %.3f s): its predecessor %llu has successors %lld %lld, its successor %llu has predecessors "
-             "%lld %lld, and it has successors %lld %lld", (unsigned long long)p->id,
+             "(bound %.3f s): its predecessor %llu has successors %s %s, its successor %llu has predecessors "
+             "%s %s, and it has successors %s %s", (unsigned long long)p->id,
              (double)(w->now_us - p->restart_us) / 1e6, (double)w->back_bound_us / 1e6, (unsigned long long)pred->id,
-             (long long)pid(cdht_node_successor(pred->node, 0)), (long long)pid(cdht_node_successor(pred->node, 1)),
-             (unsigned long long)succ->id, (long long)pid(cdht_node_predecessor(succ->node, 0)),
-             (long long)pid(cdht_node_predecessor(succ->node, 1)), (long long)pid(cdht_node_successor(p->node, 0)),
-             (long long)pid(cdht_node_successor(p->node, 1)));
+             idt(pid(cdht_node_successor(pred->node, 0))), idt(pid(cdht_node_successor(pred->node, 1))),
+             (unsigned long long)succ->id, idt(pid(cdht_node_predecessor(succ->node, 0))),
+             idt(pid(cdht_node_predecessor(succ->node, 1))), idt(pid(cdht_node_successor(p->node, 0))),
+             idt(pid(cdht_node_successor(p->node, 1))));
     violation(w, what, p, pred);
     if (w->report && succ != pred && succ != p) print_recent(w, succ);
     p->restart_us = 0;
@@ -1487,8 +1498,8 @@ static void check_kill_run(world *w) {
     if (prev && pid(cdht_node_successor(prev->node, 0)) != q->id && wrong++ < 3) {
       char what[300];
       snprintf(what, sizeof what, "a run of adjacent kills %.3f s ago (the bound): peer %llu has first successor "
-               "%lld; the live ring says %llu", (double)kill_run_bound_us(w) / 1e6, (unsigned long long)prev->id,
-               (long long)pid(cdht_node_successor(prev->node, 0)), (unsigned long long)q->id);
+               "%s; the live ring says %llu", (double)kill_run_bound_us(w) / 1e6, (unsigned long long)prev->id,
+               idt(pid(cdht_node_successor(prev->node, 0))), (unsigned long long)q->id);
       violation(w, what, prev, q);
     } else if (prev && pid(cdht_node_successor(prev->node, 0)) != q->id) {
       w->r->violations++;

@@ -282,7 +282,70 @@ def test_all_256_peers_of_the_default_ring():
 
 def test_bad_options_are_usage_errors():
     for args in (["--peers", "0"], ["--loss", "2"], ["--delay", "5..1"], ["--peers", "300"],
-                 ["--kill", "x@1"], ["--frob"]):
+                 ["--kill", "x@1"], ["--frob"], ["--bits", "0"], ["--bits", "65"], ["--ring-size", "12"],
+                 ["--successors", "1"], ["--successors", "33"], ["--kill-run", "4@1"], ["--kill-run", "4:0@1"],
+                 ["--lookups", "x"], ["--kill-fraction", "1"], ["--scenario", "fig12"],
+                 ["--ids", "1,70000", "--bits", "16"], ["--peers", "2000001", "--bits", "32"]):
         code, lines, err = sim(*args)
         assert code == 2, args
         assert err.startswith("cdht-sim: ")
+
+
+LOOKUPS_LINE = r"lookups (\d+) hops mean (\d+\.\d\d) p50 (\d+) p99 (\d+) failed (\d+)"
+
+
+def test_lookups_on_a_64_bit_ring_end_the_summary_with_the_hops_line():
+    # Issue 11: ids drawn from the whole 64-bit ring (names keyed by BLAKE2b, so that 0000..9999
+    # spread over it), L lookups once the ring settled, each checked against the responsible
+    # live peer; the run's summary ends with the one line of the issue's form.
+    code, lines, err = sim("--peers", "64", "--bits", "64", "--churn", "0", "--lookups", "500",
+                           "--duration", "60", "--trace")
+    assert code == 0, err[-3000:]
+    block = [l for l in lines if not re.match(r"\d+\.\d{6} peer ", l)]
+    i = next(k for k, l in enumerate(block) if l.startswith("seed 1: peers 64,"))
+    m = re.fullmatch(LOOKUPS_LINE, block[i + 1])
+    assert m, block[i:i + 2]
+    assert m.group(1) == "500" and m.group(5) == "0"
+    assert int(m.group(3)) <= int(m.group(4))
+    ids = {int(x) for x in re.findall(r"^\d+\.\d{6} peer (\d+):", "\n".join(lines), re.M)}
+    assert len(ids) == 64 and max(ids) >= 2 ** 48, sorted(ids)[-3:]  # 64 draws below 2^48: odds 2^-1000
+    assert tail(lines)[1] == 0
+
+
+def test_same_seed_same_digest_on_a_large_ring():
+    runs = [sim("--peers", "40", "--bits", "40", "--seed", str(s), "--duration", "120", "--lookups", "100")
+            for s in (4, 4, 5)]
+    for code, _, err in runs:
+        assert code == 0, err
+    assert tail(runs[0][1])[0] == tail(runs[1][1])[0] != tail(runs[2][1])[0]
+    assert [l for l in runs[0][1] if l.startswith("lookups ")] == [l for l in runs[1][1] if l.startswith("lookups ")]
+
+
+def test_lookup_sample_is_the_old_per_check_sample():
+    code, lines, err = sim("--peers", "64", "--seed", "2", "--duration", "120", "--churn", "0", "--lookup-sample", "3")
+    assert code == 0, err
+    ok = int(re.search(r"lookups (\d+) ok", lines[0]).group(1))
+    assert 0 < ok <= 3 * 4, lines[0]  # 3 per quiet period: the first settle, and the checks after it
+    assert not any(re.fullmatch(LOOKUPS_LINE, l) for l in lines)
+
+
+def test_kill_runs_shorter_than_the_list_are_repaired_within_the_bound():
+    # K <= R-1 adjacent kills at one instant: judged (every first successor right again within
+    # the detection time + 2 intervals + a stabilization), over seeds (phases of the pings).
+    rng, held = seeds(40)
+    code, lines, err = sim("--ids", ",".join(str(i) for i in range(1, 17)), "--churn", "0",
+                           "--kill-run", "4:1@60", "--duration", "120", "--seeds", rng)
+    assert code == 0, err[-3000:]
+    assert held in lines
+    judged = [int(re.search(r"kill runs judged (\d+)", l).group(1)) for l in lines if l.startswith("seed ")]
+    assert judged and all(j == 1 for j in judged), judged
+
+
+def test_a_kill_run_as_long_as_the_list_breaks_the_ring_and_says_so():
+    code, lines, err = sim("--ids", ",".join(str(i) for i in range(1, 17)), "--seed", "3", "--churn", "0",
+                           "--loss", "0", "--kill-run", "4:2@60", "--duration", "120")
+    assert code == 1
+    assert "--kill-run killed peers 4 and 5 at once.  Each peer knows 2 successors" in err
+    reported = [l for l in err.splitlines() if "violation: seed" in l]
+    assert reported and all(l.startswith("expected violation: seed 3, t=") for l in reported), reported
+    assert "kill runs judged 0," in lines[0]
