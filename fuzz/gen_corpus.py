@@ -16,8 +16,8 @@ import cdht_wire as W  # noqa: E402
 
 (PING, PONG, FILE_REQ, FILE_RESP, DEPART, DEPART_ACK, SUCC_QUERY, SUCC_REPLY, WITNESS_QUERY, WITNESS_REPLY,
  JOIN_REQ, JOIN_ACCEPT, JOIN_REJECT, SUCC_CHANGE, STAB_QUERY, STAB_REPLY, STORE_REQ, STORE_ACCEPT, STORE_DONE,
- XFER, KEYS_REQ, KEYS_DONE, JOIN_ACK, DEPART_CONFIRM, KEYS_OFFER, KEYS_GRANT) = range(1, 27)
-assert (PING, KEYS_GRANT) == (W.PING, W.KEYS_GRANT)
+ XFER, KEYS_REQ, KEYS_DONE, JOIN_ACK, DEPART_CONFIRM, KEYS_OFFER, KEYS_GRANT, FIND_REQ, FIND_RESP) = range(1, 29)
+assert (PING, KEYS_GRANT, FIND_RESP) == (W.PING, W.KEYS_GRANT, W.FIND_RESP)
 NONE = None  # "no peer"
 AGE_NEVER = 0xffffffff
 FIRST, SECOND = 1, 2
@@ -295,6 +295,22 @@ def node_join_seeds():
     return s
 
 
+def node_lists_seeds():
+    """fuzz_node_lists.c: peer 4 with a list of 4 and fingers (its stabilization question is id 1,
+    its finger lookups are answered as id 1, which the harness maps to the real id)."""
+    s = dict(node_seeds())
+    stab = msg(STAB_REPLY, **{"from": P(5), "seq": 1, "succ": [P(8), P(1), P(3)], "about": P(4), "age": 100})
+    s["list_learned"] = classic_pings(3) + frame(5, stab) + advance(1000)
+    found = msg(FIND_RESP, **{"from": P(8), "seq": 1, "hops": 2, "key": 8})
+    s["finger_found"] = classic_pings(3) + frame(5, stab) + advance(2000) + frame(8, found) + request(100) + \
+        unreachable(8) + advance(1000)
+    s["find_routed"] = classic_pings(1) + frame(3, msg(FIND_REQ, **{"from": P(3), "origin": P(1), "seq": 4,
+                                                                      "hops": 1, "flags": 0, "key": 200})) + \
+        frame(3, msg(FIND_REQ, **{"from": P(3), "origin": P(1), "seq": 5, "hops": 1, "flags": 1, "key": 4}))
+    s["adjacent_dead"] = classic_pings(3) + frame(5, stab) + advance(6000) + unreachable(1) + advance(1000)
+    return s
+
+
 def msg_seeds():
     frm = {"from": P(3)}
     s = {
@@ -329,6 +345,8 @@ def msg_seeds():
         "depart_confirm": msg(DEPART_CONFIRM, **{"from": P(8), "token": 0x3333}),
         "keys_offer": msg(KEYS_OFFER, **{"from": P(5), "key": 3}),
         "keys_grant": msg(KEYS_GRANT, **{"from": P(8), "token": 0x4444}),
+        "find_req": msg(FIND_REQ, **{"from": P(3), "origin": P(1), "seq": 9, "hops": 2, "flags": 0, "key": 200}),
+        "find_resp": msg(FIND_RESP, **{"from": P(12), "seq": 9, "hops": 3, "key": 200}),
         # wire v2: IPv6 records, 64-bit ids, any name, long lists
         "v6_ping": msg(PING, **{"from": V6(0xffffffffffffffff, 0xffff, 65535), "seq": 1, "role": FIRST}),
         "v6_file_req": msg(FILE_REQ, **{"from": V6(1 << 63, 2), "origin": V4(7, 9), "seq": 3,
@@ -461,3 +479,4 @@ if __name__ == "__main__":
     write("node", node_seeds())
     write_regressions("node", node_regressions())
     write("node_join", node_join_seeds())
+    write("node_lists", node_lists_seeds())

@@ -71,8 +71,11 @@ int cdht_join_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
     }
     cdht_msg fwd = *m;
     fwd.hops++;
-    cdht_node_send(n, CDHT_TCP, s1, &fwd);
-    cdht_node_emit_peer(n, CDHT_EV_JOIN_FORWARDED, j, NULL);
+    /* With fingers, straight to the closest peer we know before the joiner's id. */
+    cdht_peer to = n->cfg.fingers ? cdht_route_preceding(n, j.id) : s1;
+    cdht_node_send(n, CDHT_TCP, to, &fwd);
+    cdht_event ev = { .kind = CDHT_EV_JOIN_FORWARDED, .peer = j, .finger = !cdht_same(to, s1), .succ = { to } };
+    cdht_node_emit(n, ev);
     return 0;
   }
   /* The joiner lands between us and our first successor: it takes our successors, and once it

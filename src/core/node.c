@@ -151,8 +151,24 @@ static bool outbuf_room(cdht_node *n, size_t need) {
   return true;
 }
 
+/* Doubles the output queue (from 4, up to CDHT_OUTQ_CAP), as evq_grow does for events: an idle
+ * peer queues two pings at a time, and a simulated ring holds a million nodes. */
+static bool outq_grow(cdht_node *n) {
+  if (n->out_cap == CDHT_OUTQ_CAP) return false;
+  size_t cap = n->out_cap ? n->out_cap * 2 : 4;
+  if (cap > CDHT_OUTQ_CAP) cap = CDHT_OUTQ_CAP;
+  cdht_queued *q = n->mem.alloc(n->mem.ctx, cap * sizeof *q);
+  if (!q) return false;
+  for (size_t i = 0; i < n->out_count; i++) q[i] = n->outq[(n->out_head + i) % n->out_cap];
+  if (n->outq) n->mem.free(n->mem.ctx, n->outq);
+  n->outq = q;
+  n->out_cap = cap;
+  n->out_head = 0;
+  return true;
+}
+
 void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m) {
-  if (n->out_count == CDHT_OUTQ_CAP) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
+  if (n->out_count == n->out_cap && !outq_grow(n)) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
   /* We speak to a peer from our address of its family: that is where its answer goes, and
    * what its spoofing check compares with the datagram's source (§2). */
   cdht_addr from = to.addr.family == n->cfg.addr.family ? n->cfg.addr
@@ -165,7 +181,7 @@ void cdht_node_send(cdht_node *n, cdht_transport t, cdht_peer to, cdht_msg *m) {
   if (len < 0) { n->stats.unroutable++; return; } /* cannot happen: every message fits (tested) */
   if (!outbuf_room(n, (size_t)len)) { cdht_node_drop(n, CDHT_DROP_QUEUE); return; }
   memcpy(n->outbuf + n->outbuf_len, tmp, (size_t)len);
-  cdht_queued *o = &n->outq[(n->out_head + n->out_count) % CDHT_OUTQ_CAP];
+  cdht_queued *o = &n->outq[(n->out_head + n->out_count) % n->out_cap];
   *o = (cdht_queued){ .transport = t, .to = to, .off = n->outbuf_len, .len = (size_t)len };
   n->outbuf_len += (size_t)len;
   n->out_count++;
@@ -290,6 +306,8 @@ static int dispatch(cdht_node *n, uint64_t now, cdht_transport t, const cdht_add
   case CDHT_MSG_KEYS_REQ: return cdht_join_on_keys_request(n, now, &m);
   case CDHT_MSG_KEYS_DONE: return cdht_handover_on_keys_done(n, now, &m);
   case CDHT_MSG_STAB_REPLY: return cdht_stabilize_on_reply(n, now, &m);
+  case CDHT_MSG_FIND_REQ: return cdht_fingers_on_find(n, now, &m);
+  case CDHT_MSG_FIND_RESP: return cdht_fingers_on_found(n, now, &m);
   default: return count_decode_error(n, CDHT_ERR_TYPE); /* unreachable: decode checked */
   }
 }
@@ -330,7 +348,20 @@ int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   cdht_join_on_unreachable(n, now, peer);
   cdht_leave_on_unreachable(n, now, peer);
   cdht_witness_on_unreachable(n, now, peer);
-  return 0; /* requests and repairs have their own retry timers */
+  if (n->state == CDHT_RUNNING && n->cfg.successors > 2) {
+    /* With a successor list, a successor that refuses a connection is gone (its process is): the
+     * next entry takes its place now rather than after its pings time out.  The classic two keep
+     * the classic rule (pings alone decide). */
+    for (int i = 0; i < 2; i++)
+      if (cdht_known(n->succ.id[i]) && !cdht_is_self(n, n->succ.id[i]) && cdht_exact(n->succ.id[i], peer)) {
+        cdht_repair_successor_dead(n, now, i);
+        break;
+      }
+    if (cdht_succ_forget(n, peer)) cdht_succ_log_gone(n, peer.id, now);
+  }
+  cdht_fingers_forget(n, peer);
+  cdht_lookup_on_unreachable(n, now, peer); /* what went to it goes by the next best route */
+  return 0;
 }
 
 int cdht_node_on_command(cdht_node *n, uint64_t now, const cdht_command *cmd) {
@@ -361,6 +392,7 @@ int cdht_node_on_timer(cdht_node *n, uint64_t now) {
   cdht_stabilize_on_timer(n, now);
   cdht_join_on_timer(n, now);
   cdht_lookup_on_timer(n, now);
+  cdht_fingers_on_timer(n, now);
   cdht_succ_on_timer(n, now);
   return 0;
 }
@@ -377,6 +409,7 @@ uint64_t cdht_node_next_deadline(const cdht_node *n) {
   t = cdht_min_u64(t, cdht_repair_next_deadline(n));
   t = cdht_min_u64(t, cdht_stabilize_next_deadline(n));
   t = cdht_min_u64(t, cdht_join_next_deadline(n));
+  t = cdht_min_u64(t, cdht_fingers_next_deadline(n));
   return cdht_min_u64(t, cdht_lookup_next_deadline(n));
 }
 
@@ -387,7 +420,7 @@ int cdht_node_next_output(cdht_node *n, cdht_output *out) {
   out->to = q->to;
   out->len = q->len;
   memcpy(out->buf, n->outbuf + q->off, q->len);
-  n->out_head = (n->out_head + 1) % CDHT_OUTQ_CAP;
+  n->out_head = (n->out_head + 1) % n->out_cap;
   if (--n->out_count == 0) n->outbuf_len = 0;
   return 1;
 }
@@ -422,6 +455,10 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
   cdht_join_init(n);
   cdht_handover_init(n);
   n->stabilize.next_ms = now + cfg->stabilize_ms;
+  if (cdht_fingers_init(n, now) < 0) {
+    m.free(m.ctx, n);
+    return CDHT_ERR_NOMEM;
+  }
   if (cfg->join_via.family != CDHT_AF_NONE) {
     n->state = CDHT_JOINING;
     cdht_join_start(n, now);
@@ -433,7 +470,10 @@ int cdht_node_new(cdht_node **out, const cdht_config *cfg, const cdht_mem *mem, 
 void cdht_node_del(cdht_node *n) {
   if (!n) return;
   cdht_store_clear(n);
+  cdht_lookup_clear(n);
+  cdht_fingers_clear(n);
   if (n->evq) n->mem.free(n->mem.ctx, n->evq);
+  if (n->outq) n->mem.free(n->mem.ctx, n->outq);
   if (n->outbuf) n->mem.free(n->mem.ctx, n->outbuf);
   n->mem.free(n->mem.ctx, n);
 }
@@ -446,16 +486,14 @@ cdht_peer cdht_node_successor(const cdht_node *n, int i) {
 }
 
 size_t cdht_node_successor_list(const cdht_node *n, cdht_peer *out, size_t cap) {
-  size_t k = 0;
-  for (int i = 0; i < 2; i++)
-    if (k < cap) out[k++] = n->succ.id[i];
-  return 2;
+  cdht_peer all[CDHT_SUCC_MAX];
+  size_t k = cdht_succ_list(n, all);
+  for (size_t i = 0; i < k && i < cap; i++) out[i] = all[i];
+  return k;
 }
 
 cdht_peer cdht_node_finger(const cdht_node *n, unsigned i) {
-  (void)n;
-  (void)i;
-  return cdht_peer_none(); /* no finger table yet */
+  return i < n->fingers.count ? n->fingers.f[i] : cdht_peer_none();
 }
 
 cdht_peer cdht_node_predecessor(const cdht_node *n, int i) {

@@ -15,11 +15,13 @@
 #include "node.h"
 #include "ratelim.h"
 
+#include "fingers.h"
 #include "handover.h"
 #include "join.h"
 #include "leave.h"
 #include "lookup.h"
 #include "repair.h"
+#include "route.h"
 #include "stabilize.h"
 #include "store.h"
 #include "succ.h"
@@ -52,11 +54,12 @@ struct cdht_node {
   cdht_leave leave;            /* our quit, and our successors' (leave.c) */
   cdht_join join;              /* our join, and the joiners we meet (join.c) */
   cdht_stabilize stabilize;    /* stabilization (stabilize.c) */
+  cdht_fingers fingers;        /* the finger table (fingers.c) */
 
   cdht_ratelim udp_limit;      /* per-source datagram budget (§2) */
   cdht_stats stats;
-  cdht_queued outq[CDHT_OUTQ_CAP];
-  size_t out_head, out_count;
+  cdht_queued *outq;           /* the queued outputs: grown on demand up to CDHT_OUTQ_CAP (node.h), like evq */
+  size_t out_head, out_count, out_cap;
   uint8_t *outbuf;             /* the queued messages' bytes: grown on demand, emptied with the queue */
   size_t outbuf_len, outbuf_cap;
   cdht_event *evq;             /* the queued events: grown on demand up to CDHT_EVQ_CAP (node.h) */

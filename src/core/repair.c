@@ -26,6 +26,31 @@ void cdht_repair_successor_dead(cdht_node *n, uint64_t now, int slot) {
   bool never = n->succ.heard_ms[slot] == CDHT_NEVER; /* it never answered a ping of ours */
   cdht_node_emit_peer(n, CDHT_EV_PEER_DEAD, dead, NULL);
   cdht_succ_log_gone(n, dead.id, now);
+  cdht_fingers_forget(n, dead);
+  /* With a successor list, the next live entry takes the place at once: nothing to ask.  Our new
+   * first successor is asked for its list straight away (it may have died with the one before it;
+   * a refused connection says so without waiting for its pings). */
+  cdht_peer next = cdht_succ_next_live(n, now);
+  if (cdht_known(next)) {
+    cdht_peer keep = n->succ.id[slot == 0 ? 1 : 0];
+    if (slot == 0 && !cdht_known(keep)) { /* the second was pending: the list gives both */
+      cdht_peer first = next;
+      cdht_succ_forget(n, first);
+      cdht_peer second = cdht_succ_next_live(n, now);
+      n->repair.active = false;
+      cdht_succ_set(n, now, first, cdht_known(second) ? second : cdht_peer_none());
+      cdht_succ_emit(n);
+      if (!cdht_known(second)) cdht_repair_start(n, now, dead);
+      else cdht_stabilize_now(n, now);
+      return;
+    }
+    if (!cdht_is_self(n, keep)) {
+      cdht_succ_set(n, now, slot == 0 ? keep : n->succ.id[0], next);
+      cdht_succ_emit(n);
+      if (slot == 0 && !n->repair.active) cdht_stabilize_now(n, now);
+      return;
+    }
+  }
   if (slot == 0) {
     if (!cdht_known(n->succ.id[1])) {
       /* Both successors lost before the repair finished: with two successors the ring

@@ -3,7 +3,7 @@
 
 #include "cdht/err.h"
 
-static void stabilize(cdht_node *n, uint64_t now) {
+void cdht_stabilize_now(cdht_node *n, uint64_t now) {
   n->stabilize.next_ms = now + n->cfg.stabilize_ms;
   if (cdht_is_self(n, n->succ.id[0]) && cdht_succ_pred_fresh(n, 0, now) && !cdht_is_self(n, n->succ.pred[0]) &&
       !cdht_succ_maybe_gone(n, n->succ.pred[0].id, n->succ.pred_heard_ms[0])) {
@@ -18,8 +18,8 @@ static void stabilize(cdht_node *n, uint64_t now) {
 }
 
 int cdht_stabilize_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
-  cdht_msg r = { .type = CDHT_MSG_STAB_REPLY, .seq = m->seq, .nsucc = 2, .succ = { n->succ.id[0], n->succ.id[1] },
-                 .age_ms = CDHT_AGE_NEVER };
+  cdht_msg r = { .type = CDHT_MSG_STAB_REPLY, .seq = m->seq, .age_ms = CDHT_AGE_NEVER };
+  r.nsucc = (uint8_t)cdht_succ_list(n, r.succ); /* the whole list: our predecessors build theirs from it */
   if (cdht_succ_pred_fresh(n, 0, now)) {
     r.about = n->succ.pred[0];
     r.age_ms = (uint32_t)(now - n->succ.pred_heard_ms[0]);
@@ -44,23 +44,28 @@ int cdht_stabilize_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
       m->age_ms <= 2ull * n->cfg.ping_interval_ms && !cdht_succ_maybe_gone(n, x.id, heard)) {
     cdht_succ_set(n, now, x, s1);
     cdht_succ_emit(n);
+    cdht_succ_learn(n, now, m->succ, m->nsucc); /* what follows s1 is its list */
     return 0;
   }
   uint64_t recent = now > cdht_node_detect_ms(n) ? now - cdht_node_detect_ms(n) : 0;
-  if (!cdht_known(y) || cdht_same(y, s1) || cdht_same(y, n->succ.id[1]) || cdht_succ_maybe_gone(n, y.id, recent))
+  if (!cdht_known(y) || cdht_same(y, s1) || cdht_succ_maybe_gone(n, y.id, recent)) return 0;
+  if (cdht_same(y, n->succ.id[1])) {
+    if (m->nsucc > 1) cdht_succ_learn(n, now, m->succ + 1, m->nsucc - 1u); /* the rest follows y */
     return 0;
+  }
   if (cdht_is_self(n, y) && !cdht_is_self(n, n->succ.id[1])) { /* our successor's successor is us: a ring of two */
     cdht_succ_set(n, now, s1, n->self);
     cdht_succ_emit(n);
   } else if (!cdht_is_self(n, y)) {
     cdht_succ_set(n, now, s1, y);
     cdht_succ_emit(n);
+    if (m->nsucc > 1) cdht_succ_learn(n, now, m->succ + 1, m->nsucc - 1u);
   }
   return 0;
 }
 
 void cdht_stabilize_on_timer(cdht_node *n, uint64_t now) {
-  if (n->cfg.stabilize_ms && now >= n->stabilize.next_ms) stabilize(n, now);
+  if (n->cfg.stabilize_ms && now >= n->stabilize.next_ms) cdht_stabilize_now(n, now);
 }
 
 uint64_t cdht_stabilize_next_deadline(const cdht_node *n) {

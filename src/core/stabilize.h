@@ -11,6 +11,9 @@ typedef struct cdht_stabilize {
   uint32_t qid;                /* the question in flight (0: none) */
 } cdht_stabilize;
 
+/* Asks our first successor now (a successor list entry just took its place: is it there, and what
+ * follows it?).  The next round is one interval from now. */
+void cdht_stabilize_now(cdht_node *n, uint64_t now);
 int cdht_stabilize_on_query(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_stabilize_on_reply(cdht_node *n, uint64_t now, const cdht_msg *m);
 void cdht_stabilize_on_timer(cdht_node *n, uint64_t now);

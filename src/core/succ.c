@@ -38,10 +38,90 @@ void cdht_succ_emit(cdht_node *n) {
   cdht_node_emit(n, ev);
 }
 
+/* ---- the successor list ---- */
+
+/* How far round the ring from us |p| lies (0 for us). */
+static uint64_t dist(const cdht_node *n, cdht_peer p) { return (p.id - n->cfg.self) & n->mask; }
+
+static size_t more_cap(const cdht_node *n) { return (size_t)n->cfg.successors - 2; }
+
+size_t cdht_succ_list(const cdht_node *n, cdht_peer *out) {
+  out[0] = n->succ.id[0];
+  out[1] = n->succ.id[1];
+  for (size_t i = 0; i < n->succ.nmore; i++) out[2 + i] = n->succ.more[i];
+  return 2 + (size_t)n->succ.nmore;
+}
+
+/* Replaces the entries past the first two, and says so if they changed. */
+static void set_more(cdht_node *n, const cdht_peer *list, size_t k) {
+  bool changed = k != n->succ.nmore;
+  for (size_t i = 0; i < k && !changed; i++) changed = !cdht_exact(list[i], n->succ.more[i]);
+  if (!changed) return;
+  for (size_t i = 0; i < k; i++) n->succ.more[i] = list[i];
+  n->succ.nmore = (uint8_t)k;
+  cdht_event ev = { .kind = CDHT_EV_SUCC_LIST, .seq = (uint32_t)(2 + k) };
+  cdht_node_emit(n, ev);
+}
+
+/* Keeps of |list| (|k| entries) what may follow |last| in our list: further round the ring each
+ * one than the one before, never us, never a peer we know is gone; at most more_cap entries. */
+static size_t keep_beyond(const cdht_node *n, uint64_t now, cdht_peer last, const cdht_peer *list, size_t k,
+                          cdht_peer *out) {
+  uint64_t recent = now > cdht_node_detect_ms(n) ? now - cdht_node_detect_ms(n) : 0;
+  uint64_t floor = cdht_known(last) ? dist(n, last) : 0;
+  size_t m = 0;
+  for (size_t i = 0; i < k && m < more_cap(n); i++) {
+    cdht_peer e = list[i];
+    if (!cdht_known(e) || cdht_is_self(n, e)) break; /* the list came round to us: the ring is that small */
+    if (dist(n, e) <= floor) break;                 /* out of order: the rest is not to be trusted */
+    if (cdht_succ_maybe_gone(n, e.id, recent)) continue;
+    out[m++] = e;
+    floor = dist(n, e);
+  }
+  return m;
+}
+
+void cdht_succ_learn(cdht_node *n, uint64_t now, const cdht_peer *list, size_t k) {
+  cdht_peer last = cdht_known(n->succ.id[1]) && !cdht_is_self(n, n->succ.id[1]) ? n->succ.id[1] : cdht_peer_none();
+  if (!cdht_known(last)) return; /* no list past a pending or absent second successor */
+  cdht_peer keep[CDHT_SUCC_MAX];
+  set_more(n, keep, keep_beyond(n, now, last, list, k, keep));
+}
+
+cdht_peer cdht_succ_next_live(const cdht_node *n, uint64_t now) {
+  for (size_t i = 0; i < n->succ.nmore; i++)
+    if (!cdht_succ_maybe_gone(n, n->succ.more[i].id, now > cdht_node_detect_ms(n) ? now - cdht_node_detect_ms(n) : 0))
+      return n->succ.more[i];
+  return cdht_peer_none();
+}
+
+bool cdht_succ_forget(cdht_node *n, cdht_peer p) {
+  cdht_peer keep[CDHT_SUCC_MAX];
+  size_t m = 0;
+  for (size_t i = 0; i < n->succ.nmore; i++)
+    if (!cdht_same(n->succ.more[i], p)) keep[m++] = n->succ.more[i];
+  if (m == n->succ.nmore) return false;
+  set_more(n, keep, m);
+  return true;
+}
+
 /* Installs new successors, keeping each surviving peer's failure-detector history; a new first
- * successor takes the pending requests (cdht_lookup_on_new_first). */
+ * successor takes the pending requests (cdht_lookup_on_new_first).  The rest of the list keeps
+ * the entries that lie beyond the new second successor (a joiner before them pushes one out; a
+ * dead one before them is passed over). */
 void cdht_succ_set(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b) {
   cdht_peer old[2] = { n->succ.id[0], n->succ.id[1] };
+  if (more_cap(n) > 0) {
+    cdht_peer all[CDHT_SUCC_MAX], keep[CDHT_SUCC_MAX];
+    size_t k = cdht_succ_list(n, all), m = 0;
+    cdht_peer last = cdht_known(b) && !cdht_is_self(n, b) ? b : cdht_peer_none();
+    if (cdht_known(last) && !cdht_is_self(n, a)) {
+      uint64_t floor = dist(n, last);
+      for (size_t i = 0; i < k && m < more_cap(n); i++)
+        if (cdht_known(all[i]) && !cdht_is_self(n, all[i]) && dist(n, all[i]) > floor) keep[m++] = all[i];
+    }
+    set_more(n, keep, m);
+  }
   cdht_fd oldfd[2] = { n->succ.fd[0], n->succ.fd[1] };
   cdht_peer now_succ[2] = { a, b };
   uint64_t oldheard[2] = { n->succ.heard_ms[0], n->succ.heard_ms[1] };
@@ -159,7 +239,8 @@ int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m) {
  * ask this (§5, §8). */
 int cdht_succ_on_query(cdht_node *n, uint64_t now, const cdht_msg *m) {
   (void)now;
-  cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = m->seq, .nsucc = 2, .succ = { n->succ.id[0], n->succ.id[1] } };
+  cdht_msg reply = { .type = CDHT_MSG_SUCC_REPLY, .seq = m->seq };
+  reply.nsucc = (uint8_t)cdht_succ_list(n, reply.succ);
   cdht_node_send(n, CDHT_TCP, m->from, &reply);
   return 0;
 }

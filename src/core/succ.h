@@ -6,10 +6,15 @@
 #include "fd.h"
 #include "node.h"
 
-#define CDHT_DEAD_LOG 4 /* peers recently declared dead or departed, never re-adopted on hearsay */
+#define CDHT_DEAD_LOG 32 /* peers recently declared dead or departed, never re-adopted on hearsay: as many as a
+                          * successor list can lose at once */
 
 typedef struct cdht_succ {
   cdht_peer id[2];             /* no peer: second successor pending a repair */
+  cdht_peer more[CDHT_SUCC_MAX - 2]; /* the successor list past the first two (cfg.successors − 2 at most), in
+                                      * ring order beyond id[1]: learned through stabilization, never pinged,
+                                      * taken up at once when a successor before them dies */
+  uint8_t nmore;
   cdht_fd fd[2];               /* failure detector of each successor slot */
   uint64_t heard_ms[2];        /* when each successor last answered a ping (CDHT_NEVER: never) */
   cdht_peer pred[2];           /* learned from pings; no peer until one arrives */
@@ -30,6 +35,17 @@ void cdht_succ_init(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b);
 void cdht_succ_set(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b);
 /* Installs the successors a joiner or a predecessor was told, asking for a missing second. */
 void cdht_succ_take(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b, cdht_peer avoid1, cdht_peer avoid2);
+/* Takes our first successor's list |list| (|k| entries, its first successor first) for the
+ * entries past our first two: each must lie further round the ring than the one before, and
+ * none may be a peer we recently declared gone.  Emits CDHT_EV_SUCC_LIST if it changed. */
+void cdht_succ_learn(cdht_node *n, uint64_t now, const cdht_peer *list, size_t k);
+/* The first entry past our first two that we do not know to be gone, or no peer. */
+cdht_peer cdht_succ_next_live(const cdht_node *n, uint64_t now);
+/* Forgets |p| wherever it is in the list past the first two (it did not answer).  Returns
+ * whether it was there. */
+bool cdht_succ_forget(cdht_node *n, cdht_peer p);
+/* Copies the whole list (the first two, then the rest) into |out|; returns its length. */
+size_t cdht_succ_list(const cdht_node *n, cdht_peer *out);
 /* Emits CDHT_EV_SUCCESSORS with the successors we have now. */
 void cdht_succ_emit(cdht_node *n);
 

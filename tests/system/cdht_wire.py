@@ -13,7 +13,7 @@ HDR = 4
 (PING, PONG, FILE_REQ, FILE_RESP, DEPART, DEPART_ACK, SUCC_QUERY, SUCC_REPLY, WITNESS_QUERY,
  WITNESS_REPLY, JOIN_REQ, JOIN_ACCEPT, JOIN_REJECT, SUCC_CHANGE, STAB_QUERY, STAB_REPLY, STORE_REQ,
  STORE_ACCEPT, STORE_DONE, XFER, KEYS_REQ, KEYS_DONE, JOIN_ACK, DEPART_CONFIRM, KEYS_OFFER,
- KEYS_GRANT) = range(1, 27)
+ KEYS_GRANT, FIND_REQ, FIND_RESP) = range(1, 29)
 
 # The global field order, and each type's fields (the C layouts table).
 ORDER = ("from", "origin", "seq", "role", "name", "hops", "flags", "succ", "about", "age", "size",
@@ -22,7 +22,7 @@ LAYOUT = {
     PING: {"from", "seq", "role"},
     PONG: {"from", "seq"},
     FILE_REQ: {"from", "origin", "seq", "name", "hops", "flags"},
-    FILE_RESP: {"from", "seq", "name", "flags", "token"},
+    FILE_RESP: {"from", "seq", "name", "hops", "flags", "token"},
     DEPART: {"from", "succ"},
     DEPART_ACK: {"from", "token"},
     SUCC_QUERY: {"from", "seq"},
@@ -36,7 +36,7 @@ LAYOUT = {
     STAB_QUERY: {"from", "seq"},
     STAB_REPLY: {"from", "seq", "succ", "about", "age"},
     STORE_REQ: {"from", "origin", "seq", "name", "hops", "flags"},
-    STORE_ACCEPT: {"from", "seq", "name", "token"},
+    STORE_ACCEPT: {"from", "seq", "name", "hops", "token"},
     STORE_DONE: {"from", "seq", "name", "about"},
     XFER: {"from", "seq", "name", "flags", "size", "digest", "ext", "token"},
     KEYS_REQ: {"from", "about", "token"},
@@ -45,6 +45,8 @@ LAYOUT = {
     DEPART_CONFIRM: {"from", "token"},
     KEYS_OFFER: {"from", "key"},
     KEYS_GRANT: {"from", "token"},
+    FIND_REQ: {"from", "origin", "seq", "hops", "flags", "key"},
+    FIND_RESP: {"from", "seq", "hops", "key"},
 }
 FIXED = {"seq": ">I", "role": ">B", "hops": ">H", "flags": ">B", "age": ">I", "size": ">Q",
          "token": ">Q", "reason": ">B", "key": ">Q"}

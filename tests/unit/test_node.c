@@ -1914,14 +1914,16 @@ static void test_node_config_check(void **state) {
 }
 
 typedef struct counting_mem {
-  int fail;   /* refuse every allocation */
+  int fail;   /* refuse every allocation ... */
+  int pass;   /* ... but the next |pass| ones */
   int allocs; /* successful allocations */
   int frees;
 } counting_mem;
 
 static void *t_alloc(void *ctx, size_t size) {
   counting_mem *m = ctx;
-  if (m->fail) return NULL;
+  if (m->fail && m->pass == 0) return NULL;
+  if (m->fail) m->pass--;
   m->allocs++;
   return calloc(1, size);
 }
@@ -3088,6 +3090,11 @@ static void test_node_output_arena_grows_and_the_node_stays_small(void **state) 
   n = NULL;
   assert_int_equal(cdht_node_new(&n, &c, &mem, now), 0);
   cm.fail = 1;
+  /* The table of pending requests is allocated at the first request: without it, a clear refusal
+   * and nothing queued. */
+  assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 7), CDHT_ERR_NOMEM);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
+  cm.pass = 1; /* the table, then nothing */
   assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 7), 0);
   /* The message and its event: the event queue grows on demand too (node.h). */
   assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 2);
@@ -3452,6 +3459,195 @@ static void test_node_a_grant_in_the_successors_name_sends_no_files_elsewhere(vo
   cdht_node_del(n);
 }
 
+
+/* ---- successor lists and fingers (issue 11) ---- */
+
+/* The live peers of |w| in ring order, sorted. */
+static size_t live_sorted(net *w, cdht_id *ids) {
+  size_t k = 0;
+  for (size_t i = 0; i < w->np; i++)
+    if (live(&w->p[i])) ids[k++] = w->p[i].id;
+  for (size_t i = 1; i < k; i++)
+    for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+      cdht_id x = ids[j];
+      ids[j] = ids[j - 1];
+      ids[j - 1] = x;
+    }
+  return k;
+}
+
+/* Every live peer's list is the |r| live peers that follow it (fewer if the ring is smaller). */
+static void net_check_lists(net *w, size_t r) {
+  cdht_id ids[NET_MAX];
+  size_t k = live_sorted(w, ids);
+  for (size_t i = 0; i < k; i++) {
+    cdht_peer list[CDHT_SUCC_MAX];
+    size_t m = cdht_node_successor_list(NP(w, ids[i])->n, list, CDHT_SUCC_MAX);
+    size_t want = r < k - 1 ? r : k - 1;
+    if (m != want) fail_msg("peer %llu has %zu entries, want %zu", (unsigned long long)ids[i], m, want);
+    for (size_t j = 0; j < want; j++) assert_peer_id(list[j], ids[(i + 1 + j) % k]);
+  }
+}
+
+/* A classic-ring peer with a list of |r| and stabilization every 3 s. */
+static peer *net_add_list(net *w, cdht_id id, cdht_id s1, cdht_id s2, uint8_t r) {
+  cdht_config c = make_cfg(id, s1, s2);
+  c.successors = r;
+  c.stabilize_ms = 3000;
+  return net_add_cfg(w, &c);
+}
+
+static const cdht_id list_ids[] = { 1, 3, 4, 5, 8, 10, 12, 15, 20, 30, 40, 50 };
+#define LIST_N (sizeof list_ids / sizeof list_ids[0])
+
+static net *list_ring_new(uint8_t r) {
+  net *w = net_new();
+  for (size_t i = 0; i < LIST_N; i++)
+    net_add_list(w, list_ids[i], list_ids[(i + 1) % LIST_N], list_ids[(i + 2) % LIST_N], r);
+  net_run_until(w, (uint64_t)(r + 2) * 3000); /* a round per entry learned */
+  net_check_ring(w);
+  net_check_lists(w, r);
+  return w;
+}
+
+static void test_node_successor_lists_fill_through_stabilization(void **state) {
+  (void)state;
+  net *w = list_ring_new(6);
+  net_check_honest(w);
+  /* Only the first two are pinged: the rest are learned, and their change is an event, not a
+   * SUCCESSORS line. */
+  peer *p = NP(w, 1);
+  assert_true(log_find(p, 0, CDHT_EV_SUCC_LIST, ANY, 0) >= 0);
+  assert_int_equal(log_find(p, 0, CDHT_EV_SUCCESSORS, ANY, 0), -1);
+  assert_int_equal(tr_count(w, 0, CDHT_MSG_PING, 1, 5), 0);
+  net_del(w);
+}
+
+static void test_node_classic_lists_stay_two(void **state) {
+  (void)state;
+  net *w = list_ring_new(2);
+  for (size_t i = 0; i < LIST_N; i++) assert_int_equal(log_find(&w->p[i], 0, CDHT_EV_SUCC_LIST, ANY, 0), -1);
+  net_del(w);
+}
+
+/* R - 1 = 3 adjacent peers killed at the same instant: the next live entry takes their place,
+ * with no question to ask, and the ring is whole within a detection period and a stabilization
+ * round; requests are answered by the responsible live peer. */
+static void test_node_list_survives_r_minus_one_adjacent_kills(void **state) {
+  (void)state;
+  net *w = list_ring_new(4);
+  uint64_t t0 = w->now;
+  size_t mark = w->ntr;
+  net_kill(w, 5);
+  net_kill(w, 8);
+  net_kill(w, 10);
+  net_run_until(w, t0 + DETECT_MS + 3000 + 1000);
+  net_check_ring(w);
+  /* The rest of each list follows one stabilization round per entry. */
+  net_advance(w, 4 * 3000);
+  net_check_lists(w, 4);
+  /* Only the last live entry was left: its second came from a question to it, the one case the
+   * list cannot answer by itself. */
+  assert_true(tr_count(w, mark, CDHT_MSG_SUCC_QUERY, 4, ANY) <= 1);
+  for (size_t i = 0; i < LIST_N; i++) {
+    assert_int_equal(log_find(&w->p[i], 0, CDHT_EV_RING_BROKEN, ANY, 0), -1);
+    assert_int_equal(log_find(&w->p[i], 0, CDHT_EV_NEVER_ANSWERED, ANY, 0), -1);
+  }
+  peer *p = NP(w, 4); /* the predecessor: each death said, and the last successor lines 12, 15 */
+  assert_true(log_find(p, 0, CDHT_EV_PEER_DEAD, 5, 0) >= 0);
+  assert_true(log_find(p, 0, CDHT_EV_PEER_DEAD, 8, 0) >= 0);
+  int last = -1;
+  for (size_t i = 0; i < p->nlog; i++)
+    if (p->log[i].kind == CDHT_EV_SUCCESSORS) last = (int)i;
+  assert_true(last >= 0);
+  assert_peer_id(p->log[last].succ[0], 12);
+  assert_peer_id(p->log[last].succ[1], 15);
+  for (uint16_t f = 0; f < 60; f += 7) {
+    cdht_id from = list_ids[f % LIST_N];
+    if (from == 5 || from == 8 || from == 10) continue;
+    size_t at = NP(w, from)->nlog;
+    int rc = net_cmd(w, from, CDHT_CMD_REQUEST, f);
+    assert_int_equal(rc, 0);
+    cdht_id ids[NET_MAX];
+    size_t k = live_sorted(w, ids);
+    cdht_id owner = cdht_ring_closest_successor(ids, k, f % 256, 255);
+    if (owner == from) assert_true(log_find(NP(w, from), at, CDHT_EV_FILE_HERE, from, f) >= 0);
+    else assert_true(log_find(NP(w, from), at, CDHT_EV_RESPONSE_RECEIVED, owner, f) >= 0);
+  }
+  net_del(w);
+}
+
+/* A 16-peer ring of 64-bit ids with fingers: once built, finger i is the responsible peer of
+ * self + 2^i, and every request takes at most log2 16 + 2 messages, through fingers. */
+static void test_node_fingers_route_in_log_hops(void **state) {
+  (void)state;
+  net *w = net_new();
+  cdht_id ids[16];
+  for (size_t i = 0; i < 16; i++) ids[i] = (UINT64_C(0x9e3779b97f4a7c15) * (i + 1)) | 1; /* spread, distinct */
+  for (size_t i = 1; i < 16; i++)
+    for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+      cdht_id x = ids[j];
+      ids[j] = ids[j - 1];
+      ids[j - 1] = x;
+    }
+  for (size_t i = 0; i < 16; i++) {
+    size_t a = (i + 1) % 16, b = (i + 2) % 16;
+    cdht_config c = v2_cfg(ids[i], (unsigned)(i + 1), V4(ids[a], (unsigned)(a + 1)), V4(ids[b], (unsigned)(b + 1)));
+    c.keys = CDHT_KEYS_BLAKE2B;
+    c.successors = 4;
+    c.fingers = true;
+    c.stabilize_ms = 1000;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 60000);
+  net_check_ring(w);
+  net_check_lists(w, 4);
+  net_check_honest(w);
+  for (size_t i = 0; i < 16; i++) {
+    cdht_node *n = NP(w, ids[i])->n;
+    for (unsigned f = 0; f < 64; f++) {
+      cdht_id point = ids[i] + (UINT64_C(1) << f);
+      assert_peer_id(cdht_node_finger(n, f), cdht_ring_closest_successor(ids, 16, point, UINT64_MAX));
+    }
+  }
+  unsigned fingered = 0, max_hops = 0;
+  for (uint16_t f = 0; f < 200; f++) {
+    cdht_id from = ids[f % 16];
+    peer *p = NP(w, from);
+    size_t at = p->nlog;
+    assert_int_equal(net_cmd(w, from, CDHT_CMD_REQUEST, f), 0);
+    cdht_id owner = cdht_ring_closest_successor(ids, 16, cdht_node_name_key(p->n, NMP(f)), UINT64_MAX);
+    if (owner == from) continue;
+    int got = log_find(p, at, CDHT_EV_RESPONSE_RECEIVED, owner, f);
+    assert_true(got >= 0);
+    unsigned hops = p->log[got].hops;
+    assert_true(hops >= 1 && hops <= 4 + 2);
+    if (hops > max_hops) max_hops = hops;
+    int first = log_find(p, at, CDHT_EV_REQUEST_SENT, ANY, f);
+    assert_true(first >= 0);
+    fingered += p->log[first].finger;
+  }
+  assert_true(fingered > 0);
+  assert_true(max_hops >= 2); /* some keys are far: not all answered by a list entry */
+  /* A finger that dies is dropped at the first refused connection, and requests still reach
+   * the responsible live peer. */
+  net_kill(w, ids[8]);
+  for (uint16_t f = 0; f < 100; f++) {
+    cdht_id from = ids[f % 16];
+    if (from == ids[8]) continue;
+    peer *p = NP(w, from);
+    size_t at = p->nlog;
+    assert_int_equal(net_cmd(w, from, CDHT_CMD_REQUEST, f), 0);
+    cdht_id live_ids[16];
+    size_t k = live_sorted(w, live_ids);
+    cdht_id owner = cdht_ring_closest_successor(live_ids, k, cdht_node_name_key(p->n, NMP(f)), UINT64_MAX);
+    cdht_id key_owner_all = cdht_ring_closest_successor(ids, 16, cdht_node_name_key(p->n, NMP(f)), UINT64_MAX);
+    if (owner == from || key_owner_all == ids[8]) continue; /* the dead peer's keys wait for its death to be seen */
+    assert_true(log_find(p, at, CDHT_EV_RESPONSE_RECEIVED, owner, f) >= 0);
+  }
+  net_del(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_ping_round_event_only_when_asked),
@@ -3507,6 +3703,10 @@ int main(void) {
     cmocka_unit_test(test_node_a_stranger_cannot_answer_a_join),
     cmocka_unit_test(test_node_records_that_name_no_host_are_refused),
     cmocka_unit_test(test_node_a_grant_in_the_successors_name_sends_no_files_elsewhere),
+    cmocka_unit_test(test_node_successor_lists_fill_through_stabilization),
+    cmocka_unit_test(test_node_classic_lists_stay_two),
+    cmocka_unit_test(test_node_list_survives_r_minus_one_adjacent_kills),
+    cmocka_unit_test(test_node_fingers_route_in_log_hops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,7 +42,7 @@ static cdht_msg sample(uint8_t type, bool wide) {
   case CDHT_MSG_PONG: m.seq = 0xdeadbeefu; break;
   case CDHT_MSG_FILE_REQ:
   case CDHT_MSG_STORE_REQ: m.origin = other; m.seq = 77; m.hops = 0xfedc; m.flags = CDHT_REQ_FINAL; break;
-  case CDHT_MSG_FILE_RESP: m.seq = 0x01020304u; m.flags = CDHT_RESP_CONTENT; m.token = 0xa0a1a2a3a4a5a6a7ull; break;
+  case CDHT_MSG_FILE_RESP: m.seq = 0x01020304u; m.hops = 17; m.flags = CDHT_RESP_CONTENT; m.token = 0xa0a1a2a3a4a5a6a7ull; break;
   case CDHT_MSG_DEPART:
   case CDHT_MSG_SUCC_CHANGE:
   case CDHT_MSG_SUCC_REPLY:
@@ -62,7 +62,7 @@ static cdht_msg sample(uint8_t type, bool wide) {
   case CDHT_MSG_WITNESS_QUERY: m.seq = 9; m.about = other; break;
   case CDHT_MSG_WITNESS_REPLY: m.seq = 10; m.about = other; m.age_ms = CDHT_AGE_NEVER; break;
   case CDHT_MSG_JOIN_REQ: m.origin = other; m.seq = 4; m.hops = 2; m.bits = 8; m.keys = CDHT_KEYS_NUMBERS; break;
-  case CDHT_MSG_STORE_ACCEPT: m.seq = 5; m.token = UINT64_MAX; break;
+  case CDHT_MSG_STORE_ACCEPT: m.seq = 5; m.hops = 3; m.token = UINT64_MAX; break;
   case CDHT_MSG_STORE_DONE: m.seq = 5; m.about = other; break;
   case CDHT_MSG_XFER:
     m.seq = 6;
@@ -78,6 +78,8 @@ static cdht_msg sample(uint8_t type, bool wide) {
   case CDHT_MSG_DEPART_CONFIRM: m.token = 12345; break;
   case CDHT_MSG_KEYS_OFFER: m.key = wide ? UINT64_MAX : 3; break;
   case CDHT_MSG_KEYS_GRANT: m.token = 777; break;
+  case CDHT_MSG_FIND_REQ: m.origin = other; m.seq = 8; m.hops = 5; m.flags = CDHT_REQ_FINAL; m.key = wide ? UINT64_MAX : 200; break;
+  case CDHT_MSG_FIND_RESP: m.seq = 8; m.hops = 6; m.key = wide ? UINT64_MAX - 1 : 200; break;
   case CDHT_MSG_COUNT: break;
   }
   bool named = type == CDHT_MSG_FILE_REQ || type == CDHT_MSG_FILE_RESP || type == CDHT_MSG_STORE_REQ ||
@@ -191,7 +193,7 @@ static void test_wire_encode_ignores_fields_the_type_lacks(void **state) {
     [CDHT_MSG_PING] = SEQ | ROLE,
     [CDHT_MSG_PONG] = SEQ,
     [CDHT_MSG_FILE_REQ] = ORIGIN | SEQ | NAME | HOPS | FLAGS,
-    [CDHT_MSG_FILE_RESP] = SEQ | NAME | FLAGS | TOKEN,
+    [CDHT_MSG_FILE_RESP] = SEQ | NAME | HOPS | FLAGS | TOKEN,
     [CDHT_MSG_DEPART] = SUCC,
     [CDHT_MSG_DEPART_ACK] = TOKEN,
     [CDHT_MSG_SUCC_QUERY] = SEQ,
@@ -205,7 +207,7 @@ static void test_wire_encode_ignores_fields_the_type_lacks(void **state) {
     [CDHT_MSG_STAB_QUERY] = SEQ,
     [CDHT_MSG_STAB_REPLY] = SEQ | SUCC | ABOUT | AGE,
     [CDHT_MSG_STORE_REQ] = ORIGIN | SEQ | NAME | HOPS | FLAGS,
-    [CDHT_MSG_STORE_ACCEPT] = SEQ | NAME | TOKEN,
+    [CDHT_MSG_STORE_ACCEPT] = SEQ | NAME | HOPS | TOKEN,
     [CDHT_MSG_STORE_DONE] = SEQ | NAME | ABOUT,
     [CDHT_MSG_XFER] = SEQ | NAME | FLAGS | XFERF | TOKEN,
     [CDHT_MSG_KEYS_REQ] = ABOUT | TOKEN,
@@ -214,6 +216,8 @@ static void test_wire_encode_ignores_fields_the_type_lacks(void **state) {
     [CDHT_MSG_DEPART_CONFIRM] = TOKEN,
     [CDHT_MSG_KEYS_OFFER] = KEY,
     [CDHT_MSG_KEYS_GRANT] = TOKEN,
+    [CDHT_MSG_FIND_REQ] = ORIGIN | SEQ | HOPS | FLAGS | KEY,
+    [CDHT_MSG_FIND_RESP] = SEQ | HOPS | KEY,
   };
   for (unsigned t = 1; t < CDHT_MSG_COUNT; t++) {
     cdht_msg clean = sample((uint8_t)t, false), noisy = clean, out;

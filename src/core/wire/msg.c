@@ -115,7 +115,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_PING] = { "ping", F_FROM | F_SEQ | F_ROLE },
   [CDHT_MSG_PONG] = { "pong", F_FROM | F_SEQ },
   [CDHT_MSG_FILE_REQ] = { "file-request", F_FROM | F_ORIGIN | F_SEQ | F_NAME | F_HOPS | F_FLAGS },
-  [CDHT_MSG_FILE_RESP] = { "file-response", F_FROM | F_SEQ | F_NAME | F_FLAGS | F_TOKEN },
+  [CDHT_MSG_FILE_RESP] = { "file-response", F_FROM | F_SEQ | F_NAME | F_HOPS | F_FLAGS | F_TOKEN },
   [CDHT_MSG_DEPART] = { "depart", F_FROM | F_SUCC },
   [CDHT_MSG_DEPART_ACK] = { "depart-ack", F_FROM | F_TOKEN },
   [CDHT_MSG_SUCC_QUERY] = { "successor-query", F_FROM | F_SEQ },
@@ -129,7 +129,7 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_STAB_QUERY] = { "stabilize-query", F_FROM | F_SEQ },
   [CDHT_MSG_STAB_REPLY] = { "stabilize-reply", F_FROM | F_SEQ | F_SUCC | F_ABOUT | F_AGE },
   [CDHT_MSG_STORE_REQ] = { "store-request", F_FROM | F_ORIGIN | F_SEQ | F_NAME | F_HOPS | F_FLAGS },
-  [CDHT_MSG_STORE_ACCEPT] = { "store-accept", F_FROM | F_SEQ | F_NAME | F_TOKEN },
+  [CDHT_MSG_STORE_ACCEPT] = { "store-accept", F_FROM | F_SEQ | F_NAME | F_HOPS | F_TOKEN },
   [CDHT_MSG_STORE_DONE] = { "store-done", F_FROM | F_SEQ | F_NAME | F_ABOUT },
   [CDHT_MSG_XFER] = { "transfer", F_FROM | F_SEQ | F_NAME | F_FLAGS | F_SIZE | F_DIGEST | F_EXT | F_TOKEN },
   [CDHT_MSG_KEYS_REQ] = { "keys-request", F_FROM | F_ABOUT | F_TOKEN },
@@ -138,6 +138,8 @@ static const struct { const char *name; unsigned fields; } layouts[CDHT_MSG_COUN
   [CDHT_MSG_DEPART_CONFIRM] = { "depart-confirm", F_FROM | F_TOKEN },
   [CDHT_MSG_KEYS_OFFER] = { "keys-offer", F_FROM | F_KEY },
   [CDHT_MSG_KEYS_GRANT] = { "keys-grant", F_FROM | F_TOKEN },
+  [CDHT_MSG_FIND_REQ] = { "find-request", F_FROM | F_ORIGIN | F_SEQ | F_HOPS | F_FLAGS | F_KEY },
+  [CDHT_MSG_FIND_RESP] = { "find-response", F_FROM | F_SEQ | F_HOPS | F_KEY },
 };
 
 static bool known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }
@@ -147,7 +149,8 @@ static bool known(uint8_t type) { return type > 0 && type < CDHT_MSG_COUNT; }
 static unsigned allowed_flags(uint8_t type) {
   switch (type) {
   case CDHT_MSG_FILE_REQ:
-  case CDHT_MSG_STORE_REQ: return CDHT_REQ_FINAL;
+  case CDHT_MSG_STORE_REQ:
+  case CDHT_MSG_FIND_REQ: return CDHT_REQ_FINAL;
   case CDHT_MSG_FILE_RESP: return CDHT_RESP_CONTENT;
   default: return 0;
   }

@@ -51,12 +51,14 @@ typedef enum cdht_msg_type {
   CDHT_MSG_DEPART_CONFIRM, /* TCP: the leaving peer to a predecessor: echoes DEPART_ACK's token (§6) */
   CDHT_MSG_KEYS_OFFER,  /* TCP: a giver to its successor: I will hand you keys after |about| (§9) */
   CDHT_MSG_KEYS_GRANT,  /* TCP: the answer, to the giver's address: a token its handover must carry */
+  CDHT_MSG_FIND_REQ,    /* TCP: "who is responsible for |key|?" routed like a file request (a finger's refresh) */
+  CDHT_MSG_FIND_RESP,   /* TCP: the responsible peer's answer, straight to the origin: itself, for |key| */
   CDHT_MSG_COUNT
 } cdht_msg_type;
 
 #define CDHT_ROLE_FIRST 1  /* ping role: the receiver is the sender's first successor */
 #define CDHT_ROLE_SECOND 2 /* ping role: the receiver is the sender's second successor */
-#define CDHT_REQ_FINAL 0x01 /* file request flag: the receiver is the responsible peer */
+#define CDHT_REQ_FINAL 0x01 /* file, store and find request flag: the receiver is the responsible peer */
 #define CDHT_AGE_NEVER UINT32_MAX /* witness reply: not my successor, or never answered */
 #define CDHT_RESP_CONTENT 0x01  /* file response flag: the content follows in a transfer */
 #define CDHT_XFER_PUT 0         /* transfer kind: a stored file, to the responsible peer */
@@ -87,7 +89,8 @@ typedef struct cdht_msg {
   uint8_t role;      /* PING: CDHT_ROLE_FIRST or CDHT_ROLE_SECOND */
   cdht_name name;    /* FILE_REQ, FILE_RESP, STORE_*, XFER: the file's name */
   cdht_peer origin;  /* FILE_REQ, STORE_REQ, JOIN_REQ: the requester, who gets the answer; always a peer */
-  uint16_t hops;     /* FILE_REQ, STORE_REQ, JOIN_REQ: peers passed so far (loop guard) */
+  uint16_t hops;     /* FILE_REQ, STORE_REQ, JOIN_REQ, FIND_REQ: messages so far, this one excluded (loop guard);
+                      * FILE_RESP, STORE_ACCEPT, FIND_RESP: the messages the request took */
   uint8_t flags;     /* FILE_REQ: CDHT_REQ_FINAL; FILE_RESP: CDHT_RESP_CONTENT; XFER: the kind */
   uint8_t nsucc;     /* entries in succ */
   cdht_peer succ[CDHT_LIST_MAX]; /* DEPART, SUCC_CHANGE, JOIN_ACCEPT: the receiver's new successors;
@@ -100,7 +103,7 @@ typedef struct cdht_msg {
   uint8_t bits;      /* JOIN_REQ: the joiner's ring has 2^bits ids; JOIN_REJECT: the ring's (1..64) */
   uint8_t keys;      /* JOIN_REQ, JOIN_REJECT: CDHT_KEYS_NUMBERS or CDHT_KEYS_BLAKE2B, as bits */
   uint8_t reason;    /* JOIN_REJECT: CDHT_REJECT_TAKEN or CDHT_REJECT_PARAMS */
-  uint64_t key;      /* KEYS_OFFER: the giver hands over keys after this one */
+  uint64_t key;      /* KEYS_OFFER: the giver hands over keys after this one; FIND_*: the key looked up */
   uint8_t digest[CDHT_DIGEST_LEN]; /* XFER: the content digest (docs/protocol.md §9) */
   char ext[CDHT_EXT_LEN];          /* XFER: extension, [A-Za-z0-9] then NULs */
 } cdht_msg;

@@ -1,0 +1,26 @@
+/* Routing (§3): the next hop for a key.  Without fingers (the classic forms) every request goes
+ * to the first successor, as the classic lines say.  With fingers, a key that falls within our
+ * successor list goes straight to the entry responsible for it, flagged final; any other key goes
+ * to the closest peer we know that precedes it (Chord's closest preceding finger, over the
+ * fingers and the successor list), which halves the distance left at every hop. */
+#ifndef CDHT_ROUTE_H
+#define CDHT_ROUTE_H
+
+#include <stdbool.h>
+
+#include "node.h"
+
+typedef struct cdht_hop {
+  cdht_peer to;  /* the next hop (no peer: we know no successor yet) */
+  bool final;    /* |to| is responsible for the key */
+  bool finger;   /* |to| is not our first successor */
+} cdht_hop;
+
+/* The next hop from us towards the peer responsible for |key|. */
+cdht_hop cdht_route_next(const cdht_node *n, uint64_t key);
+
+/* The closest peer we know (fingers and successor list) in (self, key), or our first successor
+ * if we know none: where a join for id |key| goes, since the peer that precedes it accepts it. */
+cdht_peer cdht_route_preceding(const cdht_node *n, uint64_t key);
+
+#endif
