@@ -163,6 +163,8 @@ typedef struct world {
   size_t node_live, node_peak;        /* bytes the nodes allocated through their cdht_mem: now, at most */
   size_t msg_live, msg_peak;          /* bytes of messages in flight (the agenda's copies) */
   cdht_mem node_mem;                  /* node_alloc / node_free with this world */
+  size_t agenda_max;                  /* events in flight past this are a message storm: the run stops */
+  bool storm;
   vrec *v;                            /* v[1..nver]: every version, in landing order */
   uint32_t nver, vcap;
 } world;
@@ -370,8 +372,24 @@ static uint64_t peak_rss(void) {
   return kb * 1024;
 }
 
+static void violation(world *w, const char *what, const speer *a, const speer *b);
+
+/* Events in flight grow with the peers (each has its timer, its pings and their answers, a few
+ * requests: tens); past agenda_max something multiplies messages, and the run stops with a
+ * violation instead of taking the machine's memory (found: a forwarded request resent on every
+ * refused connection, sevenfold each round). */
+static void check_storm(world *w, uint32_t sender) {
+  if (w->storm || w->sched.len <= w->agenda_max) return;
+  w->storm = true;
+  char what[200];
+  snprintf(what, sizeof what, "message storm: %zu events in flight (bound %zu), the last sent by peer %s; the run stops",
+           w->sched.len, w->agenda_max, sender < w->n ? idt(w->p[sender].id) : "none");
+  violation(w, what, sender < w->n ? &w->p[sender] : NULL, sender < w->n ? &w->p[sender] : NULL);
+}
+
 static void push(world *w, sim_ev *ev) {
   if (sim_sched_push(&w->sched, ev) < 0) w->oom = true;
+  check_storm(w, ev->kind == SIM_UNREACHABLE ? ev->a : UINT32_MAX);
 }
 
 /* Pushes a delivery of the ev->len bytes at |bytes| (borrowed): each delivery its own copy. */
@@ -382,6 +400,7 @@ static void push_msg(world *w, sim_ev *ev, const uint8_t *bytes) {
   if (sim_sched_push(&w->sched, ev) < 0) { free(ev->msg); w->oom = true; ev->msg = NULL; return; }
   w->msg_live += ev->len;
   if (w->msg_live > w->msg_peak) w->msg_peak = w->msg_live;
+  check_storm(w, ev->a);
   ev->msg = NULL;
 }
 
@@ -1564,6 +1583,21 @@ static void run_action(world *w, uint32_t a) {
       if (pred != j) race_stores(w, pred->id, j->id, succ, 2000000);
     }
     bool kill = v && (what == 0 || (what == 2 && cdht_rng_below(&w->rng, 2) == 0));
+    uint32_t R = o->node.successors;
+    if (kill && R >= 3 && cdht_rng_below(&w->rng, 3) == 0) {
+      /* With lists of R >= 3, a third of the kills are runs of 2..R-1 adjacent peers at one
+       * instant, none next to a recent victim (with it the run could reach R): each judged. */
+      uint32_t k = 2 + (uint32_t)cdht_rng_below(&w->rng, R - 2);
+      bool clear = running_count(w) > o->min_live + k;
+      speer *q = v;
+      for (uint32_t i = 0; i < k && clear; i++, q = live_neighbour(w, q, 1)) clear = q != v || i == 0 ? !near_recent_victim(w, q) : false;
+      if (clear) {
+        kill_run(w, v, k, "the churn");
+        sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + o->churn_us, .a = ACT_RANDOM_CHURN };
+        push(w, &e);
+        return;
+      }
+    }
     if (j) {
       join_peer(w, j, random_running(w));
     } else if (kill) {
@@ -1770,6 +1804,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     if (report) fprintf(report, "sim: cannot place %u peers on a ring of 2^%u ids\n", n, o->bits);
     goto out;
   }
+  w.agenda_max = 1000ull * w.n + 100000;
   if (key_table(&w) < 0) {
     if (report) fprintf(report, "sim: bad node configuration\n");
     goto out;
@@ -1849,7 +1884,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   }
 
   sim_ev ev = { 0 };
-  for (; !w.oom && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us;
+  for (; !w.oom && !w.storm && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us;
        w.msg_live -= ev.msg ? ev.len : 0, free(ev.msg), ev.msg = NULL) {
     w.now_us = ev.t_us;
     r->events++;
@@ -1949,6 +1984,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       cdht_peer to;
       if (ev.b == (uint32_t)-1) memcpy(&to, ev.buf, sizeof to);
       else to = record_of(&w, &w.p[ev.b]);
+      if (o->trace) { /* what the I/O layer would see: a refused connection */
+        print_time(o->trace, w.now_us);
+        fprintf(o->trace, " peer %llu: (connection to peer %s refused)\n", (unsigned long long)src->id, idt(pid(to)));
+      }
       cdht_node_on_unreachable(src->node, now_ms, to);
       settle_node(&w, src);
       break;
