@@ -349,7 +349,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       rc = cdht_node_on_command(f.node, f.now, &cmd);
       if (joining) FUZZ_CHECK(rc == CDHT_ERR_UNEXPECTED);
       else if (bad) FUZZ_CHECK(rc == CDHT_ERR_INVAL || rc == CDHT_ERR_LEAVING);
-      else FUZZ_CHECK(rc == 0 || rc == CDHT_ERR_BUSY || rc == CDHT_ERR_LEAVING);
+      else FUZZ_CHECK(rc == 0 || rc == CDHT_ERR_BUSY || rc == CDHT_ERR_LEAVING || rc == CDHT_ERR_NOMEM);
       break;
     }
     case OP_QUIT: {

@@ -47,6 +47,10 @@ static void refresh(cdht_node *n, uint64_t now) {
     unsigned i = n->fingers.next;
     n->fingers.next = (i + 1) % n->fingers.count;
     uint64_t point = cdht_fingers_point(n, i);
+    if (cdht_succ_pred_fresh(n, 0, now) && cdht_node_between(n, n->succ.pred[0].id, point, n->cfg.self)) {
+      n->fingers.f[i] = n->self; /* the point is ours (a small ring): no lookup would come back */
+      continue;
+    }
     cdht_hop h = cdht_route_next(n, point);
     if (h.final) { n->fingers.f[i] = h.to; continue; }
     do n->fingers.qid = (uint32_t)cdht_node_unguessable(n); /* only a peer that saw the lookup answers it */
@@ -67,7 +71,11 @@ int cdht_fingers_on_find(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   bool own = cdht_is_self(n, m->origin);
   if ((m->flags & CDHT_REQ_FINAL) || cdht_is_self(n, n->succ.id[0])) {
-    if (own) { cdht_node_drop(n, CDHT_DROP_LOOP); return CDHT_ERR_LOOP; } /* we never look ourselves up */
+    if (own) { /* our own lookup came round to us: the point is ours (our predecessor was not known yet) */
+      cdht_msg found = *m;
+      found.from = n->self;
+      return cdht_fingers_on_found(n, now, &found);
+    }
     cdht_msg r = { .type = CDHT_MSG_FIND_RESP, .seq = m->seq, .key = m->key, .hops = (uint16_t)(m->hops + 1) };
     cdht_node_send(n, CDHT_TCP, m->origin, &r);
     return 0;

@@ -324,6 +324,7 @@ cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_m
 bool cdht_node_superseded(const cdht_node *node, const cdht_name *name);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
+ * CDHT_ERR_NOMEM when the table of pending requests (allocated at the first one) could not be,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for
  * a name not valid under the ring's rule (§1: on a CDHT_KEYS_NUMBERS ring, four digits). */
 int cdht_node_on_command(cdht_node *node, uint64_t now_ms, const cdht_command *cmd);

@@ -3523,6 +3523,21 @@ static void test_node_successor_lists_fill_through_stabilization(void **state) {
   net_del(w);
 }
 
+/* R − 2 adjacent kills: the list still holds a live entry for both places, so nobody asks a
+ * question (no SUCC_QUERY at all), and the predecessor's lines end on the right pair. */
+static void test_node_list_takes_up_entries_without_asking(void **state) {
+  (void)state;
+  net *w = list_ring_new(4);
+  size_t mark = w->ntr;
+  uint64_t t0 = w->now;
+  net_kill(w, 5);
+  net_kill(w, 8);
+  net_run_until(w, t0 + DETECT_MS + 3000 + 1000);
+  net_check_ring(w);
+  assert_int_equal(tr_count(w, mark, CDHT_MSG_SUCC_QUERY, ANY, ANY), 0);
+  net_del(w);
+}
+
 static void test_node_classic_lists_stay_two(void **state) {
   (void)state;
   net *w = list_ring_new(2);
@@ -3629,6 +3644,38 @@ static void test_node_fingers_route_in_log_hops(void **state) {
   }
   assert_true(fingered > 0);
   assert_true(max_hops >= 2); /* some keys are far: not all answered by a list entry */
+  /* A request whose first hop has died goes again by the next best route at once: no wait for
+   * the retry timer (the harness delivers instantly, so the answer comes at the same instant). */
+  {
+    peer *a = NP(w, ids[0]);
+    cdht_node *n = a->n;
+    cdht_id victim = 0;
+    uint16_t file = 0;
+    for (uint16_t f = 1000; f < 3000 && !victim; f++) { /* a name whose first hop is a finger that is not responsible */
+      cdht_id key = cdht_node_name_key(n, NMP(f));
+      cdht_id owner = cdht_ring_closest_successor(ids, 16, key, UINT64_MAX);
+      for (unsigned i = 63; i > 0 && !victim; i--) {
+        cdht_peer fp = cdht_node_finger(n, i);
+        if (!cdht_peer_known(&fp) || fp.id == owner || fp.id == ids[1] || fp.id == ids[2]) continue;
+        if (cdht_ring_distance(ids[0], fp.id, UINT64_MAX) < cdht_ring_distance(ids[0], key, UINT64_MAX)) {
+          victim = fp.id;
+          file = f;
+        }
+      }
+    }
+    assert_true(victim != 0);
+    net_kill(w, victim);
+    size_t at = a->nlog;
+    uint64_t t = w->now;
+    assert_int_equal(net_cmd(w, ids[0], CDHT_CMD_REQUEST, file), 0);
+    cdht_id owner = cdht_ring_closest_successor(ids, 16, cdht_node_name_key(n, NMP(file)), UINT64_MAX);
+    assert_true(log_find(a, at, CDHT_EV_REQUEST_RETRIED, ANY, file) >= 0);
+    int got = log_find(a, at, CDHT_EV_RESPONSE_RECEIVED, owner, file);
+    assert_true(got >= 0);
+    assert_true(a->at[got] == t);
+    for (unsigned i = 0; i < 64; i++) assert_false(is_id(cdht_node_finger(n, i), victim)); /* forgotten */
+    NP(w, victim)->dead = false; /* back for the rest of the test, as if restarted in place */
+  }
   /* A finger that dies is dropped at the first refused connection, and requests still reach
    * the responsible live peer. */
   net_kill(w, ids[8]);
@@ -3705,6 +3752,7 @@ int main(void) {
     cmocka_unit_test(test_node_a_grant_in_the_successors_name_sends_no_files_elsewhere),
     cmocka_unit_test(test_node_successor_lists_fill_through_stabilization),
     cmocka_unit_test(test_node_classic_lists_stay_two),
+    cmocka_unit_test(test_node_list_takes_up_entries_without_asking),
     cmocka_unit_test(test_node_list_survives_r_minus_one_adjacent_kills),
     cmocka_unit_test(test_node_fingers_route_in_log_hops),
   };
