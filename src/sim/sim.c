@@ -2044,7 +2044,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   r->hops_p99 = (uint32_t)percentile(&w.hops, 0.99);
   /* Memory per peer: the node (its struct, and what it allocated at the nodes' peak), and the
    * simulator's record of it with its share of the agenda and of the messages in flight. */
-  r->node_alloc = w.node_peak / w.n;
+  /* the node's struct is one of the blocks its cdht_mem gave (cdht_node_new allocates it) */
+  r->node_alloc = w.node_peak / w.n > r->node_struct ? w.node_peak / w.n - r->node_struct : 0;
   r->sim_bytes = sizeof(speer) +
                  (w.sched.cap * sizeof(sim_key) + w.sched.nbodies * (sizeof(sim_ev) + sizeof(uint32_t)) + w.msg_peak) / w.n;
   r->bytes_per_peer = r->node_struct + r->node_alloc + r->sim_bytes;

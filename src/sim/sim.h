@@ -91,8 +91,8 @@ typedef struct sim_result {
   double repair_mean_s, repair_p50_s, repair_p99_s; /* kill -> both successor lines */
   size_t bytes_per_peer;      /* memory one simulated peer takes: node_bytes + sim_bytes */
   size_t node_struct;         /* cdht_node_size() */
-  size_t node_alloc;          /* bytes a node allocated through its cdht_mem, mean over the nodes at their
-                               * peak total (the end of the run or a larger moment) */
+  size_t node_alloc;          /* bytes a node allocated through its cdht_mem besides its struct: the nodes'
+                               * total at its peak, per peer, less node_struct */
   size_t sim_bytes;           /* the simulator's own state per peer (its record, share of the agenda at its peak) */
   size_t rss_per_peer;        /* the process's peak resident size (VmHWM) / peers */
   bool split;                 /* a settled check found the ring split or wrong */
