@@ -367,6 +367,25 @@ def test_seed_sweep_with_successor_lists_of_4_and_fingers():
     assert total(r"kill runs judged (\d+)") > 20 // SHARE and total(r"lists checked (\d+)") > 10000 // SHARE
 
 
+# Review of issue 11: stores racing the churn, routed by fingers.  A list entry told FINAL while the
+# sender's list was a round behind a join accepted the joiner's key ("the newest acknowledged
+# content ... is held by no live peer", seeds 1 and 13), and with the classic two successors a
+# request to a refusing first successor was sent to it again at every refusal (a message storm,
+# seed 1).
+@pytest.mark.parametrize("extra", [
+    ["--duration", "300", "--successors", "4"],
+    ["--duration", "120", "--churn", "6", "--ping-interval", "0.2", "--ping-timeout", "0.2",
+     "--stabilize-interval", "0.6", "--successors", "4"],
+    ["--duration", "120", "--churn", "6", "--ping-interval", "0.2", "--ping-timeout", "0.2",
+     "--stabilize-interval", "0.6"],
+], ids=["lists-of-4", "lists-of-4-fast", "two-successors-fast"])
+def test_seed_sweep_stores_racing_with_fingers(extra):
+    rng, held = seeds(200)
+    code, lines, err = sim("--peers", "4..16", "--seeds", rng, *extra, "--fingers", *STORE_RACES)
+    assert code == 0, err[-3000:] + "\n".join(l for l in lines if l.startswith("violation"))[:3000]
+    assert held in lines
+
+
 def test_kill_runs_of_r_minus_1_with_lists_of_4_are_repaired_within_the_bound():
     rng, held = seeds(40)
     code, lines, err = sim("--ids", ",".join(str(i) for i in range(1, 17)), "--churn", "0", "--successors", "4",
