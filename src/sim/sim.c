@@ -2063,6 +2063,7 @@ out:
   free(w.detect.v);
   free(w.repair.v);
   free(w.back.v);
+  free(w.hops.v);
   sim_sched_clear(&w.sched);
   return rc;
 }
