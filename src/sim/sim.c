@@ -2046,6 +2046,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     }
   }
   free(ev.msg); /* the first event past the end, popped but not run */
+  r->end_us = w.storm || w.oom ? w.now_us : o->duration_us;
   if (w.oom) {
     if (report) fprintf(report, "sim: out of memory\n");
     goto out;
