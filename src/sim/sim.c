@@ -1671,9 +1671,11 @@ static void run_action(world *w, uint32_t a) {
     return;
   }
   const sim_action *act = &o->actions[a];
-  speer *p = act->id == SIM_NOBODY ? NULL : find(w, act->id);
+  /* `random` (SIM_NOBODY): a running peer drawn now (it used to find nobody, and do nothing). */
+  speer *p = act->id == SIM_NOBODY ? random_running(w) : find(w, act->id);
   if (!p) {
-    if (w->report) fprintf(w->report, "sim: action on peer %llu, which is not in the ring\n", (unsigned long long)act->id);
+    if (w->report && act->id != SIM_NOBODY)
+      fprintf(w->report, "sim: action on peer %llu, which is not in the ring\n", (unsigned long long)act->id);
     return;
   }
   switch (act->kind) {

@@ -376,6 +376,15 @@ def test_kill_runs_of_r_minus_1_with_lists_of_4_are_repaired_within_the_bound():
     assert all("kill runs judged 1," in l for l in lines if l.startswith("seed "))
 
 
+def test_a_random_kill_run_on_a_large_ring_is_judged():
+    # `random` picks a running peer when the action runs (it used to find nobody and do nothing).
+    code, lines, err = sim("--peers", "64", "--bits", "32", "--churn", "0", "--successors", "4", "--fingers",
+                           "--kill-run", "random:3@60", "--duration", "120", "--seeds", "1..10")
+    assert code == 0, err[-3000:]
+    summaries = [l for l in lines if l.startswith("seed ")]
+    assert len(summaries) == 10 and all("kills 3," in l and "kill runs judged 1," in l for l in summaries)
+
+
 def test_a_kill_run_of_r_breaks_a_ring_with_lists_of_4_and_says_so():
     code, lines, err = sim("--ids", ",".join(str(i) for i in range(1, 17)), "--seed", "3", "--churn", "0",
                            "--loss", "0", "--successors", "4", "--kill-run", "4:4@60", "--duration", "120")
