@@ -68,6 +68,7 @@ typedef struct sim_result {
   uint64_t digest;            /* FNV-1a over the event trace */
   uint64_t events;            /* simulator events processed */
   double wall_s;              /* wall-clock seconds the run took */
+  uint64_t end_us;            /* simulated time the run reached: the duration, unless it stopped early */
   uint64_t node_events;       /* events the nodes emitted */
   uint64_t lookups_ok, lookups_failed;
   uint64_t lk_made, lk_failed;  /* the L lookups (opts.lookups): issued, and not answered by the responsible peer */
