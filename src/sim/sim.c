@@ -130,6 +130,7 @@ typedef struct xfer {
 } xfer;
 
 _Static_assert(sizeof(xfer) <= SIM_EV_STATE, "a transfer's state travels in its event");
+_Static_assert(sizeof(cdht_addr) + sizeof(cdht_peer) <= SIM_EV_STATE, "a delivery's source and record travel in its event");
 
 typedef struct samples { double *v; size_t n, cap; } samples;
 
@@ -524,6 +525,7 @@ static void route(world *w, speer *src, const cdht_output *out) {
                 .len = out->len };
   cdht_addr source = host_addr(index_of(w, src), out->to.addr.family); /* the sender's socket of that family */
   memcpy(ev.buf, &source, sizeof source);
+  memcpy(ev.buf + sizeof source, &out->to, sizeof out->to); /* the record it went to: a refusal names it */
   if (out->transport == CDHT_UDP) {
     if (!dst || cut(w, src, dst)) return;
     if (cdht_rng_unit(&w->rng) < w->o->loss) return;
@@ -1988,7 +1990,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       if (cut(&w, src, dst)) break;
       if (!alive(dst) || !dst->node) {
         if (ev.transport == CDHT_TCP && alive(src)) { /* connection refused */
-          sim_ev u = { .kind = SIM_UNREACHABLE, .t_us = w.now_us + delay(&w), .a = ev.a, .b = ev.b };
+          /* The refusal names the record the connection was for (the address family it was
+           * tried on), as the I/O layer's does. */
+          sim_ev u = { .kind = SIM_UNREACHABLE, .t_us = w.now_us + delay(&w), .a = ev.a, .b = (uint32_t)-1 };
+          memcpy(u.buf, ev.buf + sizeof(cdht_addr), sizeof(cdht_peer));
           push(&w, &u);
         }
         break;

@@ -427,9 +427,6 @@ def test_chord_figure_11_half_the_peers_killed_at_once_then_every_lookup_reaches
     assert tail(lines)[1] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="core: with fingers and two successors, a request forwarded to a dead finger "
-                   "is forwarded again, several times over, on each refused connection (seeds 7, 15, 51: a message "
-                   "storm that the simulator stops)")
 def test_seed_sweep_with_fingers_and_two_successors():
     rng, held = seeds(100)
     code, lines, err = sim("--peers", "4..32", "--seeds", rng, "--duration", "300", "--fingers")
@@ -437,10 +434,6 @@ def test_seed_sweep_with_fingers_and_two_successors():
     assert held in lines
 
 
-@pytest.mark.xfail(strict=True, reason="core: with fingers a store reaches the joiner's successor after the join "
-                   "(its finger), which accepts it and passes the content back; the joiner keeps its older copy "
-                   "as newer (a store landed since its grant), so the newest acknowledged content is lost (seed 1: "
-                   "5382 at 60.8 s)")
 def test_seed_sweep_stores_racing_with_lists_of_4_and_fingers():
     rng, held = seeds(100)
     code, lines, err = sim("--peers", "4..16", "--seeds", rng, "--duration", "300", "--store-races",
