@@ -198,6 +198,21 @@ static bool takes_first_slot(const cdht_node *n, cdht_peer x, uint64_t now) {
   return cdht_node_between(n, cur.id, x.id, n->cfg.self); /* closer to us */
 }
 
+static void take_first_predecessor(cdht_node *n, uint64_t now, cdht_peer x) {
+  if (!cdht_same(n->succ.pred[0], x) && cdht_known(n->succ.pred[0])) { /* it may be leaving, its keys still on their way */
+    n->succ.pred_was1 = n->succ.pred[0];
+    n->succ.pred_was1_ms = n->succ.pred_heard_ms[0];
+  }
+  if (cdht_same(n->succ.pred[1], x)) n->succ.pred[1] = cdht_peer_none();
+  if (cdht_same(n->succ.pred_was2, x)) n->succ.pred_was2 = cdht_peer_none();
+  n->succ.pred[0] = x;
+  n->succ.pred_heard_ms[0] = now;
+}
+
+void cdht_succ_admitted(cdht_node *n, uint64_t now, cdht_peer joiner) {
+  if (takes_first_slot(n, joiner, now)) take_first_predecessor(n, now, joiner);
+}
+
 int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_peer x = m->from;
   if (m->role != CDHT_ROLE_FIRST) { /* the second slot follows its latest pinger */
@@ -209,14 +224,7 @@ int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
     n->succ.pred[1] = x;
     n->succ.pred_heard_ms[1] = now;
   } else if (takes_first_slot(n, x, now)) { /* else answered, but not our predecessor */
-    if (!cdht_same(n->succ.pred[0], x) && cdht_known(n->succ.pred[0])) { /* it may be leaving, its keys still on their way */
-      n->succ.pred_was1 = n->succ.pred[0];
-      n->succ.pred_was1_ms = n->succ.pred_heard_ms[0];
-    }
-    if (cdht_same(n->succ.pred[1], x)) n->succ.pred[1] = cdht_peer_none();
-    if (cdht_same(n->succ.pred_was2, x)) n->succ.pred_was2 = cdht_peer_none();
-    n->succ.pred[0] = x;
-    n->succ.pred_heard_ms[0] = now;
+    take_first_predecessor(n, now, x);
   }
   n->stats.pings_received++;
   cdht_node_emit_peer(n, CDHT_EV_PING_REQUEST, m->from, NULL);

@@ -60,6 +60,10 @@ cdht_peer cdht_succ_known(const cdht_node *n, cdht_id id);
 void cdht_succ_log_gone(cdht_node *n, cdht_id id, uint64_t now);
 bool cdht_succ_maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms);
 
+/* The ring admitted |joiner| right before us (we are handing it its keys): it is our first
+ * predecessor from now on, as its first ping would make it, so that keys now its own no longer
+ * count as ours if that ping is lost. */
+void cdht_succ_admitted(cdht_node *n, uint64_t now, cdht_peer joiner);
 int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_succ_on_query(cdht_node *n, uint64_t now, const cdht_msg *m);

@@ -440,3 +440,14 @@ def test_seed_sweep_stores_racing_with_lists_of_4_and_fingers():
                            "--successors", "4", "--fingers")
     assert code == 0, err[-3000:]
     assert held in lines
+
+
+def test_a_joiners_successor_that_missed_its_first_ping_does_not_keep_its_keys():
+    """Seed 372 (lists of 4, fingers, store races): a joiner's first ping to its successor was
+    lost, so the successor still counted the joiner's keys as its own and stored its own write of
+    one of them locally after handing those keys over; the joiner, holding an older store of the
+    name that landed after its grant, kept that one and the acknowledged newest content was lost.
+    The successor now takes the joiner as its first predecessor once the ring admitted it."""
+    code, lines, err = sim("--seed", "372", "--store-races", "--successors", "4", "--fingers")
+    assert code == 0, "\n".join(lines[-40:])
+    assert tail(lines)[1] == 0
