@@ -255,6 +255,13 @@ int cdht_leave_on_keys_offer(cdht_node *n, uint64_t now, const cdht_msg *m) {
     pred = true;
     to = n->leave.departed;
   }
+  /* Neighbours that leave together make our predecessor slots change hands more than once while
+   * an offer is on its way (simulator seed 449, --store-races with lists and fingers): any
+   * predecessor displaced within the window may offer. */
+  if (!pred) {
+    to = cdht_succ_former_pred(n, now, m->from, window);
+    pred = cdht_known(to);
+  }
   if (!pred) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
   cdht_msg yes = { .type = CDHT_MSG_KEYS_GRANT, .token = cdht_handover_grant_in(n, now, to, false, m->key) };
   cdht_node_send(n, CDHT_TCP, to, &yes);

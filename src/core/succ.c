@@ -198,10 +198,24 @@ static bool takes_first_slot(const cdht_node *n, cdht_peer x, uint64_t now) {
   return cdht_node_between(n, cur.id, x.id, n->cfg.self); /* closer to us */
 }
 
+static void note_former(cdht_node *n, cdht_peer p, uint64_t heard_ms) {
+  n->succ.former[n->succ.nformer % CDHT_FORMER_PREDS].peer = p;
+  n->succ.former[n->succ.nformer % CDHT_FORMER_PREDS].heard_ms = heard_ms;
+  n->succ.nformer++;
+}
+
+cdht_peer cdht_succ_former_pred(const cdht_node *n, uint64_t now, cdht_peer p, uint64_t window_ms) {
+  unsigned k = n->succ.nformer < CDHT_FORMER_PREDS ? n->succ.nformer : CDHT_FORMER_PREDS;
+  for (unsigned i = 0; i < k; i++)
+    if (cdht_same(n->succ.former[i].peer, p) && now - n->succ.former[i].heard_ms <= window_ms) return n->succ.former[i].peer;
+  return cdht_peer_none();
+}
+
 static void take_first_predecessor(cdht_node *n, uint64_t now, cdht_peer x) {
   if (!cdht_same(n->succ.pred[0], x) && cdht_known(n->succ.pred[0])) { /* it may be leaving, its keys still on their way */
     n->succ.pred_was1 = n->succ.pred[0];
     n->succ.pred_was1_ms = n->succ.pred_heard_ms[0];
+    note_former(n, n->succ.pred[0], n->succ.pred_heard_ms[0]);
   }
   if (cdht_same(n->succ.pred[1], x)) n->succ.pred[1] = cdht_peer_none();
   if (cdht_same(n->succ.pred_was2, x)) n->succ.pred_was2 = cdht_peer_none();
@@ -219,6 +233,7 @@ int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
     if (cdht_known(n->succ.pred[1]) && !cdht_same(n->succ.pred[1], x)) {
       n->succ.pred_was2 = n->succ.pred[1];
       n->succ.pred_was2_ms = n->succ.pred_heard_ms[1];
+      note_former(n, n->succ.pred[1], n->succ.pred_heard_ms[1]);
     }
     if (cdht_same(n->succ.pred[0], x)) n->succ.pred[0] = cdht_peer_none(); /* it took a closer first successor */
     n->succ.pred[1] = x;

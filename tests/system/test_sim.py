@@ -451,3 +451,13 @@ def test_a_joiners_successor_that_missed_its_first_ping_does_not_keep_its_keys()
     code, lines, err = sim("--seed", "372", "--store-races", "--successors", "4", "--fingers")
     assert code == 0, "\n".join(lines[-40:])
     assert tail(lines)[1] == 0
+
+
+def test_a_leaving_peers_offer_is_taken_after_the_predecessor_slots_changed_hands():
+    """Seed 449 (lists of 4, fingers, store races): 36 and its successor 40 quit together; while
+    36's key offer was on its way to 63, 63's second-predecessor slot changed hands twice (253,
+    then 252), so 63 no longer knew 36 and refused it, and 36 left with the newest content of a
+    name.  A successor now remembers the last few predecessors displaced."""
+    code, lines, err = sim("--seed", "449", "--store-races", "--successors", "4", "--fingers")
+    assert code == 0, "\n".join(lines[-40:])
+    assert tail(lines)[1] == 0
