@@ -109,6 +109,7 @@ int cdht_handover_on_keys_done(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_node_drop(n, m->token ? CDHT_DROP_TOKEN : CDHT_DROP_UNASKED);
     return CDHT_ERR_ROLE;
   }
+  if (cdht_same(m->from, n->join.keys_ask.to)) n->join.keys_ask.to = cdht_peer_none(); /* served */
   cdht_event ev = { .kind = CDHT_EV_KEYS_RECEIVED, .peer = m->from, .seq = m->seq };
   cdht_node_emit(n, ev);
   return 0;

@@ -4,7 +4,7 @@
 #include "cdht/err.h"
 
 void cdht_join_init(cdht_node *n) {
-  n->join.keys_wait.peer = n->join.joiner.peer = n->join.change_wait.peer = cdht_peer_none();
+  n->join.keys_wait.peer = n->join.joiner.peer = n->join.change_wait.peer = n->join.keys_ask.to = cdht_peer_none();
 }
 
 /* The peer we join through: on the classic forms the peer of the rule at that address; else we
@@ -139,6 +139,13 @@ int cdht_join_on_answer(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_msg keys = { .type = CDHT_MSG_KEYS_REQ, .about = m->from,
                       .token = cdht_handover_grant_in(n, now, n->succ.id[0], true, m->from.id) };
     cdht_node_send(n, CDHT_TCP, n->succ.id[0], &keys);
+    if ((n->cfg.fingers || n->cfg.successors > 2) && n->cfg.stabilize_ms) {
+      n->join.keys_ask.to = n->succ.id[0];
+      n->join.keys_ask.about = m->from;
+      n->join.keys_ask.token = keys.token;
+      n->join.keys_ask.next_ms = now + n->cfg.stabilize_ms;
+      n->join.keys_ask.until_ms = now + 4ull * n->cfg.stabilize_ms + cdht_node_detect_ms(n);
+    }
   }
   n->succ.next_ping_ms = now;
   n->stabilize.next_ms = now + n->cfg.stabilize_ms;
@@ -255,6 +262,16 @@ void cdht_join_on_timer(cdht_node *n, uint64_t now) {
     if (now >= n->join.deadline_ms) join_failed(n, join_target(n), CDHT_JOIN_TIMEOUT, 0, 0);
     return;
   }
+  if (cdht_known(n->join.keys_ask.to) && now >= n->join.keys_ask.next_ms) {
+    if (now >= n->join.keys_ask.until_ms || !cdht_same(n->join.keys_ask.to, n->succ.id[0])) {
+      n->join.keys_ask.to = cdht_peer_none(); /* given up, or another joiner came between: its keys were asked for */
+    } else {
+      if (cdht_succ_pred_fresh(n, 0, now) && !cdht_is_self(n, n->succ.pred[0])) n->join.keys_ask.about = n->succ.pred[0];
+      cdht_msg keys = { .type = CDHT_MSG_KEYS_REQ, .about = n->join.keys_ask.about, .token = n->join.keys_ask.token };
+      cdht_node_send(n, CDHT_TCP, n->join.keys_ask.to, &keys);
+      n->join.keys_ask.next_ms = now + n->cfg.stabilize_ms;
+    }
+  }
   if (cdht_known(n->join.keys_wait.peer)) { /* a joiner's KEYS_REQ not confirmed yet */
     if (now >= n->join.keys_wait.until_ms) {
       n->join.keys_wait.peer = cdht_peer_none(); /* nobody admitted it: nothing handed over */
@@ -267,6 +284,7 @@ void cdht_join_on_timer(cdht_node *n, uint64_t now) {
 
 uint64_t cdht_join_next_deadline(const cdht_node *n) {
   if (n->state == CDHT_JOINING) return n->join.deadline_ms;
-  if (!cdht_known(n->join.keys_wait.peer)) return CDHT_NEVER;
-  return cdht_min_u64(n->join.keys_wait.next_ms, n->join.keys_wait.until_ms);
+  uint64_t t = cdht_known(n->join.keys_ask.to) ? n->join.keys_ask.next_ms : CDHT_NEVER;
+  if (!cdht_known(n->join.keys_wait.peer)) return t;
+  return cdht_min_u64(t, cdht_min_u64(n->join.keys_wait.next_ms, n->join.keys_wait.until_ms));
 }

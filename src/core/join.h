@@ -19,6 +19,11 @@ typedef struct cdht_join {
   /* A joiner's KEYS_REQ, served once the peer it names as its predecessor, asked at its address,
    * names it as its first successor: only a joiner the ring admitted gets our keys (§9). */
   struct { cdht_peer peer, about; uint64_t token; uint32_t qid; uint64_t next_ms, until_ms; } keys_wait;
+  /* Our own KEYS_REQ as a joiner (with lists or fingers): asked again every stabilization round,
+   * naming our first predecessor as we know it then, until our successor's KEYS_DONE.  The peer
+   * that accepted us may not be our predecessor (a peer between it and us that it did not know
+   * yet): our successor, not knowing it, refused the request, and our keys stayed with it. */
+  struct { cdht_peer to, about; uint64_t token, next_ms, until_ms; } keys_ask;
 } cdht_join;
 
 void cdht_join_init(cdht_node *n);

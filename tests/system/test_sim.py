@@ -461,3 +461,15 @@ def test_a_leaving_peers_offer_is_taken_after_the_predecessor_slots_changed_hand
     code, lines, err = sim("--seed", "449", "--store-races", "--successors", "4", "--fingers")
     assert code == 0, "\n".join(lines[-40:])
     assert tail(lines)[1] == 0
+
+
+@pytest.mark.parametrize("seed,extra", [(715, []), (73, ["--fingers"])])
+def test_a_joiner_accepted_by_a_peer_behind_the_ring_still_gets_its_keys(seed, extra):
+    """Lists of 8 and store races: a joiner was accepted by a peer that did not know the peer
+    between it and the joiner yet (restarted, or joined a moment before); the joiner's successor,
+    not knowing the accepter as a predecessor, refused its key request, so the newest content of
+    the joiner's keys stayed with the successor.  A joiner now asks again, naming its predecessor
+    as it learns it, until its successor says it handed the keys over."""
+    code, lines, err = sim("--seed", str(seed), "--store-races", "--peers", "8..32", "--successors", "8", *extra)
+    assert code == 0, "\n".join(lines[-40:])
+    assert tail(lines)[1] == 0
