@@ -48,6 +48,14 @@ const char cdht_usage[] =
   "                             classic forms use 8)\n"
   "  --stabilize-interval SECONDS  ask the first successor for a closer peer this often\n"
   "                             (default 3; 0 = never)\n"
+  "  --successors R             keep a list of R successors, 2..32 (default 2 on the classic\n"
+  "                             forms, 8 with --listen): the first two are pinged, the others\n"
+  "                             learned by stabilization take over at once when one dies\n"
+  "  --fingers, --no-fingers    route requests, stores and joins through a finger table (on by\n"
+  "                             default with --listen, off on the classic forms, whose lines then\n"
+  "                             name the peer a message skipped ahead to)\n"
+  "  --fix-fingers-interval SECONDS  with fingers: refresh one finger this often (default: the\n"
+  "                             stabilization interval, or 3 if that is 0)\n"
   "  --data-dir DIR             where this peer keeps the files it holds (default\n"
   "                             ./cdht-data/peer-ID; a restarted peer serves what is there)\n"
   "  --download-dir DIR         where requested files are saved as received_NNNN (default .)\n"
@@ -172,7 +180,7 @@ static const char *shown(const char *s, char *buf, size_t cap) {
 }
 
 enum opt { OPT_LISTEN, OPT_ID, OPT_BITS, OPT_RTO, OPT_INTERVAL, OPT_TIMEOUT, OPT_MISSES, OPT_REQUEST_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_JOIN, OPT_STABILIZE,
-           OPT_EVENTS, OPT_DATA_DIR, OPT_DOWNLOAD_DIR, OPT_DROP, OPT_MAX_CONN, OPT_IDLE, OPT_UDP_RATE, OPT_VERSION, OPT_HELP };
+           OPT_SUCCESSORS, OPT_FINGERS, OPT_NO_FINGERS, OPT_FIX_FINGERS, OPT_EVENTS, OPT_DATA_DIR, OPT_DOWNLOAD_DIR, OPT_DROP, OPT_MAX_CONN, OPT_IDLE, OPT_UDP_RATE, OPT_VERSION, OPT_HELP };
 static const struct { const char *name; enum opt opt; bool takes_value; } options[] = {
   { "ping-interval", OPT_INTERVAL, true },
   { "ping-timeout", OPT_TIMEOUT, true },
@@ -184,6 +192,10 @@ static const struct { const char *name; enum opt opt; bool takes_value; } option
   { "id", OPT_ID, true },
   { "bits", OPT_BITS, true },
   { "stabilize-interval", OPT_STABILIZE, true },
+  { "successors", OPT_SUCCESSORS, true },
+  { "fingers", OPT_FINGERS, false },
+  { "no-fingers", OPT_NO_FINGERS, false },
+  { "fix-fingers-interval", OPT_FIX_FINGERS, true },
   { "events", OPT_EVENTS, true },
   { "data-dir", OPT_DATA_DIR, true },
   { "download-dir", OPT_DOWNLOAD_DIR, true },
@@ -199,9 +211,31 @@ static const struct { const char *name; enum opt opt; bool takes_value; } option
   { "rtx-timeout", OPT_RTO, true },
 };
 
-/* What every form checks last: the timings against each other, and the config as a whole. */
-static int finish(cdht_args *a, char *err, size_t errlen) {
+/* The routing options as given (0 / -1: not given), applied in finish() once the form is known,
+ * because their defaults depend on it. */
+typedef struct routing {
+  unsigned successors; /* --successors R, or 0 */
+  int fingers;         /* --fingers 1, --no-fingers 0, neither -1 (the last given wins) */
+  uint32_t fix_ms;     /* --fix-fingers-interval in ms, or 0 */
+} routing;
+
+/* What every form checks last: the routing options, the timings against each other, and the
+ * config as a whole. */
+static int finish(cdht_args *a, const routing *rt, char *err, size_t errlen) {
   cdht_config *c = &a->cfg;
+  bool listen = a->variant == CDHT_VARIANT_LISTEN;
+  /* The classic forms keep the classic two successors and pass every request to the first
+   * successor, as their lines say; a peer on a real network keeps more (it survives R - 1
+   * adjacent failures) and routes in O(log N) hops. */
+  c->successors = (uint8_t)(rt->successors ? rt->successors : listen ? CDHT_LISTEN_SUCCESSORS : 2);
+  c->fingers = rt->fingers >= 0 ? rt->fingers == 1 : listen;
+  if (rt->fix_ms && !c->fingers) {
+    snprintf(err, errlen, "--fix-fingers-interval applies only with fingers (on with --listen, or --fingers)");
+    return -1;
+  }
+  /* One finger per stabilization round by default; fingers are still refreshed when
+   * stabilization is off, at its default pace. */
+  if (c->fingers) c->fix_fingers_ms = rt->fix_ms ? rt->fix_ms : c->stabilize_ms ? c->stabilize_ms : CDHT_FIX_FINGERS_MS;
   /* The failure detector keeps CDHT_FD_WINDOW pings awaiting their deadline (core/fd.h). */
   if (c->ping_timeout_ms > c->ping_interval_ms * (CDHT_FD_WINDOW - 1ull)) {
     snprintf(err, errlen, "--ping-timeout (%u ms) may be at most %d ping intervals (%d x %u ms); "
@@ -222,8 +256,8 @@ static int finish(cdht_args *a, char *err, size_t errlen) {
 
 /* `--listen HOST:PORT [--listen HOST:PORT] [--id ID] [--bits B] [--join HOST:PORT]`: a peer on
  * any host, addresses from messages, any name as a key (docs/protocol.md §1). */
-static int listen_form(cdht_args *a, const char *const listen[], int nlisten, const char *id_arg, const char *bits_arg,
-                       const char *join, int npos, char *err, size_t errlen) {
+static int listen_form(cdht_args *a, const routing *rt, const char *const listen[], int nlisten, const char *id_arg,
+                       const char *bits_arg, const char *join, int npos, char *err, size_t errlen) {
   char sbuf[48];
   const char *why = NULL;
   cdht_config *c = &a->cfg;
@@ -301,7 +335,7 @@ static int listen_form(cdht_args *a, const char *const listen[], int nlisten, co
     }
   }
   a->variant = CDHT_VARIANT_LISTEN;
-  return finish(a, err, errlen);
+  return finish(a, rt, err, errlen);
 }
 
 int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t errlen) {
@@ -311,6 +345,7 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
   bool only_positional = false;
   const char *join_known = NULL, *listen[3] = { NULL, NULL, NULL }, *id_arg = NULL, *bits_arg = NULL;
   int nlisten = 0;
+  routing rt = { 0, -1, 0 };
   memset(a, 0, sizeof *a);
   a->action = CDHT_RUN;
   cdht_config_default(&a->cfg);
@@ -390,6 +425,19 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
       c->stabilize_ms = (uint32_t)t;
       break;
     }
+    case OPT_SUCCESSORS:
+      if (parse_uint(value, CDHT_SUCC_MAX, &n) < 0 || n < 2) {
+        snprintf(err, errlen, "--successors: expected an integer 2..%d, got '%s'", CDHT_SUCC_MAX,
+                 shown(value, sbuf, sizeof sbuf));
+        return -1;
+      }
+      rt.successors = (unsigned)n;
+      break;
+    case OPT_FINGERS: rt.fingers = 1; break;
+    case OPT_NO_FINGERS: rt.fingers = 0; break;
+    case OPT_FIX_FINGERS:
+      if (cdht_args_seconds(value, 3600, &rt.fix_ms) < 0) goto bad_seconds;
+      break;
     case OPT_DATA_DIR:
     case OPT_DOWNLOAD_DIR:
       if (!value[0] || strlen(value) > 1000) {
@@ -453,7 +501,7 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
              "on a ring of 8 bits)", id_arg ? "id" : "bits");
     return -1;
   }
-  if (nlisten) return listen_form(a, listen, nlisten, id_arg, bits_arg, join_known, npos, err, errlen);
+  if (nlisten) return listen_form(a, &rt, listen, nlisten, id_arg, bits_arg, join_known, npos, err, errlen);
   /* The 2020 forms: `init ID S1 S2 PING_INTERVAL` and `join ID KNOWN PING_INTERVAL`, the interval
    * in seconds, on the 2020 ports, with the 2020 lines. */
   if (npos >= 1 && (strcmp(pos[0], "init") == 0 || strcmp(pos[0], "join") == 0)) {
@@ -551,5 +599,5 @@ int cdht_args_parse(cdht_args *a, int argc, char *const *argv, char *err, size_t
       return -1;
     }
   }
-  return finish(a, err, errlen);
+  return finish(a, &rt, err, errlen);
 }

@@ -14,6 +14,13 @@
 #define CDHT_SAW_MSS_MAX 65479u   /* a segment's data: 65507 (largest UDP payload) - 28 (header) */
 #define CDHT_SAW_RTO_MS 1000u     /* the specification's retransmission timeout */
 
+/* --listen's successor list: a ring on a real network loses hosts in groups (a rack, a switch);
+ * 8 entries survive 7 adjacent failures for one more record per entry in each stabilization
+ * answer.  The classic forms keep the classic 2. */
+#define CDHT_LISTEN_SUCCESSORS 8
+/* Fingers refreshed this often when --stabilize-interval is 0 (stabilization's default pace). */
+#define CDHT_FIX_FINGERS_MS 3000u
+
 typedef enum cdht_action { CDHT_RUN, CDHT_HELP, CDHT_VERSION } cdht_action;
 
 typedef struct cdht_args {

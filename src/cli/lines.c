@@ -1,5 +1,6 @@
 #include "lines.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,38 +56,41 @@ static const char *join_failure_text(char *dst, size_t cap, const cdht_event *ev
  * arguments, p is the peer, a and b the successors (each "?" if unknown), f the file, n the count,
  * SECS the event's ms in seconds, WHY a join failure's reason (both made only for their rows).
  * SILENT kinds have no line. */
-enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8 }; /* J_SUCC: succ, not peer */
+/* J_SUCC: succ, not peer.  J_HOPS: the messages a request took (ev->hops); J_FINGER: whether the
+ * next hop is not the first successor (ev->finger); J_LIST: the successor list, given by the
+ * caller (cdht_lines_json_list). */
+enum { J_FILE = 1, J_MS = 2, J_COUNT = 4, J_SUCC = 8, J_HOPS = 16, J_FINGER = 32, J_LIST = 64 };
 #define CDHT_LINES(X)                                                                                          \
   /* The classic lines (stdout).  "Peer" is capitalised in the ping, depart and alive lines. */               \
   X(PING_REQUEST, STDOUT, "ping_request", 0, "A ping request message was received from Peer %s.\n", p)         \
   X(PING_RESPONSE, STDOUT, "ping_response", 0, "A ping response message was received from Peer %s.\n", p)      \
-  X(REQUEST_SENT, STDOUT, "request_sent", J_FILE, "File request message for %s has been sent to my successor.\n", f) \
-  X(REQUEST_FORWARDED, STDOUT, "request_forwarded", J_FILE,                                                     \
+  X(REQUEST_SENT, STDOUT, "request_sent", J_FILE | J_FINGER, "File request message for %s has been sent to my successor.\n", f) \
+  X(REQUEST_FORWARDED, STDOUT, "request_forwarded", J_FILE | J_HOPS | J_FINGER,                                                  \
     "File %s is not stored here.\nFile request message has been forwarded to my successor.\n", f)            \
-  X(FILE_HERE, STDOUT, "file_here", J_FILE, "File %s is here.\n", f)                                         \
-  X(RESPONSE_SENT, STDOUT, "response_sent", J_FILE, "A response message, destined for peer %s, has been sent.\n", p) \
-  X(RESPONSE_RECEIVED, STDOUT, "response_received", J_FILE,                                                     \
+  X(FILE_HERE, STDOUT, "file_here", J_FILE | J_HOPS, "File %s is here.\n", f)                                   \
+  X(RESPONSE_SENT, STDOUT, "response_sent", J_FILE | J_HOPS, "A response message, destined for peer %s, has been sent.\n", p) \
+  X(RESPONSE_RECEIVED, STDOUT, "response_received", J_FILE | J_HOPS,                                                  \
     "Received a response message from peer %s, which has the file %s.\n", p, f)                              \
   X(DEPARTING, STDOUT, "departing", 0, "Peer %s will depart from the network.\n", p)                           \
   X(SUCCESSORS, STDOUT, "successors", J_SUCC, "My first successor is now peer %s.\nMy second successor is now peer %s.\n", a, b) \
   X(PEER_DEAD, STDOUT, "peer_dead", 0, "Peer %s is no longer alive.\n", p)                                     \
   /* The join lines of the later variant, with full stops like the classic ones. */                          \
-  X(JOIN_FORWARDED, STDOUT, "join_forwarded", 0, "Peer %s Join request forwarded to my successor.\n", p)       \
+  X(JOIN_FORWARDED, STDOUT, "join_forwarded", J_FINGER, "Peer %s Join request forwarded to my successor.\n", p)       \
   X(JOIN_RECEIVED, STDOUT, "join_received", 0, "Peer %s Join request received.\n", p)                          \
   X(SUCC_CHANGE, STDOUT, "successor_change", 0, "%s", "Successor Change request received.\n")                  \
   X(JOIN_ACCEPTED, STDOUT, "join_accepted", 0, "%s", "Join request has been accepted.\n")                       \
   /* Store (the later variant's lines, with full stops). */                                                   \
-  X(STORE_FORWARDED, STDOUT, "store_forwarded", J_FILE, "Store %s request forwarded to my successor.\n", f)   \
-  X(STORE_ACCEPTED, STDOUT, "store_accepted", J_FILE, "Store %s request accepted.\n", f)                     \
+  X(STORE_FORWARDED, STDOUT, "store_forwarded", J_FILE | J_HOPS | J_FINGER, "Store %s request forwarded to my successor.\n", f)   \
+  X(STORE_ACCEPTED, STDOUT, "store_accepted", J_FILE | J_HOPS, "Store %s request accepted.\n", f)                     \
   X(STORED, STDOUT, "stored", J_FILE, "File %s has been stored at peer %s.\n", f, p)                         \
   X(HANDED_OVER, STDOUT, "handed_over", J_COUNT, "%u files handed over to peer %s.\n", n, p)                    \
   X(KEYS_RECEIVED, STDOUT, "keys_received", J_COUNT, "%u files received from peer %s.\n", n, p)                \
   /* Only the 2020 form prints a ping round (CDHT_LINES_2020). */                                             \
   X(PINGS_SENT, SILENT, "pings_sent", J_SUCC, "%s", "")                                                        \
   /* A change past the first two successors: status shows the list, stdout stays classic. */                \
-  X(SUCC_LIST, SILENT, "successor_list", J_COUNT, "%s", "")                                                   \
+  X(SUCC_LIST, SILENT, "successor_list", J_COUNT | J_LIST, "%s", "")                                                   \
   /* Actions for the I/O layer, and the end; not lines. */                                                    \
-  X(STORE_UPLOAD, SILENT, "store_upload", J_FILE, "%s", "")                                                    \
+  X(STORE_UPLOAD, SILENT, "store_upload", J_FILE | J_HOPS, "%s", "")                                                    \
   X(HANDOVER, SILENT, "handover", 0, "%s", "")                                                                 \
   X(LEFT, SILENT, "left", 0, "%s", "")                                                                         \
   /* Diagnostics (stderr). */                                                                                 \
@@ -151,6 +155,22 @@ _Static_assert(0 CDHT_LINES(COUNT_ROW) == CDHT_EV_COUNT, "CDHT_LINES needs one r
   Y(HANDED_OVER, STDERR, "%u files handed over to peer %s\n", n, p)                                            \
   Y(KEYS_RECEIVED, STDERR, "%u files received from peer %s\n", n, p)
 
+/* A hop that skips ahead (ev->finger: through a finger, or a later entry of the successor list)
+ * names the peer it went to in place of "my successor", which would be false.  The classic
+ * forms route by the first successor only, never set finger, and keep their lines exactly.
+ * JOIN_FORWARDED's |peer| is the joiner, so its next hop is succ[0] (q below).  The 2020
+ * "Request for File F has been received, but the file is not stored here" names no next hop
+ * and stays as it is. */
+#define CDHT_LINES_FINGER(Z)                                                                                   \
+  Z(REQUEST_SENT, "File request message for %s has been sent to peer %s.\n", f, p)                             \
+  Z(REQUEST_FORWARDED, "File %s is not stored here.\nFile request message has been forwarded to peer %s.\n", f, p) \
+  Z(STORE_FORWARDED, "Store %s request forwarded to peer %s.\n", f, p)                                         \
+  Z(JOIN_FORWARDED, "Peer %s Join request forwarded to peer %s.\n", p, q)
+#define CDHT_LINES_FINGER_2020(Z)                                                                              \
+  Z(REQUEST_SENT, "File request for %s has been sent to Peer %s\n", f, p)                                      \
+  Z(STORE_FORWARDED, "Store %s request forwarded to Peer %s\n", f, p)                                          \
+  Z(JOIN_FORWARDED, "Peer %s Join request forwarded to Peer %s\n", p, q)
+
 cdht_stream cdht_lines_format(char *buf, size_t cap, const cdht_event *ev) {
   return cdht_lines_format_as(buf, cap, ev, CDHT_VARIANT_CLASSIC, false);
 }
@@ -163,6 +183,28 @@ cdht_stream cdht_lines_format_as(char *buf, size_t cap, const cdht_event *ev, cd
   const char *f = cdht_lines_name(fb, &ev->name);
   unsigned n = ev->seq;
   buf[0] = '\0';
+  if (ev->finger) {
+    char qb[24];
+    const char *q = id_text(qb, sizeof qb, ev->succ[0]);
+#define FORMAT_FINGER(kind, ...)                                                                               \
+  case CDHT_EV_##kind:                                                                                         \
+    snprintf(buf, cap, __VA_ARGS__);                                                                           \
+    return CDHT_STDOUT;
+    if (variant == CDHT_VARIANT_2020) {
+      switch (ev->kind) {
+        CDHT_LINES_FINGER_2020(FORMAT_FINGER)
+      default:
+        break;
+      }
+    } else {
+      switch (ev->kind) {
+        CDHT_LINES_FINGER(FORMAT_FINGER)
+      default:
+        break;
+      }
+    }
+#undef FORMAT_FINGER
+  }
   if (variant == CDHT_VARIANT_2020) {
     if (ev->kind == CDHT_EV_SUCCESSORS && joined) {
       snprintf(buf, cap, "My first successor is Peer %s\nMy second successor is Peer %s\n", a, b);
@@ -244,6 +286,11 @@ static const char *json_id(char *dst, size_t cap, cdht_peer p) {
 }
 
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev) {
+  cdht_lines_json_list(buf, cap, t_us, self, ev, NULL, 0);
+}
+
+void cdht_lines_json_list(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev,
+                          const cdht_peer *list, size_t nlist) {
   char ab[24], bb[24];
   int n = snprintf(buf, cap, "{\"t_us\":%llu,\"self\":%llu,\"event\":\"%s\"", (unsigned long long)t_us,
                    (unsigned long long)self, cdht_event_name(ev->kind));
@@ -266,6 +313,28 @@ void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const c
   }
   if (fields & J_COUNT) {
     n = snprintf(buf + off, cap - off, ",\"count\":%u", ev->seq);
+    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+  }
+  if (fields & J_HOPS) {
+    n = snprintf(buf + off, cap - off, ",\"hops\":%u", (unsigned)ev->hops);
+    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+  }
+  if (fields & J_FINGER) { /* on every kind that may skip ahead, so that tools need no default */
+    n = snprintf(buf + off, cap - off, ",\"finger\":%s", ev->finger ? "true" : "false");
+    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+    if (ev->finger && ev->kind == CDHT_EV_JOIN_FORWARDED) { /* |peer| is the joiner: name the next hop */
+      n = snprintf(buf + off, cap - off, ",\"to\":%s", json_id(ab, sizeof ab, ev->succ[0]));
+      off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+    }
+  }
+  if ((fields & J_LIST) && list) {
+    n = snprintf(buf + off, cap - off, ",\"list\":[");
+    off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+    for (size_t i = 0; i < nlist; i++) {
+      n = snprintf(buf + off, cap - off, "%s%s", i ? "," : "", json_id(ab, sizeof ab, list[i]));
+      off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
+    }
+    n = snprintf(buf + off, cap - off, "]");
     off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   }
   snprintf(buf + off, cap - off, "}\n");
@@ -313,4 +382,65 @@ cdht_stream cdht_lines_no_content(char *buf, size_t cap, const cdht_event *ev) {
   else
     return CDHT_SILENT;
   return CDHT_STDERR;
+}
+
+/* Appends with snprintf at *off, never past |cap| (a cut text stays NUL-terminated). */
+static void append(char *buf, size_t cap, size_t *off, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t cap, size_t *off, const char *fmt, ...) {
+  if (*off + 1 >= cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *off, cap - *off, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  *off = (size_t)n < cap - *off ? *off + (size_t)n : cap - 1;
+}
+
+void cdht_lines_status_successors(char *buf, size_t cap, const cdht_peer *list, size_t n, unsigned r) {
+  size_t off = 0;
+  char ib[24], ab[CDHT_ADDR_STRLEN];
+  buf[0] = '\0';
+  append(buf, cap, &off, "successor list (%zu of %u):", n, r);
+  for (size_t i = 0; i < n; i++)
+    append(buf, cap, &off, "%s %s %s", i ? "," : "", id_text(ib, sizeof ib, list[i]),
+           cdht_peer_known(&list[i]) ? cdht_addr_format(ab, sizeof ab, &list[i].addr) : "-");
+  append(buf, cap, &off, "\n");
+}
+
+void cdht_lines_status_fingers(char *buf, size_t cap, const cdht_peer *fingers, unsigned bits, bool on) {
+  size_t off = 0;
+  char ib[24];
+  buf[0] = '\0';
+  if (!on || bits == 0) {
+    append(buf, cap, &off, "fingers: off\n");
+    return;
+  }
+  append(buf, cap, &off, "fingers:");
+  /* Fingers i and i+1 usually name the same peer (on a ring of N peers, only about log2 N are
+   * distinct), so a run of equal ones is one range. */
+  for (unsigned i = 0; i < bits;) {
+    unsigned j = i;
+    while (j + 1 < bits && cdht_peer_known(&fingers[j + 1]) == cdht_peer_known(&fingers[i]) &&
+           (!cdht_peer_known(&fingers[i]) || fingers[j + 1].id == fingers[i].id))
+      j++;
+    if (j == i) append(buf, cap, &off, "%s %u -> %s", i ? "," : "", i, id_text(ib, sizeof ib, fingers[i]));
+    else append(buf, cap, &off, "%s %u-%u -> %s", i ? "," : "", i, j, id_text(ib, sizeof ib, fingers[i]));
+    i = j + 1;
+  }
+  append(buf, cap, &off, "\n");
+}
+
+void cdht_lines_status_lookups(char *buf, size_t cap, const cdht_stats *st) {
+  size_t off = 0;
+  buf[0] = '\0';
+  append(buf, cap, &off, "requests answered: %llu, mean hops ", (unsigned long long)st->answers);
+  if (st->answers) { /* to hundredths, rounded half up, in integers: no locale's decimal comma */
+    unsigned long long a = st->answers, whole = st->answer_hops / a, rem = st->answer_hops % a;
+    unsigned long long frac = rem <= UINT64_MAX / 100 - a ? (rem * 100 + a / 2) / a : rem / (a / 100);
+    if (frac >= 100) { whole++; frac -= 100; }
+    append(buf, cap, &off, "%llu.%02llu", whole, frac);
+  } else {
+    append(buf, cap, &off, "-");
+  }
+  append(buf, cap, &off, "; finger refreshes: %llu\n", (unsigned long long)st->finger_lookups);
 }

@@ -34,6 +34,25 @@ const char *cdht_event_name(cdht_event_kind kind);
  * --events format: t_us, self, event, and peer / file / succ / ms where the kind has them). */
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev);
 
+/* The same, for a CDHT_EV_SUCC_LIST event also with the successor list |list| (borrowed, |nlist|
+ * entries, cdht_node_successor_list; no peer is null) as "list":[ids]; other kinds ignore it. */
+void cdht_lines_json_list(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev,
+                          const cdht_peer *list, size_t nlist);
+
+/* The `status` lines of issue 11 (stderr), each one line ending in '\n', NUL-terminated, cut
+ * safely if |cap| is short; CDHT_LINES_STATUS_MAX holds the longest (32 entries with IPv6
+ * addresses; 64 fingers with 64-bit ids). */
+#define CDHT_LINES_STATUS_MAX 4096
+/* "successor list (N of R): ID ADDRESS, ..." for the |n| entries of |list| (borrowed) of a list
+ * of |r|; an entry not known yet is "? -". */
+void cdht_lines_status_successors(char *buf, size_t cap, const cdht_peer *list, size_t n, unsigned r);
+/* "fingers: 0-5 -> 12, 6 -> 40, 7-63 -> ?": the |bits| fingers (borrowed), runs of equal ones
+ * as index ranges; "fingers: off" unless |on|. */
+void cdht_lines_status_fingers(char *buf, size_t cap, const cdht_peer *fingers, unsigned bits, bool on);
+/* "requests answered: N, mean hops M.MM; finger refreshes: K" from |st| (mean "-" before the
+ * first answer). */
+void cdht_lines_status_lookups(char *buf, size_t cap, const cdht_stats *st);
+
 /* The note after a classic line that announced no content (stderr), else silent: for a response
  * without content "peer H is responsible for file NNNN but holds no content for it", and for our
  * own request of a file we are responsible for but do not hold "file NNNN is this peer's, and no

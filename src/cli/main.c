@@ -53,9 +53,15 @@ static void shutdown_app(app *a) {
 
 static void on_event(void *ctx, const cdht_event *ev) {
   app *a = ctx;
-  char buf[1024]; /* a line or a JSON event with a 255-byte name (escaped) */
+  char buf[2048]; /* a line, or a JSON event with a 255-byte name (escaped) or a list of 32 ids */
   if (a->events) {
-    cdht_lines_json(buf, sizeof buf, uv_hrtime() / 1000, cdht_node_config(a->node)->self, ev);
+    cdht_peer list[CDHT_SUCC_MAX];
+    size_t nlist = 0;
+    if (ev->kind == CDHT_EV_SUCC_LIST) { /* the event says that the list changed; the node has it */
+      nlist = cdht_node_successor_list(a->node, list, CDHT_SUCC_MAX);
+      if (nlist > CDHT_SUCC_MAX) nlist = CDHT_SUCC_MAX;
+    }
+    cdht_lines_json_list(buf, sizeof buf, uv_hrtime() / 1000, cdht_node_config(a->node)->self, ev, list, nlist);
     fputs(buf, a->events);
   }
   if (ev->kind == CDHT_EV_LEFT) { shutdown_app(a); return; }
@@ -114,7 +120,20 @@ static void print_status(app *a) {
   print_addr(stderr, cdht_node_successor(a->node, 0));
   fputc(' ', stderr);
   print_addr(stderr, cdht_node_successor(a->node, 1));
-  fprintf(stderr, "\npings: %llu sent, %llu answered, %llu received; requests handled: %llu; ping lines %s\n",
+  fputc('\n', stderr);
+  /* Issue 11: the whole successor list, the fingers, and how far our requests travelled. */
+  char line[CDHT_LINES_STATUS_MAX];
+  cdht_peer list[CDHT_SUCC_MAX], fingers[64];
+  size_t nlist = cdht_node_successor_list(a->node, list, CDHT_SUCC_MAX);
+  if (nlist > CDHT_SUCC_MAX) nlist = CDHT_SUCC_MAX;
+  cdht_lines_status_successors(line, sizeof line, list, nlist, c->successors);
+  fputs(line, stderr);
+  for (unsigned i = 0; i < c->bits && i < 64; i++) fingers[i] = cdht_node_finger(a->node, i);
+  cdht_lines_status_fingers(line, sizeof line, fingers, c->bits, c->fingers);
+  fputs(line, stderr);
+  cdht_lines_status_lookups(line, sizeof line, st);
+  fputs(line, stderr);
+  fprintf(stderr, "pings: %llu sent, %llu answered, %llu received; requests handled: %llu; ping lines %s\n",
           (unsigned long long)st->pings_sent, (unsigned long long)st->pongs_received,
           (unsigned long long)st->pings_received, (unsigned long long)st->requests_handled,
           a->show_pings ? "on" : "off");

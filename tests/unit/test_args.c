@@ -529,6 +529,109 @@ static void test_args_listen_errors(void **state) {
   ASSERT_REFUSED("not a single host's address", "--listen", "10.0.0.1:4000", "--join", "0.0.0.0:4000");
 }
 
+/* ---- successor lists and fingers (issue 11) ---- */
+
+static void test_args_routing_defaults_follow_the_form(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  /* The classic forms: the classic two successors, every request to the first successor. */
+  assert_int_equal(PARSE(&a, err, "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.successors, 2);
+  assert_false(a.cfg.fingers);
+  assert_int_equal(a.cfg.fix_fingers_ms, 0);
+  assert_int_equal(PARSE(&a, err, "1", "--join", "3"), 0);
+  assert_int_equal(a.cfg.successors, 2);
+  assert_false(a.cfg.fingers);
+  assert_int_equal(PARSE(&a, err, "1", "3", "4", "300", "0.3"), 0);
+  assert_int_equal(a.cfg.successors, 2);
+  assert_false(a.cfg.fingers);
+  assert_int_equal(PARSE(&a, err, "init", "2", "4", "5", "30"), 0);
+  assert_int_equal(a.cfg.successors, 2);
+  assert_false(a.cfg.fingers);
+  /* --listen: 8 successors, fingers refreshed once per stabilization round. */
+  assert_int_equal(PARSE(&a, err, "--listen", "10.0.0.1:4000"), 0);
+  assert_int_equal(a.cfg.successors, CDHT_LISTEN_SUCCESSORS);
+  assert_int_equal(a.cfg.successors, 8);
+  assert_true(a.cfg.fingers);
+  assert_int_equal(a.cfg.fix_fingers_ms, 3000);
+  assert_int_equal(PARSE(&a, err, "--stabilize-interval", "0.5", "--listen", "10.0.0.1:4000"), 0);
+  assert_int_equal(a.cfg.fix_fingers_ms, 500);
+  /* Without stabilization, fingers are still refreshed, at its default pace. */
+  assert_int_equal(PARSE(&a, err, "--stabilize-interval", "0", "--listen", "10.0.0.1:4000"), 0);
+  assert_int_equal(a.cfg.fix_fingers_ms, CDHT_FIX_FINGERS_MS);
+  assert_int_equal(a.cfg.fix_fingers_ms, 3000);
+}
+
+static void test_args_routing_options(void **state) {
+  (void)state;
+  cdht_args a;
+  char err[ERR_CAP];
+  /* The classic form keeps its lines and ports; only the list grows. */
+  assert_int_equal(PARSE(&a, err, "1", "3", "4", "--successors", "4"), 0);
+  assert_int_equal(a.variant, CDHT_VARIANT_CLASSIC);
+  assert_int_equal(a.cfg.successors, 4);
+  assert_false(a.cfg.fingers);
+  assert_int_equal(a.cfg.addr.port, 50001);
+  assert_int_equal(PARSE(&a, err, "--successors=2", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.successors, 2);
+  assert_int_equal(PARSE(&a, err, "--successors", "32", "1", "3", "4"), 0);
+  assert_int_equal(a.cfg.successors, 32);
+  assert_int_equal(PARSE(&a, err, "--successors", "3", "init", "2", "4", "5", "30"), 0);
+  assert_int_equal(a.cfg.successors, 3);
+  assert_int_equal(PARSE(&a, err, "--successors", "16", "--listen", "10.0.0.1:4000"), 0);
+  assert_int_equal(a.cfg.successors, 16);
+  /* Fingers on a classic ring, with their own interval; the last of --fingers / --no-fingers wins. */
+  assert_int_equal(PARSE(&a, err, "--fingers", "--fix-fingers-interval", "0.25", "1", "3", "4"), 0);
+  assert_true(a.cfg.fingers);
+  assert_int_equal(a.cfg.fix_fingers_ms, 250);
+  assert_int_equal(PARSE(&a, err, "--fingers", "1", "3", "4"), 0);
+  assert_true(a.cfg.fingers);
+  assert_int_equal(a.cfg.fix_fingers_ms, 3000); /* the stabilization interval */
+  assert_int_equal(PARSE(&a, err, "--fingers", "--no-fingers", "1", "3", "4"), 0);
+  assert_false(a.cfg.fingers);
+  assert_int_equal(PARSE(&a, err, "--no-fingers", "--listen", "10.0.0.1:4000"), 0);
+  assert_false(a.cfg.fingers);
+  assert_int_equal(a.cfg.fix_fingers_ms, 0);
+  assert_int_equal(PARSE(&a, err, "--no-fingers", "--fingers", "--listen", "10.0.0.1:4000",
+                         "--fix-fingers-interval=2"), 0);
+  assert_true(a.cfg.fingers);
+  assert_int_equal(a.cfg.fix_fingers_ms, 2000);
+  assert_int_equal(cdht_config_check(&a.cfg), 0);
+}
+
+static void test_args_routing_errors(void **state) {
+  (void)state;
+  const char *bad[] = { "0", "1", "33", "x", "", "-2", "4.0", "99999999999999999999999" };
+  char want[128];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(want, sizeof want, "--successors: expected an integer 2..32, got '%s'", bad[i]);
+    ASSERT_REFUSED(want, "--successors", bad[i], "1", "3", "4");
+    ASSERT_REFUSED(want, "--listen", "10.0.0.1:4000", "--successors", bad[i]);
+  }
+  ASSERT_REFUSED("option --successors needs a value", "1", "3", "4", "--successors");
+  const char *bad_s[] = { "0", "garbage", "", "-1", "1.", "0.0001", "3601" };
+  for (size_t i = 0; i < sizeof bad_s / sizeof bad_s[0]; i++) {
+    snprintf(want, sizeof want, "--fix-fingers-interval: expected seconds between 0.001 and 3600 (e.g. 0.5), got '%s'",
+             bad_s[i]);
+    ASSERT_REFUSED(want, "--listen", "10.0.0.1:4000", "--fix-fingers-interval", bad_s[i]);
+  }
+  ASSERT_REFUSED("--fix-fingers-interval applies only with fingers (on with --listen, or --fingers)",
+                 "--fix-fingers-interval", "1", "1", "3", "4");
+  ASSERT_REFUSED("--fix-fingers-interval applies only with fingers", "--listen", "10.0.0.1:4000", "--no-fingers",
+                 "--fix-fingers-interval", "1");
+  ASSERT_REFUSED("option --fingers takes no value", "--fingers=yes", "1", "3", "4");
+  ASSERT_REFUSED("option --no-fingers takes no value", "--no-fingers=1", "1", "3", "4");
+}
+
+/* Every option is in --help. */
+static void test_args_usage_names_the_routing_options(void **state) {
+  (void)state;
+  assert_non_null(strstr(cdht_usage, "  --successors R "));
+  assert_non_null(strstr(cdht_usage, "  --fingers, --no-fingers "));
+  assert_non_null(strstr(cdht_usage, "  --fix-fingers-interval SECONDS "));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_args_defaults),
@@ -558,6 +661,10 @@ int main(void) {
     cmocka_unit_test(test_args_error_messages_have_no_control_bytes),
     cmocka_unit_test(test_args_error_message_long_value_is_cut),
     cmocka_unit_test(test_args_small_error_buffer),
+    cmocka_unit_test(test_args_routing_defaults_follow_the_form),
+    cmocka_unit_test(test_args_routing_options),
+    cmocka_unit_test(test_args_routing_errors),
+    cmocka_unit_test(test_args_usage_names_the_routing_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

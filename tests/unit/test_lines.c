@@ -161,7 +161,7 @@ static void test_lines_print_any_name(void **state) {
   ev = (cdht_event){ .kind = CDHT_EV_FILE_HERE, .peer = P(2) };
   assert_int_equal(cdht_name_set(&ev.name, "a\"b\\c", 5), 0);
   cdht_lines_json(buf, sizeof buf, 1, 2, &ev);
-  assert_string_equal(buf, "{\"t_us\":1,\"self\":2,\"event\":\"file_here\",\"peer\":2,\"file\":\"a\\\"b\\\\c\"}\n");
+  assert_string_equal(buf, "{\"t_us\":1,\"self\":2,\"event\":\"file_here\",\"peer\":2,\"file\":\"a\\\"b\\\\c\",\"hops\":0}\n");
   cdht_lines_transfer_as(buf, sizeof buf, CDHT_VARIANT_2020, CDHT_LINE_RECEIVED, &ev.name, 9);
   assert_string_equal(buf, "File a\"b\\c received\n");
 }
@@ -287,7 +287,7 @@ static void test_lines_json_fields_follow_the_kind(void **state) {
   char buf[512];
   cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = P(1), .name = nm(2012) };
   cdht_lines_json(buf, sizeof buf, 77, 8, &ev);
-  assert_string_equal(buf, "{\"t_us\":77,\"self\":8,\"event\":\"response_received\",\"peer\":1,\"file\":\"2012\"}\n");
+  assert_string_equal(buf, "{\"t_us\":77,\"self\":8,\"event\":\"response_received\",\"peer\":1,\"file\":\"2012\",\"hops\":0}\n");
   ev = (cdht_event){ .kind = CDHT_EV_SUCCESSORS, .succ = { P(12), P(15) } };
   cdht_lines_json(buf, sizeof buf, 1, 10, &ev);
   assert_string_equal(buf, "{\"t_us\":1,\"self\":10,\"event\":\"successors\",\"succ\":[12,15]}\n");
@@ -478,6 +478,247 @@ static void test_lines_join_failures(void **state) {
   assert_line(&ev, CDHT_STDOUT, "A ping request message was received from Peer 18446744073709551615.\n");
 }
 
+/* ---- successor lists and fingers (issue 11) ---- */
+
+static void assert_as(const cdht_event *ev, cdht_variant variant, cdht_stream want_stream, const char *want) {
+  char buf[BUF_CAP];
+  memset(buf, '#', sizeof buf);
+  assert_int_equal(cdht_lines_format_as(buf, sizeof buf, ev, variant, false), want_stream);
+  assert_string_equal(buf, want);
+}
+
+/* A hop through a finger names the peer it went to, on every form that prints the classic lines. */
+static void test_lines_finger_hops_name_the_peer(void **state) {
+  (void)state;
+  const cdht_variant classic_wording[] = { CDHT_VARIANT_CLASSIC, CDHT_VARIANT_2019, CDHT_VARIANT_LISTEN };
+  for (size_t v = 0; v < sizeof classic_wording / sizeof classic_wording[0]; v++) {
+    cdht_variant var = classic_wording[v];
+    cdht_event ev = ev_peer(CDHT_EV_REQUEST_FORWARDED, 40, 2012);
+    ev.finger = true;
+    ev.hops = 2;
+    assert_as(&ev, var, CDHT_STDOUT, "File 2012 is not stored here.\nFile request message has been forwarded to peer 40.\n");
+    ev = ev_peer(CDHT_EV_REQUEST_SENT, 200, 9);
+    ev.finger = true;
+    assert_as(&ev, var, CDHT_STDOUT, "File request message for 0009 has been sent to peer 200.\n");
+    ev = ev_peer(CDHT_EV_STORE_FORWARDED, 12, 42);
+    ev.finger = true;
+    assert_as(&ev, var, CDHT_STDOUT, "Store 0042 request forwarded to peer 12.\n");
+    ev = ev_peer(CDHT_EV_JOIN_FORWARDED, 15, 0); /* the joiner is |peer|, the next hop succ[0] */
+    ev.succ[0] = P(8);
+    ev.finger = true;
+    assert_as(&ev, var, CDHT_STDOUT, "Peer 15 Join request forwarded to peer 8.\n");
+    ev.succ[0] = P(NOPE);
+    assert_as(&ev, var, CDHT_STDOUT, "Peer 15 Join request forwarded to peer ?.\n");
+  }
+  /* Any name, as the --listen lines print it. */
+  cdht_event ev = { .kind = CDHT_EV_REQUEST_FORWARDED, .peer = P(18446744073709551614ull), .finger = true };
+  assert_int_equal(cdht_name_set(&ev.name, "report-2026.pdf", 15), 0);
+  assert_as(&ev, CDHT_VARIANT_LISTEN, CDHT_STDOUT,
+            "File report-2026.pdf is not stored here.\n"
+            "File request message has been forwarded to peer 18446744073709551614.\n");
+  /* The 2020 wording: "Peer", no full stop; its not-stored line names no next hop and stays. */
+  ev = ev_peer(CDHT_EV_REQUEST_SENT, 14, 2067);
+  ev.finger = true;
+  assert_2020(&ev, false, CDHT_STDOUT, "File request for 2067 has been sent to Peer 14\n");
+  ev = ev_peer(CDHT_EV_REQUEST_FORWARDED, 14, 2067);
+  ev.finger = true;
+  assert_2020(&ev, false, CDHT_STDOUT, "Request for File 2067 has been received, but the file is not stored here\n");
+  ev = ev_peer(CDHT_EV_STORE_FORWARDED, 19, 2067);
+  ev.finger = true;
+  assert_2020(&ev, false, CDHT_STDOUT, "Store 2067 request forwarded to Peer 19\n");
+  ev = ev_peer(CDHT_EV_JOIN_FORWARDED, 15, 0);
+  ev.succ[0] = P(9);
+  ev.finger = true;
+  assert_2020(&ev, false, CDHT_STDOUT, "Peer 15 Join request forwarded to Peer 9\n");
+}
+
+/* Without finger the lines are the classic ones byte for byte, whatever the hop count; and finger
+ * on a kind that has no next hop changes nothing. */
+static void test_lines_without_finger_the_classic_lines_stay(void **state) {
+  (void)state;
+  static const struct { cdht_event_kind kind; const char *classic, *y2020; } rows[] = {
+    { CDHT_EV_REQUEST_SENT, "File request message for 2012 has been sent to my successor.\n",
+      "File request for 2012 has been sent to my successor\n" },
+    { CDHT_EV_REQUEST_FORWARDED, "File 2012 is not stored here.\nFile request message has been forwarded to my successor.\n",
+      "Request for File 2012 has been received, but the file is not stored here\n" },
+    { CDHT_EV_STORE_FORWARDED, "Store 2012 request forwarded to my successor.\n",
+      "Store 2012 request forwarded to my successor\n" },
+    { CDHT_EV_JOIN_FORWARDED, "Peer 6 Join request forwarded to my successor.\n",
+      "Peer 6 Join request forwarded to my successor\n" },
+    { CDHT_EV_FILE_HERE, "File 2012 is here.\n", "File 2012 is stored here\n" },
+    { CDHT_EV_RESPONSE_RECEIVED, "Received a response message from peer 6, which has the file 2012.\n",
+      "Peer 6 had File 2012\n" },
+    { CDHT_EV_STORE_ACCEPTED, "Store 2012 request accepted.\n", "Store 2012 request accepted\n" },
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    cdht_event ev = ev_peer(rows[i].kind, 6, 2012);
+    ev.succ[0] = P(7);
+    for (unsigned hops = 0; hops < 3; hops++) {
+      ev.hops = (uint16_t)(hops * 7);
+      ev.finger = false;
+      assert_line(&ev, CDHT_STDOUT, rows[i].classic);
+      assert_as(&ev, CDHT_VARIANT_2019, CDHT_STDOUT, rows[i].classic);
+      assert_as(&ev, CDHT_VARIANT_LISTEN, CDHT_STDOUT, rows[i].classic);
+      assert_2020(&ev, false, CDHT_STDOUT, rows[i].y2020);
+    }
+    if (rows[i].kind == CDHT_EV_FILE_HERE || rows[i].kind == CDHT_EV_RESPONSE_RECEIVED ||
+        rows[i].kind == CDHT_EV_STORE_ACCEPTED) {
+      ev.finger = true;
+      assert_line(&ev, CDHT_STDOUT, rows[i].classic);
+      assert_2020(&ev, false, CDHT_STDOUT, rows[i].y2020);
+    }
+  }
+  /* The list's own event prints nothing: stdout stays the classic lines. */
+  cdht_event ev = { .kind = CDHT_EV_SUCC_LIST, .seq = 4 };
+  assert_line(&ev, CDHT_SILENT, "");
+  assert_2020(&ev, false, CDHT_SILENT, "");
+}
+
+/* --events: hops on the kinds a request's journey has, finger on those that may skip ahead, and
+ * the successor list on its own event. */
+static void test_lines_json_hops_finger_and_list(void **state) {
+  (void)state;
+  char buf[1024];
+  cdht_event ev = { .kind = CDHT_EV_RESPONSE_RECEIVED, .peer = P(40), .name = nm(2012), .hops = 3 };
+  cdht_lines_json(buf, sizeof buf, 5, 8, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":8,\"event\":\"response_received\",\"peer\":40,\"file\":\"2012\",\"hops\":3}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_REQUEST_FORWARDED, .peer = P(40), .name = nm(2012), .hops = 2, .finger = true };
+  cdht_lines_json(buf, sizeof buf, 5, 8, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":8,\"event\":\"request_forwarded\",\"peer\":40,\"file\":\"2012\",\"hops\":2,"
+                           "\"finger\":true}\n");
+  ev.finger = false;
+  cdht_lines_json(buf, sizeof buf, 5, 8, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":8,\"event\":\"request_forwarded\",\"peer\":40,\"file\":\"2012\",\"hops\":2,"
+                           "\"finger\":false}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_REQUEST_SENT, .peer = P(40), .name = nm(7), .finger = true };
+  cdht_lines_json(buf, sizeof buf, 5, 8, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":8,\"event\":\"request_sent\",\"peer\":40,\"file\":\"0007\",\"finger\":true}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_FILE_HERE, .peer = P(8), .name = nm(7), .hops = 4 };
+  cdht_lines_json(buf, sizeof buf, 5, 40, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":40,\"event\":\"file_here\",\"peer\":8,\"file\":\"0007\",\"hops\":4}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_RESPONSE_SENT, .peer = P(8), .name = nm(7), .hops = 4 };
+  cdht_lines_json(buf, sizeof buf, 5, 40, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":40,\"event\":\"response_sent\",\"peer\":8,\"file\":\"0007\",\"hops\":4}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_STORE_FORWARDED, .peer = P(12), .name = nm(42), .hops = 1, .finger = true };
+  cdht_lines_json(buf, sizeof buf, 5, 3, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":3,\"event\":\"store_forwarded\",\"peer\":12,\"file\":\"0042\",\"hops\":1,"
+                           "\"finger\":true}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_STORE_ACCEPTED, .peer = P(3), .name = nm(42), .hops = 2 };
+  cdht_lines_json(buf, sizeof buf, 5, 12, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":12,\"event\":\"store_accepted\",\"peer\":3,\"file\":\"0042\",\"hops\":2}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_STORE_UPLOAD, .peer = P(12), .name = nm(42), .hops = 2 };
+  cdht_lines_json(buf, sizeof buf, 5, 3, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":3,\"event\":\"store_upload\",\"peer\":12,\"file\":\"0042\",\"hops\":2}\n");
+  ev = (cdht_event){ .kind = CDHT_EV_JOIN_FORWARDED, .peer = P(15), .succ = { P(8), P(NOPE) }, .finger = true };
+  cdht_lines_json(buf, sizeof buf, 5, 3, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":3,\"event\":\"join_forwarded\",\"peer\":15,\"finger\":true,\"to\":8}\n");
+  ev.finger = false;
+  cdht_lines_json(buf, sizeof buf, 5, 3, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":3,\"event\":\"join_forwarded\",\"peer\":15,\"finger\":false}\n");
+  /* Kinds without hops carry none. */
+  ev = (cdht_event){ .kind = CDHT_EV_PEER_DEAD, .peer = P(5), .hops = 9, .finger = true };
+  cdht_lines_json(buf, sizeof buf, 5, 3, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":3,\"event\":\"peer_dead\",\"peer\":5}\n");
+  /* The successor list, a pending entry as null; without a list, the count alone. */
+  cdht_peer list[4] = { P(12), P(15), P(20), P(NOPE) };
+  ev = (cdht_event){ .kind = CDHT_EV_SUCC_LIST, .seq = 4 };
+  cdht_lines_json_list(buf, sizeof buf, 5, 10, &ev, list, 4);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":4,\"list\":[12,15,20,null]}\n");
+  cdht_lines_json_list(buf, sizeof buf, 5, 10, &ev, list, 0);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":4,\"list\":[]}\n");
+  cdht_lines_json(buf, sizeof buf, 5, 10, &ev);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":4}\n");
+  /* Another kind ignores a list. */
+  ev = (cdht_event){ .kind = CDHT_EV_PEER_DEAD, .peer = P(5) };
+  cdht_lines_json_list(buf, sizeof buf, 5, 3, &ev, list, 4);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":3,\"event\":\"peer_dead\",\"peer\":5}\n");
+  /* The longest list of 64-bit ids fits the program's buffer (cli/main.c: 2048). */
+  cdht_peer longest[CDHT_SUCC_MAX];
+  for (int i = 0; i < CDHT_SUCC_MAX; i++) longest[i] = P(18446744073709551614ull);
+  ev = (cdht_event){ .kind = CDHT_EV_SUCC_LIST, .seq = CDHT_SUCC_MAX };
+  char big[2048];
+  cdht_lines_json_list(big, sizeof big, UINT64_MAX, UINT64_MAX, &ev, longest, CDHT_SUCC_MAX);
+  assert_true(strlen(big) < sizeof big - 1);
+  assert_string_equal(big + strlen(big) - 24, ",18446744073709551614]}\n");
+}
+
+static void test_lines_status_successor_list(void **state) {
+  (void)state;
+  char buf[CDHT_LINES_STATUS_MAX];
+  cdht_peer list[4] = { cdht_peer_make(12, cdht_addr_v4(0x7f000001u, 50012)),
+                        cdht_peer_make(15, cdht_addr_v4(0x7f000001u, 50015)), P(NOPE),
+                        cdht_peer_make(20, cdht_addr_v4(0xc6120003u, 4000)) };
+  cdht_lines_status_successors(buf, sizeof buf, list, 4, 4);
+  assert_string_equal(buf, "successor list (4 of 4): 12 127.0.0.1:50012, 15 127.0.0.1:50015, ? -, 20 198.18.0.3:4000\n");
+  cdht_lines_status_successors(buf, sizeof buf, list, 2, 8);
+  assert_string_equal(buf, "successor list (2 of 8): 12 127.0.0.1:50012, 15 127.0.0.1:50015\n");
+  cdht_lines_status_successors(buf, sizeof buf, list, 0, 2);
+  assert_string_equal(buf, "successor list (0 of 2):\n");
+  /* The longest: 32 entries of 64-bit ids at IPv6 addresses. */
+  uint8_t v6[16];
+  memset(v6, 0xff, sizeof v6);
+  cdht_peer longest[CDHT_SUCC_MAX];
+  for (int i = 0; i < CDHT_SUCC_MAX; i++) longest[i] = cdht_peer_make(18446744073709551614ull, cdht_addr_v6(v6, 65535));
+  cdht_lines_status_successors(buf, sizeof buf, longest, CDHT_SUCC_MAX, CDHT_SUCC_MAX);
+  assert_true(strlen(buf) < sizeof buf - 1);
+  assert_string_equal(buf + strlen(buf) - 3, "35\n");
+  /* A short buffer is cut and stays terminated. */
+  char small[20];
+  cdht_lines_status_successors(small, sizeof small, list, 4, 4);
+  assert_string_equal(small, "successor list (4 o");
+}
+
+static void test_lines_status_fingers(void **state) {
+  (void)state;
+  char buf[CDHT_LINES_STATUS_MAX];
+  cdht_peer f[8] = { P(12), P(12), P(12), P(12), P(12), P(12), P(40), P(NOPE) };
+  cdht_lines_status_fingers(buf, sizeof buf, f, 8, true);
+  assert_string_equal(buf, "fingers: 0-5 -> 12, 6 -> 40, 7 -> ?\n");
+  cdht_lines_status_fingers(buf, sizeof buf, f, 8, false);
+  assert_string_equal(buf, "fingers: off\n");
+  cdht_peer g[4] = { P(NOPE), P(NOPE), P(3), P(0) };
+  cdht_lines_status_fingers(buf, sizeof buf, g, 4, true);
+  assert_string_equal(buf, "fingers: 0-1 -> ?, 2 -> 3, 3 -> 0\n");
+  cdht_lines_status_fingers(buf, sizeof buf, g, 1, true);
+  assert_string_equal(buf, "fingers: 0 -> ?\n");
+  /* 64 fingers, all different, of the largest ids: it fits. */
+  cdht_peer big[64];
+  for (int i = 0; i < 64; i++) big[i] = P(18446744073709551614ull - (uint64_t)i);
+  cdht_lines_status_fingers(buf, sizeof buf, big, 64, true);
+  assert_true(strlen(buf) < sizeof buf - 1);
+  assert_string_equal(buf + strlen(buf) - 29, ", 63 -> 18446744073709551551\n");
+}
+
+static void test_lines_status_lookups(void **state) {
+  (void)state;
+  char buf[CDHT_LINES_STATUS_MAX];
+  cdht_stats st;
+  memset(&st, 0, sizeof st);
+  cdht_lines_status_lookups(buf, sizeof buf, &st);
+  assert_string_equal(buf, "requests answered: 0, mean hops -; finger refreshes: 0\n");
+  st.answers = 3;
+  st.answer_hops = 7;
+  st.finger_lookups = 12;
+  cdht_lines_status_lookups(buf, sizeof buf, &st);
+  assert_string_equal(buf, "requests answered: 3, mean hops 2.33; finger refreshes: 12\n");
+  st.answers = 8;
+  st.answer_hops = 21; /* 2.625: half up */
+  cdht_lines_status_lookups(buf, sizeof buf, &st);
+  assert_string_equal(buf, "requests answered: 8, mean hops 2.63; finger refreshes: 12\n");
+  st.answers = 3;
+  st.answer_hops = 5; /* 1.666... */
+  cdht_lines_status_lookups(buf, sizeof buf, &st);
+  assert_string_equal(buf, "requests answered: 3, mean hops 1.67; finger refreshes: 12\n");
+  st.answers = 200;
+  st.answer_hops = 399; /* 1.995 rounds up into the whole */
+  cdht_lines_status_lookups(buf, sizeof buf, &st);
+  assert_string_equal(buf, "requests answered: 200, mean hops 2.00; finger refreshes: 12\n");
+  st.answers = 1;
+  st.answer_hops = 0;
+  cdht_lines_status_lookups(buf, sizeof buf, &st);
+  assert_string_equal(buf, "requests answered: 1, mean hops 0.00; finger refreshes: 12\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_lines_join_failures),
@@ -508,6 +749,12 @@ int main(void) {
     cmocka_unit_test(test_lines_store_retried),
     cmocka_unit_test(test_lines_never_answered),
     cmocka_unit_test(test_lines_no_content_notes),
+    cmocka_unit_test(test_lines_finger_hops_name_the_peer),
+    cmocka_unit_test(test_lines_without_finger_the_classic_lines_stay),
+    cmocka_unit_test(test_lines_json_hops_finger_and_list),
+    cmocka_unit_test(test_lines_status_successor_list),
+    cmocka_unit_test(test_lines_status_fingers),
+    cmocka_unit_test(test_lines_status_lookups),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
