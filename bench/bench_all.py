@@ -43,7 +43,7 @@ FULL = dict(floor_count=10000, rings=[8, 64, 256], requests=300, warmup=20,
             kill_rings=[8, 64], kill_reps=10, profiles=["default", "fast"],
             foot_peers=256, foot_settle=5.0, foot_window=20.0,
             opendht=[8, 64, 256], od_gets=300, nc_mib=256, nc_reps=3,
-            sim=[(256, 256, 3, 600, []), (10000, 65536, 1, 600, ["--lookups", "64"])],
+            sim=[(256, 256, 3, 600, []), (10000, 65536, 1, 600, ["--lookup-sample", "64"])],
             hops_n=[16, 64, 256, 1024, 4096, 10000], hosts=8, host_requests=300)
 QUICK = dict(floor_count=2000, rings=[8, 16], requests=20, warmup=3,
              kill_rings=[8, 16], kill_reps=2, profiles=["fast"],
@@ -743,7 +743,7 @@ def sim_hops(n):
     """Hops per lookup (to the first successor, the forwards, the answer) in one quiet simulated
     run: read from the trace, one lookup per file name (a name looked up twice at once is left out)."""
     p = subprocess.Popen([SIM, "--peers", str(n), "--ring-size", "65536", "--seed", "3", "--duration", "40",
-                          "--churn", "0", "--loss", "0", "--lookups", "64", "--trace"],
+                          "--churn", "0", "--loss", "0", "--lookup-sample", "64", "--trace"],
                          stdout=subprocess.PIPE, text=True)
     open_, fwd, hops, bad = {}, {}, [], set()
     sent = re.compile(r"peer (\d+): File request message for (\d{4}) has been sent")

@@ -34,7 +34,7 @@ def main():
            f"{REPS} runs where repeated.", ""]
     out += ["## Speed", "", "| peers | ring | simulated | wall (median) | time compression | events/s | memory/peer |",
             "|---|---|---|---|---|---|---|"]
-    for peers, ring, reps, extra in ((256, 256, REPS, []), (10000, 65536, 1, ["--lookups", "64"])):
+    for peers, ring, reps, extra in ((256, 256, REPS, []), (10000, 65536, 1, ["--lookup-sample", "64"])):
         rs = [run(["--peers", str(peers), "--ring-size", str(ring), "--seed", str(7 + i), "--duration", "600", *extra])
               for i in range(reps)]
         wall = statistics.median(r["wall"] for r in rs)
@@ -53,7 +53,7 @@ def main():
                        ("classic rule only, default timing", ["--classic-detector"])):
         for loss in (0, 0.01, 0.05, 0.10):
             r = run(["--peers", "256", "--ring-size", "4096", "--seed", "11", "--duration", "3600",
-                     "--loss", str(loss), "--lookups", "16", *prof])
+                     "--loss", str(loss), "--lookup-sample", "16", *prof])
             rows.append((name, loss, r))
             out.append(f"| {name} | {loss * 100:.0f}% | {r['det_mean']:.2f} s | {r['det_p99']:.2f} s | "
                        f"{r['rep_mean']:.2f} s | {r['rep_p99']:.2f} s | {int(r['false'])} |")

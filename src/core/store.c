@@ -60,11 +60,38 @@ static void held_remove(cdht_node *n, const cdht_name *name) {
   st->nheld--;
 }
 
+/* ---- the tables allocated on demand (store.h says why) ---- */
+
+/* A zeroed table of |size| bytes through the node's allocator, or NULL. */
+static void *table_new(cdht_node *n, size_t size) {
+  void *t = n->mem.alloc(n->mem.ctx, size);
+  if (t) memset(t, 0, size);
+  return t;
+}
+
+static void table_free(cdht_node *n, void *t) {
+  if (t) n->mem.free(n->mem.ctx, t);
+}
+
+/* The last store waiting to be confirmed was: the table goes until the next leave. */
+static void acks_release_if_empty(cdht_node *n) {
+  if (n->store.nacks) return;
+  table_free(n, n->store.acks);
+  n->store.acks = NULL;
+}
+
 void cdht_store_clear(cdht_node *n) {
   for (size_t i = 0; i < n->store.nheld; i++) n->mem.free(n->mem.ctx, n->store.held[i]);
   if (n->store.held) n->mem.free(n->mem.ctx, n->store.held);
   n->store.held = NULL;
   n->store.nheld = n->store.held_cap = 0;
+  table_free(n, n->store.acks);
+  table_free(n, n->store.awaiting);
+  table_free(n, n->store.superseded);
+  n->store.acks = NULL;
+  n->store.awaiting = NULL;
+  n->store.superseded = NULL;
+  n->store.nacks = n->store.nsuperseded = 0;
 }
 
 int cdht_node_set_stored(cdht_node *n, const cdht_name *name, bool stored) {
@@ -82,6 +109,8 @@ bool cdht_node_is_stored(const cdht_node *n, const cdht_name *name) {
 size_t cdht_node_stored_count(const cdht_node *n) { return n->store.nheld; }
 
 void cdht_store_await(cdht_node *n, uint64_t now, cdht_peer origin, uint32_t seq) {
+  if (!n->store.awaiting && !(n->store.awaiting = table_new(n, CDHT_MAX_PENDING * sizeof *n->store.awaiting)))
+    return; /* out of memory: a quit will not wait for this content (as when all slots are busy) */
   for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
     if (n->store.awaiting[i].used && now < n->store.awaiting[i].until_ms) continue;
     n->store.awaiting[i].used = true;
@@ -96,17 +125,19 @@ void cdht_store_await(cdht_node *n, uint64_t now, cdht_peer origin, uint32_t seq
 
 /* Content of a store we accepted is still on its way (and our leave deadline has not passed). */
 bool cdht_store_awaiting_content(const cdht_node *n) {
-  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+  for (size_t i = 0; i < CDHT_MAX_PENDING && n->store.awaiting; i++)
     if (n->store.awaiting[i].used && n->store.awaiting[i].until_ms > n->leave.deadline_ms - n->cfg.leave_timeout_ms)
       return true;
   return false;
 }
 
 void cdht_store_stop_awaiting(cdht_node *n) {
-  for (size_t i = 0; i < CDHT_MAX_PENDING; i++) n->store.awaiting[i].used = false;
+  for (size_t i = 0; i < CDHT_MAX_PENDING && n->store.awaiting; i++) n->store.awaiting[i].used = false;
 }
 
 void cdht_store_note_superseded(cdht_node *n, const cdht_name *name) {
+  if (!n->store.superseded && !(n->store.superseded = table_new(n, CDHT_MAX_PENDING * sizeof *n->store.superseded)))
+    return; /* out of memory: the copy handed over is not marked older, as when the table is full */
   if (n->store.nsuperseded < CDHT_MAX_PENDING) n->store.superseded[n->store.nsuperseded++] = *name;
 }
 
@@ -154,26 +185,30 @@ int cdht_node_on_stored(cdht_node *n, uint64_t now, const cdht_name *name, cdht_
   if (!cdht_known(origin) || !cdht_node_valid_id(n, origin.id)) return CDHT_ERR_INVAL;
   int rc = cdht_node_set_stored(n, name, true);
   if (rc < 0) return rc;
-  for (size_t i = 0; i < CDHT_MAX_PENDING; i++)
+  for (size_t i = 0; i < CDHT_MAX_PENDING && n->store.awaiting; i++)
     if (n->store.awaiting[i].used && cdht_same(n->store.awaiting[i].origin, origin) && n->store.awaiting[i].seq == seq)
       n->store.awaiting[i].used = false;
   if (pass_on_if_leaving(n, now, name) || pass_back_if_joined(n, now, name)) {
+    /* Too many to follow, or no memory for the table: the storer hears nothing and reports a
+     * failed store. */
+    if (!n->store.acks && !(n->store.acks = table_new(n, CDHT_MAX_PENDING * sizeof *n->store.acks))) return 0;
     for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
       if (n->store.acks[i].used) continue;
       n->store.acks[i].used = true;
       n->store.acks[i].name = *name;
       n->store.acks[i].origin = origin;
       n->store.acks[i].seq = seq;
+      n->store.nacks++;
       return 0;
     }
-    return 0; /* too many to follow: the storer hears nothing and reports a failed store */
+    return 0;
   }
   confirm_store(n, name, origin, seq, n->self);
   return 0;
 }
 
 bool cdht_node_superseded(const cdht_node *n, const cdht_name *name) {
-  for (unsigned i = 0; i < n->store.nsuperseded; i++)
+  for (unsigned i = 0; i < n->store.nsuperseded; i++) /* nsuperseded > 0: the table exists */
     if (cdht_name_eq(&n->store.superseded[i], name)) return true;
   return false;
 }
@@ -190,21 +225,25 @@ int cdht_node_on_file_handed(cdht_node *n, uint64_t now, const cdht_name *name, 
   (void)now;
   if (!cdht_node_name_ok(n, name) || !cdht_known(peer) || !cdht_node_valid_id(n, peer.id)) return CDHT_ERR_INVAL;
   cdht_node_set_stored(n, name, false);
-  for (size_t i = 0; i < CDHT_MAX_PENDING; i++) {
+  for (size_t i = 0; i < CDHT_MAX_PENDING && n->store.acks; i++) {
     if (!n->store.acks[i].used || !cdht_name_eq(&n->store.acks[i].name, name)) continue;
     n->store.acks[i].used = false;
+    n->store.nacks--;
     confirm_store(n, name, n->store.acks[i].origin, n->store.acks[i].seq, peer);
   }
+  acks_release_if_empty(n);
   return 0;
 }
 
 void cdht_store_confirm_kept(cdht_node *n) {
   /* A file passed back to a joiner that did not take it stays here: the ring holds it. */
-  for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == CDHT_RUNNING; i++) {
+  for (size_t i = 0; i < CDHT_MAX_PENDING && n->state == CDHT_RUNNING && n->store.acks; i++) {
     if (!n->store.acks[i].used || !cdht_node_is_stored(n, &n->store.acks[i].name)) continue;
     n->store.acks[i].used = false;
+    n->store.nacks--;
     confirm_store(n, &n->store.acks[i].name, n->store.acks[i].origin, n->store.acks[i].seq, n->self);
   }
+  acks_release_if_empty(n);
 }
 
 cdht_handover_verdict cdht_node_handover_allowed(cdht_node *n, uint64_t now, cdht_peer from, const cdht_name *name,

@@ -8,6 +8,9 @@
 
 #include "node.h"
 
+typedef struct cdht_store_ack { bool used; cdht_name name; cdht_peer origin; uint32_t seq; } cdht_store_ack;
+typedef struct cdht_store_await_rec { bool used; cdht_peer origin; uint32_t seq; uint64_t until_ms; } cdht_store_await_rec;
+
 typedef struct cdht_store {
   /* The names whose content this peer holds (§9): a sorted array of pointers to exact-size
    * copies (a length byte, then the bytes), allocated through the node's cdht_mem, at most
@@ -16,14 +19,21 @@ typedef struct cdht_store {
   size_t nheld, held_cap;
   /* Stores that reached us while leaving: confirmed to their storer only once our successor
    * holds the content (§6), so that "stored at peer P" is never said of a file about to leave
-   * with us. */
-  struct { bool used; cdht_name name; cdht_peer origin; uint32_t seq; } acks[CDHT_MAX_PENDING];
+   * with us.  Only a leaving node (or one passing content back to a joiner) has any, so the table of
+   * CDHT_MAX_PENDING entries (names inline: ~9.6 KB) is allocated through cdht_mem on the first
+   * one and freed when the last is confirmed: an idle node holds none (issue 11: 10^6 nodes in
+   * one simulator). */
+  cdht_store_ack *acks;        /* NULL, or CDHT_MAX_PENDING entries */
+  unsigned nacks;              /* entries in use */
   /* Stores we accepted whose content has not arrived: a quit waits for them (until its
-   * deadline), so that content on its way to us is passed on, not cut off. */
-  struct { bool used; cdht_peer origin; uint32_t seq; uint64_t until_ms; } awaiting[CDHT_MAX_PENDING];
+   * deadline), so that content on its way to us is passed on, not cut off.  Small (about 2 KB)
+   * but held only by a peer that accepted a store, so allocated the same way, on the first
+   * store accepted, and kept until cdht_store_clear. */
+  cdht_store_await_rec *awaiting; /* NULL, or CDHT_MAX_PENDING entries */
   /* Names whose store we passed on to our successor while leaving: the copy we hand over is
-   * older than that store's content, and says so (§6). */
-  cdht_name superseded[CDHT_MAX_PENDING];
+   * older than that store's content, and says so (§6).  Leaving nodes only: allocated on the
+   * first (8 KB), kept until cdht_store_clear. */
+  cdht_name *superseded;       /* NULL, or CDHT_MAX_PENDING names */
   unsigned nsuperseded;
 } cdht_store;
 
@@ -37,7 +47,7 @@ void cdht_store_stop_awaiting(cdht_node *n);
 void cdht_store_note_superseded(cdht_node *n, const cdht_name *name);
 /* A handover to a joiner ended: files it did not take stay here, so their stores are confirmed. */
 void cdht_store_confirm_kept(cdht_node *n);
-/* Frees the held set (cdht_node_del). */
+/* Frees the held set and the tables allocated on demand (cdht_node_del). */
 void cdht_store_clear(cdht_node *n);
 
 #endif

@@ -24,16 +24,29 @@ static const cdht_name *sim_name(cdht_name *n, unsigned f) {
 }
 
 #define RECENT 8      /* ring events kept per peer for violation reports */
+#define LOOKUP_SPREAD_US 10000000ull /* the L lookups (--lookups) are issued evenly over 10 simulated s */
 #define DECLARED 4    /* peers a node declared dead, remembered */
 #define PEER_LOOKUPS 4
 
 typedef struct lookup {
   bool used;
+  bool counted;           /* one of the L lookups of --lookups (its hops and outcome are reported) */
   uint16_t file;
   cdht_id owner;          /* the responsible live peer when it was issued */
   bool settled;           /* issued in a settled ring */
   uint64_t churn_at_issue;
 } lookup;
+
+/* A ring event as a violation report prints it, without the 400-byte cdht_event (its name is
+ * never needed: ring events carry none): peers by id, rebuilt into records when printed.  At
+ * 10^6 peers the whole events took 3.3 GB. */
+typedef struct recent_ev {
+  uint64_t t_us;
+  cdht_id peer, succ[2];             /* SIM_NOBODY: no peer */
+  uint8_t kind, note;                /* cdht_event_kind, enum note */
+  uint8_t reason, bits, keys, our_bits, our_keys; /* CDHT_EV_JOIN_FAILED's */
+  bool addr_only;
+} recent_ev;
 
 typedef struct speer {
   cdht_id id;
@@ -48,7 +61,7 @@ typedef struct speer {
   cdht_id old_succ[2];               /* its successors when it was killed or quit */
   uint64_t restart_us;               /* restarted as `cdht ID S1 S2` then, not yet back (0: none) */
   uint64_t restart_churn;            /* churn count at that restart: later churn voids the check */
-  struct { uint64_t t_us; cdht_event ev; uint8_t note; } recent[RECENT]; /* note: enum note */
+  recent_ev recent[RECENT];
   unsigned nrecent;
   lookup lk[PEER_LOOKUPS];
   struct pstore *ps;                 /* its data directory and handovers; NULL until it holds a file */
@@ -140,11 +153,43 @@ typedef struct world {
   uint64_t recent_victims_us[4];
   bool oom;
   uint32_t stored[SIM_FILE_MAX + 1]; /* the newest acknowledged version of each name (0: none) */
+  uint64_t mask;                      /* the ring's: 2^bits - 1 */
+  cdht_id key[SIM_FILE_MAX + 1];      /* each name's key, from cdht_node_name_key (the node's own rule) */
+  samples hops;                       /* hops of the L lookups answered */
+  uint32_t lk_left;                   /* of the L lookups, not issued yet */
+  uint64_t lk_next_us;                /* when the next of them is due (NEVER_US: not started) */
+  uint64_t kill_run_check_us;         /* a judged run of adjacent kills: the ring is whole by then (0: none) */
+  uint64_t kill_run_churn;            /* ... unless more churn came first */
+  size_t node_live, node_peak;        /* bytes the nodes allocated through their cdht_mem: now, at most */
+  size_t msg_live, msg_peak;          /* bytes of messages in flight (the agenda's copies) */
+  cdht_mem node_mem;                  /* node_alloc / node_free with this world */
   vrec *v;                            /* v[1..nver]: every version, in landing order */
   uint32_t nver, vcap;
 } world;
 
 static const uint64_t NEVER_US = UINT64_MAX;
+
+/* The nodes' allocator: libc, with the bytes each block holds in front of it, so that what
+ * the nodes allocate (held names, the output arena, the event queue, tables made on demand)
+ * is counted in the memory per peer. */
+typedef struct mem_hdr { size_t size; size_t pad; } mem_hdr; /* 16 bytes: keeps malloc's alignment */
+
+static void *node_alloc(void *ctx, size_t size) {
+  world *w = ctx;
+  mem_hdr *h = malloc(sizeof *h + size);
+  if (!h) return NULL;
+  h->size = size;
+  w->node_live += size;
+  if (w->node_live > w->node_peak) w->node_peak = w->node_live;
+  return h + 1;
+}
+
+static void node_free(void *ctx, void *p) {
+  world *w = ctx;
+  mem_hdr *h = (mem_hdr *)p - 1;
+  w->node_live -= h->size;
+  free(h);
+}
 
 /* ---- small helpers ---- */
 
@@ -303,6 +348,17 @@ static void clear_store(speer *p) {
   p->ps = NULL;
 }
 
+/* The process's peak resident size in bytes (VmHWM), or 0 where /proc does not say. */
+static uint64_t peak_rss(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long long kb = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %llu kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb * 1024;
+}
+
 static void push(world *w, sim_ev *ev) {
   if (sim_sched_push(&w->sched, ev) < 0) w->oom = true;
 }
@@ -312,7 +368,9 @@ static void push_msg(world *w, sim_ev *ev, const uint8_t *bytes) {
   ev->msg = malloc(ev->len ? ev->len : 1);
   if (!ev->msg) { w->oom = true; return; }
   memcpy(ev->msg, bytes, ev->len);
-  if (sim_sched_push(&w->sched, ev) < 0) { free(ev->msg); w->oom = true; }
+  if (sim_sched_push(&w->sched, ev) < 0) { free(ev->msg); w->oom = true; ev->msg = NULL; return; }
+  w->msg_live += ev->len;
+  if (w->msg_live > w->msg_peak) w->msg_peak = w->msg_live;
   ev->msg = NULL;
 }
 
@@ -346,9 +404,24 @@ static bool ring_event(cdht_event_kind k) {
 
 static void remember(world *w, speer *p, const cdht_event *ev, enum note note) {
   unsigned j = p->nrecent++ % RECENT;
-  p->recent[j].t_us = w->now_us;
-  p->recent[j].ev = *ev;
-  p->recent[j].note = (uint8_t)note;
+  p->recent[j] = (recent_ev){ .t_us = w->now_us, .peer = pid(ev->peer), .succ = { pid(ev->succ[0]), pid(ev->succ[1]) },
+                              .kind = (uint8_t)ev->kind, .note = (uint8_t)note, .reason = ev->reason, .bits = ev->bits,
+                              .keys = ev->keys, .our_bits = ev->our_bits, .our_keys = ev->our_keys,
+                              .addr_only = ev->addr_only };
+}
+
+/* The record of peer |id| as the node knew it (its host's first family), or no peer. */
+static cdht_peer record_of_id(world *w, cdht_id id) {
+  speer *q = id == SIM_NOBODY ? NULL : find(w, id);
+  return q ? record_of(w, q) : cdht_peer_none();
+}
+
+/* The event a recent_ev was made from, for cdht_lines_format (no name: ring events have none). */
+static cdht_event recent_event(world *w, const recent_ev *r) {
+  return (cdht_event){ .kind = (cdht_event_kind)r->kind, .peer = record_of_id(w, r->peer),
+                       .succ = { record_of_id(w, r->succ[0]), record_of_id(w, r->succ[1]) }, .reason = r->reason,
+                       .bits = r->bits, .keys = r->keys, .our_bits = r->our_bits, .our_keys = r->our_keys,
+                       .addr_only = r->addr_only };
 }
 
 static void print_recent(world *w, const speer *p) {
@@ -358,7 +431,8 @@ static void print_recent(world *w, const speer *p) {
   unsigned k = p->nrecent < RECENT ? p->nrecent : RECENT;
   for (unsigned i = 0; i < k; i++) {
     unsigned j = (p->nrecent - k + i) % RECENT;
-    const cdht_event *ev = &p->recent[j].ev;
+    cdht_event rev = recent_event(w, &p->recent[j]);
+    const cdht_event *ev = &rev;
     char buf[512];
     cdht_lines_format(buf, sizeof buf, ev);
     fputs("    ", w->report);
@@ -537,14 +611,14 @@ static void pump(world *w, speer *g, unsigned slot) {
   pstore *ps = g->ps;
   sho *ho = &ps->ho[slot];
   speer *to = find(w, ho->peer.id);
-  uint64_t mask = w->o->ring_size - 1;
+  uint64_t mask = w->mask;
   while (ho->inflight < HO_WINDOW && ho->next_file <= SIM_FILE_MAX) {
     uint32_t i = held_from(ps, ho->next_file);
     if (i == ps->n) { ho->next_file = SIM_FILE_MAX + 1; break; }
     hfile *h = &ps->f[i];
     ho->next_file = h->file + 1u;
     if (!cdht_node_is_stored(g->node, FNAME(h->file)) || h->slot ||
-        !cdht_ring_between(ho->lo, cdht_ring_key(h->file, mask), ho->hi, mask))
+        !cdht_ring_between(ho->lo, w->key[h->file], ho->hi, mask))
       continue;
     xfer x = { .kind = XF_HANDOVER, .file = h->file, .ver = h->ver, .seq = ho->id, .slot = (uint8_t)slot,
                .token = ho->token };
@@ -698,12 +772,34 @@ static bool declared(const speer *p, cdht_id id) {
   return false;
 }
 
-static void finish_lookup(world *w, speer *p, uint16_t file, cdht_id holder, bool failed) {
+/* The running peer responsible for |key|: the first at or after it, round the ring (the ground
+ * truth, as cdht_ring_closest_successor over the running peers, without copying their ids). */
+static speer *owner_of(world *w, cdht_id key) {
+  size_t lo = 0, hi = w->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (w->p[mid].id < key) lo = mid + 1;
+    else hi = mid;
+  }
+  for (uint32_t k = 0; k < w->n; k++) {
+    speer *q = &w->p[(lo + k) % w->n];
+    if (q->state == P_RUNNING) return q;
+  }
+  return NULL;
+}
+
+static void finish_lookup(world *w, speer *p, uint16_t file, cdht_id holder, bool failed, unsigned hops) {
   for (int i = 0; i < PEER_LOOKUPS; i++) {
     lookup *l = &p->lk[i];
     if (!l->used || l->file != file) continue;
     l->used = false;
     bool judged = l->settled && l->churn_at_issue == w->churn_count;
+    if (l->counted) { /* one of the L: right if it reached the peer responsible then, or now (churn since) */
+      const speer *now_owner = owner_of(w, w->key[file]);
+      bool right = !failed && (holder == l->owner || (now_owner && holder == now_owner->id));
+      if (right) add_sample(w, &w->hops, hops);
+      else w->r->lk_failed++;
+    }
     if (failed) {
       w->r->lookups_failed++;
       if (judged) violation(w, "a lookup in a settled ring got no answer", p, find(w, l->owner));
@@ -831,9 +927,11 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
   case CDHT_EV_JOIN_FAILED:
     r->join_failures++;
     break;
-  case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, EVF(ev), pid(ev->peer), false); break;
-  case CDHT_EV_FILE_HERE: finish_lookup(w, p, EVF(ev), p->id, false); break;
-  case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, EVF(ev), SIM_NOBODY, true); break;
+  case CDHT_EV_RESPONSE_RECEIVED: finish_lookup(w, p, EVF(ev), pid(ev->peer), false, ev->hops); break;
+  case CDHT_EV_FILE_HERE: /* our own request, answered here (another's is answered by a response) */
+    if (ev->own) finish_lookup(w, p, EVF(ev), p->id, false, 0);
+    break;
+  case CDHT_EV_REQUEST_FAILED: finish_lookup(w, p, EVF(ev), SIM_NOBODY, true, 0); break;
   default: break;
   }
 }
@@ -920,13 +1018,43 @@ static void check_ring(world *w) {
       w->r->violations++;
     }
   }
+  /* Every successor list is the live peers that follow, R of them; with fewer live peers than
+   * R + 1 the list ends early, or wraps round to ourselves and on (either is accepted past the
+   * live followers).  The first two entries are the successors checked above. */
+  size_t R = w->o->node.successors;
+  for (size_t i = 0; i < k; i++) {
+    speer *p = find(w, ids[i]);
+    cdht_peer list[CDHT_SUCC_MAX];
+    size_t got = cdht_node_successor_list(p->node, list, CDHT_SUCC_MAX);
+    size_t want = R < k - 1 ? R : k - 1, bad = got < want || got > R ? 0 : SIZE_MAX;
+    for (size_t j = 0; j < got && j < CDHT_SUCC_MAX && bad == SIZE_MAX; j++) {
+      cdht_id e = pid(list[j]), follower = ids[(i + 1 + j) % k];
+      if (j < want ? e != follower : e != SIM_NOBODY && e != follower) bad = j;
+    }
+    w->r->list_checks++;
+    if (bad == SIZE_MAX) continue;
+    if (wrong++ < 3) {
+      char what[400];
+      int len = snprintf(what, sizeof what, "peer %llu has a successor list of %zu entries (R %zu, %zu live peers), "
+                         "wrong at entry %zu:", (unsigned long long)p->id, got, R, k, bad == SIZE_MAX ? 0 : bad);
+      for (size_t j = 0; j < got && j < 8 && len > 0 && (size_t)len < sizeof what; j++)
+        len += snprintf(what + len, sizeof what - (size_t)len, " %lld", (long long)pid(list[j]));
+      if (len > 0 && (size_t)len < sizeof what)
+        len += snprintf(what + len, sizeof what - (size_t)len, "; the live ring says");
+      for (size_t j = 0; j < want && j < 8 && len > 0 && (size_t)len < sizeof what; j++)
+        len += snprintf(what + len, sizeof what - (size_t)len, " %llu", (unsigned long long)ids[(i + 1 + j) % k]);
+      violation(w, what, p, p);
+    } else {
+      w->r->violations++;
+    }
+  }
   if (wrong) w->r->split = true;
   /* The newest acknowledged content of every name is held by a live peer, unless a kill took
    * its last copy (there is no replication yet); and by the peer now responsible for its key. */
   for (unsigned f = 0; f <= SIM_FILE_MAX && k > 0; f++) {
     uint32_t a = w->stored[f];
     if (!a) continue;
-    speer *owner = find(w, cdht_ring_closest_successor(ids, k, cdht_ring_key(f, w->o->ring_size - 1), w->o->ring_size - 1));
+    speer *owner = find(w, cdht_ring_closest_successor(ids, k, w->key[f], w->mask));
     uint32_t got = owner ? held_ver(owner, f) : 0;
     if (owner && not_older(w, got, a) && owner->node && cdht_node_is_stored(owner->node, FNAME(f))) continue;
     speer *somewhere = live_holder(w, f, a);
@@ -946,25 +1074,25 @@ static void check_ring(world *w) {
   free(ids);
 }
 
-static void issue_lookup(world *w, speer *p, uint16_t file) {
-  if (p->state != P_RUNNING) return;
+/* |p| requests |file|.  Returns whether the request went (a running peer with a free slot,
+ * no second lookup of the same name pending, and the node took it). */
+static bool issue_lookup(world *w, speer *p, uint16_t file, bool counted) {
+  if (p->state != P_RUNNING) return false;
   lookup *l = NULL;
-  for (int i = 0; i < PEER_LOOKUPS && !l; i++)
-    if (!p->lk[i].used) l = &p->lk[i];
-  if (!l) return;
-  cdht_id *ids = malloc(w->n * sizeof *ids);
-  if (!ids) { w->oom = true; return; }
-  size_t k = live_ids(w, ids, false);
-  l->owner = cdht_ring_closest_successor(ids, k, cdht_ring_key(file, w->o->ring_size - 1), w->o->ring_size - 1);
-  free(ids);
-  l->used = true;
-  l->file = file;
-  l->settled = settled(w);
-  l->churn_at_issue = w->churn_count;
+  for (int i = 0; i < PEER_LOOKUPS; i++) {
+    if (p->lk[i].used && p->lk[i].file == file) return false; /* its answer could not be told apart */
+    if (!p->lk[i].used && !l) l = &p->lk[i];
+  }
+  if (!l) return false;
+  const speer *owner = owner_of(w, w->key[file]);
+  *l = (lookup){ .used = true, .counted = counted, .file = file, .owner = owner ? owner->id : SIM_NOBODY,
+                 .settled = settled(w), .churn_at_issue = w->churn_count };
   cdht_command cmd = { .kind = CDHT_CMD_REQUEST };
   cdht_name_of_number(&cmd.name, file);
-  if (cdht_node_on_command(p->node, w->now_us / 1000, &cmd) < 0) l->used = false;
+  bool went = cdht_node_on_command(p->node, w->now_us / 1000, &cmd) == 0;
+  if (!went) l->used = false;
   settle_node(w, p);
+  return went;
 }
 
 static void issue_store(world *w, speer *p, uint16_t file) {
@@ -990,10 +1118,10 @@ static void lookup_batch(world *w) {
   }
   uint32_t sample = w->o->lookup_sample;
   if (sample == 0 || sample >= w->n) {
-    for (uint32_t i = 0; i < w->n; i++) issue_lookup(w, &w->p[i], (uint16_t)cdht_rng_below(&w->rng, 10000));
+    for (uint32_t i = 0; i < w->n; i++) issue_lookup(w, &w->p[i], (uint16_t)cdht_rng_below(&w->rng, 10000), false);
   } else {
     for (uint32_t s = 0; s < sample; s++)
-      issue_lookup(w, &w->p[cdht_rng_below(&w->rng, w->n)], (uint16_t)cdht_rng_below(&w->rng, 10000));
+      issue_lookup(w, &w->p[cdht_rng_below(&w->rng, w->n)], (uint16_t)cdht_rng_below(&w->rng, 10000), false);
   }
 }
 
@@ -1009,7 +1137,8 @@ static void schedule_lookups(world *w, uint64_t t_us) {
  * successors, if it is still the kill of time buf (a uint64_t); ACT_STORE stores file b from a
  * random running peer; ACT_QUIT_SOON quits peer b, and at the same moment peer buf (a uint32_t
  * index, UINT32_MAX: none). */
-enum { ACT_RANDOM_CHURN = SIM_MAX_ACTIONS, ACT_PART_START, ACT_PART_END, ACT_BACK, ACT_RESTART, ACT_STORE, ACT_QUIT_SOON };
+enum { ACT_RANDOM_CHURN = SIM_MAX_ACTIONS, ACT_PART_START, ACT_PART_END, ACT_BACK, ACT_RESTART, ACT_STORE, ACT_QUIT_SOON,
+       ACT_LOOKUP, ACT_KILL_RUN_CHECK, ACT_KILL_FRACTION };
 #define START_RESTART UINT32_MAX /* SIM_START's b: a restart with the successors in buf */
 
 /* What the simulator did to |p|, among its ring events (|ev| carries the successors or the
@@ -1029,9 +1158,8 @@ static void churned(world *w, speer *p) {
   schedule_lookups(w, w->now_us + w->settle_us + 1);
 }
 
-static void kill_peer(world *w, speer *p) {
-  if (!alive(p)) return;
-  churned(w, p);
+/* Kills |p| (alive): the fault itself, without the bookkeeping of a churn event. */
+static void kill_one(world *w, speer *p) {
   p->state = P_DEAD;
   p->gone_us = w->now_us;
   p->old_succ[0] = pid(cdht_node_successor(p->node, 0));
@@ -1044,11 +1172,27 @@ static void kill_peer(world *w, speer *p) {
     clear_store(p);
   }
   w->r->kills++;
+  for (int i = 0; i < PEER_LOOKUPS; i++) /* a lookup whose requester died was not a lookup that failed */
+    if (p->lk[i].used && p->lk[i].counted) w->r->lk_made--;
+  memset(p->lk, 0, sizeof p->lk);
   mix(w, 0x6b696c6c00000000ull | p->id);
   if (w->o->trace) {
     print_time(w->o->trace, w->now_us);
     fprintf(w->o->trace, " peer %llu: (killed)\n", (unsigned long long)p->id);
   }
+}
+
+static void kill_peer(world *w, speer *p) {
+  if (!alive(p)) return;
+  churned(w, p);
+  kill_one(w, p);
+}
+
+/* Kills the |k| peers of |v| (alive, distinct) at the same instant: one churn event. */
+static void kill_many(world *w, speer **v, uint32_t k) {
+  if (k == 0) return;
+  churned(w, v[0]);
+  for (uint32_t i = 0; i < k; i++) kill_one(w, v[i]);
 }
 
 static void quit_peer(world *w, speer *p) {
@@ -1081,7 +1225,7 @@ static bool near_recent_victim(world *w, speer *c) {
   for (int v = 0; v < 4; v++) {
     if (!w->recent_victims_us[v] || w->now_us - w->recent_victims_us[v] > w->settle_us) continue;
     cdht_id x = w->recent_victims[v];
-    if (cdht_ring_between(pred->id, x, c->id, w->o->ring_size - 1) || cdht_ring_between(c->id, x, succ->id, w->o->ring_size - 1))
+    if (cdht_ring_between(pred->id, x, c->id, w->mask) || cdht_ring_between(c->id, x, succ->id, w->mask))
       return true;
   }
   return false;
@@ -1230,19 +1374,19 @@ static speer *pick_joiner(world *w) {
 /* A name whose key is in (lo, hi]: one |holder| holds (an overwrite: its old content is about to
  * move), else any.  Returns -1 if the range has no key of a file. */
 static int pick_name(world *w, cdht_id lo, cdht_id hi, const speer *holder) {
-  uint64_t size = w->o->ring_size - 1; /* the ring's mask */
+  uint64_t size = w->mask; /* the ring's mask */
   uint32_t in = 0;
   for (uint32_t i = 0; holder && holder->ps && i < holder->ps->n; i++)
-    in += cdht_ring_between(lo, cdht_ring_key(holder->ps->f[i].file, size), hi, size);
+    in += cdht_ring_between(lo, w->key[holder->ps->f[i].file], hi, size);
   if (in && cdht_rng_below(&w->rng, 4) != 0) {
     uint64_t pick = cdht_rng_below(&w->rng, in);
     for (uint32_t i = 0; i < holder->ps->n; i++)
-      if (cdht_ring_between(lo, cdht_ring_key(holder->ps->f[i].file, size), hi, size) && pick-- == 0)
+      if (cdht_ring_between(lo, w->key[holder->ps->f[i].file], hi, size) && pick-- == 0)
         return holder->ps->f[i].file;
   }
   for (int attempt = 0; attempt < 64; attempt++) {
     uint16_t f = (uint16_t)cdht_rng_below(&w->rng, SIM_FILE_MAX + 1);
-    if (cdht_ring_between(lo, cdht_ring_key(f, size), hi, size)) return f;
+    if (cdht_ring_between(lo, w->key[f], hi, size)) return f;
   }
   return -1;
 }
@@ -1270,6 +1414,132 @@ static void quit_adjacent(world *w, speer *p, speer *next) {
     quit_peer(w, next);
     w->r->adjacent_quits++;
   }
+}
+
+/* How long after K <= R-1 adjacent kills at one instant the ring is whole again (every running
+ * peer's first successor the next running peer): the detection time (misses x interval +
+ * timeout, the kills' last pings having been answered just before), one interval for the
+ * witnesses (witness.c waits that long for their word), one interval for the new first
+ * successor's first answer and the repair's questions (requery_ms apart, at most an interval),
+ * one stabilization interval for a successor list's later entries to reach the peer that takes
+ * them up, and message delays (a TCP message is 3 one-way delays; 4 such exchanges). */
+static uint64_t kill_run_bound_us(const world *w) {
+  const cdht_config *c = &w->o->node;
+  uint64_t detect_ms = (uint64_t)c->misses * c->ping_interval_ms + c->ping_timeout_ms;
+  return (detect_ms + 2ull * c->ping_interval_ms + c->stabilize_ms) * 1000 + 12ull * w->o->delay_max_us;
+}
+
+/* Kills |p| and the |k| - 1 running peers that follow it at the same instant.  With k <= R-1
+ * the successor lists hold a live peer past the run, and the ring must be whole within
+ * kill_run_bound_us (judged then, unless other churn comes first); with k >= R the run's
+ * predecessor has no live successor left, and the violations that follow are expected. */
+static void kill_run(world *w, speer *p, uint32_t k, const char *opt) {
+  if (p->state != P_RUNNING || k == 0) return;
+  speer **v = malloc(k * sizeof *v);
+  if (!v) { w->oom = true; return; }
+  uint32_t got = 0;
+  for (speer *q = p; got < k && q->state == P_RUNNING; q = live_neighbour(w, q, 1)) {
+    bool dup = false;
+    for (uint32_t i = 0; i < got; i++) dup |= v[i] == q;
+    if (dup) break; /* round the whole ring */
+    v[got++] = q;
+  }
+  uint32_t R = w->o->node.successors;
+  bool judged = got <= R - 1 && got < running_count(w);
+  kill_many(w, v, got);
+  if (w->report && !judged && got > 1) {
+    fprintf(w->report, "sim: t=");
+    print_time(w->report, w->now_us);
+    if (got == 2)
+      fprintf(w->report, " s: %s killed peers %llu and %llu at once.", opt, (unsigned long long)v[0]->id,
+              (unsigned long long)v[1]->id);
+    else
+      fprintf(w->report, " s: %s killed the %u adjacent peers %llu to %llu at once.", opt, got,
+              (unsigned long long)v[0]->id, (unsigned long long)v[got - 1]->id);
+    fprintf(w->report, "  Each peer knows %u successors, so the predecessor of the run has no live successor left "
+            "and the ring cannot be repaired (docs/protocol.md §5): the violations reported from now on are the "
+            "expected result, not a bug.\n", R);
+  }
+  if (judged) {
+    w->kill_run_check_us = w->now_us + kill_run_bound_us(w);
+    w->kill_run_churn = w->churn_count;
+    sim_ev e = { .kind = SIM_ACTION, .t_us = w->kill_run_check_us, .a = ACT_KILL_RUN_CHECK };
+    push(w, &e);
+  } else if (got > 1) {
+    w->broken_on_purpose = true;
+  }
+  free(v);
+}
+
+/* The ring is whole again after a judged run of kills: every running peer's first successor is
+ * the next running peer (the later entries and the predecessors are the settled check's). */
+static void check_kill_run(world *w) {
+  if (!w->kill_run_check_us || w->now_us != w->kill_run_check_us) return; /* superseded by a later run */
+  w->kill_run_check_us = 0;
+  if (w->kill_run_churn != w->churn_count || w->ever_partitioned) return; /* more churn: not judged */
+  w->r->kill_runs_judged++;
+  speer *first = NULL, *prev = NULL;
+  unsigned wrong = 0;
+  for (uint32_t i = 0; i <= w->n; i++) { /* each running peer against the next, the last against the first */
+    speer *q = i < w->n ? &w->p[i] : first;
+    if (!q || q->state != P_RUNNING) continue;
+    if (!first) first = q;
+    if (prev && pid(cdht_node_successor(prev->node, 0)) != q->id && wrong++ < 3) {
+      char what[300];
+      snprintf(what, sizeof what, "a run of adjacent kills %.3f s ago (the bound): peer %llu has first successor "
+               "%lld; the live ring says %llu", (double)kill_run_bound_us(w) / 1e6, (unsigned long long)prev->id,
+               (long long)pid(cdht_node_successor(prev->node, 0)), (unsigned long long)q->id);
+      violation(w, what, prev, q);
+    } else if (prev && pid(cdht_node_successor(prev->node, 0)) != q->id) {
+      w->r->violations++;
+    }
+    prev = q;
+  }
+}
+
+/* --kill-fraction: kills that fraction of the running peers at one instant (a random subset of
+ * exactly round(fraction x running) of them), as in the Chord paper's Figure 11. */
+static void kill_fraction(world *w) {
+  uint32_t *idx = malloc((w->n ? w->n : 1) * sizeof *idx), m = 0;
+  speer **v = malloc((w->n ? w->n : 1) * sizeof *v);
+  if (!idx || !v) { free(idx); free(v); w->oom = true; return; }
+  for (uint32_t i = 0; i < w->n; i++)
+    if (w->p[i].state == P_RUNNING) idx[m++] = i;
+  uint32_t k = (uint32_t)(w->o->kill_fraction * m + 0.5);
+  if (k >= m) k = m ? m - 1 : 0; /* someone is left to look things up */
+  for (uint32_t i = 0; i < k; i++) { /* a partial Fisher-Yates shuffle: the first k of a random order */
+    uint32_t j = i + (uint32_t)cdht_rng_below(&w->rng, m - i);
+    uint32_t t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+    v[i] = &w->p[idx[i]];
+  }
+  kill_many(w, v, k);
+  free(idx);
+  free(v);
+}
+
+/* One of the L lookups of --lookups is due: from a random running peer, for a random name, when
+ * the ring is settled (else once it is). */
+static void next_counted_lookup(world *w) {
+  if (!w->lk_left) return;
+  uint64_t t = w->now_us + LOOKUP_SPREAD_US / w->o->lookups;
+  if (!settled(w)) {
+    uint64_t again = w->last_churn_us + w->settle_us + 1;
+    t = again > w->now_us ? again : w->now_us + 100000; /* a peer leaving or joining: look again in 0.1 s */
+  } else {
+    for (int attempt = 0; attempt < 64; attempt++) {
+      speer *q = &w->p[cdht_rng_below(&w->rng, w->n)];
+      if (issue_lookup(w, q, (uint16_t)cdht_rng_below(&w->rng, SIM_FILE_MAX + 1), true)) {
+        w->r->lk_made++;
+        w->lk_left--;
+        break;
+      }
+    }
+  }
+  if (t == w->now_us) t++;
+  sim_ev e = { .kind = SIM_ACTION, .t_us = t, .a = ACT_LOOKUP };
+  push(w, &e);
 }
 
 static void run_action(world *w, uint32_t a) {
@@ -1345,29 +1615,21 @@ static void run_action(world *w, uint32_t a) {
   switch (act->kind) {
   case SIM_KILL: kill_peer(w, p); break;
   case SIM_QUIT: quit_peer(w, p); break;
-  case SIM_REQUEST: issue_lookup(w, p, act->file); break;
+  case SIM_REQUEST: issue_lookup(w, p, act->file, false); break;
   case SIM_JOIN: join_peer(w, p, find(w, act->via)); break;
   case SIM_RESTART: restart_peer(w, p); break;
   case SIM_QUIT_ADJACENT: quit_adjacent(w, p, NULL); break;
-  case SIM_KILL_ADJACENT: {
-    speer *next = live_neighbour(w, p, 1);
-    kill_peer(w, p);
-    if (next != p) kill_peer(w, next);
-    if (next != p && w->report) {
-      fprintf(w->report, "sim: t=");
-      print_time(w->report, w->now_us);
-      fprintf(w->report, " s: --kill-adjacent killed peers %llu and %llu at once.  Each peer knows two successors, "
-              "so the predecessor of both has no live successor left and the ring cannot be repaired "
-              "(docs/protocol.md §5): the violations reported from now on are the expected result, not a bug.\n",
-              (unsigned long long)p->id, (unsigned long long)next->id);
-    }
-    w->broken_on_purpose = true;
-    break;
-  }
+  case SIM_KILL_ADJACENT: kill_run(w, p, 2, "--kill-adjacent"); break;
+  case SIM_KILL_RUN: kill_run(w, p, act->count, "--kill-run"); break;
   }
 }
 
 /* ---- the run ---- */
+
+static int cmp_id(const void *a, const void *b) {
+  cdht_id x = *(const cdht_id *)a, y = *(const cdht_id *)b;
+  return (x > y) - (x < y);
+}
 
 static int choose_ids(world *w, uint32_t n) {
   const sim_opts *o = w->o;
@@ -1376,22 +1638,41 @@ static int choose_ids(world *w, uint32_t n) {
   w->n = n;
   if (o->nids) {
     for (uint32_t i = 0; i < n; i++) w->p[i].id = o->ids[i];
-  } else if (n == o->ring_size) {
+  } else if (o->bits < 64 && n == w->mask + 1) {
     for (uint32_t i = 0; i < n; i++) w->p[i].id = i;
-  } else {
-    /* Floyd's sampling: n distinct ids without a table of the whole ring. */
-    uint8_t *taken = calloc((size_t)(o->ring_size + 7) / 8, 1);
+  } else if (o->bits <= 24) {
+    /* Floyd's sampling: n distinct ids with a bitmap of the ring (at most 2 MB). */
+    uint64_t size = w->mask + 1;
+    uint8_t *taken = calloc((size_t)(size + 7) / 8, 1);
     if (!taken) return -1;
-    uint32_t k = 0;
-    for (uint64_t j = o->ring_size - n; j < o->ring_size; j++) {
+    for (uint64_t j = size - n; j < size; j++) {
       uint64_t t = cdht_rng_below(&w->rng, j + 1);
       if (taken[t / 8] & (1u << (t % 8))) t = j;
       taken[t / 8] |= (uint8_t)(1u << (t % 8));
-      (void)k;
     }
-    for (uint64_t id = 0, i = 0; id < o->ring_size && i < n; id++)
+    for (uint64_t id = 0, i = 0; id < size && i < n; id++)
       if (taken[id / 8] & (1u << (id % 8))) w->p[i++].id = id;
     free(taken);
+  } else {
+    /* A large ring: draw, sort, and draw again for the few duplicates (n <= 2^21 ids of at
+     * least 2^25: fewer than 1 in 16 collide), never SIM_NOBODY. */
+    cdht_id *ids = malloc(n * sizeof *ids);
+    if (!ids) return -1;
+    uint32_t have = 0;
+    for (int round = 0; have < n; round++) {
+      if (round == 64) { free(ids); return -1; }
+      for (uint32_t i = have; i < n; i++) {
+        cdht_id id;
+        do id = cdht_rng_next(&w->rng) & w->mask; while (id == SIM_NOBODY);
+        ids[i] = id;
+      }
+      qsort(ids, n, sizeof *ids, cmp_id);
+      have = 0;
+      for (uint32_t i = 0; i < n; i++) /* keep the distinct ones, in order, at the front */
+        if (i == 0 || ids[i] != ids[have - 1]) ids[have++] = ids[i];
+    }
+    for (uint32_t i = 0; i < n; i++) w->p[i].id = ids[i];
+    free(ids);
   }
   for (uint32_t i = 1; i < n; i++)
     if (w->p[i].id <= w->p[i - 1].id) return -1; /* explicit ids must be sorted and distinct */
@@ -1416,11 +1697,35 @@ static uint32_t next_initial(world *w, uint32_t i) {
   return i;
 }
 
+/* The rule of the nodes' names: the classic numbers on rings up to 2^16 ids (a name's key is
+ * its number, so 10,000 names cover such a ring), BLAKE2b past that (numbers would leave all
+ * but the first 10,000 ids of a large ring without a key). */
+static uint8_t key_rule(const sim_opts *o) { return o->bits > 16 ? CDHT_KEYS_BLAKE2B : CDHT_KEYS_NUMBERS; }
+
+/* Each name's key, computed by a node of this ring (cdht_node_name_key): the simulator's ground
+ * truth follows the node's own rule, whatever it is. */
+static int key_table(world *w) {
+  cdht_config c = w->o->node;
+  c.self = w->p[0].id;
+  c.classic = false;
+  c.bits = w->o->bits;
+  c.keys = key_rule(w->o);
+  c.addr = host_addr(0, CDHT_AF_INET);
+  c.alt = (cdht_addr){ 0 };
+  c.succ[0] = c.succ[1] = cdht_peer_make(c.self, c.addr);
+  c.join_via = (cdht_addr){ 0 };
+  cdht_node *n;
+  if (cdht_node_new(&n, &c, NULL, 0) < 0) return -1;
+  for (unsigned f = 0; f <= SIM_FILE_MAX; f++) w->key[f] = cdht_node_name_key(n, FNAME(f));
+  cdht_node_del(n);
+  return 0;
+}
+
 void sim_opts_default(sim_opts *o) {
   memset(o, 0, sizeof *o);
   o->seed = 1;
   o->peers_min = o->peers_max = 32;
-  o->ring_size = 256;
+  o->bits = 8;
   o->duration_us = 600ull * 1000000;
   o->loss = 0.01;
   o->delay_min_us = 100;
@@ -1432,6 +1737,7 @@ void sim_opts_default(sim_opts *o) {
 
 int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   world w = { .o = o, .r = r, .report = report };
+  w.node_mem = (cdht_mem){ node_alloc, node_free, &w };
   memset(r, 0, sizeof *r);
   r->digest = 0xcbf29ce484222325ull;
   cdht_rng_seed(&w.rng, o->seed);
@@ -1442,12 +1748,19 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
 
   uint32_t n = o->nids ? o->nids : o->peers_min + (uint32_t)cdht_rng_below(&w.rng, o->peers_max - o->peers_min + 1);
   uint32_t extra = 0; /* ids that join later */
-  if (!o->nids && !o->no_joins && o->churn_us && n < o->ring_size) {
+  w.mask = cdht_ring_mask(o->bits);
+  /* Room on the ring: at most mask + 1 ids, SIM_NOBODY excluded on a 64-bit ring (never full). */
+  uint64_t room = o->bits < 64 ? w.mask + 1 : UINT64_MAX;
+  if (!o->nids && !o->no_joins && o->churn_us && n < room) {
     extra = n / 4 < 2 ? 2 : n / 4;
-    if (extra > o->ring_size - n) extra = (uint32_t)(o->ring_size - n);
+    if (extra > room - n) extra = (uint32_t)(room - n);
   }
-  if (n == 0 || n > o->ring_size || choose_ids(&w, n + extra) < 0) {
-    if (report) fprintf(report, "sim: cannot place %u peers on a ring of %llu ids\n", n, (unsigned long long)o->ring_size);
+  if (n == 0 || n > room || n + (uint64_t)extra > SIM_PEERS_MAX || choose_ids(&w, n + extra) < 0) {
+    if (report) fprintf(report, "sim: cannot place %u peers on a ring of 2^%u ids\n", n, o->bits);
+    goto out;
+  }
+  if (key_table(&w) < 0) {
+    if (report) fprintf(report, "sim: bad node configuration\n");
     goto out;
   }
   set_aside(&w, extra);
@@ -1470,6 +1783,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   uint64_t detect_ms = (uint64_t)nc->misses * nc->ping_interval_ms + nc->ping_timeout_ms;
   /* detection, one interval for the witnesses, one for the repair query and the new pings */
   w.settle_us = (detect_ms + 3ull * nc->ping_interval_ms + 1000) * 1000;
+  /* A successor list's entries past the first two (R > 2) travel one peer per stabilization:
+   * after a death, the peer R-1 places before it hears of it R-2 rounds after the one 2 places
+   * before it, each round up to an interval late. */
+  if (nc->successors > 2) w.settle_us += (nc->successors - 1ull) * nc->stabilize_ms * 1000;
   /* A peer restarted as `cdht ID S1 S2` is back in the ring within (§8): a verdict on it may
    * still be under way when it restarts (detection, and an interval for the witnesses); its
    * predecessor takes back, on hearsay, no peer heard less than an interval after that verdict,
@@ -1480,7 +1797,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   if (nc->stabilize_ms)
     w.back_bound_us = (detect_ms + 3ull * nc->ping_interval_ms + 3ull * nc->stabilize_ms) * 1000 + 8ull * o->delay_max_us;
   r->back_bound_s = (double)w.back_bound_us / 1e6;
-  r->bytes_per_peer = cdht_node_size() + sizeof(speer);
+  r->node_struct = cdht_node_size();
 
   for (uint32_t i = 0; i < w.n; i++) {
     speer *p = &w.p[i];
@@ -1505,13 +1822,24 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     push(&w, &e);
   }
   schedule_lookups(&w, w.settle_us + 1);
+  if (o->kill_fraction > 0) {
+    sim_ev e = { .kind = SIM_ACTION, .t_us = o->kill_at_us, .a = ACT_KILL_FRACTION };
+    push(&w, &e);
+  }
+  if (o->lookups) { /* after the ring settled: the first time, or after the fraction's kill */
+    w.lk_left = o->lookups;
+    sim_ev e = { .kind = SIM_ACTION, .t_us = (o->kill_fraction > 0 ? o->kill_at_us : 0) + w.settle_us + 1,
+                 .a = ACT_LOOKUP };
+    push(&w, &e);
+  }
   {
     sim_ev e = { .kind = SIM_CHECK, .t_us = o->duration_us };
     push(&w, &e);
   }
 
   sim_ev ev = { 0 };
-  for (; !w.oom && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us; free(ev.msg), ev.msg = NULL) {
+  for (; !w.oom && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us;
+       w.msg_live -= ev.msg ? ev.len : 0, free(ev.msg), ev.msg = NULL) {
     w.now_us = ev.t_us;
     r->events++;
     uint64_t now_ms = w.now_us / 1000;
@@ -1523,7 +1851,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       c.classic = false; /* addresses come from messages, as between hosts */
       c.addr = host_addr(ev.a, first_family(ev.a));
       c.alt = host_addr(ev.a, first_family(ev.a) == CDHT_AF_INET ? CDHT_AF_INET6 : CDHT_AF_INET);
-      for (c.bits = 1; ((uint64_t)1 << c.bits) < o->ring_size; c.bits++) continue;
+      c.bits = o->bits;
+      c.keys = key_rule(o);
       cdht_peer me = record_of(&w, p);
       if (ev.b == START_RESTART) { /* `cdht ID S1 S2` with the successors it had */
         cdht_id s[2];
@@ -1553,7 +1882,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       p->ndeclared = 0;
       p->repair_kill_us = 0;
       p->scheduled_us = NEVER_US;
-      if (cdht_node_new(&p->node, &c, NULL, now_ms) < 0) {
+      if (cdht_node_new(&p->node, &c, &w.node_mem, now_ms) < 0) {
         if (report) fprintf(report, "sim: bad node configuration for peer %llu\n", (unsigned long long)p->id);
         goto out;
       }
@@ -1561,8 +1890,9 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       cdht_event started = { .peer = ev.b && ev.b != START_RESTART ? record_of(&w, &w.p[ev.b - 1]) : cdht_peer_none(),
                              .succ = { c.succ[0], c.succ[1] } };
       note(&w, p, ev.b && ev.b != START_RESTART ? NOTE_JOINING : NOTE_STARTED, started);
-      /* A restarted peer is a new process: earlier verdicts about it no longer apply. */
-      for (uint32_t i = 0; i < w.n; i++)
+      /* A restarted peer is a new process: earlier verdicts about it no longer apply (a first
+       * start has none: the loop over every peer would make starting N peers O(N^2)). */
+      for (uint32_t i = 0; i < w.n && p->life > 1; i++)
         for (unsigned d = 0; d < DECLARED; d++)
           if (w.p[i].declared[d] == p->id) w.p[i].declared[d] = SIM_NOBODY;
       settle_node(&w, p);
@@ -1622,6 +1952,12 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
         memcpy(&second, ev.buf, sizeof second);
         if (second == UINT32_MAX) quit_peer(&w, &w.p[ev.b]);
         else quit_adjacent(&w, &w.p[ev.b], &w.p[second]);
+      } else if (ev.a == ACT_LOOKUP) {
+        next_counted_lookup(&w);
+      } else if (ev.a == ACT_KILL_RUN_CHECK) {
+        check_kill_run(&w);
+      } else if (ev.a == ACT_KILL_FRACTION) {
+        kill_fraction(&w);
       } else if (ev.a == ACT_RESTART) {
         uint64_t killed_us;
         memcpy(&killed_us, ev.buf, sizeof killed_us);
@@ -1649,6 +1985,20 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   r->repair_p99_s = percentile(&w.repair, 0.99);
   r->back_mean_s = mean(&w.back);
   r->back_max_s = percentile(&w.back, 1.0);
+  for (uint32_t i = 0; i < w.n; i++) /* the L lookups still unanswered: failed */
+    for (int j = 0; j < PEER_LOOKUPS; j++)
+      if (w.p[i].lk[j].used && w.p[i].lk[j].counted) r->lk_unanswered++;
+  r->lk_failed += r->lk_unanswered;
+  r->hops_mean = mean(&w.hops);
+  r->hops_p50 = (uint32_t)percentile(&w.hops, 0.5);
+  r->hops_p99 = (uint32_t)percentile(&w.hops, 0.99);
+  /* Memory per peer: the node (its struct, and what it allocated at the nodes' peak), and the
+   * simulator's record of it with its share of the agenda and of the messages in flight. */
+  r->node_alloc = w.node_peak / w.n;
+  r->sim_bytes = sizeof(speer) +
+                 (w.sched.cap * sizeof(sim_key) + w.sched.nbodies * (sizeof(sim_ev) + sizeof(uint32_t)) + w.msg_peak) / w.n;
+  r->bytes_per_peer = r->node_struct + r->node_alloc + r->sim_bytes;
+  r->rss_per_peer = (size_t)(peak_rss() / w.n);
   rc = r->violations ? 1 : 0;
 out:
   clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -13,16 +13,19 @@
 
 #define SIM_MAX_ACTIONS 64
 
-#define SIM_NOBODY UINT64_MAX /* "no peer" in the simulator's own tables (its ids stay below 65536) */
+#define SIM_NOBODY UINT64_MAX /* "no peer" in the simulator's own tables: never drawn as an id, even on a
+                                * 64-bit ring */
+#define SIM_PEERS_MAX 2000000 /* peers one run may have (hosts 10.x.y.z: below 2^24) */
 
 typedef enum sim_action_kind {
-  SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN, SIM_RESTART, SIM_QUIT_ADJACENT
+  SIM_KILL, SIM_QUIT, SIM_REQUEST, SIM_KILL_ADJACENT, SIM_JOIN, SIM_RESTART, SIM_QUIT_ADJACENT, SIM_KILL_RUN
 } sim_action_kind;
 
 typedef struct sim_action {
   uint64_t t_us;        /* when */
   sim_action_kind kind;
-  cdht_id id;           /* the peer (SIM_*_ADJACENT: the first of the two; SIM_NOBODY = random) */
+  cdht_id id;           /* the peer (SIM_*_ADJACENT, SIM_KILL_RUN: the first; SIM_NOBODY = random) */
+  uint32_t count;       /* SIM_KILL_RUN: how many adjacent running peers die at that instant */
   cdht_id via;          /* SIM_JOIN: the known peer to join through */
   uint16_t file;        /* SIM_REQUEST */
 } sim_action;
@@ -32,7 +35,7 @@ typedef struct sim_opts {
   uint32_t peers_min, peers_max;  /* the peer count is drawn from this range (equal: fixed) */
   cdht_id ids[256];               /* explicit ids (nids > 0), e.g. the classic ring */
   uint32_t nids;
-  uint64_t ring_size;
+  uint8_t bits;                   /* the ring has 2^bits ids (1..64); past 16, names are keyed by BLAKE2b */
   uint64_t duration_us;
   double loss;                    /* probability a datagram is lost */
   double dup;                     /* probability a datagram is delivered twice */
@@ -45,6 +48,11 @@ typedef struct sim_opts {
   sim_action actions[SIM_MAX_ACTIONS];
   uint32_t nactions;
   uint32_t lookup_sample;         /* lookups per settled check (0: one from every live peer) */
+  uint32_t lookups;               /* L lookups from random running peers for random names, issued once the
+                                   * ring first settled, spread over LOOKUP_SPREAD (sim.c); 0: none */
+  double kill_fraction;           /* > 0: this fraction of the running peers is killed at kill_at_us, at
+                                   * the same instant (the Chord paper's Figure 11) */
+  uint64_t kill_at_us;
   bool no_lookups;                /* no lookups of the simulator's own */
   bool store_races;               /* overwrites around quits and joins, and adjacent quits (see sim.c) */
   bool keep_newer;                /* what if: a handed-over file never replaces newer content at its
@@ -62,6 +70,12 @@ typedef struct sim_result {
   double wall_s;              /* wall-clock seconds the run took */
   uint64_t node_events;       /* events the nodes emitted */
   uint64_t lookups_ok, lookups_failed;
+  uint64_t lk_made, lk_failed;  /* the L lookups (opts.lookups): issued, and not answered by the responsible peer */
+  uint64_t lk_unanswered;       /* ... of which still unanswered when the run ended (counted as failed) */
+  double hops_mean;             /* ... hops of those answered (CDHT_EV_RESPONSE_RECEIVED's, 0 for FILE_HERE) */
+  uint32_t hops_p50, hops_p99;
+  uint64_t kill_runs_judged;    /* runs of up to R-1 adjacent kills whose repair was timed */
+  uint64_t list_checks;         /* successor lists compared with the live ring */
   uint64_t kills, quits, joins, restarts, join_failures, repairs, false_deaths, checks, stores;
   uint64_t adjacent_quits;    /* pairs of neighbours that quit at the same moment */
   uint64_t versions;          /* contents that landed (stores whose upload went through) */
@@ -75,7 +89,12 @@ typedef struct sim_result {
   uint64_t violations;
   double detect_mean_s, detect_p50_s, detect_p99_s, detect_max_s; /* kill -> "no longer alive", per predecessor */
   double repair_mean_s, repair_p50_s, repair_p99_s; /* kill -> both successor lines */
-  size_t bytes_per_peer;      /* memory one simulated peer takes */
+  size_t bytes_per_peer;      /* memory one simulated peer takes: node_bytes + sim_bytes */
+  size_t node_struct;         /* cdht_node_size() */
+  size_t node_alloc;          /* bytes a node allocated through its cdht_mem, mean over the nodes at their
+                               * peak total (the end of the run or a larger moment) */
+  size_t sim_bytes;           /* the simulator's own state per peer (its record, share of the agenda at its peak) */
+  size_t rss_per_peer;        /* the process's peak resident size (VmHWM) / peers */
   bool split;                 /* a settled check found the ring split or wrong */
 } sim_result;
 

@@ -1457,6 +1457,62 @@ static void test_node_quit_waits_for_acks(void **state) {
   cdht_node_del(n);
 }
 
+/* An allocator that knows the bytes live (each block carries its size), and can refuse. */
+typedef struct sized_mem { size_t live, refuse; } sized_mem; /* refuse: blocks of this size or more (0: none) */
+static void *s_alloc(void *ctx, size_t size) {
+  sized_mem *m = ctx;
+  if (m->refuse && size >= m->refuse) return NULL;
+  size_t *b = calloc(1, sizeof(size_t) + size);
+  if (!b) return NULL;
+  *b = size;
+  m->live += size;
+  return b + 1;
+}
+static void s_free(void *ctx, void *p) {
+  sized_mem *m = ctx;
+  size_t *b = (size_t *)p - 1;
+  m->live -= *b;
+  free(b);
+}
+
+/* Issue 11: a leaving node's table of stores confirmed only once passed on (a name each) exists
+ * only while it has one: allocated when content reaches it while leaving, freed when the last
+ * is confirmed.  Without memory for it the node goes on, and that storer hears nothing. */
+static void test_node_leaving_store_table_exists_only_while_used(void **state) {
+  (void)state;
+  for (int fail = 0; fail < 2; fail++) {
+    uint64_t now = 0;
+    cdht_config c = make_cfg(10, 12, 15);
+    sized_mem sm = { 0 };
+    cdht_mem mem = { s_alloc, s_free, &sm };
+    cdht_node *n = NULL;
+    assert_int_equal(cdht_node_new(&n, &c, &mem, now), 0);
+    timer(n, now);
+    sent out[OUT_CAP];
+    answer_pings(n, now, out, OUT_CAP);
+    assert_int_equal(ping_from(n, now, 8, CDHT_ROLE_FIRST, 0), 0);
+    assert_int_equal(ping_from(n, now, 5, CDHT_ROLE_SECOND, 0), 0);
+    drain_all(n);
+    assert_int_equal(command(n, now, CDHT_CMD_QUIT, 0), 0);
+    expect_departs(n);
+    expect_handover(n);
+    size_t before = sm.live;
+    sm.refuse = fail ? CDHT_MAX_PENDING * sizeof(cdht_name) : 0; /* the table, not the held name */
+    assert_int_equal(cdht_node_on_stored(n, now, NMP(9), P(7), 42), 0);
+    assert_true(cdht_node_is_stored(n, NMP(9)));
+    assert_true(fail ? sm.live < before + 1024 : sm.live >= before + CDHT_MAX_PENDING * sizeof(cdht_name));
+    sm.refuse = 0;
+    drain_all(n);
+    assert_int_equal(cdht_node_on_file_handed(n, now, NMP(9), P(12)), 0);
+    size_t k = drain_out(n, out, OUT_CAP), done = 0;
+    for (size_t i = 0; i < k; i++) done += out[i].m.type == CDHT_MSG_STORE_DONE && out[i].o.to.id == 7;
+    assert_int_equal(done, fail ? 0 : 1);
+    assert_true(sm.live < before + 1024); /* gone again (the held set's array stays) */
+    cdht_node_del(n);
+    assert_int_equal(sm.live, 0);
+  }
+}
+
 static void test_node_quit_predecessor_unreachable(void **state) {
   (void)state;
   cdht_event ev[EV_CAP];
@@ -3609,6 +3665,7 @@ int main(void) {
     cmocka_unit_test(test_node_request_own_key),
     cmocka_unit_test(test_node_request_timeout),
     cmocka_unit_test(test_node_quit_waits_for_acks),
+    cmocka_unit_test(test_node_leaving_store_table_exists_only_while_used),
     cmocka_unit_test(test_node_quit_predecessor_unreachable),
     cmocka_unit_test(test_node_quit_timeout),
     cmocka_unit_test(test_node_hostile_input),
