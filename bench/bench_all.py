@@ -415,6 +415,231 @@ def bench_hosts(cfg, rng, workdir):
     return res
 
 
+# ---- 2c. successor lists and fingers on loopback (issue 11) --------------------------------------
+
+LISTEN_BASE = 20000  # --listen rings use 127.0.0.1:20000+k: below the ephemeral range, clear of 50000+id
+
+
+def loopback_counters():
+    """This network namespace's loopback and protocol counters: lo packets and bytes (sent; on lo
+    every packet sent is also received), UDP datagrams out, TCP segments out, and how many
+    interfaces the namespace has (1 = only lo: nobody else's traffic is counted)."""
+    out = {}
+    with open("/proc/net/dev") as f:
+        rows = f.read().splitlines()[2:]
+    out["ifaces"] = len(rows)
+    for row in rows:
+        name, _, data = row.partition(":")
+        if name.strip() == "lo":
+            v = data.split()
+            out["lo_bytes"], out["lo_packets"] = int(v[8]), int(v[9])  # transmit bytes, packets
+    with open("/proc/net/snmp") as f:
+        lines = f.read().splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        proto, _, names = head.partition(":")
+        table = dict(zip(names.split(), vals.partition(":")[2].split()))
+        if proto == "Udp":
+            out["udp_out"] = int(table["OutDatagrams"])
+        elif proto == "Tcp":
+            out["tcp_out"] = int(table["OutSegs"])
+    return out
+
+
+class ListenRing:
+    """n real peers on loopback in --listen form (`cdht --listen 127.0.0.1:PORT --join
+    127.0.0.1:PORT0`, ids from their addresses on the 64-bit ring, names keyed by BLAKE2b), each
+    joined through an earlier one after that one's join was accepted; stdin a pipe, stdout
+    discarded, events in files."""
+
+    def __init__(self, n, options, workdir, rng=None):
+        os.makedirs(workdir, exist_ok=True)
+        self.procs, self.logs, self.addr = {}, {}, {}
+        rng = rng or random.Random(1)
+        for k in range(n):
+            addr = f"127.0.0.1:{LISTEN_BASE + k}"
+            pid = name_key(addr)  # the id a peer takes from its --listen address
+            argv = [CDHT, *options, "--listen", addr, "--data-dir", os.path.join(workdir, f"data-{k}")]
+            path = os.path.join(workdir, f"events-{k}.jsonl")
+            argv += ["--events", path]  # join_accepted and successors tell when the ring stands
+            if k:
+                # through a random earlier peer: no single peer takes every join
+                argv += ["--join", self.addr[rng.choice(list(self.addr))]]
+            for attempt in range(3):
+                with open(os.path.join(workdir, f"stderr-{k}.txt"), "a") as err:
+                    self.procs[pid] = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                                       stderr=err)
+                self.logs[pid] = lg = EventLog(path)
+                if not k:
+                    wait_until(lambda: os.path.exists(path), 10, "the first peer to start")
+                    break
+                _, e = lg.wait(lambda e: e["event"] in ("join_accepted", "join_failed"), 0, 30,
+                               f"peer {k}'s join to end")
+                if e["event"] == "join_accepted":
+                    # The accepter takes one joiner at a time, until that joiner's ack (docs/protocol.md):
+                    # the next join waits for it, or a join landing there would be refused and time out.
+                    acc = self.logs.get(e.get("peer"))
+                    if acc:
+                        try:
+                            acc.wait(lambda x: x["event"] == "join_received" and x.get("peer") == pid, 0, 2,
+                                     "join_received")
+                        except TimeoutError:
+                            pass  # stabilization took the joiner in first: no join_received
+                    break
+                self.procs[pid].wait()
+                self.procs[pid].stdin.close()
+                lg.f.close()
+                os.unlink(path)
+                log(f"peer {k} ({addr}): join failed ({e}); attempt {attempt + 2}")
+            else:
+                raise OSError(f"peer {k} ({addr}) could not join in 3 attempts")
+            self.addr[pid] = addr
+        self.ids = sorted(self.procs)
+
+    def settled(self):
+        """Every peer's latest successors event names the next two ids in ring order."""
+        n = len(self.ids)
+        for i, p in enumerate(self.ids):
+            lg = self.logs[p]
+            lg.poll()
+            succ = next((e["succ"] for e in reversed(lg.events) if e["event"] == "successors"), None)
+            if succ != [self.ids[(i + 1) % n], self.ids[(i + 2) % n]]:
+                return False
+        return True
+
+    def drop_events(self):
+        """Forget what the logs read so far (a 1024-peer ring's join and stabilization events)."""
+        for lg in self.logs.values():
+            lg.poll()
+            lg.events = []
+
+    def type(self, p, line):
+        self.procs[p].stdin.write((line + "\n").encode())
+        self.procs[p].stdin.flush()
+
+    def pids(self):
+        return [pr.pid for pr in self.procs.values() if pr.poll() is None]
+
+    def stop(self):
+        for pr in self.procs.values():
+            if pr.poll() is None:
+                pr.kill()
+        for pr in self.procs.values():
+            pr.wait()
+            try:
+                pr.stdin.close()
+            except OSError:
+                pass
+        for lg in self.logs.values():
+            if lg.f:
+                lg.f.close()
+
+
+def fd_room(n):
+    """Whether n peers fit this process's descriptor limit (a pipe and an events file each, plus
+    margin); raises the soft limit to the hard one if that helps."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * n + 256
+    if soft < need <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft >= need, soft
+
+
+def bench_finger_requests(cfg, n, rng, workdir):
+    """`request NNNN` on an n-peer --listen ring on loopback that routes by fingers: latency from
+    the requester's request_sent to its response_received event, and the hops that event carries
+    (messages from the requester to the responsible peer, the answer not counted)."""
+    ok, limit = fd_room(n)
+    if not ok:
+        return dict(n=n, skipped=f"the descriptor limit ({limit}) is too low for {n} peers")
+    opts = ["--ping-interval", str(cfg["fg_ping"]), "--stabilize-interval", str(cfg["fg_stabilize"]),
+            "--fix-fingers-interval", str(cfg["fg_fix"])]
+    t0 = time.monotonic()
+    ring = ListenRing(n, opts, os.path.join(workdir, f"fingers-{n}"), rng=rng)
+    try:
+        joined = time.monotonic() - t0
+        wait_until(ring.settled, 60 + n / 8, f"the {n}-peer --listen ring to settle")
+        settled = time.monotonic() - t0
+        # Fingers: each interval refreshes the fingers its list covers and looks up the next one
+        # beyond it; about log2(n) - log2(R) such lookups rebuild the table.  Wait for twice that.
+        time.sleep(2 * (max(1, n.bit_length() - 3) + 2) * cfg["fg_fix"])
+        ring.drop_events()
+        ids = ring.ids
+        for p in ids:
+            ring.type(p, "pings off")
+        samples, failed, wrong = [], 0, 0
+        for i in range(cfg["warmup"] + cfg["fg_requests"]):
+            r = rng.choice(ids)
+            while True:
+                name = f"{rng.randrange(10000):04d}"
+                o = owner(ids, name_key(name))
+                if o != r:
+                    break
+            lg = ring.logs[r]
+            start = lg.mark()
+            ring.type(r, f"request {name}")
+            try:
+                _, sent = lg.wait(lambda e: e["event"] == "request_sent" and e.get("file") == name, start, 10,
+                                  "request_sent")
+                _, got = lg.wait(lambda e: e["event"] == "response_received" and e.get("file") == name, start,
+                                 25, "response_received")
+            except TimeoutError:
+                failed += 1
+                continue
+            if got.get("peer") != o:
+                wrong += 1
+            if i >= cfg["warmup"]:
+                samples.append((got["t_us"] - sent["t_us"], got["hops"]))
+        mem = [proc_status(pid) for pid in ring.pids()]
+    finally:
+        ring.stop()
+    if not samples:
+        return dict(n=n, skipped=f"no request was answered ({failed} failed)")
+    lats, hops = [s[0] for s in samples], [s[1] for s in samples]
+    res = dict(n=n, requests=len(samples), failed=failed, wrong=wrong, median_us=med(lats), p99_us=pct(lats, 99),
+               hops_mean=statistics.mean(hops), hops_median=med(hops), hops_p99=pct(hops, 99), hops_max=max(hops),
+               joined_s=joined, settled_s=settled, rss_kib=med([m[0] for m in mem]),
+               anon_kib=med([m[1] for m in mem]))
+    log(f"fingers, {n} --listen peers on loopback: median {res['median_us']:.0f} us, p99 {res['p99_us']:.0f} us, "
+        f"hops mean {res['hops_mean']:.2f} (p99 {res['hops_p99']}), {failed} failed, {wrong} answered by another "
+        f"peer; joined in {joined:.1f} s, settled at {settled:.1f} s")
+    return res
+
+
+def bench_maintenance(cfg, n, fingers, workdir):
+    """Idle maintenance traffic of an n-peer --listen ring at default intervals, with fingers or
+    without (--no-fingers; both keep --listen's successor lists of 8): this namespace's loopback
+    counters over a window once the ring settled, per peer and second.  Meaningful only in a
+    namespace of our own (scripts/netns.sh): anyone else's loopback traffic would be counted."""
+    here = loopback_counters()
+    if here["ifaces"] != 1:
+        return dict(n=n, fingers=fingers, skipped="not in a network namespace of its own (run through "
+                                                  "scripts/bench-all.sh, as root)")
+    ok, limit = fd_room(n)
+    if not ok:
+        return dict(n=n, fingers=fingers, skipped=f"the descriptor limit ({limit}) is too low")
+    ring = ListenRing(n, [] if fingers else ["--no-fingers"],
+                      os.path.join(workdir, f"maint-{n}-{'fingers' if fingers else 'nofingers'}"))
+    try:
+        wait_until(ring.settled, 60 + n / 4, f"the {n}-peer ring to settle")
+        # Default intervals: pings 1 s, stabilization and finger refresh 3 s.  The list's later
+        # entries travel one peer a round (7 rounds for R = 8), the fingers one lookup a round.
+        time.sleep(cfg["maint_settle"])
+        c0, t0 = loopback_counters(), time.monotonic()
+        time.sleep(cfg["maint_window"])
+        c1, w = loopback_counters(), time.monotonic() - t0
+        alive = len(ring.pids())
+    finally:
+        ring.stop()
+    per = lambda k: (c1[k] - c0[k]) / n / w  # noqa: E731
+    res = dict(n=n, fingers=fingers, window=w, alive=alive, packets=per("lo_packets"), bytes=per("lo_bytes"),
+               udp=per("udp_out"), tcp=per("tcp_out"))
+    log(f"maintenance, {n} idle peers {'with' if fingers else 'without'} fingers: {res['packets']:.2f} packets "
+        f"({res['udp']:.2f} UDP datagrams, {res['tcp']:.2f} TCP segments), {res['bytes']:.0f} bytes per peer per s")
+    return res
+
+
 # ---- 3. failure detection and repair -------------------------------------------------------------
 
 def kill_once(ring, victim, interval, rng):
