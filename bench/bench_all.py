@@ -813,11 +813,25 @@ def bench_loop_gap():
     return res
 
 
+def meminfo_kib(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
 def bench_opendht(cfg, n, workdir, window, rng):
     """n dhtnode processes bootstrapped to the first, plus two in-process runners: A puts, B gets.
     A key is used only if B is not among the 8 nodes closest to it (OpenDHT stores a value on the
     8 closest), so B's get has to go over the network instead of finding its own copy."""
     import opendht as dht
+    # About 9 MiB of memory per dhtnode on this machine (1024 nodes took 9 GiB, next to a 1.6 MiB
+    # RssAnon: the rest is private mappings of its libraries): refuse rather than meet the OOM killer.
+    avail = meminfo_kib("MemAvailable")
+    if avail is not None and avail < n * 10 * 1024 + (2 << 20):
+        raise MemoryError(f"{avail >> 20} GiB of memory available, {n} dhtnodes need about "
+                          f"{(n * 10 * 1024 + (2 << 20)) >> 20} GiB")
     base = 41000
     procs, ids = [], []
     a = b = None
@@ -1141,7 +1155,7 @@ plot '{hd}' using 1:2 with linespoints lw 2 title 'mean', \\
             f.write(f"\"{k['profile']}, {k['n']} peers\" {k['detect'][0]} {k['detect'][0]} {k['detect'][1]} "
                     f"{k['repair'][0]} {k['repair'][0]} {k['repair'][1]}\n")
     png = os.path.join(outdir, "bench-detection.png")
-    if gnuplot(f"""set terminal png size 900,550 noenhanced
+    if R["kills"] and gnuplot(f"""set terminal png size 900,550 noenhanced
 set output '{png}'
 set title 'Kill -> verdict and repair at the predecessors (median, bar to the max)'
 set ylabel 'seconds after SIGKILL'
@@ -1168,7 +1182,7 @@ plot '{det}' using 2:3:4:xtic(1) title 'peer_dead (both predecessors)', \\
             f.write(f"{r['n']} {r['rss_kib'] / 1024} {r['anon_kib'] / 1024} "
                     f"{o['rss_kib'] / 1024 if o else 'NaN'} {o['anon_kib'] / 1024 if o else 'NaN'}\n")
     png = os.path.join(outdir, "bench-rss.png")
-    if gnuplot(f"""set terminal png size 900,550 noenhanced
+    if R["requests"] and gnuplot(f"""set terminal png size 900,550 noenhanced
 set output '{png}'
 set title 'Memory per idle node (median over the nodes of the ring)'
 set xlabel 'nodes'
