@@ -1098,7 +1098,7 @@ def plots(R, outdir, datadir):
                     f"{o['first_median_us'] / 1e3 if o else nan} {o['done_median_us'] / 1e3 if o else nan} "
                     f"{g['median_us'] / 1e3 if g else nan} {g['p99_us'] / 1e3 if g else nan}\n")
     png = os.path.join(outdir, "bench-latency.png")
-    if gnuplot(f"""set terminal png size 900,550 noenhanced
+    if (req or od or fgr) and gnuplot(f"""set terminal png size 900,550 noenhanced
 set output '{png}'
 set title 'Request latency versus ring size (loopback, medians; cdht: request_sent -> response_received)'
 set xlabel 'peers in the ring'
