@@ -826,22 +826,21 @@ def bench_opendht(cfg, n, workdir, window, rng):
     A key is used only if B is not among the 8 nodes closest to it (OpenDHT stores a value on the
     8 closest), so B's get has to go over the network instead of finding its own copy."""
     import opendht as dht
-    # About 9 MiB of memory per dhtnode on this machine (1024 nodes took 9 GiB, next to a 1.6 MiB
-    # RssAnon: the rest is private mappings of its libraries): refuse rather than meet the OOM killer.
-    avail = meminfo_kib("MemAvailable")
-    if avail is not None and avail < n * 10 * 1024 + (2 << 20):
-        raise MemoryError(f"{avail >> 20} GiB of memory available, {n} dhtnodes need about "
-                          f"{(n * 10 * 1024 + (2 << 20)) >> 20} GiB")
+    # A dhtnode takes about 2.3 MiB of memory beyond what its libraries share (1024 of them: 2.3 GiB
+    # more in use): refuse a cluster the machine cannot hold, with room to spare, rather than meet
+    # the OOM killer (it would pick the largest process, not necessarily ours).
+    avail, need = meminfo_kib("MemAvailable"), n * 4 * 1024 + (2 << 20)
+    if avail is not None and avail < need:
+        raise MemoryError(f"{avail >> 20} GiB of memory available, {n} dhtnodes need about {need >> 20} GiB")
     base = 41000
     procs, ids = [], []
     a = b = None
+    # OpenDHT's network loop select()s on the runners' sockets, and glibc aborts ("bit out of range
+    # 0 - FD_SETSIZE") on one numbered 1024 or more, as it would be after the pipes of 1024 nodes.
+    # Low descriptors are held for them meanwhile.  (Starting the runners before the nodes instead
+    # made a third of the gets fail on 256 nodes.)
+    reserved = [os.open(os.devnull, os.O_RDONLY) for _ in range(64)]
     try:
-        # The two runners first: OpenDHT's network loop select()s on their sockets, and glibc aborts
-        # ("bit out of range 0 - FD_SETSIZE") if one is numbered 1024 or more, as it would be
-        # after the pipes of 1024 nodes.
-        a, b = dht.DhtRunner(), dht.DhtRunner()
-        a.run(port=base - 2)  # below the nodes: 41000+n would meet the 1001st node
-        b.run(port=base - 1)
         for i in range(n):
             # Interactive mode (not -s) only to read the node's id from its first lines.
             argv = ["dhtnode", "-p", str(base + i)] + (["-b", f"127.0.0.1:{base}"] if i else [])
@@ -855,6 +854,12 @@ def bench_opendht(cfg, n, workdir, window, rng):
                 if line.startswith("OpenDHT node "):
                     ids.append(int(line.split()[2], 16))
                     break
+        for fd in reserved:
+            os.close(fd)
+        reserved = []
+        a, b = dht.DhtRunner(), dht.DhtRunner()
+        a.run(port=base - 2)  # below the nodes: 41000+n would meet the 1001st node
+        b.run(port=base - 1)
         a.bootstrap("127.0.0.1", str(base))
         b.bootstrap("127.0.0.1", str(base + n // 2))
         ids += [int(r.getNodeId().decode(), 16) for r in (a, b)]
@@ -901,6 +906,8 @@ def bench_opendht(cfg, n, workdir, window, rng):
         cpu = idle_cpu(pids, window)
         mem = [proc_status(pid) for pid in pids]
     finally:
+        for fd in reserved:
+            os.close(fd)
         for r in (a, b):
             if r is not None:
                 r.shutdown()
