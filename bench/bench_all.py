@@ -821,7 +821,7 @@ def meminfo_kib(key):
     return None
 
 
-def bench_opendht(cfg, n, workdir, window, rng):
+def bench_opendht(cfg, n, workdir, window, rng, shutdown=True):
     """n dhtnode processes bootstrapped to the first, plus two in-process runners: A puts, B gets.
     A key is used only if B is not among the 8 nodes closest to it (OpenDHT stores a value on the
     8 closest), so B's get has to go over the network instead of finding its own copy."""
@@ -909,7 +909,7 @@ def bench_opendht(cfg, n, workdir, window, rng):
         for fd in reserved:
             os.close(fd)
         for r in (a, b):
-            if r is not None:
+            if r is not None and shutdown:
                 r.shutdown()
                 r.join()
         for p in procs:
@@ -953,9 +953,15 @@ def bench_opendht_guarded(cfg, n, workdir, window, seed, tries=2):
         def child(q=q, attempt=attempt):
             os.setpgrp()  # its dhtnodes join this group: one kill ends them all
             try:
-                q.put(("ok", bench_opendht(cfg, n, workdir, window, random.Random(seed + attempt))))
+                # No runner shutdown: DhtRunner::join() can deadlock against a DHT thread that holds
+                # the runner's lock and waits for the GIL in checkShutdown() (seen on every 1024-node
+                # run).  The child ends with os._exit once its result is sent; the nodes are killed.
+                q.put(("ok", bench_opendht(cfg, n, workdir, window, random.Random(seed + attempt), shutdown=False)))
             except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
                 q.put(("error", f"{type(e).__name__}: {e}"))
+            q.close()
+            q.join_thread()
+            os._exit(0)
 
         proc = mp.Process(target=child)
         proc.start()
