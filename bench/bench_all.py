@@ -46,7 +46,7 @@ FULL = dict(floor_count=10000, rings=[8, 64, 256], requests=300, warmup=20,
             sim=[(256, 256, 3, 600, []), (10000, 65536, 1, 600, ["--lookup-sample", "64"])],
             hops_n=[1 << k for k in range(4, 15)], hops_plain_n=[16, 64, 256, 1024], hops_lookups=2000,
             hops_duration=45, hosts=8, host_requests=300,
-            fg_rings=[64, 256, 1024], fg_requests=300, fg_ping=5, fg_stabilize=1, fg_fix=1,
+            fg_rings=[64, 256, 1024], fg_requests=300, fg_ping=5, fg_stabilize=3, fg_fix=3,
             maint_n=[64, 256], maint_settle=30.0, maint_window=20.0)
 QUICK = dict(floor_count=2000, rings=[8, 16], requests=20, warmup=3,
              kill_rings=[8, 16], kill_reps=2, profiles=["fast"],
