@@ -1,5 +1,7 @@
-"""Simulator figures: speed at 256 and 10,000 peers, and kill detection / repair time and false
-detections versus loss for the default and a fast ping profile.  Writes docs/sim-bench.md and
+"""Simulator figures: speed at 256 and 10,000 peers; memory per peer and events/s at 10^4 and
+10^5 peers (10^6 with CDHT_BENCH_MILLION=1: about 10 GB) with successor lists and fingers; the
+Chord paper's Figure 11 (failed lookups after a fraction of the peers died at once); kill detection
+/ repair time and false detections versus loss for the default and a fast ping profile.  Writes docs/sim-bench.md and
 docs/sim-detection.png (gnuplot).  Figures only, never pass/fail.  Run: scripts/bench-sim.sh"""
 
 import os
@@ -25,7 +27,14 @@ def run(args):
         "rep_mean": f(r"repair mean ([\d.]+)"), "rep_p99": f(r"repair mean [\d.]+ s p99 ([\d.]+)"),
         "false": f(r"false detections (\d+)"), "mem": f(r"memory (\d+) B/peer"),
         "violations": f(r"violations (\d+)"), "kills": f(r"kills (\d+)"), "line": line,
+        "stdout": p.stdout,
     }
+
+
+def memory(r):
+    m = re.search(r"memory (\d+) B/peer \(node (\d+) \+ (\d+) allocated, simulator (\d+)\), peak RSS (\d+) B/peer",
+                  r["line"])
+    return [int(x) for x in m.groups()]
 
 
 def main():
@@ -40,6 +49,32 @@ def main():
         wall = statistics.median(r["wall"] for r in rs)
         eps = statistics.median(r["eps"] for r in rs)
         out.append(f"| {peers} | {ring} | 600 s | {wall:.2f} s | {600 / wall:.0f}x | {eps / 1e6:.2f} M | {rs[0]['mem'] / 1024:.1f} KiB |")
+        print(out[-1], flush=True)
+    out += ["", "## Scale", "",
+            "A quiet ring (no churn, 1% loss) on a 2^32-id ring with successor lists of 4 and fingers. Memory per "
+            "peer: the node's struct, what the nodes allocated through their cdht_mem at the peak (per peer), "
+            "the simulator's own record and share of its agenda, and the process's peak RSS (VmHWM) divided "
+            "by the peers.", "",
+            "| peers | simulated | wall | events/s | node | allocated | simulator | total | peak RSS/peer |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    scale = [(10000, 60), (100000, 20)] + ([(1000000, 10)] if os.environ.get("CDHT_BENCH_MILLION") == "1" else [])
+    for peers, secs in scale:
+        r = run(["--peers", str(peers), "--bits", "32", "--successors", "4", "--fingers", "--churn", "0",
+                 "--seed", "7", "--duration", str(secs)])
+        total, node, alloc, simb, rss = memory(r)
+        out.append(f"| {peers} | {secs} s | {r['wall']:.1f} s | {r['eps'] / 1e6:.2f} M | {node} B | {alloc} B | "
+                   f"{simb} B | {total} B | {rss} B |")
+        print(out[-1], flush=True)
+    out += ["", "## Chord Figure 11", "",
+            "`cdht-sim --scenario fig11`: 10,000 peers on a 2^32-id ring, lists of 16 and fingers, no churn "
+            "or loss; a fraction p of the peers killed at one instant once the fingers are built, then 10,000 "
+            "lookups from random survivors once the ring settled. Failed: not answered by the responsible "
+            "live peer.", "", "| p | killed | lookups | failed | hops mean | p50 | p99 |", "|---|---|---|---|---|---|---|"]
+    for frac in (0.1, 0.2, 0.3, 0.4, 0.5):
+        r = run(["--scenario", "fig11", "--kill-fraction", str(frac), "--seed", "1"])
+        lk = re.search(r"^lookups (\d+) hops mean ([\d.]+) p50 (\d+) p99 (\d+) failed (\d+)$", r["stdout"], re.M)
+        out.append(f"| {frac:.1f} | {int(r['kills'])} | {lk.group(1)} | {lk.group(5)} | {lk.group(2)} | "
+                   f"{lk.group(3)} | {lk.group(4)} |")
         print(out[-1], flush=True)
     out += ["", "## Kill detection versus loss", "",
             "256 peers on a 4096-id ring, one random kill or quit every 30 s for an hour of simulated time, "

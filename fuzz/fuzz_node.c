@@ -24,7 +24,9 @@
  *
  * fuzz_node_join.c builds this with FUZZ_NODE_JOIN: the node is then peer 6 joining that ring
  * through peer 5 (`cdht 6 --join 5`), so the steps also reach the joining state, and the
- * answers to a join request.
+ * answers to a join request.  fuzz_node_lists.c builds it with FUZZ_NODE_LISTS: peer 4 with a
+ * successor list of 4 and fingers (lists of four in the built messages, finger lookups answered
+ * by id as the join is).
  *
  * Built with -DCDHT_FUZZ_TRACE, it prints every output and event line with the time, to see
  * what a corpus file does:  cc -DCDHT_FUZZ_TRACE -Iinclude -Isrc -Isrc/core fuzz/fuzz_node.c
@@ -102,6 +104,8 @@ static cdht_peer record(const cdht_config *cfg, cdht_id id, bool off) {
 /* The id of the node's last JOIN_REQ (unguessable, §2): an answer numbered 1 gets it, as the
  * peer that admits the joiner would, so the steps still reach the states after a join. */
 static uint32_t join_seq = 1;
+/* Likewise the id of the node's last finger lookup (FIND_REQ): an answer numbered 1 gets it. */
+static uint32_t find_seq = 1;
 
 static size_t build(uint8_t *dst, size_t cap, const cdht_config *cfg, cdht_id from, bool off, const uint8_t *r,
                     size_t n) {
@@ -115,16 +119,24 @@ static size_t build(uint8_t *dst, size_t cap, const cdht_config *cfg, cdht_id fr
     .origin = record(cfg, PEER(b[5]), off),
     .hops = b[6],
     .flags = (uint8_t)(b[7] & CDHT_REQ_FINAL),
+#ifdef FUZZ_NODE_LISTS
+    .nsucc = (uint8_t)(1 + b[8] % 4),
+    .succ = { record(cfg, PEER(b[8] >> 2), off), record(cfg, PEER(b[9]), off), record(cfg, PEER(b[9] >> 3), off),
+              record(cfg, PEER(b[8] >> 5), off) },
+#else
     .nsucc = 2,
     .succ = { record(cfg, PEER(b[8]), off), record(cfg, PEER(b[9]), off) },
+#endif
     .about = record(cfg, PEER(b[10]), off),
     .age_ms = b[11] == 255 ? CDHT_AGE_NEVER : b[11] * 100u, /* 0..25.4 s, either side of 3 s */
     .bits = (b[7] & 0x60) == 0x60 ? 16 : 8,
     .keys = (b[7] & 0x18) == 0x18 ? CDHT_KEYS_BLAKE2B : CDHT_KEYS_NUMBERS,
     .reason = (b[7] & 0x80) ? CDHT_REJECT_PARAMS : CDHT_REJECT_TAKEN,
-    .key = PEER(b[10]),
+    /* a peer's id, or one of our fingers' points (4 + 2^i) */
+    .key = (b[10] & 0x80) ? (SELF + (1u << (b[10] & 7))) & 255 : PEER(b[10]),
   };
   if ((m.type == CDHT_MSG_JOIN_ACCEPT || m.type == CDHT_MSG_JOIN_REJECT) && m.seq == 1) m.seq = join_seq;
+  if (m.type == CDHT_MSG_FIND_RESP && m.seq == 1) m.seq = find_seq;
   /* Four digits, or from 60000 up a name that is no number (a classic ring refuses it). */
   char name[16];
   unsigned v = (unsigned)b[3] << 8 | b[4];
@@ -170,6 +182,7 @@ static void drain(fuzz *f) {
     FUZZ_CHECK(cdht_msg_decode(&m, o.buf, o.len) == (cdht_ssize)o.len);
     bool udp = m.type == CDHT_MSG_PING || m.type == CDHT_MSG_PONG;
     if (m.type == CDHT_MSG_JOIN_REQ && cdht_peer_eq(&m.origin, &(cdht_peer){ SELF, m.from.addr })) join_seq = m.seq;
+    if (m.type == CDHT_MSG_FIND_REQ && m.origin.id == SELF) find_seq = m.seq;
     TRACE("%6llu  -> %llu %s %s seq %u\n", (unsigned long long)f->now, (unsigned long long)o.to.id,
           udp ? "udp" : "tcp", cdht_msg_name(m.type), (unsigned)m.seq);
     /* Only to peers of the ring at their classic records, never to ourselves, always from our
@@ -292,8 +305,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cdht_config_classic(&cfg, SELF, 5, 8);
   fuzz f = { NULL, NULL, 0, true };
 #endif
+#ifdef FUZZ_NODE_LISTS
+  cfg.successors = 4;
+  cfg.fingers = true;
+  cfg.fix_fingers_ms = 500;
+#endif
   cfg.ping_interval_ms = 1000;
-  join_seq = 1;
+  join_seq = find_seq = 1;
   int rc = cdht_node_new(&f.node, &cfg, &mem, f.now);
   if (rc < 0) {
     FUZZ_CHECK(rc == CDHT_ERR_NOMEM && p.fail_next == false && f.node == NULL);
@@ -331,7 +349,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       rc = cdht_node_on_command(f.node, f.now, &cmd);
       if (joining) FUZZ_CHECK(rc == CDHT_ERR_UNEXPECTED);
       else if (bad) FUZZ_CHECK(rc == CDHT_ERR_INVAL || rc == CDHT_ERR_LEAVING);
-      else FUZZ_CHECK(rc == 0 || rc == CDHT_ERR_BUSY || rc == CDHT_ERR_LEAVING);
+      else FUZZ_CHECK(rc == 0 || rc == CDHT_ERR_BUSY || rc == CDHT_ERR_LEAVING || rc == CDHT_ERR_NOMEM);
       break;
     }
     case OP_QUIT: {

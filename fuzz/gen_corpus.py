@@ -295,6 +295,22 @@ def node_join_seeds():
     return s
 
 
+def node_lists_seeds():
+    """fuzz_node_lists.c: peer 4 with a list of 4 and fingers (its stabilization question is id 1,
+    its finger lookups are answered as id 1, which the harness maps to the real id)."""
+    s = dict(node_seeds())
+    stab = msg(STAB_REPLY, **{"from": P(5), "seq": 1, "succ": [P(8), P(1), P(3)], "about": P(4), "age": 100})
+    s["list_learned"] = classic_pings(3) + frame(5, stab) + advance(1000)
+    found = msg(FIND_RESP, **{"from": P(8), "seq": 1, "hops": 2, "key": 8})
+    s["finger_found"] = classic_pings(3) + frame(5, stab) + advance(2000) + frame(8, found) + request(100) + \
+        unreachable(8) + advance(1000)
+    s["find_routed"] = classic_pings(1) + frame(3, msg(FIND_REQ, **{"from": P(3), "origin": P(1), "seq": 4,
+                                                                      "hops": 1, "flags": 0, "key": 200})) + \
+        frame(3, msg(FIND_REQ, **{"from": P(3), "origin": P(1), "seq": 5, "hops": 1, "flags": 1, "key": 4}))
+    s["adjacent_dead"] = classic_pings(3) + frame(5, stab) + advance(6000) + unreachable(1) + advance(1000)
+    return s
+
+
 def msg_seeds():
     frm = {"from": P(3)}
     s = {
@@ -463,3 +479,4 @@ if __name__ == "__main__":
     write("node", node_seeds())
     write_regressions("node", node_regressions())
     write("node_join", node_join_seeds())
+    write("node_lists", node_lists_seeds())

@@ -312,7 +312,10 @@ void cdht_lines_json_list(char *buf, size_t cap, uint64_t t_us, cdht_id self, co
     off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   }
   if (fields & J_COUNT) {
-    n = snprintf(buf + off, cap - off, ",\"count\":%u", ev->seq);
+    /* With the list, its own length: the list is read once the input that changed it has been
+     * handled, and that input may have changed it again after the event was made (ev->seq). */
+    unsigned count = (fields & J_LIST) && list ? (unsigned)nlist : ev->seq;
+    n = snprintf(buf + off, cap - off, ",\"count\":%u", count);
     off += n > 0 && (size_t)n < cap - off ? (size_t)n : 0;
   }
   if (fields & J_HOPS) {

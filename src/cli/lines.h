@@ -35,7 +35,8 @@ const char *cdht_event_name(cdht_event_kind kind);
 void cdht_lines_json(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev);
 
 /* The same, for a CDHT_EV_SUCC_LIST event also with the successor list |list| (borrowed, |nlist|
- * entries, cdht_node_successor_list; no peer is null) as "list":[ids]; other kinds ignore it. */
+ * entries, cdht_node_successor_list; no peer is null) as "list":[ids], and "count" its length;
+ * other kinds ignore it. */
 void cdht_lines_json_list(char *buf, size_t cap, uint64_t t_us, cdht_id self, const cdht_event *ev,
                           const cdht_peer *list, size_t nlist);
 

@@ -33,6 +33,11 @@ void cdht_fingers_forget(cdht_node *n, cdht_peer p) {
     if (cdht_known(n->fingers.f[i]) && cdht_same(n->fingers.f[i], p)) n->fingers.f[i] = cdht_peer_none();
 }
 
+void cdht_fingers_forget_record(cdht_node *n, cdht_peer p) {
+  for (unsigned i = 0; i < n->fingers.count; i++)
+    if (cdht_known(n->fingers.f[i]) && cdht_exact(n->fingers.f[i], p)) n->fingers.f[i] = cdht_peer_none();
+}
+
 /* Refreshes fingers from fingers.next on: those whose point our successor list covers are read
  * off it; the first that lies beyond it is looked up, and the round waits for that answer. */
 static void refresh(cdht_node *n, uint64_t now) {
@@ -47,8 +52,13 @@ static void refresh(cdht_node *n, uint64_t now) {
     unsigned i = n->fingers.next;
     n->fingers.next = (i + 1) % n->fingers.count;
     uint64_t point = cdht_fingers_point(n, i);
+    if (cdht_succ_pred_fresh(n, 0, now) && cdht_node_between(n, n->succ.pred[0].id, point, n->cfg.self)) {
+      n->fingers.f[i] = n->self; /* the point is ours (a small ring): no lookup would come back */
+      continue;
+    }
+    cdht_peer owner = cdht_route_list_owner(n, point);
+    if (cdht_known(owner)) { n->fingers.f[i] = owner; continue; }
     cdht_hop h = cdht_route_next(n, point);
-    if (h.final) { n->fingers.f[i] = h.to; continue; }
     do n->fingers.qid = (uint32_t)cdht_node_unguessable(n); /* only a peer that saw the lookup answers it */
     while (n->fingers.qid == 0);
     n->fingers.asked = i;
@@ -67,8 +77,12 @@ int cdht_fingers_on_find(cdht_node *n, uint64_t now, const cdht_msg *m) {
   }
   bool own = cdht_is_self(n, m->origin);
   if ((m->flags & CDHT_REQ_FINAL) || cdht_is_self(n, n->succ.id[0])) {
-    if (own) { cdht_node_drop(n, CDHT_DROP_LOOP); return CDHT_ERR_LOOP; } /* we never look ourselves up */
-    cdht_msg r = { .type = CDHT_MSG_FIND_RESP, .seq = m->seq, .key = m->key, .hops = (uint16_t)(m->hops + 1) };
+    if (own) { /* our own lookup came round to us: the point is ours (our predecessor was not known yet) */
+      cdht_msg found = *m;
+      found.from = n->self;
+      return cdht_fingers_on_found(n, now, &found);
+    }
+    cdht_msg r = { .type = CDHT_MSG_FIND_RESP, .seq = m->seq, .key = m->key, .hops = cdht_hops_after(m->hops) };
     cdht_node_send(n, CDHT_TCP, m->origin, &r);
     return 0;
   }
@@ -92,8 +106,15 @@ int cdht_fingers_on_found(cdht_node *n, uint64_t now, const cdht_msg *m) {
     cdht_node_drop(n, CDHT_DROP_STALE);
     return CDHT_ERR_STALE;
   }
-  n->fingers.qid = 0;
   cdht_peer x = m->from;
+  /* The responsible peer is at or past the point.  One before it (between us and the point) is
+   * not, and taking it would also hand it every later finger: the fill below counts "up to its
+   * id" the long way round.  The lookup stays open for the real answer. */
+  if (x.id != m->key && cdht_node_between(n, n->cfg.self, x.id, m->key)) {
+    cdht_node_drop(n, CDHT_DROP_BADID);
+    return CDHT_ERR_BADID;
+  }
+  n->fingers.qid = 0;
   n->fingers.f[i] = x;
   /* x is responsible for every later point up to its own id as well: those need no lookup. */
   uint64_t reach = cdht_ring_distance(m->key, x.id, n->mask);

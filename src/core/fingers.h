@@ -25,8 +25,11 @@ void cdht_fingers_clear(cdht_node *n);
 /* The point of finger |i|: self + 2^i on our ring. */
 uint64_t cdht_fingers_point(const cdht_node *n, unsigned i);
 
-/* Forgets |p| in every finger (it died or refused a connection). */
+/* Forgets peer |p| (by id) in every finger: it was declared dead. */
 void cdht_fingers_forget(cdht_node *n, cdht_peer p);
+/* Forgets the record |p| (id and address) in every finger: a connection to it was refused.  Not
+ * by id: anyone can make us answer a record with a finger's id at an address that refuses. */
+void cdht_fingers_forget_record(cdht_node *n, cdht_peer p);
 
 int cdht_fingers_on_find(cdht_node *n, uint64_t now, const cdht_msg *m);   /* FIND_REQ */
 int cdht_fingers_on_found(cdht_node *n, uint64_t now, const cdht_msg *m);  /* FIND_RESP */

@@ -187,6 +187,7 @@ static int on_change_confirm(cdht_node *n, uint64_t now, const cdht_msg *m) {
 
 /* The joiner is admitted: its keys go to it, and its KEYS_REQ is served. */
 static void give_keys(cdht_node *n, uint64_t now, cdht_peer joiner, cdht_peer about, uint64_t token) {
+  cdht_succ_admitted(n, now, joiner);
   cdht_handover_give_joiner_keys(n, now, joiner, about, token);
   n->join.keys_wait.peer = cdht_peer_none();
 }

@@ -115,7 +115,7 @@ void cdht_leave_start(cdht_node *n, uint64_t now) {
 
 static void leave_target_gone(cdht_node *n, cdht_peer peer) {
   for (int i = 0; i < 2; i++) {
-    if (n->leave.confirm[i].waiting && cdht_same(n->leave.confirm[i].peer, peer)) {
+    if (n->leave.confirm[i].waiting && cdht_exact(n->leave.confirm[i].peer, peer)) { /* the record we told */
       n->leave.confirm[i].waiting = false;
       cdht_node_emit_peer(n, CDHT_EV_LEAVE_UNCONFIRMED, peer, NULL);
     }
@@ -254,6 +254,13 @@ int cdht_leave_on_keys_offer(cdht_node *n, uint64_t now, const cdht_msg *m) {
   if (!pred && cdht_same(m->from, n->leave.departed)) {
     pred = true;
     to = n->leave.departed;
+  }
+  /* Neighbours that leave together make our predecessor slots change hands more than once while
+   * an offer is on its way (simulator seed 449, --store-races with lists and fingers): any
+   * predecessor displaced within the window may offer. */
+  if (!pred) {
+    to = cdht_succ_former_pred(n, now, m->from, window);
+    pred = cdht_known(to);
   }
   if (!pred) { cdht_node_drop(n, CDHT_DROP_ROLE); return CDHT_ERR_ROLE; }
   cdht_msg yes = { .type = CDHT_MSG_KEYS_GRANT, .token = cdht_handover_grant_in(n, now, to, false, m->key) };

@@ -43,6 +43,9 @@ void cdht_lookup_on_new_first(cdht_node *n, uint64_t now, cdht_peer a) {
       emit_own_here(n, &r->name);
       continue;
     }
+    /* One whose time is up fails in the timer's pass (lookup_on_timer, at once): resent too, by
+     * each of two deaths in one call, it would cost 3 events, past what node.h bounds. */
+    if (now >= r->deadline_ms) continue;
     r->retry_ms = now + n->cfg.request_timeout_ms / 2;
     resend(n, r);
   }
@@ -123,9 +126,14 @@ static void forward(cdht_node *n, uint64_t now, const cdht_msg *m, cdht_hop h) {
 void cdht_lookup_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   if (!n->cfg.fingers || n->state != CDHT_RUNNING || !cdht_known(n->succ.id[0]) || cdht_is_self(n, n->succ.id[0]))
     return;
+  /* A hop that is still the route after the refusal (a successor with the classic two: its pings
+   * decide, §4) is not tried again now: refused again, it would bring us back here without end.
+   * The request's retry, or the verdict on that successor, moves it. */
   for (size_t i = 0; n->lookup.reqs && i < CDHT_MAX_PENDING; i++) {
     cdht_pending_req *r = &n->lookup.reqs[i];
-    if (r->used && !r->accepted && cdht_exact(r->to, peer)) resend(n, r);
+    if (r->used && !r->accepted && now < r->deadline_ms && cdht_exact(r->to, peer) &&
+        !cdht_exact(cdht_route_next(n, cdht_node_key_of(n, &r->name)).to, peer))
+      resend(n, r);
   }
   for (size_t i = 0; n->lookup.fwd && i < CDHT_FWD_LOG; i++) {
     cdht_fwd *f = &n->lookup.fwd[i];
@@ -133,8 +141,10 @@ void cdht_lookup_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
     cdht_fwd was = *f;
     f->t_ms = 0;
     if (now - was.t_ms > n->cfg.request_timeout_ms) continue; /* its requester has given up */
+    cdht_hop h = cdht_route_next(n, cdht_node_key_of(n, &was.name));
+    if (cdht_exact(h.to, peer)) continue; /* as above: its requester retries */
     cdht_msg m = { .type = (uint8_t)was.type, .origin = was.origin, .seq = was.seq, .hops = was.hops, .name = was.name };
-    forward(n, now, &m, cdht_route_next(n, cdht_node_key_of(n, &was.name)));
+    forward(n, now, &m, h);
   }
 }
 
@@ -180,7 +190,7 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
     if (store) { /* the storer's content must carry this token (§9) */
       cdht_store_await(n, now, m->origin, m->seq);
       cdht_event ev = { .kind = CDHT_EV_STORE_ACCEPTED, .peer = m->origin, .name = m->name, .seq = m->seq,
-                        .token = cdht_node_unguessable(n), .hops = (uint16_t)(m->hops + 1) };
+                        .token = cdht_node_unguessable(n), .hops = cdht_hops_after(m->hops) };
       cdht_node_emit(n, ev);
       cdht_msg yes = { .type = CDHT_MSG_STORE_ACCEPT, .seq = m->seq, .name = m->name, .token = ev.token,
                        .hops = ev.hops };
@@ -188,7 +198,7 @@ int cdht_lookup_on_request(cdht_node *n, uint64_t now, const cdht_msg *m) {
       return 0;
     }
     bool content = cdht_node_is_stored(n, &m->name);
-    uint16_t hops = (uint16_t)(m->hops + 1); /* the messages it took, this one included */
+    uint16_t hops = cdht_hops_after(m->hops); /* the messages it took, this one included */
     cdht_event here = { .kind = CDHT_EV_FILE_HERE, .peer = n->self, .name = m->name, .hops = hops };
     cdht_node_emit(n, here);
     cdht_msg resp = { .type = CDHT_MSG_FILE_RESP, .seq = m->seq, .name = m->name, .hops = hops,

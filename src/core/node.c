@@ -116,6 +116,14 @@ void cdht_node_emit(cdht_node *n, cdht_event ev) {
   n->evq[(n->ev_head + n->ev_count++) % n->ev_cap] = ev;
 }
 
+void cdht_node_emit_once(cdht_node *n, cdht_event ev) {
+  for (size_t i = 0; i < n->ev_count; i++) {
+    cdht_event *q = &n->evq[(n->ev_head + i) % n->ev_cap];
+    if (q->kind == ev.kind) { *q = ev; return; }
+  }
+  cdht_node_emit(n, ev);
+}
+
 void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, const cdht_name *name) {
   cdht_event ev = { .kind = kind, .peer = peer };
   if (name) ev.name = *name;
@@ -350,16 +358,25 @@ int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   cdht_witness_on_unreachable(n, now, peer);
   if (n->state == CDHT_RUNNING && n->cfg.successors > 2) {
     /* With a successor list, a successor that refuses a connection is gone (its process is): the
-     * next entry takes its place now rather than after its pings time out.  The classic two keep
-     * the classic rule (pings alone decide). */
-    for (int i = 0; i < 2; i++)
-      if (cdht_known(n->succ.id[i]) && !cdht_is_self(n, n->succ.id[i]) && cdht_exact(n->succ.id[i], peer)) {
+     * next entry takes its place now rather than after its pings time out.  Not one we were
+     * given at start and have never heard from (it may not have started yet: a ring started
+     * peer by peer), nor one that answered a ping within the last interval (the refusal is of a
+     * connection tried before it started); there its pings decide, as on the classic forms. */
+    for (int i = 0; i < 2; i++) {
+      cdht_peer s = n->succ.id[i];
+      uint64_t heard = n->succ.heard_ms[i];
+      bool unproven = heard == CDHT_NEVER && (cdht_exact(s, n->cfg.succ[0]) || cdht_exact(s, n->cfg.succ[1]));
+      bool lately = heard != CDHT_NEVER && now - heard < n->cfg.ping_interval_ms;
+      if (cdht_known(s) && !cdht_is_self(n, s) && cdht_exact(s, peer) && !unproven && !lately) {
         cdht_repair_successor_dead(n, now, i);
         break;
       }
+    }
+    /* That very record only (succ_forget): the id of a peer is logged gone only when the record
+     * we hold of it refused. */
     if (cdht_succ_forget(n, peer)) cdht_succ_log_gone(n, peer.id, now);
   }
-  cdht_fingers_forget(n, peer);
+  cdht_fingers_forget_record(n, peer);
   cdht_lookup_on_unreachable(n, now, peer); /* what went to it goes by the next best route */
   return 0;
 }

@@ -26,13 +26,17 @@
  *  - per pending request (CDHT_MAX_PENDING), at most 2 outputs and 2 events.  One input changes
  *    the first successor at most twice (a timer or an unreachable witness judges both slots
  *    dead: the first death resends every request to the second successor, 1 output and 1
- *    REQUEST_RETRIED each; the second leaves the peer alone, 1 FILE_HERE each, no output), and
+ *    REQUEST_RETRIED each; the second leaves the peer alone, 1 FILE_HERE each, no output, or with
+ *    a successor list resends them again to the next live entry, 1 output and 1 event each), and
  *    the timer's own pass over the requests adds 1 retry (1 output, 1 event) or 1 failure
- *    (1 event), and only to a request the deaths did not end;
+ *    (1 event), and only to a request the deaths did not end or move (a request whose deadline
+ *    has come is not resent at a death: it fails in that pass);
  *  - besides those, at most 16 outputs (timer: 2 pings, 2 probes, 4 witness queries, 2 repair
  *    queries, 1 stabilization question; a message handler: at most 3, e.g. a join's accept and
  *    successor change) and 16 events (2 PEER_DEAD, 1 RING_BROKEN or NEVER_ANSWERED, 1 SUCCESSORS, 1 PINGS_SENT;
- *    a message handler: at most 4, e.g. DEPARTING, RING_BROKEN, SUCCESSORS).
+ *    a message handler: at most 4, e.g. DEPARTING, RING_BROKEN, SUCCESSORS); with fingers, an
+ *    unreachable hop re-routes the requests we passed to it (CDHT_FWD_LOG = 8: 8 outputs, 8
+ *    events), and the list's changes are one SUCC_LIST per input (cdht_node_emit_once).
  * Hence 2 * 32 + 16 = 80 each (tests/unit/test_node.c provokes the requests' worst case).  An
  * event carries a name (256 bytes), so the event queue is allocated on demand and grows up to
  * its capacity, as the output arena does: an idle node holds none, a busy one what an input
@@ -324,6 +328,7 @@ cdht_handover_verdict cdht_node_handover_allowed(cdht_node *node, uint64_t now_m
 bool cdht_node_superseded(const cdht_node *node, const cdht_name *name);
 
 /* Runs a console command.  Returns 0, CDHT_ERR_BUSY when too many requests are pending,
+ * CDHT_ERR_NOMEM when the table of pending requests (allocated at the first one) could not be,
  * CDHT_ERR_LEAVING after quit, CDHT_ERR_UNEXPECTED while still joining, or CDHT_ERR_INVAL for
  * a name not valid under the ring's rule (§1: on a CDHT_KEYS_NUMBERS ring, four digits). */
 int cdht_node_on_command(cdht_node *node, uint64_t now_ms, const cdht_command *cmd);

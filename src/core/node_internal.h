@@ -74,6 +74,9 @@ void cdht_node_drop(cdht_node *n, cdht_drop why);
 /* Queues |ev|; a full queue drops it (counted as CDHT_DROP_QUEUE; the bound in node.h says why
  * it never is). */
 void cdht_node_emit(cdht_node *n, cdht_event ev);
+/* Queues |ev| unless an event of its kind is queued already, which it then replaces: for events
+ * that only say "read the state again" (CDHT_EV_SUCC_LIST), once per input is enough. */
+void cdht_node_emit_once(cdht_node *n, cdht_event ev);
 void cdht_node_emit_peer(cdht_node *n, cdht_event_kind kind, cdht_peer peer, const cdht_name *name);
 
 /* Encodes |m| from us (sets m->from: our record of |to|'s address family) and queues it for
@@ -109,6 +112,10 @@ uint64_t cdht_node_detect_ms(const cdht_node *n);
 
 /* The ring key of |name| (one the ring's rule accepts: checked where it came in). */
 uint64_t cdht_node_key_of(const cdht_node *n, const cdht_name *name);
+
+/* The hop count an answer carries: one more than the request's, which any sender may have set to
+ * the largest value (it saturates rather than wrap to 0). */
+static inline uint16_t cdht_hops_after(uint16_t hops) { return hops < UINT16_MAX ? (uint16_t)(hops + 1) : UINT16_MAX; }
 
 static inline uint64_t cdht_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 

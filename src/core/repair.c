@@ -95,8 +95,12 @@ int cdht_repair_on_succ_reply(cdht_node *n, uint64_t now, const cdht_msg *m) {
    * successor that still names the peer a whole detection period later has kept hearing from
    * it: the peer is alive and our verdict was a false one (lost pings), so take it back. */
   bool vouched = now - n->repair.started_ms > cdht_node_detect_ms(n) + n->cfg.ping_interval_ms;
-  if (cdht_same(a, n->succ.id[0]) || ((cdht_same(a, n->repair.avoid[0]) || cdht_same(a, n->repair.avoid[1])) && !vouched))
-    return 0;
+  /* Nor one we declared dead a little earlier: with a successor list a refused connection tells us
+   * of a death before the pings of the peer we ask have. */
+  uint64_t recent = now > cdht_node_detect_ms(n) ? now - cdht_node_detect_ms(n) : 0;
+  bool gone = cdht_same(a, n->repair.avoid[0]) || cdht_same(a, n->repair.avoid[1]) ||
+              cdht_succ_maybe_gone(n, a.id, recent);
+  if (cdht_same(a, n->succ.id[0]) || (gone && !vouched)) return 0;
   n->repair.active = false;
   cdht_succ_set(n, now, n->succ.id[0], a);
   cdht_succ_emit(n);

@@ -26,21 +26,28 @@ cdht_hop cdht_route_next(const cdht_node *n, uint64_t key) {
     h.final = cdht_node_between(n, n->cfg.self, key, s1.id);
     return h;
   }
-  /* Within the list: straight to the entry responsible. */
+  /* Final only for our first successor, the one peer we ping.  A key further on goes to the
+   * closest peer before it, which decides with its own first successor: a list entry is not
+   * told "final", since a peer that joined just before it is known to the peer it joined after
+   * at once but to us only a stabilization round per entry later, and the entry would answer,
+   * or accept a store, for a key that is the joiner's (§11). */
+  if (cdht_node_between(n, n->cfg.self, key, s1.id)) {
+    h.final = true;
+    return h;
+  }
+  h.to = cdht_route_preceding(n, key);
+  h.finger = !cdht_same(h.to, s1);
+  return h;
+}
+
+cdht_peer cdht_route_list_owner(const cdht_node *n, uint64_t key) {
   cdht_peer list[CDHT_SUCC_MAX];
   size_t k = cdht_succ_list(n, list);
   uint64_t prev = n->cfg.self;
   for (size_t i = 0; i < k; i++) {
     if (!cdht_known(list[i]) || cdht_is_self(n, list[i])) break;
-    if (cdht_node_between(n, prev, key, list[i].id)) {
-      h.to = list[i];
-      h.final = true;
-      h.finger = i > 0;
-      return h;
-    }
+    if (cdht_node_between(n, prev, key, list[i].id)) return list[i];
     prev = list[i].id;
   }
-  h.to = cdht_route_preceding(n, key);
-  h.finger = !cdht_same(h.to, s1);
-  return h;
+  return cdht_peer_none();
 }

@@ -1,8 +1,9 @@
 /* Routing (§3): the next hop for a key.  Without fingers (the classic forms) every request goes
- * to the first successor, as the classic lines say.  With fingers, a key that falls within our
- * successor list goes straight to the entry responsible for it, flagged final; any other key goes
- * to the closest peer we know that precedes it (Chord's closest preceding finger, over the
- * fingers and the successor list), which halves the distance left at every hop. */
+ * to the first successor, as the classic lines say.  With fingers, a key of our first successor
+ * goes to it, flagged final; any other key goes to the closest peer we know that precedes it
+ * (Chord's closest preceding finger, over the fingers and the successor list), which halves the
+ * distance left at every hop.  Only a peer's own first successor is ever flagged final: the rest
+ * of a list can be a round behind a join (§11). */
 #ifndef CDHT_ROUTE_H
 #define CDHT_ROUTE_H
 
@@ -18,6 +19,11 @@ typedef struct cdht_hop {
 
 /* The next hop from us towards the peer responsible for |key|. */
 cdht_hop cdht_route_next(const cdht_node *n, uint64_t key);
+
+/* The entry of our successor list responsible for |key| as the list has it, or no peer (|key|
+ * is past the list).  Good enough for a finger (a hint: routing never calls it final), not for
+ * a final hop. */
+cdht_peer cdht_route_list_owner(const cdht_node *n, uint64_t key);
 
 /* The closest peer we know (fingers and successor list) in (self, key), or our first successor
  * if we know none: where a join for id |key| goes, since the peer that precedes it accepts it. */

@@ -60,7 +60,7 @@ static void set_more(cdht_node *n, const cdht_peer *list, size_t k) {
   for (size_t i = 0; i < k; i++) n->succ.more[i] = list[i];
   n->succ.nmore = (uint8_t)k;
   cdht_event ev = { .kind = CDHT_EV_SUCC_LIST, .seq = (uint32_t)(2 + k) };
-  cdht_node_emit(n, ev);
+  cdht_node_emit_once(n, ev); /* one per input: the list is read after it, and deaths change it twice each */
 }
 
 /* Keeps of |list| (|k| entries) what may follow |last| in our list: further round the ring each
@@ -69,6 +69,7 @@ static size_t keep_beyond(const cdht_node *n, uint64_t now, cdht_peer last, cons
                           cdht_peer *out) {
   uint64_t recent = now > cdht_node_detect_ms(n) ? now - cdht_node_detect_ms(n) : 0;
   uint64_t floor = cdht_known(last) ? dist(n, last) : 0;
+  if (cdht_known(n->succ.id[0]) && dist(n, n->succ.id[0]) > floor) floor = dist(n, n->succ.id[0]); /* a pair out of order */
   size_t m = 0;
   for (size_t i = 0; i < k && m < more_cap(n); i++) {
     cdht_peer e = list[i];
@@ -99,7 +100,7 @@ bool cdht_succ_forget(cdht_node *n, cdht_peer p) {
   cdht_peer keep[CDHT_SUCC_MAX];
   size_t m = 0;
   for (size_t i = 0; i < n->succ.nmore; i++)
-    if (!cdht_same(n->succ.more[i], p)) keep[m++] = n->succ.more[i];
+    if (!cdht_exact(n->succ.more[i], p)) keep[m++] = n->succ.more[i];
   if (m == n->succ.nmore) return false;
   set_more(n, keep, m);
   return true;
@@ -116,7 +117,9 @@ void cdht_succ_set(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b) {
     size_t k = cdht_succ_list(n, all), m = 0;
     cdht_peer last = cdht_known(b) && !cdht_is_self(n, b) ? b : cdht_peer_none();
     if (cdht_known(last) && !cdht_is_self(n, a)) {
-      uint64_t floor = dist(n, last);
+      /* Beyond both: a pair named out of order (a successor's DEPART may say anything) must not
+       * leave the first of it in the list a second time. */
+      uint64_t floor = dist(n, last) > dist(n, a) ? dist(n, last) : dist(n, a);
       for (size_t i = 0; i < k && m < more_cap(n); i++)
         if (cdht_known(all[i]) && !cdht_is_self(n, all[i]) && dist(n, all[i]) > floor) keep[m++] = all[i];
     }
@@ -195,25 +198,48 @@ static bool takes_first_slot(const cdht_node *n, cdht_peer x, uint64_t now) {
   return cdht_node_between(n, cur.id, x.id, n->cfg.self); /* closer to us */
 }
 
+static void note_former(cdht_node *n, cdht_peer p, uint64_t heard_ms) {
+  n->succ.former[n->succ.nformer % CDHT_FORMER_PREDS].peer = p;
+  n->succ.former[n->succ.nformer % CDHT_FORMER_PREDS].heard_ms = heard_ms;
+  n->succ.nformer++;
+}
+
+cdht_peer cdht_succ_former_pred(const cdht_node *n, uint64_t now, cdht_peer p, uint64_t window_ms) {
+  unsigned k = n->succ.nformer < CDHT_FORMER_PREDS ? n->succ.nformer : CDHT_FORMER_PREDS;
+  for (unsigned i = 0; i < k; i++)
+    if (cdht_same(n->succ.former[i].peer, p) && now - n->succ.former[i].heard_ms <= window_ms) return n->succ.former[i].peer;
+  return cdht_peer_none();
+}
+
+static void take_first_predecessor(cdht_node *n, uint64_t now, cdht_peer x) {
+  if (!cdht_same(n->succ.pred[0], x) && cdht_known(n->succ.pred[0])) { /* it may be leaving, its keys still on their way */
+    n->succ.pred_was1 = n->succ.pred[0];
+    n->succ.pred_was1_ms = n->succ.pred_heard_ms[0];
+    note_former(n, n->succ.pred[0], n->succ.pred_heard_ms[0]);
+  }
+  if (cdht_same(n->succ.pred[1], x)) n->succ.pred[1] = cdht_peer_none();
+  if (cdht_same(n->succ.pred_was2, x)) n->succ.pred_was2 = cdht_peer_none();
+  n->succ.pred[0] = x;
+  n->succ.pred_heard_ms[0] = now;
+}
+
+void cdht_succ_admitted(cdht_node *n, uint64_t now, cdht_peer joiner) {
+  if (takes_first_slot(n, joiner, now)) take_first_predecessor(n, now, joiner);
+}
+
 int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m) {
   cdht_peer x = m->from;
   if (m->role != CDHT_ROLE_FIRST) { /* the second slot follows its latest pinger */
     if (cdht_known(n->succ.pred[1]) && !cdht_same(n->succ.pred[1], x)) {
       n->succ.pred_was2 = n->succ.pred[1];
       n->succ.pred_was2_ms = n->succ.pred_heard_ms[1];
+      note_former(n, n->succ.pred[1], n->succ.pred_heard_ms[1]);
     }
     if (cdht_same(n->succ.pred[0], x)) n->succ.pred[0] = cdht_peer_none(); /* it took a closer first successor */
     n->succ.pred[1] = x;
     n->succ.pred_heard_ms[1] = now;
   } else if (takes_first_slot(n, x, now)) { /* else answered, but not our predecessor */
-    if (!cdht_same(n->succ.pred[0], x) && cdht_known(n->succ.pred[0])) { /* it may be leaving, its keys still on their way */
-      n->succ.pred_was1 = n->succ.pred[0];
-      n->succ.pred_was1_ms = n->succ.pred_heard_ms[0];
-    }
-    if (cdht_same(n->succ.pred[1], x)) n->succ.pred[1] = cdht_peer_none();
-    if (cdht_same(n->succ.pred_was2, x)) n->succ.pred_was2 = cdht_peer_none();
-    n->succ.pred[0] = x;
-    n->succ.pred_heard_ms[0] = now;
+    take_first_predecessor(n, now, x);
   }
   n->stats.pings_received++;
   cdht_node_emit_peer(n, CDHT_EV_PING_REQUEST, m->from, NULL);

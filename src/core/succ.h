@@ -6,6 +6,7 @@
 #include "fd.h"
 #include "node.h"
 
+#define CDHT_FORMER_PREDS 4 /* predecessors displaced lately: a leaving one may still offer us its keys */
 #define CDHT_DEAD_LOG 32 /* peers recently declared dead or departed, never re-adopted on hearsay: as many as a
                           * successor list can lose at once */
 
@@ -23,6 +24,9 @@ typedef struct cdht_succ {
   uint64_t pred_was2_ms;       /* when it last pinged us as second */
   cdht_peer pred_was1;         /* the last first predecessor another pinger displaced (or none) */
   uint64_t pred_was1_ms;       /* when it last pinged us as first */
+  struct { cdht_peer peer; uint64_t heard_ms; } former[CDHT_FORMER_PREDS]; /* predecessors displaced lately,
+                                                                           * when each last pinged us */
+  unsigned nformer;
   uint64_t next_ping_ms;       /* absolute */
   struct { cdht_id id; uint64_t t_ms; } dead_log[CDHT_DEAD_LOG]; /* when we declared each gone */
   unsigned ndead;
@@ -41,14 +45,19 @@ void cdht_succ_take(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b, cdht_p
 void cdht_succ_learn(cdht_node *n, uint64_t now, const cdht_peer *list, size_t k);
 /* The first entry past our first two that we do not know to be gone, or no peer. */
 cdht_peer cdht_succ_next_live(const cdht_node *n, uint64_t now);
-/* Forgets |p| wherever it is in the list past the first two (it did not answer).  Returns
- * whether it was there. */
+/* Forgets the record |p| (id and address) wherever it is in the list past the first two (it
+ * refused a connection).  Only that very record: a refusal at an address someone named with a
+ * list entry's id says nothing of the peer at its own address.  Returns whether it was there. */
 bool cdht_succ_forget(cdht_node *n, cdht_peer p);
 /* Copies the whole list (the first two, then the rest) into |out|; returns its length. */
 size_t cdht_succ_list(const cdht_node *n, cdht_peer *out);
 /* Emits CDHT_EV_SUCCESSORS with the successors we have now. */
 void cdht_succ_emit(cdht_node *n);
 
+/* Our record of |p| if it was one of our predecessors, displaced by another pinger, and pinged us
+ * within |window_ms| of |now|; else no peer.  (Neighbours leaving together make the slots change
+ * hands several times while a leaving peer's key offer is on its way.) */
+cdht_peer cdht_succ_former_pred(const cdht_node *n, uint64_t now, cdht_peer p, uint64_t window_ms);
 /* Whether predecessor |i| still pings us (only then is it trusted for routing). */
 bool cdht_succ_pred_fresh(const cdht_node *n, int i, uint64_t now);
 /* Whether |id| is one of our successors or predecessors. */
@@ -59,6 +68,10 @@ cdht_peer cdht_succ_known(const cdht_node *n, cdht_id id);
 void cdht_succ_log_gone(cdht_node *n, cdht_id id, uint64_t now);
 bool cdht_succ_maybe_gone(const cdht_node *n, cdht_id id, uint64_t heard_ms);
 
+/* The ring admitted |joiner| right before us (we are handing it its keys): it is our first
+ * predecessor from now on, as its first ping would make it, so that keys now its own no longer
+ * count as ours if that ping is lost. */
+void cdht_succ_admitted(cdht_node *n, uint64_t now, cdht_peer joiner);
 int cdht_succ_on_ping(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_succ_on_pong(cdht_node *n, uint64_t now, const cdht_msg *m);
 int cdht_succ_on_query(cdht_node *n, uint64_t now, const cdht_msg *m);

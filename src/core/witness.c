@@ -93,7 +93,7 @@ void cdht_witness_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   for (int i = 0; i < 2; i++) { /* a witness that is gone cannot vouch: judge without it */
     if (!n->witness.suspect[i].active || n->state != CDHT_RUNNING) continue;
     for (int j = 0; j < 2; j++)
-      if (cdht_known(peer) && cdht_same(n->witness.suspect[i].witness[j], peer))
+      if (cdht_known(peer) && cdht_exact(n->witness.suspect[i].witness[j], peer)) /* the record we asked */
         n->witness.suspect[i].witness[j] = cdht_peer_none();
     if (!cdht_known(n->witness.suspect[i].witness[0]) && !cdht_known(n->witness.suspect[i].witness[1])) {
       n->witness.suspect[i].active = false;

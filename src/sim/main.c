@@ -16,6 +16,10 @@ static const char usage[] =
   "Runs the cdht protocol core of N peers over a simulated network with a virtual clock and one\n"
   "seeded random generator: the same options and seed give the same run, byte for byte.  The\n"
   "last two lines are `digest <16 hex digits>` (a hash of the event trace) and `violations N`.\n"
+  "Each run's summary line gives the events per wall-clock second and the memory per peer: the\n"
+  "node's struct, what the nodes allocated (at their peak, per peer), the simulator's own state,\n"
+  "and the process's peak RSS divided by the peers.  Violations are described on stderr; a run\n"
+  "whose messages multiply past 1000 in flight per peer stops there (a message storm).\n"
   "\n"
   "Ring and run:\n"
   "  --peers N | A..B        peers (default 32, at most 2000000); a range draws the count from the seed\n"
@@ -205,11 +209,12 @@ static void fig11_scenario(sim_opts *o) {
 }
 
 static void print_summary(FILE *f, const sim_opts *o, const sim_result *r) {
-  double sim_s = (double)o->duration_us / 1e6;
+  double sim_s = (double)r->end_us / 1e6; /* the duration, or less if a message storm stopped it */
   fprintf(f, "seed %llu: peers %u, simulated %.0f s in %.2f s wall (%.0fx), events %llu (%.0f/s), "
              "lookups %llu ok / %llu failed, stores %llu, kills %llu, quits %llu, joins %llu, restarts %llu, repairs %llu, "
              "detection mean %.2f s p50 %.2f s p99 %.2f s, repair mean %.2f s p99 %.2f s, false detections %llu, "
              "contents landed %llu, acknowledged %llu, lost with kills %llu, older over newer %llu, adjacent quits %llu, "
+             "kill runs judged %llu, lists checked %llu, "
              "memory %zu B/peer (node %zu + %zu allocated, simulator %zu), peak RSS %zu B/peer, violations %llu\n",
           (unsigned long long)o->seed, r->peers, sim_s, r->wall_s, r->wall_s > 0 ? sim_s / r->wall_s : 0,
           (unsigned long long)r->events, r->wall_s > 0 ? (double)r->events / r->wall_s : 0,
@@ -219,7 +224,8 @@ static void print_summary(FILE *f, const sim_opts *o, const sim_result *r) {
           (unsigned long long)r->repairs, r->detect_mean_s, r->detect_p50_s,
           r->detect_p99_s, r->repair_mean_s, r->repair_p99_s, (unsigned long long)r->false_deaths,
           (unsigned long long)r->versions, (unsigned long long)r->acked, (unsigned long long)r->lost_with_kills,
-          (unsigned long long)r->stale_overwrites,          (unsigned long long)r->adjacent_quits, r->bytes_per_peer,
+          (unsigned long long)r->stale_overwrites, (unsigned long long)r->adjacent_quits,
+          (unsigned long long)r->kill_runs_judged, (unsigned long long)r->list_checks, r->bytes_per_peer,
           r->node_struct, r->node_alloc, r->sim_bytes, r->rss_per_peer, (unsigned long long)r->violations);
   if (o->kill_fraction > 0)
     fprintf(f, "fig11 p %.2f: %llu of %u peers killed at %.1f s, %llu lookups, %llu failed (fraction %.4f)\n",

@@ -55,7 +55,7 @@ int sim_sched_push(sim_sched *s, const sim_ev *ev) {
   if (body == UINT32_MAX) return -1;
   s->bodies[body] = *ev;
   s->bodies[body].seq = s->next_seq;
-  sim_key e = { ev->t_us, s->next_seq++, body };
+  sim_key e = { ev->t_us, s->next_seq++, body, ev->kind == SIM_DELIVER ? ev->b : ev->a };
   size_t i = s->len++;
   while (i > 0) {
     size_t parent = (i - 1) / 2;
@@ -85,5 +85,10 @@ int sim_sched_pop(sim_sched *s, sim_ev *out) {
     i = m;
   }
   if (n > 0) s->heap[i] = last;
+  /* The next event's body is a random slot of the pool, most likely not in the cache: start
+   * loading it now, while the caller runs this one (a third of the pop's time was that miss). */
+  if (n > 0) __builtin_prefetch(&s->bodies[s->heap[0].body]);
   return 1;
 }
+
+uint32_t sim_sched_next_peer(const sim_sched *s) { return s->len ? s->heap[0].peer : UINT32_MAX; }

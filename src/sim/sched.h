@@ -38,6 +38,7 @@ typedef struct sim_ev {
 typedef struct sim_key {
   uint64_t t_us, seq;
   uint32_t body;            /* index into bodies */
+  uint32_t peer;            /* the peer the event is for (b of a delivery, else a): the caller prefetches it */
 } sim_key;
 
 typedef struct sim_sched {
@@ -56,5 +57,7 @@ void sim_sched_clear(sim_sched *s);
 int sim_sched_push(sim_sched *s, const sim_ev *ev);
 /* Pops the earliest event into |out|.  Returns 1, or 0 when empty. */
 int sim_sched_pop(sim_sched *s, sim_ev *out);
+/* The peer index (sim_key.peer) of the earliest event, or UINT32_MAX when empty. */
+uint32_t sim_sched_next_peer(const sim_sched *s);
 
 #endif

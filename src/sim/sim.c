@@ -130,6 +130,7 @@ typedef struct xfer {
 } xfer;
 
 _Static_assert(sizeof(xfer) <= SIM_EV_STATE, "a transfer's state travels in its event");
+_Static_assert(sizeof(cdht_addr) + sizeof(cdht_peer) <= SIM_EV_STATE, "a delivery's source and record travel in its event");
 
 typedef struct samples { double *v; size_t n, cap; } samples;
 
@@ -163,6 +164,9 @@ typedef struct world {
   size_t node_live, node_peak;        /* bytes the nodes allocated through their cdht_mem: now, at most */
   size_t msg_live, msg_peak;          /* bytes of messages in flight (the agenda's copies) */
   cdht_mem node_mem;                  /* node_alloc / node_free with this world */
+  uint32_t unsettled;                 /* peers waiting to start, leaving or joining (settled() is O(1)) */
+  size_t agenda_max;                  /* events in flight past this are a message storm: the run stops */
+  bool storm;
   vrec *v;                            /* v[1..nver]: every version, in landing order */
   uint32_t nver, vcap;
 } world;
@@ -229,12 +233,32 @@ static void mix(world *w, uint64_t v) { /* FNV-1a, 8 bytes at a time */
   }
 }
 
+static bool transitional(enum pstate s) { return s == P_WAITING || s == P_LEAVING || s == P_JOINING; }
+
+/* Every change of a peer's state goes through here, which counts the peers in transition. */
+static void set_state(world *w, speer *p, enum pstate s) {
+  w->unsettled += transitional(s);
+  w->unsettled -= transitional(p->state);
+  p->state = s;
+}
+
 static bool alive(const speer *p) {
   return p->state == P_RUNNING || p->state == P_LEAVING || p->state == P_JOINING;
 }
 
 /* The id of |p| if it is a peer, else SIM_NOBODY (the simulator's own tables are keyed by id). */
 static cdht_id pid(cdht_peer p) { return cdht_peer_known(&p) ? p.id : SIM_NOBODY; }
+
+/* An id as a report prints it: the number, or "none" (ids of a 64-bit ring do not fit a signed
+ * type).  Eight calls may share one printf. */
+static const char *idt(cdht_id id) {
+  static char buf[8][24];
+  static unsigned next;
+  char *b = buf[next++ % 8];
+  if (id == SIM_NOBODY) snprintf(b, sizeof buf[0], "none");
+  else snprintf(b, sizeof buf[0], "%llu", (unsigned long long)id);
+  return b;
+}
 
 static speer *find(world *w, cdht_id id) {
   size_t lo = 0, hi = w->n;
@@ -359,8 +383,24 @@ static uint64_t peak_rss(void) {
   return kb * 1024;
 }
 
+static void violation(world *w, const char *what, const speer *a, const speer *b);
+
+/* Events in flight grow with the peers (each has its timer, its pings and their answers, a few
+ * requests: tens); past agenda_max something multiplies messages, and the run stops with a
+ * violation instead of taking the machine's memory (found: a forwarded request resent on every
+ * refused connection, sevenfold each round). */
+static void check_storm(world *w, uint32_t sender) {
+  if (w->storm || w->sched.len <= w->agenda_max) return;
+  w->storm = true;
+  char what[200];
+  snprintf(what, sizeof what, "message storm: %zu events in flight (bound %zu), the last sent by peer %s; the run stops",
+           w->sched.len, w->agenda_max, sender < w->n ? idt(w->p[sender].id) : "none");
+  violation(w, what, sender < w->n ? &w->p[sender] : NULL, sender < w->n ? &w->p[sender] : NULL);
+}
+
 static void push(world *w, sim_ev *ev) {
   if (sim_sched_push(&w->sched, ev) < 0) w->oom = true;
+  check_storm(w, ev->kind == SIM_UNREACHABLE ? ev->a : UINT32_MAX);
 }
 
 /* Pushes a delivery of the ev->len bytes at |bytes| (borrowed): each delivery its own copy. */
@@ -371,6 +411,7 @@ static void push_msg(world *w, sim_ev *ev, const uint8_t *bytes) {
   if (sim_sched_push(&w->sched, ev) < 0) { free(ev->msg); w->oom = true; ev->msg = NULL; return; }
   w->msg_live += ev->len;
   if (w->msg_live > w->msg_peak) w->msg_peak = w->msg_live;
+  check_storm(w, ev->a);
   ev->msg = NULL;
 }
 
@@ -484,6 +525,7 @@ static void route(world *w, speer *src, const cdht_output *out) {
                 .len = out->len };
   cdht_addr source = host_addr(index_of(w, src), out->to.addr.family); /* the sender's socket of that family */
   memcpy(ev.buf, &source, sizeof source);
+  memcpy(ev.buf + sizeof source, &out->to, sizeof out->to); /* the record it went to: a refusal names it */
   if (out->transport == CDHT_UDP) {
     if (!dst || cut(w, src, dst)) return;
     if (cdht_rng_unit(&w->rng) < w->o->loss) return;
@@ -788,6 +830,11 @@ static speer *owner_of(world *w, cdht_id key) {
   return NULL;
 }
 
+static void forget_declared(speer *p, cdht_id id) {
+  for (unsigned i = 0; i < DECLARED; i++)
+    if (p->declared[i] == id) p->declared[i] = SIM_NOBODY;
+}
+
 static void finish_lookup(world *w, speer *p, uint16_t file, cdht_id holder, bool failed, unsigned hops) {
   for (int i = 0; i < PEER_LOOKUPS; i++) {
     lookup *l = &p->lk[i];
@@ -869,7 +916,13 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
       cdht_id s = pid(ev->succ[i]);
       speer *q = find(w, s);
       if (s == p->id || !q) continue;
-      if (alive(q)) continue; /* taking back a peer wrongly declared dead is right */
+      if (alive(q)) { /* taking back a peer wrongly declared dead, or restarted since, is right */
+        forget_declared(p, s); /* and the verdict is over: were it to die again, adopting it from a
+                                * list before that is known is no stale verdict (seed 7400 with
+                                * --successors 4 --fingers: 146 restarted, taken back, then killed
+                                * with its predecessor; 97 took it up from its list) */
+        continue;
+      }
       if (declared(p, s)) violation(w, "a peer adopted a successor it had declared dead or seen depart", p, q);
       else if (w->now_us - q->gone_us > w->settle_us)
         violation(w, "a peer adopted a successor that was gone long ago", p, q);
@@ -885,10 +938,10 @@ static void on_node_event(world *w, speer *p, const cdht_event *ev) {
     violation(w, "a peer lost both successors (ring broken)", p, find(w, pid(ev->peer)));
     break;
   case CDHT_EV_LEFT:
-    p->state = P_LEFT;
+    set_state(w, p, P_LEFT);
     p->gone_us = w->now_us;
     break;
-  case CDHT_EV_JOIN_ACCEPTED: p->state = P_RUNNING; break;
+  case CDHT_EV_JOIN_ACCEPTED: set_state(w, p, P_RUNNING); break;
   case CDHT_EV_STORE_UPLOAD: { /* a new content goes to the accepting peer (or is copied in here) */
     speer *h = find(w, pid(ev->peer));
     xfer x = { .kind = XF_PUT, .file = EVF(ev), .seq = ev->seq, .start_ver = w->nver,
@@ -963,9 +1016,7 @@ static void settle_node(world *w, speer *p) {
 static bool settled(world *w) {
   if (w->partitioned || w->now_us < w->settle_us) return false;
   if (w->churn_count && w->now_us < w->last_churn_us + w->settle_us) return false;
-  for (uint32_t i = 0; i < w->n; i++)
-    if (w->p[i].state == P_LEAVING || w->p[i].state == P_WAITING || w->p[i].state == P_JOINING) return false;
-  return true;
+  return w->unsettled == 0;
 }
 
 /* The story of one name, for a violation report: each version, where it landed, whether its
@@ -1007,11 +1058,11 @@ static void check_ring(world *w) {
     }
     if (!ok && wrong++ < 3) {
       char what[200];
-      snprintf(what, sizeof what, "%speer %llu has successors %lld %lld and predecessors %lld %lld; "
+      snprintf(what, sizeof what, "%speer %llu has successors %s %s and predecessors %s %s; "
                "the live ring says successors %llu %llu",
                w->ever_partitioned ? "ring split after the partition: " : "",
-               (unsigned long long)p->id, (long long)got1, (long long)got2,
-               (long long)pid(cdht_node_predecessor(p->node, 0)), (long long)pid(cdht_node_predecessor(p->node, 1)),
+               (unsigned long long)p->id, idt(got1), idt(got2),
+               idt(pid(cdht_node_predecessor(p->node, 0))), idt(pid(cdht_node_predecessor(p->node, 1))),
                (unsigned long long)s1, (unsigned long long)s2);
       violation(w, what, p, find(w, got1));
     } else if (!ok) {
@@ -1038,7 +1089,7 @@ static void check_ring(world *w) {
       int len = snprintf(what, sizeof what, "peer %llu has a successor list of %zu entries (R %zu, %zu live peers), "
                          "wrong at entry %zu:", (unsigned long long)p->id, got, R, k, bad == SIZE_MAX ? 0 : bad);
       for (size_t j = 0; j < got && j < 8 && len > 0 && (size_t)len < sizeof what; j++)
-        len += snprintf(what + len, sizeof what - (size_t)len, " %lld", (long long)pid(list[j]));
+        len += snprintf(what + len, sizeof what - (size_t)len, " %s", idt(pid(list[j])));
       if (len > 0 && (size_t)len < sizeof what)
         len += snprintf(what + len, sizeof what - (size_t)len, "; the live ring says");
       for (size_t j = 0; j < want && j < 8 && len > 0 && (size_t)len < sizeof what; j++)
@@ -1054,7 +1105,7 @@ static void check_ring(world *w) {
   for (unsigned f = 0; f <= SIM_FILE_MAX && k > 0; f++) {
     uint32_t a = w->stored[f];
     if (!a) continue;
-    speer *owner = find(w, cdht_ring_closest_successor(ids, k, w->key[f], w->mask));
+    speer *owner = owner_of(w, w->key[f]); /* as cdht_ring_closest_successor over ids, without its O(k) walk */
     uint32_t got = owner ? held_ver(owner, f) : 0;
     if (owner && not_older(w, got, a) && owner->node && cdht_node_is_stored(owner->node, FNAME(f))) continue;
     speer *somewhere = live_holder(w, f, a);
@@ -1160,7 +1211,7 @@ static void churned(world *w, speer *p) {
 
 /* Kills |p| (alive): the fault itself, without the bookkeeping of a churn event. */
 static void kill_one(world *w, speer *p) {
-  p->state = P_DEAD;
+  set_state(w, p, P_DEAD);
   p->gone_us = w->now_us;
   p->old_succ[0] = pid(cdht_node_successor(p->node, 0));
   p->old_succ[1] = pid(cdht_node_successor(p->node, 1));
@@ -1198,7 +1249,7 @@ static void kill_many(world *w, speer **v, uint32_t k) {
 static void quit_peer(world *w, speer *p) {
   if (p->state != P_RUNNING) return;
   churned(w, p);
-  p->state = P_LEAVING;
+  set_state(w, p, P_LEAVING);
   p->old_succ[0] = pid(cdht_node_successor(p->node, 0));
   p->old_succ[1] = pid(cdht_node_successor(p->node, 1));
   note(w, p, NOTE_QUIT, (cdht_event){ 0 });
@@ -1267,7 +1318,7 @@ static void join_peer(world *w, speer *p, speer *via) {
     fprintf(w->o->trace, " peer %llu: (starts, joining through peer %llu)\n", (unsigned long long)p->id,
             (unsigned long long)via->id);
   }
-  p->state = P_WAITING;
+  set_state(w, p, P_WAITING);
   sim_ev e = { .kind = SIM_START, .t_us = w->now_us, .a = index_of(w, p), .b = index_of(w, via) + 1 };
   push(w, &e);
 }
@@ -1301,7 +1352,7 @@ static void restart_peer(world *w, speer *p) {
     fprintf(w->o->trace, " peer %llu: (restarts as `cdht %llu %llu %llu`)\n", (unsigned long long)p->id,
             (unsigned long long)p->id, (unsigned long long)s[0], (unsigned long long)s[1]);
   }
-  p->state = P_WAITING;
+  set_state(w, p, P_WAITING);
   sim_ev e = { .kind = SIM_START, .t_us = w->now_us, .a = index_of(w, p), .b = START_RESTART };
   memcpy(e.buf, s, sizeof s);
   push(w, &e);
@@ -1339,13 +1390,13 @@ static void check_back(world *w, speer *p) {
     speer *pred = live_neighbour(w, p, -1), *succ = live_neighbour(w, p, 1);
     char what[320];
     snprintf(what, sizeof what, "peer %llu, restarted with its old successors %.3f s ago, is not back in the ring "
-             "(bound %.3f s): its predecessor %llu has successors %lld %lld, its successor %llu has predecessors "
-             "%lld %lld, and it has successors %lld %lld", (unsigned long long)p->id,
+             "(bound %.3f s): its predecessor %llu has successors %s %s, its successor %llu has predecessors "
+             "%s %s, and it has successors %s %s", (unsigned long long)p->id,
              (double)(w->now_us - p->restart_us) / 1e6, (double)w->back_bound_us / 1e6, (unsigned long long)pred->id,
-             (long long)pid(cdht_node_successor(pred->node, 0)), (long long)pid(cdht_node_successor(pred->node, 1)),
-             (unsigned long long)succ->id, (long long)pid(cdht_node_predecessor(succ->node, 0)),
-             (long long)pid(cdht_node_predecessor(succ->node, 1)), (long long)pid(cdht_node_successor(p->node, 0)),
-             (long long)pid(cdht_node_successor(p->node, 1)));
+             idt(pid(cdht_node_successor(pred->node, 0))), idt(pid(cdht_node_successor(pred->node, 1))),
+             (unsigned long long)succ->id, idt(pid(cdht_node_predecessor(succ->node, 0))),
+             idt(pid(cdht_node_predecessor(succ->node, 1))), idt(pid(cdht_node_successor(p->node, 0))),
+             idt(pid(cdht_node_successor(p->node, 1))));
     violation(w, what, p, pred);
     if (w->report && succ != pred && succ != p) print_recent(w, succ);
     p->restart_us = 0;
@@ -1487,8 +1538,8 @@ static void check_kill_run(world *w) {
     if (prev && pid(cdht_node_successor(prev->node, 0)) != q->id && wrong++ < 3) {
       char what[300];
       snprintf(what, sizeof what, "a run of adjacent kills %.3f s ago (the bound): peer %llu has first successor "
-               "%lld; the live ring says %llu", (double)kill_run_bound_us(w) / 1e6, (unsigned long long)prev->id,
-               (long long)pid(cdht_node_successor(prev->node, 0)), (unsigned long long)q->id);
+               "%s; the live ring says %llu", (double)kill_run_bound_us(w) / 1e6, (unsigned long long)prev->id,
+               idt(pid(cdht_node_successor(prev->node, 0))), (unsigned long long)q->id);
       violation(w, what, prev, q);
     } else if (prev && pid(cdht_node_successor(prev->node, 0)) != q->id) {
       w->r->violations++;
@@ -1553,6 +1604,21 @@ static void run_action(world *w, uint32_t a) {
       if (pred != j) race_stores(w, pred->id, j->id, succ, 2000000);
     }
     bool kill = v && (what == 0 || (what == 2 && cdht_rng_below(&w->rng, 2) == 0));
+    uint32_t R = o->node.successors;
+    if (kill && R >= 3 && cdht_rng_below(&w->rng, 3) == 0) {
+      /* With lists of R >= 3, a third of the kills are runs of 2..R-1 adjacent peers at one
+       * instant, none next to a recent victim (with it the run could reach R): each judged. */
+      uint32_t k = 2 + (uint32_t)cdht_rng_below(&w->rng, R - 2);
+      bool clear = running_count(w) > o->min_live + k;
+      speer *q = v;
+      for (uint32_t i = 0; i < k && clear; i++, q = live_neighbour(w, q, 1)) clear = q != v || i == 0 ? !near_recent_victim(w, q) : false;
+      if (clear) {
+        kill_run(w, v, k, "the churn");
+        sim_ev e = { .kind = SIM_ACTION, .t_us = w->now_us + o->churn_us, .a = ACT_RANDOM_CHURN };
+        push(w, &e);
+        return;
+      }
+    }
     if (j) {
       join_peer(w, j, random_running(w));
     } else if (kill) {
@@ -1607,9 +1673,11 @@ static void run_action(world *w, uint32_t a) {
     return;
   }
   const sim_action *act = &o->actions[a];
-  speer *p = act->id == SIM_NOBODY ? NULL : find(w, act->id);
+  /* `random` (SIM_NOBODY): a running peer drawn now (it used to find nobody, and do nothing). */
+  speer *p = act->id == SIM_NOBODY ? random_running(w) : find(w, act->id);
   if (!p) {
-    if (w->report) fprintf(w->report, "sim: action on peer %llu, which is not in the ring\n", (unsigned long long)act->id);
+    if (w->report && act->id != SIM_NOBODY)
+      fprintf(w->report, "sim: action on peer %llu, which is not in the ring\n", (unsigned long long)act->id);
     return;
   }
   switch (act->kind) {
@@ -1636,6 +1704,7 @@ static int choose_ids(world *w, uint32_t n) {
   w->p = calloc(n ? n : 1, sizeof *w->p);
   if (!w->p) return -1;
   w->n = n;
+  w->unsettled = n; /* calloc: every peer P_WAITING */
   if (o->nids) {
     for (uint32_t i = 0; i < n; i++) w->p[i].id = o->ids[i];
   } else if (o->bits < 64 && n == w->mask + 1) {
@@ -1684,7 +1753,7 @@ static void set_aside(world *w, uint32_t extra) {
   for (uint32_t k = 0; k < extra;) {
     speer *p = &w->p[cdht_rng_below(&w->rng, w->n)];
     if (p->state == P_ABSENT) continue;
-    p->state = P_ABSENT;
+    set_state(w, p, P_ABSENT);
     k++;
   }
 }
@@ -1759,6 +1828,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     if (report) fprintf(report, "sim: cannot place %u peers on a ring of 2^%u ids\n", n, o->bits);
     goto out;
   }
+  w.agenda_max = 1000ull * w.n + 100000;
   if (key_table(&w) < 0) {
     if (report) fprintf(report, "sim: bad node configuration\n");
     goto out;
@@ -1838,10 +1908,14 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   }
 
   sim_ev ev = { 0 };
-  for (; !w.oom && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us;
+  for (; !w.oom && !w.storm && sim_sched_pop(&w.sched, &ev) && ev.t_us <= o->duration_us;
        w.msg_live -= ev.msg ? ev.len : 0, free(ev.msg), ev.msg = NULL) {
     w.now_us = ev.t_us;
     r->events++;
+    /* The next event's peer record, most likely not in the cache at 10^4 peers and more: start
+     * loading it while this event runs (its body is prefetched by the pop). */
+    uint32_t next = sim_sched_next_peer(&w.sched);
+    if (next < w.n) __builtin_prefetch(&w.p[next]);
     uint64_t now_ms = w.now_us / 1000;
     switch (ev.kind) {
     case SIM_START: {
@@ -1886,7 +1960,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
         if (report) fprintf(report, "sim: bad node configuration for peer %llu\n", (unsigned long long)p->id);
         goto out;
       }
-      p->state = ev.b && ev.b != START_RESTART ? P_JOINING : P_RUNNING;
+      set_state(&w, p, ev.b && ev.b != START_RESTART ? P_JOINING : P_RUNNING);
       cdht_event started = { .peer = ev.b && ev.b != START_RESTART ? record_of(&w, &w.p[ev.b - 1]) : cdht_peer_none(),
                              .succ = { c.succ[0], c.succ[1] } };
       note(&w, p, ev.b && ev.b != START_RESTART ? NOTE_JOINING : NOTE_STARTED, started);
@@ -1916,7 +1990,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       if (cut(&w, src, dst)) break;
       if (!alive(dst) || !dst->node) {
         if (ev.transport == CDHT_TCP && alive(src)) { /* connection refused */
-          sim_ev u = { .kind = SIM_UNREACHABLE, .t_us = w.now_us + delay(&w), .a = ev.a, .b = ev.b };
+          /* The refusal names the record the connection was for (the address family it was
+           * tried on), as the I/O layer's does. */
+          sim_ev u = { .kind = SIM_UNREACHABLE, .t_us = w.now_us + delay(&w), .a = ev.a, .b = (uint32_t)-1 };
+          memcpy(u.buf, ev.buf + sizeof(cdht_addr), sizeof(cdht_peer));
           push(&w, &u);
         }
         break;
@@ -1938,6 +2015,10 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
       cdht_peer to;
       if (ev.b == (uint32_t)-1) memcpy(&to, ev.buf, sizeof to);
       else to = record_of(&w, &w.p[ev.b]);
+      if (o->trace) { /* what the I/O layer would see: a refused connection */
+        print_time(o->trace, w.now_us);
+        fprintf(o->trace, " peer %llu: (connection to peer %s refused)\n", (unsigned long long)src->id, idt(pid(to)));
+      }
       cdht_node_on_unreachable(src->node, now_ms, to);
       settle_node(&w, src);
       break;
@@ -1972,6 +2053,7 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
     }
   }
   free(ev.msg); /* the first event past the end, popped but not run */
+  r->end_us = w.storm || w.oom ? w.now_us : o->duration_us;
   if (w.oom) {
     if (report) fprintf(report, "sim: out of memory\n");
     goto out;
@@ -1994,7 +2076,8 @@ int sim_run(const sim_opts *o, sim_result *r, FILE *report) {
   r->hops_p99 = (uint32_t)percentile(&w.hops, 0.99);
   /* Memory per peer: the node (its struct, and what it allocated at the nodes' peak), and the
    * simulator's record of it with its share of the agenda and of the messages in flight. */
-  r->node_alloc = w.node_peak / w.n;
+  /* the node's struct is one of the blocks its cdht_mem gave (cdht_node_new allocates it) */
+  r->node_alloc = w.node_peak / w.n > r->node_struct ? w.node_peak / w.n - r->node_struct : 0;
   r->sim_bytes = sizeof(speer) +
                  (w.sched.cap * sizeof(sim_key) + w.sched.nbodies * (sizeof(sim_ev) + sizeof(uint32_t)) + w.msg_peak) / w.n;
   r->bytes_per_peer = r->node_struct + r->node_alloc + r->sim_bytes;
@@ -2012,6 +2095,7 @@ out:
   free(w.detect.v);
   free(w.repair.v);
   free(w.back.v);
+  free(w.hops.v);
   sim_sched_clear(&w.sched);
   return rc;
 }

@@ -68,6 +68,7 @@ typedef struct sim_result {
   uint64_t digest;            /* FNV-1a over the event trace */
   uint64_t events;            /* simulator events processed */
   double wall_s;              /* wall-clock seconds the run took */
+  uint64_t end_us;            /* simulated time the run reached: the duration, unless it stopped early */
   uint64_t node_events;       /* events the nodes emitted */
   uint64_t lookups_ok, lookups_failed;
   uint64_t lk_made, lk_failed;  /* the L lookups (opts.lookups): issued, and not answered by the responsible peer */
@@ -91,8 +92,8 @@ typedef struct sim_result {
   double repair_mean_s, repair_p50_s, repair_p99_s; /* kill -> both successor lines */
   size_t bytes_per_peer;      /* memory one simulated peer takes: node_bytes + sim_bytes */
   size_t node_struct;         /* cdht_node_size() */
-  size_t node_alloc;          /* bytes a node allocated through its cdht_mem, mean over the nodes at their
-                               * peak total (the end of the run or a larger moment) */
+  size_t node_alloc;          /* bytes a node allocated through its cdht_mem besides its struct: the nodes'
+                               * total at its peak, per peer, less node_struct */
   size_t sim_bytes;           /* the simulator's own state per peer (its record, share of the agenda at its peak) */
   size_t rss_per_peer;        /* the process's peak resident size (VmHWM) / peers */
   bool split;                 /* a settled check found the ring split or wrong */

@@ -5,6 +5,11 @@ host's namespace by test_spoofed_neighbours.py).
         sends the victim a DEPART in CLAIMED_ID's name from SELF_HOST:PORT, naming two peers of
         its own as the victim's new successors; listens on SELF_HOST:PORT for the DEPART_ACK and,
         if its token comes here, echoes it (DEPART_CONFIRM).  Prints "token" or "no token".
+
+    spoof_attacker.py refuse VICTIM_HOST PORT CLAIMED_ID SELF_HOST SECONDS
+        for SECONDS, sends the victim a FIND_REQ and a FILE_REQ flagged final every 50 ms whose
+        origin is CLAIMED_ID at SELF_HOST on a port where nothing listens: the victim's answer is
+        refused.  Prints the number of requests sent.
 """
 import socket
 import struct
@@ -70,5 +75,25 @@ def depart(victim, port, claimed, me):
     print("token" if token is not None else "no token", flush=True)
 
 
+def refuse(victim, port, claimed, me, seconds):
+    port, claimed, seconds = int(port), int(claimed), float(seconds)
+    closed = port + 1  # nothing listens there: a connection to it is refused
+    sender = ((claimed + 1) % 2**64, me, port)
+    origin = (claimed, me, closed)
+    sent = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for mtype, extra in ((w.FIND_REQ, {"key": claimed}), (w.FILE_REQ, {"name": "x"})):
+            try:
+                with socket.create_connection((victim, port), timeout=2) as s:
+                    s.sendall(w.encode(mtype, **{"from": sender, "origin": origin, "seq": 7, "hops": 0,
+                                                 "flags": 1, **extra}))
+                sent += 1
+            except OSError:
+                pass
+        time.sleep(0.05)
+    print(sent, flush=True)
+
+
 if __name__ == "__main__":
-    {"depart": depart}[sys.argv[1]](*sys.argv[2:])
+    {"depart": depart, "refuse": refuse}[sys.argv[1]](*sys.argv[2:])

@@ -6,7 +6,7 @@ import os
 import sys
 
 import cdht_harness as h
-from test_hosts import PORT, peer_id, start_peer
+from test_hosts import PORT, peer_id, ring_is, start_peer
 from test_hostile import status
 
 ATTACKER = os.path.join(os.path.dirname(__file__), "spoof_attacker.py")
@@ -34,3 +34,30 @@ def test_a_depart_in_a_neighbours_name_from_another_host_changes_nothing(hosts, 
     assert first.endswith(f"successors {idb} {ida}"), report
     assert not any("will depart" in l for l in a.out.since()), a.out.since()
     assert r.stdout.strip() == "no token", r.stdout + r.stderr
+
+
+def list_line(report):
+    return next(l for l in report.splitlines() if l.startswith("successor list ("))
+
+
+def test_a_refused_answer_to_a_list_entrys_id_at_another_address_forgets_nothing(hosts, peers, tmp_path):
+    """An outsider names, as the origin of requests flagged final, a list entry's id at an address
+    of its own where nothing listens.  The victim's answers are refused: that says nothing of the
+    peer at its own address, so its list keeps every entry (docs/protocol.md §11)."""
+    net = hosts(5)
+    procs = {}
+    first = start_peer(peers, net[0], tmp_path, v6_first=False)
+    procs[peer_id(first)] = first
+    for k in range(1, 4):
+        p = start_peer(peers, net[k], tmp_path, v6_first=False, join=net[0].hostport(PORT))
+        p.wait_line("Join request has been accepted.", timeout=15)
+        procs[peer_id(p)] = p
+    h.eventually(ring_is(procs), 30, "the ring of 4 hosts to settle")
+    h.eventually(lambda: None if list_line(status(first)).startswith("successor list (3 of 8)")
+                 else list_line(status(first)), 20, "host 0's list of the 3 others")
+    full = list_line(status(first))
+    third = int(full.split(":", 1)[1].split(",")[2].split()[0])
+    r = net[4].run([sys.executable, ATTACKER, "refuse", net[0].addr(4), str(PORT), str(third), net[4].addr(4), "3"],
+                   timeout=30, env={**os.environ, "PYTHONPATH": os.path.dirname(__file__)})
+    assert int(r.stdout.strip() or 0) > 10, r.stdout + r.stderr
+    assert list_line(status(first)) == full

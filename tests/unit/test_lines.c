@@ -624,8 +624,11 @@ static void test_lines_json_hops_finger_and_list(void **state) {
   ev = (cdht_event){ .kind = CDHT_EV_SUCC_LIST, .seq = 4 };
   cdht_lines_json_list(buf, sizeof buf, 5, 10, &ev, list, 4);
   assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":4,\"list\":[12,15,20,null]}\n");
+  /* The list is read after the input that changed it: its length is the count (not the event's). */
+  cdht_lines_json_list(buf, sizeof buf, 5, 10, &ev, list, 3);
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":3,\"list\":[12,15,20]}\n");
   cdht_lines_json_list(buf, sizeof buf, 5, 10, &ev, list, 0);
-  assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":4,\"list\":[]}\n");
+  assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":0,\"list\":[]}\n");
   cdht_lines_json(buf, sizeof buf, 5, 10, &ev);
   assert_string_equal(buf, "{\"t_us\":5,\"self\":10,\"event\":\"successor_list\",\"count\":4}\n");
   /* Another kind ignores a list. */

@@ -1951,6 +1951,19 @@ static void test_node_new_nomem(void **state) {
   cdht_node_del(n);
   assert_int_equal(cm.frees, 1);
   cdht_node_del(NULL);
+  /* With fingers the table is a second allocation: its failure frees the node. */
+  c.fingers = true;
+  cm = (counting_mem){ .fail = 1, .pass = 1 };
+  n = (cdht_node *)&n;
+  assert_int_equal(cdht_node_new(&n, &c, &mem, 0), CDHT_ERR_NOMEM);
+  assert_null(n);
+  assert_int_equal(cm.allocs, 1);
+  assert_int_equal(cm.frees, 1);
+  cm = (counting_mem){ 0 };
+  assert_int_equal(cdht_node_new(&n, &c, &mem, 0), 0);
+  assert_int_equal(cm.allocs, 2);
+  cdht_node_del(n);
+  assert_int_equal(cm.frees, 2);
 }
 
 /* ---- 10. deadlines ---- */
@@ -3523,6 +3536,21 @@ static void test_node_successor_lists_fill_through_stabilization(void **state) {
   net_del(w);
 }
 
+/* R − 2 adjacent kills: the list still holds a live entry for both places, so nobody asks a
+ * question (no SUCC_QUERY at all), and the predecessor's lines end on the right pair. */
+static void test_node_list_takes_up_entries_without_asking(void **state) {
+  (void)state;
+  net *w = list_ring_new(4);
+  size_t mark = w->ntr;
+  uint64_t t0 = w->now;
+  net_kill(w, 5);
+  net_kill(w, 8);
+  net_run_until(w, t0 + DETECT_MS + 3000 + 1000);
+  net_check_ring(w);
+  assert_int_equal(tr_count(w, mark, CDHT_MSG_SUCC_QUERY, ANY, ANY), 0);
+  net_del(w);
+}
+
 static void test_node_classic_lists_stay_two(void **state) {
   (void)state;
   net *w = list_ring_new(2);
@@ -3629,9 +3657,44 @@ static void test_node_fingers_route_in_log_hops(void **state) {
   }
   assert_true(fingered > 0);
   assert_true(max_hops >= 2); /* some keys are far: not all answered by a list entry */
+  /* A request whose first hop has died goes again by the next best route at once: no wait for
+   * the retry timer (the harness delivers instantly, so the answer comes at the same instant). */
+  {
+    peer *a = NP(w, ids[0]);
+    cdht_node *n = a->n;
+    cdht_id victim = 0;
+    uint16_t file = 0;
+    for (uint16_t f = 1000; f < 3000 && !victim; f++) { /* a name whose first hop is a finger that is not responsible */
+      cdht_id key = cdht_node_name_key(n, NMP(f));
+      cdht_id owner = cdht_ring_closest_successor(ids, 16, key, UINT64_MAX);
+      for (unsigned i = 63; i > 0 && !victim; i--) {
+        cdht_peer fp = cdht_node_finger(n, i);
+        if (!cdht_peer_known(&fp) || fp.id == owner || fp.id == ids[1] || fp.id == ids[2]) continue;
+        if (cdht_ring_distance(ids[0], fp.id, UINT64_MAX) < cdht_ring_distance(ids[0], key, UINT64_MAX)) {
+          victim = fp.id;
+          file = f;
+        }
+      }
+    }
+    assert_true(victim != 0);
+    net_kill(w, victim);
+    size_t at = a->nlog;
+    uint64_t t = w->now;
+    assert_int_equal(net_cmd(w, ids[0], CDHT_CMD_REQUEST, file), 0);
+    cdht_id owner = cdht_ring_closest_successor(ids, 16, cdht_node_name_key(n, NMP(file)), UINT64_MAX);
+    assert_true(log_find(a, at, CDHT_EV_REQUEST_RETRIED, ANY, file) >= 0);
+    int got = log_find(a, at, CDHT_EV_RESPONSE_RECEIVED, owner, file);
+    assert_true(got >= 0);
+    assert_true(a->at[got] == t);
+    for (unsigned i = 0; i < 64; i++) assert_false(is_id(cdht_node_finger(n, i), victim)); /* forgotten */
+    NP(w, victim)->dead = false; /* back for the rest of the test, as if restarted in place */
+  }
   /* A finger that dies is dropped at the first refused connection, and requests still reach
-   * the responsible live peer. */
+   * the responsible live peer.  (A successor that answered a ping within the last interval is not
+   * judged by a refusal, which may be of a connection tried before it started: the requests come
+   * an interval after the kill.) */
   net_kill(w, ids[8]);
+  net_advance(w, INTERVAL + 100);
   for (uint16_t f = 0; f < 100; f++) {
     cdht_id from = ids[f % 16];
     if (from == ids[8]) continue;
@@ -3645,6 +3708,448 @@ static void test_node_fingers_route_in_log_hops(void **state) {
     if (owner == from || key_owner_all == ids[8]) continue; /* the dead peer's keys wait for its death to be seen */
     assert_true(log_find(p, at, CDHT_EV_RESPONSE_RECEIVED, owner, f) >= 0);
   }
+  net_del(w);
+}
+
+/* The 16-peer, 64-bit ring of test_node_fingers_route_in_log_hops, lists of 4 and fingers, built. */
+static net *finger_ring_new(cdht_id *ids) {
+  net *w = net_new();
+  for (size_t i = 0; i < 16; i++) ids[i] = (UINT64_C(0x9e3779b97f4a7c15) * (i + 1)) | 1;
+  for (size_t i = 1; i < 16; i++)
+    for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+      cdht_id x = ids[j];
+      ids[j] = ids[j - 1];
+      ids[j - 1] = x;
+    }
+  for (size_t i = 0; i < 16; i++) {
+    size_t a = (i + 1) % 16, b = (i + 2) % 16;
+    cdht_config c = v2_cfg(ids[i], (unsigned)(i + 1), V4(ids[a], (unsigned)(a + 1)), V4(ids[b], (unsigned)(b + 1)));
+    c.keys = CDHT_KEYS_BLAKE2B;
+    c.successors = 4;
+    c.fingers = true;
+    c.stabilize_ms = 1000;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 60000);
+  net_check_ring(w);
+  net_check_lists(w, 4);
+  return w;
+}
+
+/* A stranger names, as the origin of a request flagged final, a record with the id of one of our
+ * list entries or fingers but an address of its own host that refuses connections.  Our answer
+ * is refused: that says the record at that address is gone, not the peer with that id at its
+ * own address.  Our list entries and fingers stay (an outsider must not be able to strip them,
+ * one refused connection each, and keep their ids in the log of the dead). */
+static void test_node_a_refused_answer_to_a_made_up_record_forgets_no_real_peer(void **state) {
+  (void)state;
+  cdht_id ids[16];
+  net *w = finger_ring_new(ids);
+  peer *a = NP(w, ids[0]);
+  cdht_node *n = a->n;
+  cdht_peer before[CDHT_SUCC_MAX], fbefore[64];
+  size_t k = cdht_node_successor_list(n, before, CDHT_SUCC_MAX);
+  assert_int_equal(k, 4);
+  for (unsigned i = 0; i < 64; i++) fbefore[i] = cdht_node_finger(n, i);
+  cdht_peer stranger = V4(12345, 99);
+  cdht_addr src = v4addr(99, 40001);
+  cdht_id targets[4] = { before[2].id, before[3].id, cdht_node_finger(n, 63).id, cdht_node_finger(n, 62).id };
+  for (size_t t = 0; t < 4; t++) {
+    for (int kind = 0; kind < 2; kind++) {
+      cdht_msg m = kind == 0 ? (cdht_msg){ .type = CDHT_MSG_FIND_REQ, .origin = V4(targets[t], 99), .seq = 7,
+                                           .key = ids[0], .flags = CDHT_REQ_FINAL }
+                             : (cdht_msg){ .type = CDHT_MSG_FILE_REQ, .origin = V4(targets[t], 99), .seq = 7,
+                                           .name = NM4(1), .flags = CDHT_REQ_FINAL };
+      assert_int_equal(deliver_from(n, w->now, CDHT_TCP, stranger, src, m), 0);
+      cdht_output o;
+      size_t refused = 0;
+      while (cdht_node_next_output(n, &o)) /* the stranger's host refuses every connection */
+        if (o.transport == CDHT_TCP && cdht_addr_same_host(&o.to.addr, &src)) {
+          assert_int_equal(cdht_node_on_unreachable(n, w->now, o.to), 0);
+          refused++;
+        }
+      assert_int_equal(refused, 1);
+      net_collect(w, a);
+    }
+  }
+  cdht_peer after[CDHT_SUCC_MAX];
+  assert_int_equal(cdht_node_successor_list(n, after, CDHT_SUCC_MAX), k);
+  for (size_t i = 0; i < k; i++) assert_true(cdht_peer_eq(&after[i], &before[i]));
+  for (unsigned i = 0; i < 64; i++) {
+    cdht_peer f = cdht_node_finger(n, i);
+    assert_true(cdht_peer_eq(&f, &fbefore[i]));
+  }
+  /* Nor are they taken for dead: stabilization keeps the list whole. */
+  net_advance(w, 5000);
+  net_check_lists(w, 4);
+  net_del(w);
+}
+
+/* With a successor list, both successors declared dead in one timer call each move every request
+ * on (2 outputs and 2 events each, as node.h bounds it).  A request whose deadline is that very
+ * call fails there: it must not be resent twice as well, or the events no longer fit the queue
+ * and some failures are never said. */
+static uint64_t list_node_until_deaths(uint64_t ask_at, cdht_event *ev, size_t *nev, cdht_node **out) {
+  uint64_t now = 0;
+  cdht_config c = make_cfg(8, 10, 12);
+  c.classic_detector = true; /* both successors miss the same pings and die in the same call */
+  c.successors = 5;
+  c.stabilize_ms = 3000;
+  c.request_timeout_ms = 4000;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent rest[OUT_CAP];
+  for (;; now += 50) {
+    assert_true(now < 60000);
+    if (now == ask_at)
+      for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 20 + f), 0);
+    timer(n, now);
+    if (now < 5000) { /* both answer until 5 s, and 10 tells its list */
+      size_t r = answer_pings(n, now, rest, OUT_CAP);
+      for (size_t i = 0; i < r; i++)
+        if (rest[i].m.type == CDHT_MSG_STAB_QUERY) {
+          cdht_msg rep = { .type = CDHT_MSG_STAB_REPLY, .seq = rest[i].m.seq, .age_ms = CDHT_AGE_NEVER, .nsucc = 4,
+                           .succ = { P(12), P(15), P(20), P(30) } };
+          assert_int_equal(deliver(n, now, CDHT_TCP, 10, rep), 0);
+        }
+      drain_out(n, rest, OUT_CAP);
+    } else {
+      drain_out(n, rest, OUT_CAP);
+    }
+    *nev = drain_ev(n, ev, EV_CAP);
+    if (ev_count(ev, *nev, CDHT_EV_PEER_DEAD) > 0) break;
+  }
+  *out = n;
+  return now;
+}
+
+static void test_node_list_deaths_and_deadlines_fit_the_queues(void **state) {
+  (void)state;
+  cdht_event ev[EV_CAP];
+  size_t k = 0;
+  cdht_node *n = NULL;
+  uint64_t died = list_node_until_deaths(UINT64_MAX, ev, &k, &n);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_PEER_DEAD), 2);
+  assert_succ(n, 15, 20);
+  cdht_node_del(n);
+  uint64_t ask_at = died - 4000; /* every request's deadline is the call that judges both dead */
+  assert_true(ask_at > 3000 && ask_at % 50 == 0);
+  assert_int_equal(list_node_until_deaths(ask_at, ev, &k, &n), died);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_PEER_DEAD), 2);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_REQUEST_FAILED), CDHT_MAX_PENDING);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
+  cdht_node_del(n);
+}
+
+/* Fingers with the classic two successors (cdht 1 3 4 --fingers): a refused connection to our
+ * first successor does not make it dead (pings alone decide, §4), so the next best route for a
+ * key it is responsible for is that same peer.  The request must not be sent to it again at
+ * once, refused again, and so on without end (one REQUEST_RETRIED line and one connection each
+ * time, for as long as the request lives): it waits for its retry, or for the verdict. */
+static void test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_once(void **state) {
+  (void)state;
+  net *w = net_new();
+  for (size_t i = 0; i < NCLASSIC; i++) {
+    cdht_config c = make_cfg(classic[i], classic[(i + 1) % NCLASSIC], classic[(i + 2) % NCLASSIC]);
+    c.fingers = true;
+    c.stabilize_ms = 1000;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 20000);
+  net_check_ring(w);
+  net_kill(w, 5); /* 4's first successor */
+  peer *p = NP(w, 4);
+  size_t at = p->nlog, mark = w->ntr;
+  assert_int_equal(net_cmd(w, 4, CDHT_CMD_REQUEST, 5), 0); /* key 5: 5's own, final to 5 */
+  assert_true(ev_count(p->log + at, p->nlog - at, CDHT_EV_REQUEST_RETRIED) <= 1);
+  assert_true(tr_count(w, mark, CDHT_MSG_FILE_REQ, 4, 5) <= 2);
+  /* And once 5 is found dead, the request reaches its new owner, 8. */
+  net_advance(w, DETECT_MS + 2000);
+  assert_true(log_find(p, at, CDHT_EV_RESPONSE_RECEIVED, 8, 5) >= 0);
+  net_del(w);
+}
+
+/* A finger answer whose sender lies before the point it answers for cannot be the responsible
+ * peer (that one is at or past the point).  Taken, it became that finger and, since every later
+ * point lies within "up to its id" counted the long way round, every later finger too: one
+ * answer from a peer on the lookup's path (it saw the id) took over the upper half of the table. */
+static void test_node_a_finger_answer_from_before_its_point_is_refused(void **state) {
+  (void)state;
+  cdht_id ids[16];
+  net *w = finger_ring_new(ids);
+  peer *a = NP(w, ids[0]);
+  cdht_node *n = a->n;
+  cdht_peer fbefore[64];
+  for (unsigned i = 0; i < 64; i++) fbefore[i] = cdht_node_finger(n, i);
+  cdht_msg q = { 0 };
+  uint64_t t = w->now;
+  for (int guard = 0; q.type != CDHT_MSG_FIND_REQ; guard++) { /* A's own timer, until it looks a finger up */
+    assert_true(guard < 1000);
+    t = cdht_node_next_deadline(n);
+    w->now = t;
+    timer(n, t);
+    cdht_output o;
+    while (cdht_node_next_output(n, &o)) {
+      cdht_msg m = decode(&o);
+      if (m.type == CDHT_MSG_FIND_REQ) q = m;
+    }
+    net_collect(w, a);
+  }
+  assert_true(cdht_ring_distance(ids[0], q.key, UINT64_MAX) > 1);
+  cdht_id before_point = q.key - 1; /* in (self, key): not responsible for key */
+  cdht_msg resp = { .type = CDHT_MSG_FIND_RESP, .seq = q.seq, .key = q.key, .hops = 1 };
+  assert_true(deliver_from(n, t, CDHT_TCP, V4(before_point, 77), v4addr(77, 40001), resp) < 0);
+  net_collect(w, a);
+  for (unsigned i = 0; i < 64; i++) {
+    cdht_peer f = cdht_node_finger(n, i);
+    assert_true(cdht_peer_eq(&f, &fbefore[i]));
+  }
+  net_del(w);
+}
+
+/* A request flagged final with the largest hop count: the answer says 65535, not 0. */
+static void test_node_hop_counts_saturate(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_node *n = new_node(8, 10, 12, now);
+  drain_all(n);
+  cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = P(1), .seq = 9, .name = NM4(3), .hops = UINT16_MAX,
+                 .flags = CDHT_REQ_FINAL };
+  assert_int_equal(deliver(n, now, CDHT_TCP, 1, m), 0);
+  sent out[OUT_CAP];
+  size_t k = drain_out(n, out, OUT_CAP);
+  int r = find_type(out, k, CDHT_MSG_FILE_RESP);
+  assert_true(r >= 0);
+  assert_int_equal(out[r].m.hops, UINT16_MAX);
+  drain_all(n);
+  cdht_node_del(n);
+}
+
+/* The smallest rings with lists longer than the ring and fingers: 2^1 and 2^2 ids, every id a
+ * peer.  Lists stop at the peer itself, every finger point is someone's, and every key is
+ * answered by its owner. */
+static void test_node_tiny_rings_with_lists_and_fingers(void **state) {
+  (void)state;
+  for (uint8_t bits = 1; bits <= 2; bits++) {
+    net *w = net_new();
+    cdht_id k = (cdht_id)1 << bits;
+    for (cdht_id i = 0; i < k; i++) {
+      cdht_config c;
+      cdht_config_default(&c);
+      c.bits = bits;
+      cdht_config_classic(&c, i, (i + 1) % k, (i + 2) % k);
+      c.ping_interval_ms = INTERVAL;
+      c.ping_timeout_ms = TIMEOUT;
+      c.misses = MISSES;
+      c.stabilize_ms = 1000;
+      c.successors = 4;
+      c.fingers = true;
+      net_add_cfg(w, &c);
+    }
+    net_run_until(w, 20000);
+    net_check_ring(w);
+    if (k > 2) net_check_lists(w, 4); /* a ring of two: the second successor is the peer itself */
+    net_check_honest(w);
+    for (cdht_id i = 0; i < k; i++)
+      for (unsigned f = 0; f < bits; f++) assert_peer_id(cdht_node_finger(NP(w, i)->n, f), (i + ((cdht_id)1 << f)) % k);
+    for (uint16_t f = 0; f < 16; f++) {
+      cdht_id from = f % k, owner = cdht_node_name_key(NP(w, from)->n, NMP(f)); /* every id is a peer's */
+      peer *p = NP(w, from);
+      size_t at = p->nlog;
+      assert_int_equal(net_cmd(w, from, CDHT_CMD_REQUEST, f), 0);
+      if (owner == from) assert_true(log_find(p, at, CDHT_EV_FILE_HERE, from, f) >= 0);
+      else assert_true(log_find(p, at, CDHT_EV_RESPONSE_RECEIVED, owner, f) >= 0);
+    }
+    net_kill(w, k - 1);
+    net_advance(w, DETECT_MS + 3000);
+    net_check_ring(w);
+    net_del(w);
+  }
+}
+
+/* The worst one refused connection can cause with a list and fingers (node.h): our first
+ * successor is suspect and its witness, our second, refuses the question.  That is the first
+ * death (every request resent), and the refused peer is now our first successor, so a second
+ * (every request resent again), and the 8 requests we passed to it go again by the next route. */
+static void test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(8, 10, 12);
+  c.successors = 5;
+  c.fingers = true;
+  c.stabilize_ms = 3000;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent out[OUT_CAP];
+  cdht_event ev[EV_CAP];
+  bool asked = false;
+  size_t nout = 0, k = 0;
+  for (;; now += 50) {
+    assert_true(now < 30000);
+    if (now == 5000) {
+      for (uint16_t f = 0; f < CDHT_MAX_PENDING; f++) assert_int_equal(command(n, now, CDHT_CMD_REQUEST, 40 + f), 0);
+      for (uint32_t i = 0; i < 8; i++) { /* the forward log holds 8 (lookup.h); key 13: 15's, by 12 */
+        cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = P(1), .seq = 100 + i, .name = NM4(13) };
+        assert_int_equal(deliver(n, now, CDHT_TCP, 1, m), 0);
+      }
+    }
+    timer(n, now);
+    nout = drain_out(n, out, OUT_CAP);
+    for (size_t i = 0; i < nout; i++) {
+      if (out[i].m.type == CDHT_MSG_PING && (now < 5000 || out[i].o.to.id == 12))
+        assert_int_equal(pong_from(n, now, out[i].o.to.id, out[i].m.seq), 0); /* 10 falls silent at 5 s */
+      if (out[i].m.type == CDHT_MSG_STAB_QUERY && now < 5000) {
+        cdht_msg rep = { .type = CDHT_MSG_STAB_REPLY, .seq = out[i].m.seq, .age_ms = CDHT_AGE_NEVER, .nsucc = 4,
+                         .succ = { P(12), P(15), P(20), P(30) } };
+        assert_int_equal(deliver(n, now, CDHT_TCP, 10, rep), 0);
+      }
+      asked = asked || (out[i].m.type == CDHT_MSG_WITNESS_QUERY && out[i].o.to.id == 12);
+    }
+    drain_all(n);
+    if (asked) break;
+  }
+  /* 12's refusal comes an interval after its last answer (a refusal right after an answer may be
+   * of a connection tried before it started, and does not judge it). */
+  now += INTERVAL;
+  assert_int_equal(cdht_node_on_unreachable(n, now, P(12)), 0);
+  nout = drain_out(n, out, OUT_CAP);
+  k = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_PEER_DEAD), 2);
+  assert_succ(n, 15, 20);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_REQUEST_RETRIED), 2 * CDHT_MAX_PENDING);
+  assert_int_equal(ev_count(ev, k, CDHT_EV_REQUEST_FORWARDED), 8);
+  assert_true(nout <= CDHT_OUTQ_CAP && k <= CDHT_EVQ_CAP);
+  assert_int_equal(cdht_node_stats(n)->dropped[CDHT_DROP_QUEUE], 0);
+  cdht_node_del(n);
+}
+
+/* Whatever pair a successor installs, the list past the first two lies beyond both, in ring
+ * order, without duplicates: a departing successor (confirmed, so the real one) that names its
+ * successors out of order must not leave its first one in the list a second time, to be taken up
+ * as its own successor at the next death. */
+static void assert_list_sane(const cdht_node *n) {
+  cdht_peer l[CDHT_SUCC_MAX];
+  size_t k = cdht_node_successor_list(n, l, CDHT_SUCC_MAX);
+  cdht_id self = cdht_node_config(n)->self;
+  uint64_t mask = cdht_node_mask(n), floor = 0;
+  for (size_t i = 0; i < 2; i++)
+    if (cdht_peer_known(&l[i]) && cdht_ring_distance(self, l[i].id, mask) > floor) floor = cdht_ring_distance(self, l[i].id, mask);
+  for (size_t i = 2; i < k; i++) {
+    assert_true(cdht_peer_known(&l[i]) && l[i].id != self);
+    uint64_t d = cdht_ring_distance(self, l[i].id, mask);
+    if (d <= floor) fail_msg("entry %zu (%llu) is not beyond the ones before it", i, (unsigned long long)l[i].id);
+    floor = d;
+  }
+}
+
+static void test_node_list_past_an_out_of_order_pair_stays_in_order(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = make_cfg(8, 10, 12);
+  c.successors = 6;
+  c.stabilize_ms = 3000;
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent rest[OUT_CAP];
+  for (; now < 4000; now += 50) {
+    timer(n, now);
+    size_t r = answer_pings(n, now, rest, OUT_CAP);
+    for (size_t i = 0; i < r; i++)
+      if (rest[i].m.type == CDHT_MSG_STAB_QUERY) {
+        cdht_msg rep = { .type = CDHT_MSG_STAB_REPLY, .seq = rest[i].m.seq, .age_ms = CDHT_AGE_NEVER, .nsucc = 5,
+                         .succ = { P(12), P(15), P(20), P(30), P(40) } };
+        assert_int_equal(deliver(n, now, CDHT_TCP, 10, rep), 0);
+      }
+    drain_all(n);
+  }
+  cdht_peer l[CDHT_SUCC_MAX];
+  assert_int_equal(cdht_node_successor_list(n, l, CDHT_SUCC_MAX), 6);
+  assert_list_sane(n);
+  cdht_msg dep = { .type = CDHT_MSG_DEPART, .nsucc = 2, .succ = { P(30), P(15) } }; /* 10 leaves, naming 30 first */
+  assert_int_equal(deliver_depart(n, now, 10, dep), 0);
+  drain_all(n);
+  assert_list_sane(n);
+  cdht_node_del(n);
+}
+
+/* A witness is the record we asked: a refused answer to a record with its id at another address
+ * (a stranger's request named it as the origin) is no word from the witness, and a suspect
+ * successor is not judged without it. */
+static void test_node_a_refused_record_with_a_witness_id_is_not_the_witness(void **state) {
+  (void)state;
+  uint64_t now = 0;
+  cdht_config c = v2_cfg(10, 1, V4(20, 2), V4(30, 3));
+  cdht_node *n = NULL;
+  assert_int_equal(cdht_node_new(&n, &c, NULL, now), 0);
+  sent out[OUT_CAP];
+  bool asked = false;
+  for (; !asked; now += 50) {
+    assert_true(now < 20000);
+    timer(n, now);
+    size_t k = drain_out(n, out, OUT_CAP);
+    for (size_t i = 0; i < k; i++) {
+      if (out[i].m.type == CDHT_MSG_PING && (now < 3000 || out[i].o.to.id == 30)) { /* 20 falls silent at 3 s */
+        cdht_msg pong = { .type = CDHT_MSG_PONG, .seq = out[i].m.seq };
+        assert_int_equal(deliver_from(n, now, CDHT_UDP, out[i].o.to, out[i].o.to.addr, pong), 0);
+      }
+      asked = asked || (out[i].m.type == CDHT_MSG_WITNESS_QUERY && out[i].o.to.id == 30);
+    }
+    drain_all(n);
+  }
+  cdht_msg m = { .type = CDHT_MSG_FILE_REQ, .origin = V4(30, 99), .seq = 5, .name = NM4(7), .flags = CDHT_REQ_FINAL };
+  assert_int_equal(deliver_from(n, now, CDHT_TCP, V4(12345, 99), v4addr(99, 40001), m), 0);
+  size_t k = drain_out(n, out, OUT_CAP);
+  int r = find_type(out, k, CDHT_MSG_FILE_RESP);
+  assert_true(r >= 0);
+  assert_int_equal(cdht_node_on_unreachable(n, now, out[r].o.to), 0);
+  cdht_event ev[EV_CAP];
+  size_t e = drain_ev(n, ev, EV_CAP);
+  assert_int_equal(ev_count(ev, e, CDHT_EV_PEER_DEAD), 0);
+  assert_int_equal(succ_of(n, 0), 20);
+  cdht_node_del(n);
+}
+
+/* A store sent straight to a list entry while the list is a round behind a join: the entry is
+ * told "final", but a peer that joined just before it is responsible for the key now.  The store
+ * must end at the responsible peer (the joiner), where every later request for it goes: one
+ * acknowledged at the entry would be found by nobody whose list is up to date. */
+static void test_node_a_final_hop_from_a_stale_list_reaches_the_responsible_peer(void **state) {
+  (void)state;
+  net *w = net_new();
+  for (size_t i = 0; i < NCLASSIC; i++) {
+    cdht_config c = make_cfg(classic[i], classic[(i + 1) % NCLASSIC], classic[(i + 2) % NCLASSIC]);
+    c.successors = 4;
+    c.fingers = true;
+    c.stabilize_ms = 3000;
+    net_add_cfg(w, &c);
+  }
+  net_run_until(w, 30000);
+  net_check_ring(w);
+  net_check_lists(w, 4);
+  { /* 7 joins between 5 and 8, through 5 */
+    cdht_config c = make_cfg(7, 7, 7);
+    c.join_via = cdht_config_addr(&c, 5);
+    c.succ[0] = c.succ[1] = cdht_peer_none();
+    c.successors = 4;
+    c.fingers = true;
+    c.stabilize_ms = 3000;
+    net_add_cfg(w, &c);
+  }
+  peer *j = NP(w, 7);
+  for (int guard = 0; log_find(j, 0, CDHT_EV_JOIN_ACCEPTED, ANY, 0) < 0; guard++) {
+    assert_true(guard < 100);
+    net_advance(w, 10);
+  }
+  net_advance(w, 1000); /* 5 has taken 7; 1's list still says 3 4 5 8 */
+  cdht_peer l[CDHT_SUCC_MAX];
+  size_t k = cdht_node_successor_list(NP(w, 1)->n, l, CDHT_SUCC_MAX);
+  assert_int_equal(k, 4);
+  assert_peer_id(l[3], 8);
+  assert_int_equal(succ_of(NP(w, 5)->n, 0), 7);
+  size_t at8 = NP(w, 8)->nlog, at7 = j->nlog;
+  assert_int_equal(net_cmd(w, 1, CDHT_CMD_STORE, 6), 0); /* key 6: 7's */
+  assert_int_equal(log_find(NP(w, 8), at8, CDHT_EV_STORE_ACCEPTED, ANY, 6), -1);
+  assert_true(log_find(j, at7, CDHT_EV_STORE_ACCEPTED, ANY, 6) >= 0);
   net_del(w);
 }
 
@@ -3705,8 +4210,19 @@ int main(void) {
     cmocka_unit_test(test_node_a_grant_in_the_successors_name_sends_no_files_elsewhere),
     cmocka_unit_test(test_node_successor_lists_fill_through_stabilization),
     cmocka_unit_test(test_node_classic_lists_stay_two),
+    cmocka_unit_test(test_node_list_takes_up_entries_without_asking),
     cmocka_unit_test(test_node_list_survives_r_minus_one_adjacent_kills),
     cmocka_unit_test(test_node_fingers_route_in_log_hops),
+    cmocka_unit_test(test_node_a_refused_answer_to_a_made_up_record_forgets_no_real_peer),
+    cmocka_unit_test(test_node_list_deaths_and_deadlines_fit_the_queues),
+    cmocka_unit_test(test_node_a_refused_hop_that_is_still_the_route_is_not_retried_at_once),
+    cmocka_unit_test(test_node_a_finger_answer_from_before_its_point_is_refused),
+    cmocka_unit_test(test_node_hop_counts_saturate),
+    cmocka_unit_test(test_node_tiny_rings_with_lists_and_fingers),
+    cmocka_unit_test(test_node_a_refused_witness_with_lists_and_fingers_fits_the_queues),
+    cmocka_unit_test(test_node_list_past_an_out_of_order_pair_stays_in_order),
+    cmocka_unit_test(test_node_a_refused_record_with_a_witness_id_is_not_the_witness),
+    cmocka_unit_test(test_node_a_final_hop_from_a_stale_list_reaches_the_responsible_peer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

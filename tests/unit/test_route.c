@@ -82,10 +82,15 @@ static void test_route_closest_preceding_finger(void **state) {
   cdht_node *n = routed(true);
   cdht_hop h = cdht_route_next(n, 15); /* (10, 20]: the first successor, responsible */
   assert_true(h.to.id == 20 && h.final && !h.finger);
-  h = cdht_route_next(n, 25); /* (20, 30]: the second, straight */
-  assert_true(h.to.id == 30 && h.final && h.finger);
-  h = cdht_route_next(n, 40); /* (30, 40]: the last list entry */
-  assert_true(h.to.id == 40 && h.final && h.finger);
+  /* A key of a later list entry goes to the entry before it, not final: only that one pings the
+   * responsible peer, and knows of a peer that joined just before it (§11). */
+  h = cdht_route_next(n, 25); /* (20, 30]: to 20, which decides */
+  assert_true(h.to.id == 20 && !h.final && !h.finger);
+  h = cdht_route_next(n, 40); /* (30, 40]: to 30 */
+  assert_true(h.to.id == 30 && !h.final && h.finger);
+  assert_int_equal(cdht_route_list_owner(n, 40).id, 40); /* what the list says, for fingers */
+  assert_int_equal(cdht_route_list_owner(n, 25).id, 30);
+  assert_false(cdht_peer_known((cdht_peer[]){ cdht_route_list_owner(n, 45) }));
   h = cdht_route_next(n, 45); /* past the list: 40 is the closest before it (the finger 50 is past) */
   assert_true(h.to.id == 40 && !h.final);
   h = cdht_route_next(n, 100); /* 80 precedes 100; 140 does not */
@@ -117,8 +122,11 @@ static void test_route_64_bit_wrap(void **state) {
   (void)state;
   cdht_node *n = make(64, UINT64_MAX - 10, UINT64_MAX, 7, 2, true);
   for (unsigned i = 0; i < 64; i++) n->fingers.f[i] = R4(i < 4 ? UINT64_MAX : i < 60 ? 7 : UINT64_C(1) << 62);
-  cdht_hop h = cdht_route_next(n, 3); /* (max, 7]: the second successor, past the wrap */
-  assert_true(h.to.id == 7 && h.final);
+  cdht_hop h = cdht_route_next(n, 3); /* (max, 7]: the second successor's, past the wrap: to the first */
+  assert_true(h.to.id == UINT64_MAX && !h.final);
+  assert_true(cdht_route_list_owner(n, 3).id == 7);
+  h = cdht_route_next(n, UINT64_MAX); /* the first successor's own id: final */
+  assert_true(h.to.id == UINT64_MAX && h.final);
   h = cdht_route_next(n, UINT64_C(1) << 63); /* 2^62 precedes it */
   assert_true(h.to.id == (UINT64_C(1) << 62) && !h.final);
   cdht_node_del(n);
