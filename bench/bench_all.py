@@ -42,14 +42,20 @@ POLL_S = float(os.environ.get("CDHT_BENCH_POLL", "0.002"))  # how often a waited
 FULL = dict(floor_count=10000, rings=[8, 64, 256], requests=300, warmup=20,
             kill_rings=[8, 64], kill_reps=10, profiles=["default", "fast"],
             foot_peers=256, foot_settle=5.0, foot_window=20.0,
-            opendht=[8, 64, 256], od_gets=300, nc_mib=256, nc_reps=3,
+            opendht=[8, 64, 256, 1024], od_gets=300, nc_mib=256, nc_reps=3,
             sim=[(256, 256, 3, 600, []), (10000, 65536, 1, 600, ["--lookup-sample", "64"])],
-            hops_n=[16, 64, 256, 1024, 4096, 10000], hosts=8, host_requests=300)
+            hops_n=[1 << k for k in range(4, 15)], hops_plain_n=[16, 64, 256, 1024], hops_lookups=2000,
+            hops_duration=45, hosts=8, host_requests=300,
+            fg_rings=[64, 256, 1024], fg_requests=300, fg_ping=5, fg_stabilize=3, fg_fix=3,
+            maint_n=[64, 256], maint_settle=30.0, maint_window=20.0)
 QUICK = dict(floor_count=2000, rings=[8, 16], requests=20, warmup=3,
              kill_rings=[8, 16], kill_reps=2, profiles=["fast"],
              foot_peers=8, foot_settle=1.0, foot_window=3.0,
              opendht=[], od_gets=0, nc_mib=16, nc_reps=1,
-             sim=[(256, 256, 1, 60, [])], hops_n=[16, 64], hosts=4, host_requests=20)
+             sim=[(256, 256, 1, 60, [])], hops_n=[16, 64], hops_plain_n=[16], hops_lookups=200,
+             hops_duration=45, hosts=4, host_requests=20,
+             fg_rings=[16], fg_requests=20, fg_ping=5, fg_stabilize=0.5, fg_fix=0.25,
+             maint_n=[8], maint_settle=1.0, maint_window=2.0)
 
 
 def log(*a):
@@ -415,6 +421,240 @@ def bench_hosts(cfg, rng, workdir):
     return res
 
 
+# ---- 2c. successor lists and fingers on loopback (issue 11) --------------------------------------
+
+LISTEN_BASE = 20000  # --listen rings use 127.0.0.1:20000+k: below the ephemeral range, clear of 50000+id
+
+
+def loopback_counters():
+    """This network namespace's loopback and protocol counters: lo packets and bytes (sent; on lo
+    every packet sent is also received), UDP datagrams out, TCP segments out, and how many
+    interfaces the namespace has (1 = only lo: nobody else's traffic is counted)."""
+    out = {}
+    with open("/proc/net/dev") as f:
+        rows = f.read().splitlines()[2:]
+    out["ifaces"] = len(rows)
+    for row in rows:
+        name, _, data = row.partition(":")
+        if name.strip() == "lo":
+            v = data.split()
+            out["lo_bytes"], out["lo_packets"] = int(v[8]), int(v[9])  # transmit bytes, packets
+    with open("/proc/net/snmp") as f:
+        lines = f.read().splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        proto, _, names = head.partition(":")
+        table = dict(zip(names.split(), vals.partition(":")[2].split()))
+        if proto == "Udp":
+            out["udp_out"] = int(table["OutDatagrams"])
+        elif proto == "Tcp":
+            out["tcp_out"] = int(table["OutSegs"])
+    return out
+
+
+class ListenRing:
+    """n real peers on loopback in --listen form (`cdht --listen 127.0.0.1:PORT --join
+    127.0.0.1:PORT0`, ids from their addresses on the 64-bit ring, names keyed by BLAKE2b), each
+    joined through an earlier one after that one's join was accepted; stdin a pipe, stdout
+    discarded, events in files."""
+
+    def __init__(self, n, options, workdir, rng=None):
+        os.makedirs(workdir, exist_ok=True)
+        self.procs, self.logs, self.addr = {}, {}, {}
+        rng = rng or random.Random(1)
+        try:
+            self.start(n, options, workdir, rng)
+        except BaseException:
+            self.stop()
+            raise
+        self.ids = sorted(self.procs)
+
+    def start(self, n, options, workdir, rng):
+        for k in range(n):
+            addr = f"127.0.0.1:{LISTEN_BASE + k}"
+            pid = name_key(addr)  # the id a peer takes from its --listen address
+            argv = [CDHT, *options, "--listen", addr, "--data-dir", os.path.join(workdir, f"data-{k}")]
+            path = os.path.join(workdir, f"events-{k}.jsonl")
+            argv += ["--events", path]  # join_accepted and successors tell when the ring stands
+            if k:
+                # through a random earlier peer: no single peer takes every join
+                argv += ["--join", self.addr[rng.choice(list(self.addr))]]
+            for attempt in range(3):
+                with open(os.path.join(workdir, f"stderr-{k}.txt"), "a") as err:
+                    self.procs[pid] = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                                       stderr=err)
+                self.logs[pid] = lg = EventLog(path)
+                if not k:
+                    wait_until(lambda: os.path.exists(path), 10, "the first peer to start")
+                    break
+                _, e = lg.wait(lambda e: e["event"] in ("join_accepted", "join_failed"), 0, 30,
+                               f"peer {k}'s join to end")
+                if e["event"] == "join_accepted":
+                    # The accepter takes one joiner at a time, until that joiner's ack (docs/protocol.md):
+                    # the next join waits for it, or a join landing there would be refused and time out.
+                    acc = self.logs.get(e.get("peer"))
+                    if acc:
+                        try:
+                            acc.wait(lambda x: x["event"] == "join_received" and x.get("peer") == pid, 0, 2,
+                                     "join_received")
+                        except TimeoutError:
+                            pass  # stabilization took the joiner in first: no join_received
+                    break
+                self.procs[pid].wait()
+                self.procs[pid].stdin.close()
+                if lg.f:
+                    lg.f.close()
+                os.unlink(path)
+                log(f"peer {k} ({addr}): join failed ({e}); attempt {attempt + 2}")
+            else:
+                raise OSError(f"peer {k} ({addr}) could not join in 3 attempts")
+            self.addr[pid] = addr
+
+    def settled(self):
+        """Every peer's latest successors event names the next two ids in ring order."""
+        n = len(self.ids)
+        for i, p in enumerate(self.ids):
+            lg = self.logs[p]
+            lg.poll()
+            succ = next((e["succ"] for e in reversed(lg.events) if e["event"] == "successors"), None)
+            if succ != [self.ids[(i + 1) % n], self.ids[(i + 2) % n]]:
+                return False
+        return True
+
+    def drop_events(self):
+        """Forget what the logs read so far (a 1024-peer ring's join and stabilization events)."""
+        for lg in self.logs.values():
+            lg.poll()
+            lg.events = []
+
+    def type(self, p, line):
+        self.procs[p].stdin.write((line + "\n").encode())
+        self.procs[p].stdin.flush()
+
+    def pids(self):
+        return [pr.pid for pr in self.procs.values() if pr.poll() is None]
+
+    def stop(self):
+        for pr in self.procs.values():
+            if pr.poll() is None:
+                pr.kill()
+        for pr in self.procs.values():
+            pr.wait()
+            try:
+                pr.stdin.close()
+            except (OSError, ValueError):
+                pass
+        for lg in self.logs.values():
+            if lg.f:
+                lg.f.close()
+
+
+def fd_room(n):
+    """Whether n peers fit this process's descriptor limit (a pipe and an events file each, plus
+    margin); raises the soft limit to the hard one if that helps."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * n + 256
+    if soft < need <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft >= need, soft
+
+
+def bench_finger_requests(cfg, n, rng, workdir):
+    """`request NNNN` on an n-peer --listen ring on loopback that routes by fingers: latency from
+    the requester's request_sent to its response_received event, and the hops that event carries
+    (messages from the requester to the responsible peer, the answer not counted)."""
+    ok, limit = fd_room(n)
+    if not ok:
+        return dict(n=n, skipped=f"the descriptor limit ({limit}) is too low for {n} peers")
+    opts = ["--ping-interval", str(cfg["fg_ping"]), "--stabilize-interval", str(cfg["fg_stabilize"]),
+            "--fix-fingers-interval", str(cfg["fg_fix"])]
+    t0 = time.monotonic()
+    ring = ListenRing(n, opts, os.path.join(workdir, f"fingers-{n}"), rng=rng)
+    try:
+        joined = time.monotonic() - t0
+        wait_until(ring.settled, 60 + n / 8, f"the {n}-peer --listen ring to settle")
+        settled = time.monotonic() - t0
+        # Fingers: each interval refreshes the fingers its list covers and looks up the next one
+        # beyond it; about log2(n) - log2(R) such lookups rebuild the table.  Wait for twice that.
+        time.sleep(2 * (max(1, n.bit_length() - 3) + 2) * cfg["fg_fix"])
+        ring.drop_events()
+        ids = ring.ids
+        for p in ids:
+            ring.type(p, "pings off")
+        samples, failed, wrong = [], 0, 0
+        for i in range(cfg["warmup"] + cfg["fg_requests"]):
+            r = rng.choice(ids)
+            while True:
+                name = f"{rng.randrange(10000):04d}"
+                o = owner(ids, name_key(name))
+                if o != r:
+                    break
+            lg = ring.logs[r]
+            start = lg.mark()
+            ring.type(r, f"request {name}")
+            try:
+                _, sent = lg.wait(lambda e: e["event"] == "request_sent" and e.get("file") == name, start, 10,
+                                  "request_sent")
+                _, got = lg.wait(lambda e: e["event"] == "response_received" and e.get("file") == name, start,
+                                 25, "response_received")
+            except TimeoutError:
+                failed += 1
+                continue
+            if got.get("peer") != o:
+                wrong += 1
+            if i >= cfg["warmup"]:
+                samples.append((got["t_us"] - sent["t_us"], got["hops"]))
+        mem = [proc_status(pid) for pid in ring.pids()]
+    finally:
+        ring.stop()
+    if not samples:
+        return dict(n=n, skipped=f"no request was answered ({failed} failed)")
+    lats, hops = [s[0] for s in samples], [s[1] for s in samples]
+    res = dict(n=n, requests=len(samples), failed=failed, wrong=wrong, median_us=med(lats), p99_us=pct(lats, 99),
+               hops_mean=statistics.mean(hops), hops_median=med(hops), hops_p99=pct(hops, 99), hops_max=max(hops),
+               joined_s=joined, settled_s=settled, opts=(cfg["fg_ping"], cfg["fg_stabilize"], cfg["fg_fix"]),
+               rss_kib=med([m[0] for m in mem]),
+               anon_kib=med([m[1] for m in mem]))
+    log(f"fingers, {n} --listen peers on loopback: median {res['median_us']:.0f} us, p99 {res['p99_us']:.0f} us, "
+        f"hops mean {res['hops_mean']:.2f} (p99 {res['hops_p99']}), {failed} failed, {wrong} answered by another "
+        f"peer; joined in {joined:.1f} s, settled at {settled:.1f} s")
+    return res
+
+
+def bench_maintenance(cfg, n, fingers, workdir):
+    """Idle maintenance traffic of an n-peer --listen ring at default intervals, with fingers or
+    without (--no-fingers; both keep --listen's successor lists of 8): this namespace's loopback
+    counters over a window once the ring settled, per peer and second.  Meaningful only in a
+    namespace of our own (scripts/netns.sh): anyone else's loopback traffic would be counted."""
+    here = loopback_counters()
+    if here["ifaces"] != 1:
+        return dict(n=n, fingers=fingers, skipped="not in a network namespace of its own (run through "
+                                                  "scripts/bench-all.sh, as root)")
+    ok, limit = fd_room(n)
+    if not ok:
+        return dict(n=n, fingers=fingers, skipped=f"the descriptor limit ({limit}) is too low")
+    ring = ListenRing(n, [] if fingers else ["--no-fingers"],
+                      os.path.join(workdir, f"maint-{n}-{'fingers' if fingers else 'nofingers'}"))
+    try:
+        wait_until(ring.settled, 60 + n / 4, f"the {n}-peer ring to settle")
+        # Default intervals: pings 1 s, stabilization and finger refresh 3 s.  The list's later
+        # entries travel one peer a round (7 rounds for R = 8), the fingers one lookup a round.
+        time.sleep(cfg["maint_settle"])
+        c0, t0 = loopback_counters(), time.monotonic()
+        time.sleep(cfg["maint_window"])
+        c1, w = loopback_counters(), time.monotonic() - t0
+        alive = len(ring.pids())
+    finally:
+        ring.stop()
+    per = lambda k: (c1[k] - c0[k]) / n / w  # noqa: E731
+    res = dict(n=n, fingers=fingers, window=w, settle=cfg["maint_settle"], alive=alive, packets=per("lo_packets"), bytes=per("lo_bytes"),
+               udp=per("udp_out"), tcp=per("tcp_out"))
+    log(f"maintenance, {n} idle peers {'with' if fingers else 'without'} fingers: {res['packets']:.2f} packets "
+        f"({res['udp']:.2f} UDP datagrams, {res['tcp']:.2f} TCP segments), {res['bytes']:.0f} bytes per peer per s")
+    return res
+
+
 # ---- 3. failure detection and repair -------------------------------------------------------------
 
 def kill_once(ring, victim, interval, rng):
@@ -573,14 +813,33 @@ def bench_loop_gap():
     return res
 
 
-def bench_opendht(cfg, n, workdir, window, rng):
+def meminfo_kib(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def bench_opendht(cfg, n, workdir, window, rng, shutdown=True):
     """n dhtnode processes bootstrapped to the first, plus two in-process runners: A puts, B gets.
     A key is used only if B is not among the 8 nodes closest to it (OpenDHT stores a value on the
     8 closest), so B's get has to go over the network instead of finding its own copy."""
     import opendht as dht
+    # A dhtnode takes about 2.3 MiB of memory beyond what its libraries share (1024 of them: 2.3 GiB
+    # more in use): refuse a cluster the machine cannot hold, with room to spare, rather than meet
+    # the OOM killer (it would pick the largest process, not necessarily ours).
+    avail, need = meminfo_kib("MemAvailable"), n * 4 * 1024 + (2 << 20)
+    if avail is not None and avail < need:
+        raise MemoryError(f"{avail >> 20} GiB of memory available, {n} dhtnodes need about {need >> 20} GiB")
     base = 41000
     procs, ids = [], []
     a = b = None
+    # OpenDHT's network loop select()s on the runners' sockets, and glibc aborts ("bit out of range
+    # 0 - FD_SETSIZE") on one numbered 1024 or more, as it would be after the pipes of 1024 nodes.
+    # Low descriptors are held for them meanwhile.  (Starting the runners before the nodes instead
+    # made a third of the gets fail on 256 nodes.)
+    reserved = [os.open(os.devnull, os.O_RDONLY) for _ in range(64)]
     try:
         for i in range(n):
             # Interactive mode (not -s) only to read the node's id from its first lines.
@@ -595,9 +854,12 @@ def bench_opendht(cfg, n, workdir, window, rng):
                 if line.startswith("OpenDHT node "):
                     ids.append(int(line.split()[2], 16))
                     break
+        for fd in reserved:
+            os.close(fd)
+        reserved = []
         a, b = dht.DhtRunner(), dht.DhtRunner()
-        a.run(port=base + 1000)
-        b.run(port=base + 1001)
+        a.run(port=base - 2)  # below the nodes: 41000+n would meet the 1001st node
+        b.run(port=base - 1)
         a.bootstrap("127.0.0.1", str(base))
         b.bootstrap("127.0.0.1", str(base + n // 2))
         ids += [int(r.getNodeId().decode(), 16) for r in (a, b)]
@@ -644,8 +906,10 @@ def bench_opendht(cfg, n, workdir, window, rng):
         cpu = idle_cpu(pids, window)
         mem = [proc_status(pid) for pid in pids]
     finally:
+        for fd in reserved:
+            os.close(fd)
         for r in (a, b):
-            if r is not None:
+            if r is not None and shutdown:
                 r.shutdown()
                 r.join()
         for p in procs:
@@ -689,9 +953,15 @@ def bench_opendht_guarded(cfg, n, workdir, window, seed, tries=2):
         def child(q=q, attempt=attempt):
             os.setpgrp()  # its dhtnodes join this group: one kill ends them all
             try:
-                q.put(("ok", bench_opendht(cfg, n, workdir, window, random.Random(seed + attempt))))
+                # No runner shutdown: DhtRunner::join() can deadlock against a DHT thread that holds
+                # the runner's lock and waits for the GIL in checkShutdown() (seen on every 1024-node
+                # run).  The child ends with os._exit once its result is sent; the nodes are killed.
+                q.put(("ok", bench_opendht(cfg, n, workdir, window, random.Random(seed + attempt), shutdown=False)))
             except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
                 q.put(("error", f"{type(e).__name__}: {e}"))
+            q.close()
+            q.join_thread()
+            os._exit(0)
 
         proc = mp.Process(target=child)
         proc.start()
@@ -739,37 +1009,46 @@ def bench_sim(cfg):
     return rows
 
 
-def sim_hops(n):
-    """Hops per lookup (to the first successor, the forwards, the answer) in one quiet simulated
-    run: read from the trace, one lookup per file name (a name looked up twice at once is left out)."""
-    p = subprocess.Popen([SIM, "--peers", str(n), "--ring-size", "65536", "--seed", "3", "--duration", "40",
-                          "--churn", "0", "--loss", "0", "--lookup-sample", "64", "--trace"],
-                         stdout=subprocess.PIPE, text=True)
-    open_, fwd, hops, bad = {}, {}, [], set()
-    sent = re.compile(r"peer (\d+): File request message for (\d{4}) has been sent")
-    notst = re.compile(r"peer \d+: File (\d{4}) is not stored here\.")
-    recv = re.compile(r"peer (\d+): Received a response message from peer \d+, which has the file (\d{4})\.")
-    for line in p.stdout:
-        if "ping" in line:
-            continue
-        if m := sent.search(line):
-            f = m.group(2)
-            if f in open_:
-                bad.add(f)
-            open_[f], fwd[f] = m.group(1), 0
-        elif m := notst.search(line):
-            if m.group(1) in fwd:
-                fwd[m.group(1)] += 1
-        elif m := recv.search(line):
-            f = m.group(2)
-            if open_.get(f) == m.group(1):
-                if f not in bad:
-                    hops.append(fwd[f] + 2)
-                del open_[f]
-    p.wait()
-    if not hops:
+LOOKUPS_RE = re.compile(r"^lookups (\d+) hops mean ([\d.]+) p50 (\d+) p99 (\d+) failed (\d+)$", re.M)
+
+
+def sim_hops(n, fingers, successors, lookups, duration, seed=3, extra=()):
+    """Hops per lookup in one quiet seeded cdht-sim run of n peers on a 2^32 ring: L lookups from
+    random running peers for random names once the ring settled (--lookups), read off the
+    summary's `lookups L hops mean M p50 P p99 Q failed F`.  Hops are messages from the requester
+    to the responsible peer, the answer not counted (0 when the requester is responsible), as the
+    answer's hops field counts them."""
+    argv = [SIM, "--peers", str(n), "--bits", "32", "--seed", str(seed), "--duration", str(duration),
+            "--churn", "0", "--loss", "0", "--successors", str(successors),
+            "--fingers" if fingers else "--no-fingers", "--lookups", str(lookups), *extra]
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True)
+    m = LOOKUPS_RE.search(p.stdout)
+    if not m:
+        log(f"sim hops, {n} peers: no lookups line (exit {p.returncode}): {p.stdout[-300:]} {p.stderr[-300:]}")
         return None
-    return dict(n=n, lookups=len(hops), mean=statistics.mean(hops), p99=pct(hops, 99))
+    viol = re.search(r"^violations (\d+)$", p.stdout, re.M)
+    res = dict(n=n, fingers=fingers, successors=successors, lookups=int(m.group(1)), mean=float(m.group(2)),
+               p50=int(m.group(3)), p99=int(m.group(4)), failed=int(m.group(5)),
+               violations=int(viol.group(1)) if viol else None, wall=time.monotonic() - t0,
+               argv=" ".join(os.path.basename(a) if a == SIM else a for a in argv))
+    log(f"sim hops, {n} peers, {'fingers' if fingers else 'successors only'}, R={successors}: mean "
+        f"{res['mean']:.2f} p50 {res['p50']} p99 {res['p99']}, {res['failed']} failed ({res['wall']:.1f} s wall)")
+    return res
+
+
+def bench_hops(cfg):
+    """The Chord paper's path length (§5.4: about ½·log2 N): with fingers and successor lists of 8
+    for N = 2^4 .. 2^k, next to successors only for the smaller N.  The finger table is refreshed
+    once a second (--fix-fingers-interval 1) so that it is built before the lookups begin (about
+    30 s in: the ring settles, then the list's later entries travel one stabilization round each);
+    with the default 3 s, 2^14 peers are still missing fingers then."""
+    fingers = [sim_hops(n, True, 8, cfg["hops_lookups"], cfg["hops_duration"], extra=("--fix-fingers-interval", "1"))
+               for n in cfg["hops_n"]]
+    # Along successors a lookup takes up to N hops of up to 5 ms (the simulated delay, 0.1..5 ms):
+    # give the last lookups time to end, or they count as failed.
+    plain = [sim_hops(n, False, 8, cfg["hops_lookups"], cfg["hops_duration"] + 35) for n in cfg["hops_plain_n"]]
+    return dict(fingers=[h for h in fingers if h], plain=[h for h in plain if h])
 
 
 # ---- output --------------------------------------------------------------------------------------
@@ -821,31 +1100,69 @@ def plots(R, outdir, datadir):
     made = []
     lat = os.path.join(datadir, "latency.dat")
     od = {o["n"]: o for o in R["opendht"]}
+    req = {r["n"]: r for r in R["requests"]}
+    fgr = {r["n"]: r for r in R.get("fingers") or [] if not r.get("skipped")}
+    nan = "NaN"
     with open(lat, "w") as f:
-        f.write("# n ours_median_ms ours_p99_ms floor_x_hops_ms opendht_first_ms opendht_done_ms\n")
-        for r in R["requests"]:
-            o = od.get(r["n"])
-            f.write(f"{r['n']} {r['median_us'] / 1e3} {r['p99_us'] / 1e3} "
-                    f"{r['hops_median'] * R['floor']['tcp_hop_us']['median'] / 1e3} "
-                    f"{o['first_median_us'] / 1e3 if o else 'NaN'} {o['done_median_us'] / 1e3 if o else 'NaN'}\n")
+        f.write("# n ours_median_ms ours_p99_ms floor_x_hops_ms opendht_first_ms opendht_done_ms "
+                "fingers_median_ms fingers_p99_ms\n")
+        for n in sorted(set(req) | set(od) | set(fgr)):
+            r, o, g = req.get(n), od.get(n), fgr.get(n)
+            f.write(f"{n} {r['median_us'] / 1e3 if r else nan} {r['p99_us'] / 1e3 if r else nan} "
+                    f"{r['hops_median'] * R['floor']['tcp_hop_us']['median'] / 1e3 if r else nan} "
+                    f"{o['first_median_us'] / 1e3 if o else nan} {o['done_median_us'] / 1e3 if o else nan} "
+                    f"{g['median_us'] / 1e3 if g else nan} {g['p99_us'] / 1e3 if g else nan}\n")
     png = os.path.join(outdir, "bench-latency.png")
-    if gnuplot(f"""set terminal png size 900,550 noenhanced
+    if (req or od or fgr) and gnuplot(f"""set terminal png size 900,550 noenhanced
 set output '{png}'
 set title 'Request latency versus ring size (loopback, medians; cdht: request_sent -> response_received)'
 set xlabel 'peers in the ring'
 set ylabel 'milliseconds'
 set logscale xy
-set xrange [6:340]
-set xtics (8, 16, 64, 256)
+set xrange [6:1400]
+set xtics (8, 16, 64, 256, 1024)
 set key top left
 set grid
-plot '{lat}' using 1:2 with linespoints lw 2 title 'cdht median', \\
-     '' using 1:3 with linespoints dt 2 title 'cdht p99', \\
+set datafile missing 'NaN'
+plot '{lat}' using 1:2 with linespoints lw 2 title 'cdht median (classic ring, successors only)', \\
+     '' using 1:3 with linespoints dt 2 title 'cdht p99 (classic ring)', \\
+     '' using 1:7 with linespoints lw 2 title 'cdht median (--listen, fingers)', \\
+     '' using 1:8 with linespoints dt 2 title 'cdht p99 (--listen, fingers)', \\
      '' using 1:4 with linespoints lw 2 title 'floor x hops (loopback TCP hop x median hops)', \\
      '' using 1:6 with linespoints lw 2 title 'OpenDHT get (to the end of the search)', \\
      '' using 1:5 with linespoints dt 2 title 'OpenDHT get, first value over the network'
 """):
         made.append(png)
+    H = R.get("hops") or {}
+    if H.get("fingers"):
+        hd = os.path.join(datadir, "hops.dat")
+        plain = {h["n"]: h for h in H.get("plain") or []}
+        with open(hd, "w") as f:
+            f.write("# n mean p50 p99 successors_only_mean\n")
+            for h in H["fingers"]:
+                pl = plain.get(h["n"])
+                f.write(f"{h['n']} {h['mean']} {h['p50']} {h['p99']} {pl['mean'] if pl else 'NaN'}\n")
+        png = os.path.join(outdir, "bench-hops.png")
+        top = max(h["n"] for h in H["fingers"])
+        if gnuplot(f"""set terminal png size 900,550 noenhanced
+set output '{png}'
+set title 'Hops per lookup with fingers and successor lists of 8 (cdht-sim, 2^32 ring, quiet)'
+set xlabel 'peers N'
+set ylabel 'hops (requester to the responsible peer)'
+set logscale x 2
+set xrange [12:{top * 1.3}]
+set yrange [0:*]
+set key top left
+set grid
+set datafile missing 'NaN'
+l2(x) = log(x) / log(2)
+plot '{hd}' using 1:2 with linespoints lw 2 title 'mean', \\
+     '' using 1:4 with linespoints dt 2 title 'p99', \\
+     l2(x) / 2 with lines lw 2 title '1/2 log2 N (Chord paper)', \\
+     l2(x) / 2 + 0.5 with lines dt 3 title 'target mean: 1/2 log2 N + 0.5', \\
+     l2(x) + 2 with lines dt 3 title 'target p99: log2 N + 2'
+"""):
+            made.append(png)
     det = os.path.join(datadir, "detection.dat")
     with open(det, "w") as f:
         f.write("# label detect_median detect_max repair_median repair_max\n")
@@ -853,7 +1170,7 @@ plot '{lat}' using 1:2 with linespoints lw 2 title 'cdht median', \\
             f.write(f"\"{k['profile']}, {k['n']} peers\" {k['detect'][0]} {k['detect'][0]} {k['detect'][1]} "
                     f"{k['repair'][0]} {k['repair'][0]} {k['repair'][1]}\n")
     png = os.path.join(outdir, "bench-detection.png")
-    if gnuplot(f"""set terminal png size 900,550 noenhanced
+    if R["kills"] and gnuplot(f"""set terminal png size 900,550 noenhanced
 set output '{png}'
 set title 'Kill -> verdict and repair at the predecessors (median, bar to the max)'
 set ylabel 'seconds after SIGKILL'
@@ -880,7 +1197,7 @@ plot '{det}' using 2:3:4:xtic(1) title 'peer_dead (both predecessors)', \\
             f.write(f"{r['n']} {r['rss_kib'] / 1024} {r['anon_kib'] / 1024} "
                     f"{o['rss_kib'] / 1024 if o else 'NaN'} {o['anon_kib'] / 1024 if o else 'NaN'}\n")
     png = os.path.join(outdir, "bench-rss.png")
-    if gnuplot(f"""set terminal png size 900,550 noenhanced
+    if R["requests"] and gnuplot(f"""set terminal png size 900,550 noenhanced
 set output '{png}'
 set title 'Memory per idle node (median over the nodes of the ring)'
 set xlabel 'nodes'
@@ -899,6 +1216,126 @@ plot '{rss}' using 1:2 with linespoints lw 2 title 'cdht VmRSS', \\
 """):
         made.append(png)
     return made
+
+
+def half_log2(n):
+    import math
+    return 0.5 * math.log2(n)
+
+
+def hops_section(R):
+    """The simulated path length next to the Chord paper's ½·log2 N (issue 11)."""
+    H = R.get("hops") or {}
+    fg, plain = H.get("fingers") or [], {h["n"]: h for h in H.get("plain") or []}
+    if not fg and not plain:
+        return []
+    L = ["", "### Hops per lookup with fingers, against the Chord paper", "",
+         "One quiet seeded run per size (`cdht-sim --bits 32 --successors 8 --fingers --fix-fingers-interval 1 "
+         "--churn 0 --loss 0 --lookups L --seed 3`): L lookups from random running peers for random names, issued "
+         "over 10 simulated seconds once the ring settled (about 30 s in, the finger table built by then). Hops are "
+         "the messages from the requester to the responsible peer, the answer not counted (0 when the requester is "
+         "responsible itself), as the answer's `hops` field counts them. The Chord paper (§5.4, Fig. 10) measures "
+         "a mean of about ½·log2 N; targets: mean ≤ ½·log2 N + 0.5, p99 ≤ log2 N + 2. The last column is the same "
+         "ring routing along its successor list only (`--no-fingers`, R = 8).", "",
+         "| N | lookups | mean | p50 | p99 | ½·log2 N | target mean ≤ ½·log2 N + 0.5 | target p99 ≤ log2 N + 2 | met? "
+         "| successors only (R = 8): mean (p99) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for h in fg:
+        n, half = h["n"], half_log2(h["n"])
+        ok = h["mean"] <= half + 0.5 and h["p99"] <= 2 * half + 2 and not h["failed"]
+        pl = plain.get(n)
+        L.append(f"| {n} | {h['lookups']}" + (f" ({h['failed']} failed)" if h["failed"] else "") +
+                 f" | {h['mean']:.2f} | {h['p50']} | {h['p99']} | {half:.1f} | {half + 0.5:.1f} | {2 * half + 2:.0f} | "
+                 f"{'met' if ok else '**missed**'} | " +
+                 (f"{pl['mean']:.1f} ({pl['p99']})" + (f", {pl['failed']} failed" if pl["failed"] else "") if pl
+                  else "–") + " |")
+    for n, pl in sorted(plain.items()):
+        if n not in {h["n"] for h in fg}:
+            L.append(f"| {n} | – | – | – | – | {half_log2(n):.1f} | – | – | – | {pl['mean']:.1f} ({pl['p99']}) |")
+    return L
+
+
+def fingers_section(R):
+    """Real peers in --listen form on loopback, routing by fingers, next to OpenDHT (issue 11)."""
+    rows = R.get("fingers") or []
+    if not rows:
+        return []
+    od = {o["n"]: o for o in R.get("opendht") or []}
+    r0 = next((r for r in rows if not r.get("skipped")), None)
+    L = ["", "### Fingers on loopback: --listen rings", "",
+         "n real peers `cdht --listen 127.0.0.1:PORT` (64-bit ids from the addresses, names keyed by BLAKE2b, "
+         "successor lists of 8, fingers on: --listen's defaults), each joined through a random earlier peer once "
+         "the previous join was taken in; " + (f"`--ping-interval {r0['opts'][0]} --stabilize-interval "
+                                                f"{r0['opts'][1]} --fix-fingers-interval {r0['opts'][2]}`" if r0 else "")
+         + ", the requests once every peer's first two successors are right and the fingers had time for two "
+         "rounds. Latency: the requester's `request_sent` → `response_received` events; hops: that event's "
+         "`hops` (messages from the requester to the responsible peer, the answer not counted). OpenDHT: the get "
+         "of the table above on a cluster of the same size in the same run.", "",
+         "| peers | requests | median | p99 | hops mean (p50, p99, max) | ½·log2 N + 1 | OpenDHT get median, same size "
+         "| OpenDHT get ÷ cdht median | set-up: joined, settled |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("skipped"):
+            L.append(f"| {r['n']} | not measured: {r['skipped']} | | | | | | | |")
+            continue
+        o = od.get(r["n"])
+        L.append(f"| {r['n']} | {r['requests']}" + (f" ({r['failed']} failed)" if r["failed"] else "") +
+                 (f" ({r['wrong']} answered by another peer)" if r["wrong"] else "") +
+                 f" | {us(r['median_us'])} | {us(r['p99_us'])} | {r['hops_mean']:.2f} ({r['hops_median']:g}, "
+                 f"{r['hops_p99']}, {r['hops_max']}) | {half_log2(r['n']) + 1:.1f} | " +
+                 (f"{us(o['done_median_us'])} | {o['done_median_us'] / r['median_us']:.2f} |" if o else "– | – |") +
+                 f" {r['joined_s']:.1f} s, {r['settled_s']:.1f} s |")
+    return L
+
+
+def maintenance_section(R):
+    rows = R.get("maintenance") or []
+    if not rows:
+        return []
+    done = [m for m in rows if not m.get("skipped")]
+    L = ["", "### Maintenance traffic at idle", "",
+         "An idle --listen ring at default intervals (pings 1 s, stabilization and one finger refresh every 3 s; "
+         "successor lists of 8), with fingers and without (`--no-fingers`), started as above and measured after "
+         "every peer's first two successors were right plus " + (f"{done[0]['settle']:.0f} s" if done else "a while")
+         + " (the list's later entries travel one round each): the namespace's own loopback counters "
+         "(`/proc/net/dev` lo, sent = received on lo; `/proc/net/snmp` UDP OutDatagrams and TCP OutSegs) over "
+         + (f"{done[0]['window']:.0f} s" if done else "a window") + ", divided by peers and seconds. TCP "
+         "segments include the handshakes and acks of each finger lookup's and stabilization's connections.", "",
+         "| peers | fingers | packets per peer per s | UDP datagrams | TCP segments | bytes per peer per s | "
+         "÷ without fingers (packets, bytes) |", "|---|---|---|---|---|---|---|"]
+    base = {m["n"]: m for m in done if not m["fingers"]}
+    for m in rows:
+        if m.get("skipped"):
+            L.append(f"| {m['n']} | {'on' if m['fingers'] else 'off'} | not measured: {m['skipped']} | | | | |")
+            continue
+        b = base.get(m["n"])
+        ratio = (f"{m['packets'] / b['packets']:.2f}, {m['bytes'] / b['bytes']:.2f}"
+                 if m["fingers"] and b and b["packets"] and b["bytes"] else "–")
+        L.append(f"| {m['n']} | {'on' if m['fingers'] else 'off'} | {m['packets']:.2f} | {m['udp']:.2f} | "
+                 f"{m['tcp']:.2f} | {m['bytes']:.0f} | {ratio} |")
+    return L
+
+
+def fingers_targets(R):
+    L = []
+    fg = (R.get("hops") or {}).get("fingers") or []
+    if fg:
+        bad = [h for h in fg if not (h["mean"] <= half_log2(h["n"]) + 0.5 and h["p99"] <= 2 * half_log2(h["n"]) + 2
+                                     and not h["failed"])]
+        L.append(f"- simulated hops with fingers: mean ≤ ½·log2 N + 0.5 and p99 ≤ log2 N + 2 for N = {fg[0]['n']} .. "
+                 f"{fg[-1]['n']}: {mark(not bad)} — " +
+                 ", ".join(f"{h['n']}: {h['mean']:.2f} / {h['p99']}" for h in fg) + " (mean / p99)")
+    rows = [r for r in R.get("fingers") or [] if not r.get("skipped")]
+    od = {o["n"]: o for o in R.get("opendht") or []}
+    r256 = next((r for r in rows if r["n"] == 256), None)
+    if r256 and od.get(256):
+        x = od[256]["done_median_us"] / r256["median_us"]
+        L.append(f"- with fingers, ≥ 4 × faster than an OpenDHT get at 256 peers: {mark(x >= 4)} — cdht "
+                 f"{us(r256['median_us'])} vs {us(od[256]['done_median_us'])} ({x:.2f} ×)")
+    elif rows:
+        L.append("- with fingers, ≥ 4 × faster than an OpenDHT get at 256 peers: not measured in this run")
+    if rows:
+        L.append("- hops on real peers ≈ ½·log2 N + 1: " + ", ".join(
+            f"{r['n']} peers: mean {r['hops_mean']:.2f} vs {half_log2(r['n']) + 1:.1f}" for r in rows))
+    return L
 
 
 def report(R, cfg, quick, command, images):
@@ -976,6 +1413,8 @@ def report(R, cfg, quick, command, images):
         L.append("Not run" + (" (quick mode)." if quick else (": " + R.get("opendht_skip", "") + ".")))
     if R.get("opendht_note"):
         L += ["", R["opendht_note"]]
+    L += fingers_section(R)
+    L += maintenance_section(R)
     L += ["", "## Failure detection and repair", "",
           "SIGKILL at a seeded random phase of the ping cycle; times from the kill to each predecessor's "
           "`peer_dead` event and to its final `successors` event (the ring is repaired when both have theirs). "
@@ -989,7 +1428,9 @@ def report(R, cfg, quick, command, images):
                  f"| {k['pred2_detect'][0]:.2f} s ({k['pred2_detect'][1]:.2f}) | {k['repair'][0]:.2f} s "
                  f"({k['repair'][1]:.2f}) |")
     fp = R["footprint"]
-    big = max(R["opendht"], key=lambda o: o["n"]) if R["opendht"] else None
+    # OpenDHT's cluster of the footprint's size if there is one (now that it also runs 1024 nodes)
+    big = next((o for o in R["opendht"] if o["n"] == fp["n"]),
+               max(R["opendht"], key=lambda o: o["n"]) if R["opendht"] else None)
     L += ["", "## Footprint", "",
           f"{fp['n']} idle cdht peers, default settings (1 s pings), stdout discarded, no `--events`"
           + (f"; OpenDHT: the {big['n']} `dhtnode` processes of the cluster above, idle after its gets" if big else "")
@@ -1032,12 +1473,7 @@ def report(R, cfg, quick, command, images):
                  f"{s['wall']:.2f} s ({s['reps']} run{'s' if s['reps'] > 1 else ''}) | {s['ratio']:.0f}× | "
                  f"{s['eps'] / 1e6:.2f} M" + (f" (the run reported {s['violations']} invariant violations)"
                                                if s["violations"] else "") + " |")
-    if R["hops"]:
-        L += ["", "Hops per lookup versus peers (one quiet seeded run each, 65536-id ring, 64 lookups; hops as above: "
-              "lookups a peer answers itself are left out). cdht routes along successors only, so hops grow as N/2.",
-              "", "| peers | lookups | mean hops | p99 hops |", "|---|---|---|---|"]
-        for h in R["hops"]:
-            L.append(f"| {h['n']} | {h['lookups']} | {h['mean']:.1f} | {h['p99']} |")
+    L += hops_section(R)
     # Targets
     L += ["", "## Targets (reported, not tested)", ""]
     classic = ours.get(8)
@@ -1056,6 +1492,7 @@ def report(R, cfg, quick, command, images):
                      f"({x:.2f} ×; {first})")
         else:
             L.append("- ≥ 2 × faster than an OpenDHT get on a same-size cluster: not measured in this run")
+    L += fingers_targets(R)
     for prof, limit in (("default", 5.0), ("fast", 1.0)):
         ks = [k for k in R["kills"] if k["profile"] == prof]
         if ks:
@@ -1101,6 +1538,8 @@ def main():
         hop = R["floor"]["tcp_hop_us"]["median"]
         R["requests"] = [bench_requests(cfg, n, hop, rng, work) for n in cfg["rings"]]
         R["hosts"] = bench_hosts(cfg, rng, work)
+        R["fingers"] = [bench_finger_requests(cfg, n, rng, work) for n in cfg["fg_rings"]]
+        R["maintenance"] = [bench_maintenance(cfg, n, f, work) for n in cfg["maint_n"] for f in (True, False)]
         R["opendht"] = []
         if cfg["opendht"] and not args.no_opendht:
             if importlib.util.find_spec("opendht") is None or not shutil.which("dhtnode"):
@@ -1120,7 +1559,7 @@ def main():
         R["transfer"] = bench_transfer(cfg, work)
         R["loop_gap"] = None if args.quick else bench_loop_gap()
         R["sim"] = bench_sim(cfg)
-        R["hops"] = [h for h in (sim_hops(n) for n in cfg["hops_n"]) if h]
+        R["hops"] = bench_hops(cfg)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     R["took"] = time.monotonic() - t_start

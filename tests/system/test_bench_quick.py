@@ -29,3 +29,11 @@ def test_quick_benchmark_completes_and_prints_its_table(tmp_path):
         assert "| 4 | 20" in p.stdout.split("### Across separate hosts")[1], p.stdout[-2000:]
     else:
         assert "Not run: " in p.stdout.split("### Across separate hosts")[1]
+    # Issue 11: hops against the Chord paper (simulated), a --listen ring routing by fingers, and
+    # the idle maintenance traffic with and without fingers (or why it was not measured).
+    hops = p.stdout.split("### Hops per lookup with fingers, against the Chord paper")[1]
+    assert "| 16 | 200 | " in hops and "| 64 | 200 | " in hops, hops[:2000]
+    fingers = p.stdout.split("### Fingers on loopback: --listen rings")[1]
+    assert "| 16 | 20" in fingers, fingers[:2000]
+    maint = p.stdout.split("### Maintenance traffic at idle")[1]
+    assert "| 8 | on | " in maint and "| 8 | off | " in maint, maint[:2000]
