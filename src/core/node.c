@@ -358,14 +358,16 @@ int cdht_node_on_unreachable(cdht_node *n, uint64_t now, cdht_peer peer) {
   cdht_witness_on_unreachable(n, now, peer);
   if (n->state == CDHT_RUNNING && n->cfg.successors > 2) {
     /* With a successor list, a successor that refuses a connection is gone (its process is): the
-     * next entry takes its place now rather than after its pings time out.  Not one we were
-     * given at start and have never heard from (it may not have started yet: a ring started
-     * peer by peer), nor one that answered a ping within the last interval (the refusal is of a
-     * connection tried before it started); there its pings decide, as on the classic forms. */
+     * next entry takes its place now rather than after its pings time out.  Not, in our first
+     * detection period, one we were given at start and have never heard from (it may not have
+     * started yet: a ring started peer by peer), nor one that answered a ping within the last
+     * interval (the refusal is of a connection tried before it started); there its pings decide,
+     * as on the classic forms. */
     for (int i = 0; i < 2; i++) {
       cdht_peer s = n->succ.id[i];
       uint64_t heard = n->succ.heard_ms[i];
-      bool unproven = heard == CDHT_NEVER && (cdht_exact(s, n->cfg.succ[0]) || cdht_exact(s, n->cfg.succ[1]));
+      bool unproven = heard == CDHT_NEVER && now - n->succ.started_ms < cdht_node_detect_ms(n) &&
+                      (cdht_exact(s, n->cfg.succ[0]) || cdht_exact(s, n->cfg.succ[1]));
       bool lately = heard != CDHT_NEVER && now - heard < n->cfg.ping_interval_ms;
       if (cdht_known(s) && !cdht_is_self(n, s) && cdht_exact(s, peer) && !unproven && !lately) {
         cdht_repair_successor_dead(n, now, i);

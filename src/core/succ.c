@@ -14,6 +14,7 @@ void cdht_succ_init(cdht_node *n, uint64_t now, cdht_peer a, cdht_peer b) {
   n->succ.pred[0] = n->succ.pred[1] = n->succ.pred_was2 = n->succ.pred_was1 = cdht_peer_none();
   n->succ.heard_ms[0] = n->succ.heard_ms[1] = CDHT_NEVER;
   n->succ.next_ping_ms = now; /* ping at once: predecessors learn who we are without delay */
+  n->succ.started_ms = now;
 }
 
 /* A predecessor is trusted for routing only while it keeps pinging us. */

@@ -28,6 +28,7 @@ typedef struct cdht_succ {
                                                                            * when each last pinged us */
   unsigned nformer;
   uint64_t next_ping_ms;       /* absolute */
+  uint64_t started_ms;         /* when this node started (its start successors may start later) */
   struct { cdht_id id; uint64_t t_ms; } dead_log[CDHT_DEAD_LOG]; /* when we declared each gone */
   unsigned ndead;
 } cdht_succ;

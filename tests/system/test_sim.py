@@ -473,3 +473,14 @@ def test_a_joiner_accepted_by_a_peer_behind_the_ring_still_gets_its_keys(seed, e
     code, lines, err = sim("--seed", str(seed), "--store-races", "--peers", "8..32", "--successors", "8", *extra)
     assert code == 0, "\n".join(lines[-40:])
     assert tail(lines)[1] == 0
+
+
+@pytest.mark.parametrize("seed,extra", [(1046, ["--fingers"]), (1651, [])])
+def test_a_long_run_of_kills_is_passed_over_by_refused_connections(seed, extra):
+    """Lists of 8 and store races: a run of up to 7 adjacent kills.  The run's predecessor had been
+    given one of them at start (long before) and had never heard it, and took its refused
+    connection for "not started yet": that entry waited for its pings, past the bound.  A start
+    successor is given that benefit only in the peer's first detection period."""
+    code, lines, err = sim("--seed", str(seed), "--store-races", "--peers", "8..32", "--successors", "8", *extra)
+    assert code == 0, "\n".join(lines[-40:])
+    assert tail(lines)[1] == 0
